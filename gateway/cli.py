@@ -1,0 +1,106 @@
+"""The ``scv`` command line: serve, token, schema (and the data tools)."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.console import Console
+
+from gateway.auth import ALL_PERMISSIONS, mint_token
+from gateway.embedded import EmbeddedServerError
+from gateway.settings import Settings
+
+app = typer.Typer(
+    help="scv-gateway: the Single Customer View GraphQL gateway.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+
+
+def fail(message: str) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code=2)
+
+
+def _check_port(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+@app.command()
+def serve() -> None:
+    """Serve the gateway (embedded database unless MONGODB_URI is set)."""
+    from gateway.app import create_app, database_uri
+
+    settings = Settings()
+    _check_port(settings.host, settings.port)
+    try:
+        with database_uri(settings) as uri:
+            application = create_app(settings, uri=uri, secret=settings.jwt_secret)
+            runtime = application.state.runtime
+            base = f"http://{settings.host}:{settings.port}"
+            where = "MONGODB_URI" if settings.mongodb_uri else f"embedded database ({uri})"
+            console.print(f"scv-gateway on [bold]{base}/graphql[/] using {where}", highlight=False)
+            if runtime.dev_token:
+                console.print("development mode: no SCV_JWT_SECRET, so this token (org dev, every permission) works until restart:")
+                print(runtime.dev_token, flush=True)
+                console.print(
+                    f'GraphiQL at {base}/graphql has it in its headers already; elsewhere send the header '
+                    f'{{"Authorization": "Bearer <token>"}}',
+                    highlight=False,
+                )
+            uvicorn.run(
+                application,
+                host=settings.host,
+                port=settings.port,
+                log_level="warning",
+                lifespan="on",
+            )
+    except EmbeddedServerError as exc:
+        raise fail(str(exc)) from None
+
+
+@app.command()
+def token(
+    org: Annotated[str, typer.Option(help="Tenant id.")] = "dev",
+    sub: Annotated[str, typer.Option(help="User or client id.")] = "developer",
+    permission: Annotated[
+        list[str] | None, typer.Option("--permission", "-p", help="Repeatable; default all.")
+    ] = None,
+    ttl: Annotated[int, typer.Option(help="Lifetime in seconds.", min=1)] = 12 * 3600,
+) -> None:
+    """Mint a bearer token signed with SCV_JWT_SECRET."""
+    settings = Settings()
+    if not settings.jwt_secret:
+        raise fail("SCV_JWT_SECRET is not set; a token needs the gateway's secret")
+    print(
+        mint_token(
+            settings.jwt_secret,
+            org=org,
+            sub=sub,
+            permissions=permission or ALL_PERMISSIONS,
+            ttl_s=ttl,
+        )
+    )
+
+
+@app.command("schema")
+def print_schema() -> None:
+    """Print the GraphQL SDL."""
+    from schema.schema import schema as executable
+
+    sys.stdout.write(str(executable) + "\n")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,27 @@
+"""The database connection: PyMongo's AsyncMongoClient to the embedded server or MONGODB_URI."""
+
+from __future__ import annotations
+
+from pymongo import AsyncMongoClient
+
+from gateway.settings import Settings
+from resolvers.store import Doc, DomainConfig, Store
+
+
+def make_client(uri: str, settings: Settings) -> AsyncMongoClient[Doc]:
+    """Every operation is bounded by ``SCV_DB_TIMEOUT_MS`` (client-side operation timeout)."""
+    return AsyncMongoClient(
+        uri,
+        tz_aware=True,
+        timeoutMS=settings.db_timeout_ms,
+        serverSelectionTimeoutMS=settings.db_timeout_ms,
+        connectTimeoutMS=min(settings.db_timeout_ms, 5000),
+        appname="scv-gateway",
+    )
+
+
+def make_store(client: AsyncMongoClient[Doc], settings: Settings) -> Store:
+    config = DomainConfig(
+        default_region=settings.default_region, retention_days=settings.retention_days
+    )
+    return Store(client[settings.db_name], config)

@@ -1,0 +1,158 @@
+"""The embedded MongoDB-wire server: SecantusDB's ``secantusd-py`` as a child process.
+
+It runs in its own process on a free loopback port so the gateway and the database use
+separate cores. Its data lives in a directory that survives restarts.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+START_TIMEOUT_S = 60.0
+
+
+class EmbeddedServerError(RuntimeError):
+    """The embedded server could not start; the message is one line for a person."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _server_command() -> list[str]:
+    script = Path(sys.executable).with_name("secantusd-py")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("secantusd-py")
+    if found:
+        return [found]
+    return [sys.executable, "-c", "import sys; from secantus.cli import main; sys.exit(main())"]
+
+
+class EmbeddedServer:
+    """Start with ``start()`` (or ``with``); ``uri`` is then a directConnection URI."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        test_commands: bool = False,
+        log_path: Path | None = None,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.host = host
+        self.port = port
+        self.test_commands = test_commands
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"mongodb://{self.host}:{self.port}/?directConnection=true"
+
+    def start(self) -> EmbeddedServer:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.port is None:
+            self.port = free_port(self.host)
+        elif not _port_is_free(self.host, self.port):
+            raise EmbeddedServerError(f"port {self.port} on {self.host} is already in use")
+        log_path = self.log_path or self.data_dir.with_name(self.data_dir.name + ".log")
+        command = [
+            *_server_command(),
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--storage-path",
+            str(self.data_dir),
+            "--log-level",
+            "WARNING",
+        ]
+        if self.test_commands:
+            command.append("--enable-test-commands")
+        with open(log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=str(self.data_dir.parent),
+                start_new_session=True,
+            )
+        self._wait_ready(log_path)
+        return self
+
+    def _wait_ready(self, log_path: Path) -> None:
+        assert self.process is not None and self.port is not None
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise EmbeddedServerError(_failure_reason(log_path, self.data_dir))
+            try:
+                with socket.create_connection((self.host, self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise EmbeddedServerError(f"the embedded database did not start within {START_TIMEOUT_S}s")
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+
+    def __enter__(self) -> EmbeddedServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def _failure_reason(log_path: Path, data_dir: Path) -> str:
+    try:
+        tail = log_path.read_text(errors="replace")[-4000:]
+    except OSError:
+        tail = ""
+    lowered = tail.lower()
+    if "address already in use" in lowered:
+        return "the embedded database's port is already in use"
+    if "resource busy" in lowered or "lock" in lowered:
+        return f"the data directory {data_dir} is already in use by another server"
+    last = next((line for line in reversed(tail.splitlines()) if line.strip()), "no output")
+    return f"the embedded database exited at start-up: {last[:200]}"

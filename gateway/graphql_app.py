@@ -1,0 +1,63 @@
+"""``/graphql``: bearer-token check, the per-request context, GraphiQL on GET."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
+from cross_web import HTTPException
+from starlette.responses import HTMLResponse, Response
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+
+from gateway.auth import principal_from_header
+from gateway.graphiql import graphiql_html
+from gateway.http_errors import error_response
+from resolvers.errors import Unauthenticated
+from resolvers.store import Store
+from schema.context import Context
+
+
+class GatewayGraphQL(GraphQL[Context, None]):
+    """Strawberry's ASGI app with the contract's auth and our own offline GraphiQL."""
+
+    def __init__(self, schema: Any, *, store: Store, secret: str, dev_token: str | None) -> None:
+        super().__init__(
+            schema,
+            graphql_ide=None,
+            allow_queries_via_get=False,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        )
+        self.store = store
+        self.secret = secret
+        self.dev_token = dev_token
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        principal = request.scope.get("scv.principal")
+        if principal is None:  # websocket: the token comes in connection_init
+            raise Unauthenticated("missing bearer token")
+        return Context.create(principal, self.store)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        response = await self.handle_http(Request(scope=scope, receive=receive))
+        await response(scope, receive, send)
+
+    async def handle_http(self, request: Request) -> Response:
+        if request.method == "GET":
+            headers = {"Authorization": f"Bearer {self.dev_token}"} if self.dev_token else None
+            return HTMLResponse(graphiql_html(endpoint="/graphql", headers=headers))
+        try:
+            principal = principal_from_header(self.secret, request.headers.get("authorization"))
+        except Unauthenticated as exc:
+            return error_response(401, exc.message, exc.code)
+        request.scope["scv.principal"] = principal
+        try:
+            response: Response = await self.run(request)
+        except HTTPException as exc:
+            return error_response(exc.status_code, exc.reason, "BAD_USER_INPUT")
+        return response

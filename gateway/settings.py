@@ -1,0 +1,29 @@
+"""Configuration from the environment (the contract's variables, plus limits)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
+
+    mongodb_uri: str | None = Field(default=None, alias="MONGODB_URI")
+    db_name: str = Field(default="scv", alias="SCV_DB_NAME")
+    data_dir: Path = Field(default=Path(".scv-data"), alias="SCV_DATA_DIR")
+    host: str = Field(default="127.0.0.1", alias="SCV_HOST")
+    port: int = Field(default=8000, alias="SCV_PORT")
+    jwt_secret: str | None = Field(default=None, alias="SCV_JWT_SECRET")
+    default_region: str = Field(default="US", alias="SCV_DEFAULT_REGION")
+    retention_days: int = Field(default=60, ge=1, alias="SCV_RETENTION_DAYS")
+
+    db_timeout_ms: int = Field(default=5000, ge=100, alias="SCV_DB_TIMEOUT_MS")
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, alias="SCV_MAX_BODY_BYTES")
+    max_depth: int = Field(default=12, ge=1, alias="SCV_MAX_DEPTH")
+    max_aliases: int = Field(default=30, ge=1, alias="SCV_MAX_ALIASES")
+    max_tokens: int = Field(default=5000, ge=10, alias="SCV_MAX_TOKENS")
+    max_cost: int = Field(default=50000, ge=1, alias="SCV_MAX_COST")
+    embedded_test_commands: bool = Field(default=False, alias="SCV_EMBEDDED_TEST_COMMANDS")

@@ -1,0 +1,203 @@
+"""Claiming identifiers: the unique ``{org, key}`` index on ``identifiers`` decides every race.
+
+A claim says which (canonical) contact an identifier points to. Rules:
+- a contact claims the values its fields list; when several contacts list a value, the one
+  created first (``since``, ties by id) holds it, also when their creations race;
+- a claim made through an interaction or a merge is sticky: it stays until its holder is
+  deleted or unmerged;
+- a claim whose holder is gone, expired or an ancestor is stale and may be taken over.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import DuplicateKeyError
+
+from resolvers.clock import now
+from resolvers.errors import Conflict
+from resolvers.identifiers import split_key
+from resolvers.store import Doc, Store
+
+VIA_FIELD = "field"
+VIA_INTERACTION = "interaction"
+VIA_MERGE = "merge"
+
+MAX_CLAIM_ATTEMPTS = 16
+
+HOLDER_PROJECTION = {"since": 1, "readOnly": 1, "expiresAt": 1}
+
+
+def is_expired(doc: Doc, moment: datetime | None = None) -> bool:
+    expires = doc.get("expiresAt")
+    return expires is not None and expires <= (moment or now())
+
+
+def live_filter(moment: datetime | None = None) -> dict[str, Any]:
+    """Contacts that are neither expired nor ancestors."""
+    return {
+        "readOnly": False,
+        "$or": [{"expiresAt": None}, {"expiresAt": {"$gt": moment or now()}}],
+    }
+
+
+def unexpired_filter(moment: datetime | None = None) -> dict[str, Any]:
+    return {"$or": [{"expiresAt": None}, {"expiresAt": {"$gt": moment or now()}}]}
+
+
+def rank(contact: Doc) -> tuple[datetime, str]:
+    """Claim priority: the contact created first wins (a merge set is as old as its oldest)."""
+    return (contact["since"], contact["_id"])
+
+
+def _claim_doc(org: str, identifier_key: str, contact: Doc, via: str) -> Doc:
+    kind, value = split_key(identifier_key)
+    return {
+        "org": org,
+        "key": identifier_key,
+        "type": str(kind),
+        "value": value,
+        "contactId": contact["_id"],
+        "claimedAt": now(),
+        "via": via,
+        "expiresAt": contact.get("expiresAt"),
+    }
+
+
+async def claim(
+    store: Store,
+    org: str,
+    identifier_key: str,
+    contact: Doc,
+    via: str,
+    *,
+    session: AsyncClientSession | None = None,
+) -> str:
+    """Claim ``identifier_key`` for ``contact`` if the rules allow; returns the holder's id after.
+
+    Outside a transaction the insert goes first and the unique index decides. Inside one
+    (``session`` given) the snapshot is read first: a concurrent insert then surfaces as a
+    write conflict or duplicate key that aborts and retries the whole transaction.
+    """
+    contact_id: str = contact["_id"]
+    for _ in range(MAX_CLAIM_ATTEMPTS):
+        current: Doc | None
+        if session is None:
+            try:
+                await store.identifiers.insert_one(_claim_doc(org, identifier_key, contact, via))
+                return contact_id
+            except DuplicateKeyError:
+                current = await store.identifiers.find_one({"org": org, "key": identifier_key})
+        else:
+            current = await store.identifiers.find_one(
+                {"org": org, "key": identifier_key}, session=session
+            )
+            if current is None:
+                await store.identifiers.insert_one(
+                    _claim_doc(org, identifier_key, contact, via), session=session
+                )
+                return contact_id
+        if current is None:
+            continue  # released in between: try again
+        holder_id: str = current["contactId"]
+        if holder_id == contact_id:
+            return contact_id
+        holder = await store.contacts.find_one(
+            {"_id": holder_id, "org": org}, HOLDER_PROJECTION, session=session
+        )
+        moment = now()
+        stale = (
+            holder is None
+            or holder.get("readOnly", False)
+            or is_expired(holder, moment)
+            or is_expired(current, moment)
+        )
+        if not stale:
+            assert holder is not None
+            if via != VIA_FIELD or current.get("via") != VIA_FIELD:
+                return holder_id
+            if rank(holder) <= rank(contact):
+                return holder_id
+        replaced = await store.identifiers.update_one(
+            {"_id": current["_id"], "contactId": holder_id},
+            {"$set": _claim_doc(org, identifier_key, contact, via)},
+            session=session,
+        )
+        if replaced.modified_count == 1:
+            return contact_id
+    raise Conflict("the identifier is being changed concurrently; try again")
+
+
+async def claim_all(
+    store: Store,
+    org: str,
+    keys: list[str],
+    contact: Doc,
+    via: str,
+    *,
+    session: AsyncClientSession | None = None,
+) -> None:
+    for identifier_key in keys:
+        await claim(store, org, identifier_key, contact, via, session=session)
+
+
+async def reclaim(
+    store: Store,
+    org: str,
+    keys: list[str],
+    *,
+    exclude: list[str] | None = None,
+    session: AsyncClientSession | None = None,
+) -> None:
+    """Give each released key to the oldest live contact that lists it (if any)."""
+    for identifier_key in keys:
+        query: dict[str, Any] = {"org": org, "keys": identifier_key, **live_filter()}
+        if exclude:
+            query["_id"] = {"$nin": exclude}
+        cursor = store.contacts.find(query, {"since": 1, "expiresAt": 1}, session=session)
+        candidates = await cursor.sort([("since", 1), ("_id", 1)]).limit(1).to_list()
+        if candidates:
+            await claim(store, org, identifier_key, candidates[0], VIA_FIELD, session=session)
+
+
+async def release(
+    store: Store,
+    org: str,
+    contact_id: str,
+    keys: list[str] | None = None,
+    *,
+    only_via: str | None = None,
+    session: AsyncClientSession | None = None,
+) -> list[str]:
+    """Drop the contact's claims (all, or those of ``keys``); returns the released keys."""
+    query: dict[str, Any] = {"org": org, "contactId": contact_id}
+    if keys is not None:
+        query["key"] = {"$in": keys}
+    if only_via is not None:
+        query["via"] = only_via
+    held = await store.identifiers.find(query, {"key": 1}, session=session).to_list()
+    if not held:
+        return []
+    await store.identifiers.delete_many(
+        {"_id": {"$in": [doc["_id"] for doc in held]}, "contactId": contact_id},
+        session=session,
+    )
+    return [doc["key"] for doc in held]
+
+
+async def set_claims_expiry(
+    store: Store,
+    org: str,
+    contact_ids: list[str],
+    expires_at: datetime | None,
+    *,
+    session: AsyncClientSession | None = None,
+) -> None:
+    """Claims expire with their holder, so an expired contact's identifiers become free."""
+    await store.identifiers.update_many(
+        {"org": org, "contactId": {"$in": contact_ids}},
+        {"$set": {"expiresAt": expires_at}},
+        session=session,
+    )

@@ -1,0 +1,227 @@
+"""Contact lifecycle: create, read (with aliases), update, promote, delete, notes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from resolvers import claims
+from resolvers.clock import now
+from resolvers.contact_fields import (
+    ALL_FIELDS,
+    ContactType,
+    clean_input,
+    contact_keys,
+    name_tokens,
+)
+from resolvers.errors import BadUserInput, Conflict, NotFound, ReadOnly
+from resolvers.identifiers import MAX_STRING
+from resolvers.principal import Principal
+from resolvers.store import Doc, Store
+
+MAX_UPDATE_ATTEMPTS = 8
+
+
+def new_id() -> str:
+    return str(ObjectId())
+
+
+def new_contact_doc(
+    store: Store,
+    org: str,
+    fields: Mapping[str, Any],
+    kind: ContactType,
+    *,
+    moment: datetime | None = None,
+    expires_at: datetime | None = None,
+) -> Doc:
+    moment = moment or now()
+    contact_id = new_id()
+    doc: Doc = {field: None for field in ALL_FIELDS}
+    doc.update({"externalIds": [], "surveyOptOut": False, "address": None})
+    doc.update(fields)
+    doc.update(
+        {
+            "_id": contact_id,
+            "org": org,
+            "type": str(kind),
+            "createdAt": moment,
+            "modifiedAt": moment,
+            "since": moment,
+            "expiresAt": expires_at,
+            "canonicalId": contact_id,
+            "mergeSetId": None,
+            "readOnly": False,
+        }
+    )
+    index_fields(store, doc)
+    return doc
+
+
+def index_fields(store: Store, doc: Doc) -> None:
+    """Refresh the derived ``keys`` and ``nameTokens`` from the contact's fields."""
+    doc["keys"] = contact_keys(doc, store.config.default_region)
+    doc["nameTokens"] = name_tokens(doc)
+
+
+async def get_exact(
+    store: Store, org: str, contact_id: str, *, session: AsyncClientSession | None = None
+) -> Doc | None:
+    """The contact with exactly this id (ancestors included), unless unknown or expired."""
+    if not isinstance(contact_id, str) or len(contact_id) > MAX_STRING:
+        return None
+    doc = await store.contacts.find_one({"_id": contact_id, "org": org}, session=session)
+    if doc is None or claims.is_expired(doc):
+        return None
+    return doc
+
+
+async def get_canonical(
+    store: Store, org: str, contact_id: str, *, session: AsyncClientSession | None = None
+) -> Doc | None:
+    """The contact, or for an ancestor id its merge set's canonical contact (aliases)."""
+    doc = await get_exact(store, org, contact_id, session=session)
+    if doc is not None and doc["canonicalId"] != doc["_id"]:
+        doc = await get_exact(store, org, doc["canonicalId"], session=session)
+    return doc
+
+
+async def require_canonical(
+    store: Store, org: str, contact_id: str, *, session: AsyncClientSession | None = None
+) -> Doc:
+    doc = await get_canonical(store, org, contact_id, session=session)
+    if doc is None:
+        raise NotFound(f"no contact with id {contact_id}")
+    return doc
+
+
+async def create_contact(store: Store, principal: Principal, patch: Mapping[str, Any]) -> Doc:
+    """A CURATED contact; claims every identifier its fields list that it is the oldest to list."""
+    fields = clean_input(patch, store.config.default_region)
+    if not fields.get("firstName") or not fields.get("lastName"):
+        raise BadUserInput("firstName and lastName are required")
+    doc = new_contact_doc(store, principal.org, fields, ContactType.CURATED)
+    await store.contacts.insert_one(doc)
+    await claims.claim_all(store, principal.org, doc["keys"], doc, claims.VIA_FIELD)
+    return doc
+
+
+async def update_contact(
+    store: Store, principal: Principal, contact_id: str, patch: Mapping[str, Any]
+) -> Doc:
+    """Omitted fields stay, None clears; an auto-created contact becomes CURATED."""
+    fields = clean_input(patch, store.config.default_region)
+    org = principal.org
+    for _ in range(MAX_UPDATE_ATTEMPTS):
+        current = await require_canonical(store, org, contact_id)
+        updated = dict(current)
+        updated.update(fields)
+        if "externalIds" in fields and fields["externalIds"] is None:
+            updated["externalIds"] = []
+        if "surveyOptOut" in fields and fields["surveyOptOut"] is None:
+            updated["surveyOptOut"] = False
+        index_fields(store, updated)
+        moment = now()
+        updated["modifiedAt"] = max(moment, current["modifiedAt"])
+        promoted = current["type"] != ContactType.CURATED
+        if promoted:
+            updated["type"] = str(ContactType.CURATED)
+            updated["expiresAt"] = None
+        replaced = await store.contacts.replace_one(
+            {"_id": current["_id"], "org": org, "modifiedAt": current["modifiedAt"]}, updated
+        )
+        if replaced.matched_count == 0:
+            continue
+        if promoted:
+            await claims.set_claims_expiry(store, org, [current["_id"]], None)
+        removed = [k for k in current["keys"] if k not in updated["keys"]]
+        added = [k for k in updated["keys"] if k not in current["keys"]]
+        released = await claims.release(
+            store, org, current["_id"], removed, only_via=claims.VIA_FIELD
+        )
+        await claims.reclaim(store, org, released, exclude=[current["_id"]])
+        await claims.claim_all(store, org, added, updated, claims.VIA_FIELD)
+        return updated
+    raise Conflict("the contact changed concurrently; try again")
+
+
+async def promote_contact(store: Store, principal: Principal, contact_id: str) -> Doc:
+    """Make an auto-created contact CURATED (no expiry). A curated contact is returned as is."""
+    org = principal.org
+    doc = await require_canonical(store, org, contact_id)
+    if doc["type"] == ContactType.CURATED:
+        return doc
+    moment = now()
+    promoted = await store.contacts.find_one_and_update(
+        {"_id": doc["_id"], "org": org, "readOnly": False},
+        {
+            "$set": {
+                "type": str(ContactType.CURATED),
+                "expiresAt": None,
+                "modifiedAt": max(moment, doc["modifiedAt"]),
+            }
+        },
+        return_document=True,
+    )
+    if promoted is None:
+        raise Conflict("the contact changed concurrently; try again")
+    await claims.set_claims_expiry(store, org, [doc["_id"]], None)
+    return promoted
+
+
+async def delete_contact(store: Store, principal: Principal, contact_id: str) -> bool:
+    """Delete the contact (or its whole merge set) and hand its identifiers on."""
+    org = principal.org
+    doc = await require_canonical(store, org, contact_id)
+
+    async def work(session: AsyncClientSession) -> None:
+        current = await store.contacts.find_one({"_id": doc["_id"], "org": org}, session=session)
+        if current is None:
+            raise NotFound(f"no contact with id {contact_id}")
+        member_ids = [current["_id"]]
+        if current.get("mergeSetId"):
+            merge_set = await store.merge_sets.find_one(
+                {"_id": current["mergeSetId"], "org": org}, session=session
+            )
+            if merge_set is not None:
+                member_ids = list(dict.fromkeys([*merge_set["memberIds"], current["_id"]]))
+                await store.merge_sets.delete_one({"_id": merge_set["_id"]}, session=session)
+        await store.contacts.delete_many(
+            {"_id": {"$in": member_ids}, "org": org}, session=session
+        )
+        await store.notes.delete_many(
+            {"org": org, "contactId": {"$in": member_ids}}, session=session
+        )
+        released: list[str] = []
+        for member_id in member_ids:
+            released += await claims.release(store, org, member_id, session=session)
+        await claims.reclaim(store, org, released, exclude=member_ids, session=session)
+
+    await store.in_transaction(work)
+    return True
+
+
+async def add_note(store: Store, principal: Principal, contact_id: str, text: str) -> Doc:
+    if not isinstance(text, str) or not text.strip():
+        raise BadUserInput("a note needs text")
+    if len(text) > MAX_STRING * 10:
+        raise BadUserInput(f"a note is at most {MAX_STRING * 10} characters")
+    contact = await get_exact(store, principal.org, contact_id)
+    if contact is None:
+        raise NotFound(f"no contact with id {contact_id}")
+    if contact["readOnly"]:
+        raise ReadOnly("this contact is an ancestor in a merge set; add the note to its canonical")
+    note: Doc = {
+        "_id": new_id(),
+        "org": principal.org,
+        "contactId": contact["_id"],
+        "text": text,
+        "createdAt": now(),
+        "createdBy": principal.sub,
+    }
+    await store.notes.insert_one(note)
+    return note

@@ -1,0 +1,51 @@
+"""Domain errors. Each carries the contract's ``extensions.code``."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class DomainError(Exception):
+    """An error whose message is safe to show to the caller."""
+
+    code: ClassVar[str] = "INTERNAL_SERVER_ERROR"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Unauthenticated(DomainError):
+    code = "UNAUTHENTICATED"
+
+
+class Forbidden(DomainError):
+    code = "FORBIDDEN"
+
+
+class NotFound(DomainError):
+    code = "NOT_FOUND"
+
+
+class BadUserInput(DomainError):
+    code = "BAD_USER_INPUT"
+
+
+class ReadOnly(DomainError):
+    code = "READ_ONLY"
+
+
+class MergeNotAllowed(DomainError):
+    code = "MERGE_NOT_ALLOWED"
+
+
+class Conflict(DomainError):
+    code = "CONFLICT"
+
+
+class QueryTooComplex(DomainError):
+    code = "QUERY_TOO_COMPLEX"
+
+
+class ServiceUnavailable(DomainError):
+    code = "SERVICE_UNAVAILABLE"

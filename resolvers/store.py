@@ -1,0 +1,138 @@
+"""The database handle the domain works on: collections, indexes, and the domain's settings."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
+
+from resolvers.errors import Conflict
+
+Doc = dict[str, Any]
+T = TypeVar("T")
+
+MAX_TRANSACTION_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class DomainConfig:
+    default_region: str = "US"
+    retention_days: int = 60
+
+
+class Store:
+    """One database, its five collections and the domain's configuration."""
+
+    def __init__(self, db: AsyncDatabase[Doc], config: DomainConfig | None = None) -> None:
+        self.db = db
+        self.config = config or DomainConfig()
+        self.contacts: AsyncCollection[Doc] = db["contacts"]
+        self.identifiers: AsyncCollection[Doc] = db["identifiers"]
+        self.conversations: AsyncCollection[Doc] = db["conversations"]
+        self.merge_sets: AsyncCollection[Doc] = db["merge_sets"]
+        self.notes: AsyncCollection[Doc] = db["notes"]
+
+    async def ensure_indexes(self) -> None:
+        """Create every index the queries rely on. Idempotent."""
+        await self.contacts.create_indexes(
+            [
+                IndexModel([("org", ASCENDING), ("keys", ASCENDING)], name="org_keys"),
+                IndexModel([("org", ASCENDING), ("nameTokens", ASCENDING)], name="org_names"),
+                IndexModel([("org", ASCENDING), ("mergeSetId", ASCENDING)], name="org_set"),
+                IndexModel([("expiresAt", ASCENDING)], name="ttl", expireAfterSeconds=0),
+            ]
+        )
+        await self.identifiers.create_indexes(
+            [
+                IndexModel([("org", ASCENDING), ("key", ASCENDING)], name="claim", unique=True),
+                IndexModel([("org", ASCENDING), ("contactId", ASCENDING)], name="org_contact"),
+                IndexModel([("expiresAt", ASCENDING)], name="ttl", expireAfterSeconds=0),
+            ]
+        )
+        await self.conversations.create_indexes(
+            [
+                IndexModel(
+                    [
+                        ("org", ASCENDING),
+                        ("externalContactId", ASCENDING),
+                        ("startedAt", DESCENDING),
+                        ("_id", DESCENDING),
+                    ],
+                    name="org_contact_page",
+                ),
+                IndexModel(
+                    [("org", ASCENDING), ("startedAt", DESCENDING), ("_id", DESCENDING)],
+                    name="org_page",
+                ),
+                IndexModel([("expiresAt", ASCENDING)], name="ttl", expireAfterSeconds=0),
+            ]
+        )
+        await self.merge_sets.create_indexes(
+            [IndexModel([("org", ASCENDING), ("memberIds", ASCENDING)], name="org_members")]
+        )
+        await self.notes.create_indexes(
+            [
+                IndexModel(
+                    [("org", ASCENDING), ("contactId", ASCENDING), ("createdAt", DESCENDING)],
+                    name="org_contact_created",
+                )
+            ]
+        )
+
+    async def in_transaction(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
+        """Run ``work`` in one transaction, retrying it on transient errors.
+
+        A write conflict that outlives the retries becomes ``CONFLICT``.
+        """
+        client = self.db.client
+        last: PyMongoError | None = None
+        for _ in range(MAX_TRANSACTION_ATTEMPTS):
+            async with client.start_session() as session:
+                try:
+                    await session.start_transaction()
+                    result = await work(session)
+                    await _commit(session)
+                    return result
+                except PyMongoError as exc:
+                    if session.in_transaction:
+                        await _abort_quietly(session)
+                    if not _is_transient(exc):
+                        raise
+                    last = exc
+                except BaseException:
+                    if session.in_transaction:
+                        await _abort_quietly(session)
+                    raise
+        raise Conflict("the change conflicted with a concurrent change; try again") from last
+
+
+async def _commit(session: AsyncClientSession) -> None:
+    for _ in range(MAX_TRANSACTION_ATTEMPTS):
+        try:
+            await session.commit_transaction()
+            return
+        except PyMongoError as exc:
+            if exc.has_error_label("UnknownTransactionCommitResult"):
+                continue
+            raise
+
+
+async def _abort_quietly(session: AsyncClientSession) -> None:
+    try:
+        await session.abort_transaction()
+    except PyMongoError:
+        pass
+
+
+def _is_transient(exc: PyMongoError) -> bool:
+    if exc.has_error_label("TransientTransactionError"):
+        return True
+    if isinstance(exc, OperationFailure) and exc.code == 112:  # WriteConflict
+        return True
+    return isinstance(exc, ConnectionFailure)

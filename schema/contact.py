@@ -1,0 +1,226 @@
+"""Contact, its parts, identifiers and notes: thin views over stored documents."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+
+from resolvers.principal import Permission
+from resolvers.store import Doc
+from schema.context import Info
+from schema.enums import ContactType, IdentifierType
+from schema.scalars import DateTime
+
+if TYPE_CHECKING:
+    from schema.journey import Journey
+    from schema.merge import MergeSet
+
+
+@strawberry.type
+class ExternalId:
+    source: str
+    value: str
+
+
+@strawberry.type
+class Address:
+    line1: str | None
+    line2: str | None
+    city: str | None
+    state: str | None
+    postal_code: str | None
+    country_code: str | None
+
+
+@strawberry.type
+class Note:
+    id: strawberry.ID
+    contact_id: strawberry.ID
+    text: str
+    created_at: DateTime
+    created_by: str
+
+    @classmethod
+    def from_doc(cls, doc: Doc) -> Note:
+        return cls(
+            id=strawberry.ID(doc["_id"]),
+            contact_id=strawberry.ID(doc["contactId"]),
+            text=doc["text"],
+            created_at=doc["createdAt"],
+            created_by=doc["createdBy"],
+        )
+
+
+@strawberry.type
+class Contact:
+    id: strawberry.ID
+    type: ContactType
+    first_name: str | None
+    middle_name: str | None
+    last_name: str | None
+    title: str | None
+    work_phone: str | None
+    cell_phone: str | None
+    home_phone: str | None
+    other_phone: str | None
+    work_email: str | None
+    personal_email: str | None
+    other_email: str | None
+    whats_app_id: str | None
+    facebook_id: str | None
+    twitter_id: str | None
+    line_id: str | None
+    instagram_id: str | None
+    external_ids: list[ExternalId]
+    address: Address | None
+    survey_opt_out: bool
+    created_at: DateTime
+    modified_at: DateTime
+    expires_at: DateTime | None
+    read_only: bool
+    doc: strawberry.Private[Doc]
+
+    @classmethod
+    def from_doc(cls, doc: Doc) -> Contact:
+        address = doc.get("address")
+        return cls(
+            id=strawberry.ID(doc["_id"]),
+            type=ContactType(doc["type"]),
+            first_name=doc.get("firstName"),
+            middle_name=doc.get("middleName"),
+            last_name=doc.get("lastName"),
+            title=doc.get("title"),
+            work_phone=doc.get("workPhone"),
+            cell_phone=doc.get("cellPhone"),
+            home_phone=doc.get("homePhone"),
+            other_phone=doc.get("otherPhone"),
+            work_email=doc.get("workEmail"),
+            personal_email=doc.get("personalEmail"),
+            other_email=doc.get("otherEmail"),
+            whats_app_id=doc.get("whatsAppId"),
+            facebook_id=doc.get("facebookId"),
+            twitter_id=doc.get("twitterId"),
+            line_id=doc.get("lineId"),
+            instagram_id=doc.get("instagramId"),
+            external_ids=[ExternalId(source=e["source"], value=e["value"]) for e in doc.get("externalIds") or []],
+            address=Address(
+                line1=address.get("line1"),
+                line2=address.get("line2"),
+                city=address.get("city"),
+                state=address.get("state"),
+                postal_code=address.get("postalCode"),
+                country_code=address.get("countryCode"),
+            )
+            if address
+            else None,
+            survey_opt_out=bool(doc.get("surveyOptOut")),
+            created_at=doc["createdAt"],
+            modified_at=doc["modifiedAt"],
+            expires_at=doc.get("expiresAt"),
+            read_only=bool(doc.get("readOnly")),
+            doc=doc,
+        )
+
+    @strawberry.field(description="Head of its merge set; the contact itself when never merged.")
+    async def canonical(self, info: Info) -> Contact:
+        canonical_id = self.doc.get("canonicalId") or self.doc["_id"]
+        if canonical_id == self.doc["_id"]:
+            return self
+        canonical = await info.context.loaders.contact.load(canonical_id)
+        return Contact.from_doc(canonical) if canonical is not None else self
+
+    @strawberry.field(description="Null when never merged.")
+    async def merge_set(
+        self, info: Info
+    ) -> Annotated[MergeSet, strawberry.lazy("schema.merge")] | None:
+        from schema.merge import MergeSet
+
+        set_id = self.doc.get("mergeSetId")
+        if not set_id:
+            return None
+        merge_set = await info.context.loaders.merge_set.load(set_id)
+        return MergeSet.from_doc(merge_set) if merge_set is not None else None
+
+    @strawberry.field(description="The identifiers this contact claims.")
+    async def identifiers(self, info: Info) -> list[Identifier]:
+        docs = await info.context.loaders.claims.load(self.doc["_id"])
+        return [Identifier.from_doc(d) for d in docs]
+
+    @strawberry.field(description="Notes of the whole merge set, newest first.")
+    async def notes(self, info: Info) -> list[Note]:
+        members: tuple[str, ...] = (self.doc["_id"],)
+        set_id = self.doc.get("mergeSetId")
+        if set_id:
+            merge_set = await info.context.loaders.merge_set.load(set_id)
+            if merge_set is not None:
+                members = tuple(merge_set["memberIds"])
+        docs = await info.context.loaders.notes.load(members)
+        return [Note.from_doc(d) for d in docs]
+
+    @strawberry.field(description="Needs externalContacts:session:view.")
+    async def journey(
+        self, info: Info
+    ) -> Annotated[Journey, strawberry.lazy("schema.journey")] | None:
+        from schema.journey import journey_of
+
+        info.context.require(Permission.SESSION_VIEW)
+        return await journey_of(info, self.doc)
+
+
+@strawberry.type
+class Identifier:
+    type: IdentifierType
+    value: str
+    claimed_at: DateTime
+    doc: strawberry.Private[Doc]
+
+    @classmethod
+    def from_doc(cls, doc: Doc) -> Identifier:
+        return cls(
+            type=IdentifierType(doc["type"]),
+            value=doc["value"],
+            claimed_at=doc["claimedAt"],
+            doc=doc,
+        )
+
+    @strawberry.field(description="The contact that claims it (always a canonical contact).")
+    async def contact(self, info: Info) -> Contact:
+        info.context.require(Permission.CONTACT_VIEW)
+        doc = await info.context.loaders.contact.load(self.doc["contactId"])
+        if doc is None:
+            from resolvers.errors import NotFound
+
+            raise NotFound("the contact that claimed this identifier is gone")
+        return Contact.from_doc(doc)
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class ContactEdge:
+    cursor: str
+    node: Contact
+
+
+@strawberry.type
+class ContactConnection:
+    edges: list[ContactEdge]
+    page_info: PageInfo
+    count_filter: strawberry.Private[dict[str, Any]]
+
+    @strawberry.field
+    async def total_count(self, info: Info) -> int:
+        return await info.context.store.contacts.count_documents(self.count_filter)
+
+
+def contact_or_none(doc: Doc | None) -> Contact | None:
+    return Contact.from_doc(doc) if doc is not None else None
+
+
+_ = datetime  # DateTime values are datetimes

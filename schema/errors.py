@@ -1,0 +1,71 @@
+"""Every error leaves with ``extensions.code``; unexpected ones are logged and masked."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from graphql import GraphQLError
+from pymongo.errors import ConnectionFailure, ExecutionTimeout, WTimeoutError
+from strawberry.extensions import SchemaExtension
+
+from resolvers.errors import DomainError
+
+log = logging.getLogger("scv.errors")
+
+UNAVAILABLE_ERRORS = (ConnectionFailure, ExecutionTimeout, WTimeoutError)
+
+
+def _root_cause(error: GraphQLError) -> BaseException | None:
+    cause: BaseException | None = error.original_error
+    while isinstance(cause, GraphQLError) and cause.original_error is not None:
+        cause = cause.original_error
+    return cause
+
+
+def classify(error: GraphQLError) -> GraphQLError:
+    """The error as the caller sees it: a contract code, a safe message, no internals."""
+    cause = _root_cause(error)
+    if isinstance(cause, DomainError):
+        if error.original_error is cause:
+            message = cause.message
+        else:
+            # a scalar or argument coercion failure: keep graphql's location text
+            message = error.message
+        return _with_code(error, message, cause.code)
+    if cause is None or isinstance(cause, GraphQLError):
+        default = "GRAPHQL_PARSE_FAILED" if error.message.startswith("Syntax Error") else "GRAPHQL_VALIDATION_FAILED"
+        code = (error.extensions or {}).get("code") or default
+        return _with_code(error, error.message, str(code))
+    if isinstance(cause, UNAVAILABLE_ERRORS):
+        log.warning("database unavailable: %s", type(cause).__name__)
+        return _with_code(error, "the database is not available; try again", "SERVICE_UNAVAILABLE")
+    log.error(
+        "unexpected error at %s",
+        ".".join(str(p) for p in error.path or []),
+        exc_info=(type(cause), cause, cause.__traceback__),
+    )
+    return _with_code(error, "Internal server error", "INTERNAL_SERVER_ERROR")
+
+
+def _with_code(error: GraphQLError, message: str, code: str) -> GraphQLError:
+    return GraphQLError(
+        message=message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=None,
+        extensions={"code": code},
+    )
+
+
+class ErrorCodes(SchemaExtension):
+    """Rewrites every error of a result: contract code in ``extensions.code``, nothing leaked."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        errors = getattr(result, "errors", None)
+        if result is not None and errors:
+            result.errors = [classify(e) for e in errors]

@@ -1,0 +1,96 @@
+"""Input types; ``to_patch`` turns one into the domain's partial dict (omitted keys absent)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from strawberry.types.unset import UnsetType
+
+from schema.enums import IdentifierType
+
+
+@strawberry.input
+class ExternalIdInput:
+    source: str
+    value: str
+
+
+@strawberry.input
+class AddressInput:
+    line1: str | None = strawberry.UNSET
+    line2: str | None = strawberry.UNSET
+    city: str | None = strawberry.UNSET
+    state: str | None = strawberry.UNSET
+    postal_code: str | None = strawberry.UNSET
+    country_code: str | None = strawberry.UNSET
+
+
+@strawberry.input
+class ContactInput:
+    first_name: str | None = strawberry.UNSET
+    middle_name: str | None = strawberry.UNSET
+    last_name: str | None = strawberry.UNSET
+    title: str | None = strawberry.UNSET
+    work_phone: str | None = strawberry.UNSET
+    cell_phone: str | None = strawberry.UNSET
+    home_phone: str | None = strawberry.UNSET
+    other_phone: str | None = strawberry.UNSET
+    work_email: str | None = strawberry.UNSET
+    personal_email: str | None = strawberry.UNSET
+    other_email: str | None = strawberry.UNSET
+    whats_app_id: str | None = strawberry.UNSET
+    facebook_id: str | None = strawberry.UNSET
+    twitter_id: str | None = strawberry.UNSET
+    line_id: str | None = strawberry.UNSET
+    instagram_id: str | None = strawberry.UNSET
+    external_ids: list[ExternalIdInput] | None = strawberry.UNSET
+    address: AddressInput | None = strawberry.UNSET
+    survey_opt_out: bool | None = strawberry.UNSET
+
+
+@strawberry.input
+class IdentifierInput:
+    type: IdentifierType
+    value: str
+
+
+_CAMEL = {
+    "first_name": "firstName",
+    "middle_name": "middleName",
+    "last_name": "lastName",
+    "work_phone": "workPhone",
+    "cell_phone": "cellPhone",
+    "home_phone": "homePhone",
+    "other_phone": "otherPhone",
+    "work_email": "workEmail",
+    "personal_email": "personalEmail",
+    "other_email": "otherEmail",
+    "whats_app_id": "whatsAppId",
+    "facebook_id": "facebookId",
+    "twitter_id": "twitterId",
+    "line_id": "lineId",
+    "instagram_id": "instagramId",
+    "external_ids": "externalIds",
+    "survey_opt_out": "surveyOptOut",
+    "postal_code": "postalCode",
+    "country_code": "countryCode",
+}
+
+
+def to_patch(value: Any) -> dict[str, Any]:
+    """A Strawberry input object as a dict of the fields the caller gave, in GraphQL names."""
+    patch: dict[str, Any] = {}
+    for name, item in vars(value).items():
+        if isinstance(item, UnsetType):
+            continue
+        patch[_CAMEL.get(name, name)] = _plain(item)
+    return patch
+
+
+def _plain(item: Any) -> Any:
+    if isinstance(item, list):
+        return [_plain(i) for i in item]
+    if hasattr(item, "__strawberry_definition__"):
+        return to_patch(item)
+    return item

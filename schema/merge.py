@@ -1,0 +1,70 @@
+"""Merge sets and their history."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import strawberry
+
+from resolvers.store import Doc
+from schema.contact import Contact
+from schema.context import Info
+from schema.scalars import DateTime
+
+
+@strawberry.enum
+class MergeEventKind(StrEnum):
+    MERGE = "MERGE"
+    UNMERGE = "UNMERGE"
+
+
+@strawberry.type
+class MergeEvent:
+    kind: MergeEventKind
+    at: DateTime
+    by: str
+    input_ids: list[strawberry.ID]
+    canonical_id: strawberry.ID
+
+    @classmethod
+    def from_doc(cls, doc: Doc) -> MergeEvent:
+        return cls(
+            kind=MergeEventKind(doc["kind"]),
+            at=doc["at"],
+            by=doc["by"],
+            input_ids=[strawberry.ID(i) for i in doc["inputIds"]],
+            canonical_id=strawberry.ID(doc["canonicalId"]),
+        )
+
+
+@strawberry.type
+class MergeSet:
+    id: strawberry.ID
+    contact_ids: list[strawberry.ID]
+    size: int
+    history: list[MergeEvent]
+    doc: strawberry.Private[Doc]
+
+    @classmethod
+    def from_doc(cls, doc: Doc) -> MergeSet:
+        return cls(
+            id=strawberry.ID(doc["_id"]),
+            contact_ids=[strawberry.ID(i) for i in doc["memberIds"]],
+            size=len(doc["memberIds"]),
+            history=[MergeEvent.from_doc(e) for e in doc.get("history", [])],
+            doc=doc,
+        )
+
+    @strawberry.field
+    async def canonical(self, info: Info) -> Contact:
+        doc = await info.context.loaders.contact.load(self.doc["canonicalId"])
+        if doc is None:
+            from resolvers.errors import NotFound
+
+            raise NotFound("the merge set's canonical contact is gone")
+        return Contact.from_doc(doc)
+
+    @strawberry.field(description="Every member, the canonical included.")
+    async def contacts(self, info: Info) -> list[Contact]:
+        docs = await info.context.loaders.contact.load_many(self.doc["memberIds"])
+        return [Contact.from_doc(d) for d in docs if d is not None]

@@ -1,0 +1,39 @@
+"""The ``DateTime`` scalar: ISO-8601 with an offset on input, UTC on output."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import NewType
+
+import strawberry
+
+from resolvers.clock import to_db_precision
+from resolvers.errors import BadUserInput
+
+
+def serialize_datetime(value: datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_datetime(value: object) -> datetime:
+    if not isinstance(value, str) or len(value) > 64:
+        raise BadUserInput("DateTime must be an ISO-8601 string with an offset")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise BadUserInput(f"not an ISO-8601 date-time: {value[:64]!r}") from None
+    if parsed.tzinfo is None:
+        raise BadUserInput("DateTime needs a UTC offset, e.g. 2026-01-31T09:00:00Z")
+    return to_db_precision(parsed)
+
+
+DateTime = NewType("DateTime", datetime)
+
+DATETIME_SCALAR = strawberry.scalar(
+    name="DateTime",
+    description="ISO-8601 date-time with offset; output in UTC",
+    serialize=serialize_datetime,
+    parse_value=parse_datetime,
+)

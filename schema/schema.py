@@ -1,0 +1,21 @@
+"""The executable schema: the per-domain root types merged into Query and Mutation."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+
+from schema.directory import DirectoryMutation, DirectoryQuery
+from schema.errors import ErrorCodes
+from schema.scalars import DATETIME_SCALAR, DateTime
+
+Query = merge_types("Query", (DirectoryQuery,))
+Mutation = merge_types("Mutation", (DirectoryMutation,))
+
+schema = strawberry.Schema(
+    query=Query,
+    mutation=Mutation,
+    extensions=[ErrorCodes],
+    config=StrawberryConfig(scalar_map={DateTime: DATETIME_SCALAR}),
+)

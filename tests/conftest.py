@@ -1,0 +1,125 @@
+"""One embedded server per session; each test gets a database of its own."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pymongo import AsyncMongoClient
+
+from gateway.app import create_app
+from gateway.auth import ALL_PERMISSIONS, mint_token
+from gateway.embedded import EmbeddedServer
+from gateway.settings import Settings
+from resolvers.principal import Principal
+from resolvers.store import Doc, DomainConfig, Store
+
+SECRET = "test-secret-" + "x" * 32
+
+
+@pytest.fixture(scope="session")
+def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    uri = os.environ.get("MONGODB_URI")
+    if uri:
+        yield uri
+        return
+    data_dir: Path = tmp_path_factory.mktemp("embedded") / "data"
+    with EmbeddedServer(data_dir, test_commands=True) as server:
+        yield server.uri
+
+
+@pytest.fixture
+def db_name() -> str:
+    return f"scv_test_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def settings(db_name: str) -> Settings:
+    return Settings(SCV_DB_NAME=db_name, SCV_JWT_SECRET=SECRET)
+
+
+@pytest.fixture
+async def client(mongo_uri: str) -> AsyncIterator[AsyncMongoClient[Doc]]:
+    mongo: AsyncMongoClient[Doc] = AsyncMongoClient(mongo_uri, tz_aware=True)
+    yield mongo
+    await mongo.close()
+
+
+@pytest.fixture
+async def store(
+    client: AsyncMongoClient[Doc], settings: Settings, db_name: str
+) -> AsyncIterator[Store]:
+    store = Store(client[db_name], DomainConfig())
+    await store.ensure_indexes()
+    yield store
+    await client.drop_database(db_name)
+
+
+def principal(org: str = "acme", sub: str = "agent-1", permissions: tuple[str, ...] = ALL_PERMISSIONS) -> Principal:
+    return Principal(org=org, sub=sub, permissions=frozenset(permissions))
+
+
+class Api:
+    """Posts GraphQL to the app over ASGI, with a token for the chosen org and permissions."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    def token(
+        self,
+        org: str = "acme",
+        sub: str = "agent-1",
+        permissions: tuple[str, ...] | list[str] = ALL_PERMISSIONS,
+    ) -> str:
+        return mint_token(SECRET, org=org, sub=sub, permissions=permissions)
+
+    async def post(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        org: str = "acme",
+        sub: str = "agent-1",
+        permissions: tuple[str, ...] | list[str] = ALL_PERMISSIONS,
+        token: str | None = None,
+    ) -> httpx.Response:
+        auth = token if token is not None else self.token(org, sub, permissions)
+        return await self.http.post(
+            "/graphql",
+            json={"query": query, "variables": variables or {}},
+            headers={"Authorization": f"Bearer {auth}"},
+        )
+
+    async def gql(self, query: str, variables: dict[str, Any] | None = None, **kw: Any) -> Any:
+        response = await self.post(query, variables, **kw)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert "errors" not in body, body["errors"]
+        return body["data"]
+
+    async def gql_error(
+        self, query: str, variables: dict[str, Any] | None = None, **kw: Any
+    ) -> tuple[Any, list[dict[str, Any]]]:
+        response = await self.post(query, variables, **kw)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body.get("errors"), body
+        return body.get("data"), body["errors"]
+
+
+def codes(errors: list[dict[str, Any]]) -> list[str]:
+    return [e["extensions"]["code"] for e in errors]
+
+
+@pytest.fixture
+async def api(mongo_uri: str, settings: Settings, store: Store) -> AsyncIterator[Api]:
+    app = create_app(settings, uri=mongo_uri, secret=SECRET, ensure_indexes=False)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield Api(http)
+    await app.state.runtime.client.close()
