@@ -60,7 +60,8 @@ def page(client: TestClient) -> str:
     response = client.get("/")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
-    return response.text
+    text: str = response.text
+    return text
 
 
 def _config(html: str) -> dict[str, object]:
