@@ -57,6 +57,7 @@ class Store:
         )
         await self.conversations.create_indexes(
             [
+                IndexModel([("org", ASCENDING), ("cid", ASCENDING)], name="org_cid", unique=True),
                 IndexModel(
                     [
                         ("org", ASCENDING),

@@ -8,10 +8,13 @@ from strawberry.tools import merge_types
 
 from schema.directory import DirectoryMutation, DirectoryQuery
 from schema.errors import ErrorCodes
+from schema.interactions import InteractionMutation, InteractionQuery
+from schema.journeys import JourneyQuery
+from schema.merging import MergeMutation, MergeQuery
 from schema.scalars import DATETIME_SCALAR, DateTime
 
-Query = merge_types("Query", (DirectoryQuery,))
-Mutation = merge_types("Mutation", (DirectoryMutation,))
+Query = merge_types("Query", (DirectoryQuery, InteractionQuery, MergeQuery, JourneyQuery))
+Mutation = merge_types("Mutation", (DirectoryMutation, InteractionMutation, MergeMutation))
 
 schema = strawberry.Schema(
     query=Query,

@@ -1,0 +1,116 @@
+"""Conversations: storage, reading, linking to exactly the contact given, unlinking."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pymongo import ReturnDocument
+
+from resolvers import claims
+from resolvers.contacts import get_exact
+from resolvers.errors import BadUserInput, NotFound
+from resolvers.principal import Principal
+from resolvers.store import Doc, Store
+
+MAX_CONVERSATION_ID = 200
+
+
+class Channel(StrEnum):
+    VOICE = "VOICE"
+    SMS = "SMS"
+    EMAIL = "EMAIL"
+    WEB_MESSAGING = "WEB_MESSAGING"
+    WEB_CHAT = "WEB_CHAT"
+    FACEBOOK = "FACEBOOK"
+    TWITTER = "TWITTER"
+    WHATSAPP = "WHATSAPP"
+    LINE = "LINE"
+    INSTAGRAM = "INSTAGRAM"
+    OPEN_MESSAGING = "OPEN_MESSAGING"
+    CALLBACK = "CALLBACK"
+    CAMPAIGN = "CAMPAIGN"
+
+
+class Direction(StrEnum):
+    INBOUND = "INBOUND"
+    OUTBOUND = "OUTBOUND"
+
+
+# Channels whose interactions are stored but never resolved to a contact automatically.
+UNRESOLVED_CHANNELS = frozenset({Channel.OPEN_MESSAGING, Channel.CALLBACK, Channel.CAMPAIGN})
+
+# Fields of a conversation document, by GraphQL name (the export writes these).
+PUBLIC_FIELDS = (
+    "channel",
+    "direction",
+    "startedAt",
+    "endedAt",
+    "durationSeconds",
+    "queue",
+    "agent",
+    "wrapUpCode",
+    "status",
+    "notes",
+    "identifiers",
+    "externalContactId",
+)
+
+
+def check_conversation_id(conversation_id: str) -> str:
+    text = str(conversation_id)
+    if not text.strip() or len(text) > MAX_CONVERSATION_ID:
+        raise BadUserInput(f"conversationId must be 1 to {MAX_CONVERSATION_ID} characters")
+    if any(ord(ch) < 32 for ch in text):
+        raise BadUserInput("conversationId must not contain control characters")
+    return text
+
+
+def visible(moment: datetime) -> dict[str, Any]:
+    """Conversations not yet past their expiry."""
+    return claims.unexpired_filter(moment)
+
+
+async def get_conversation(store: Store, org: str, conversation_id: str) -> Doc | None:
+    if not conversation_id or len(conversation_id) > MAX_CONVERSATION_ID:
+        return None
+    doc = await store.conversations.find_one({"org": org, "cid": conversation_id})
+    if doc is None or claims.is_expired(doc):
+        return None
+    return doc
+
+
+async def _require_conversation(store: Store, org: str, conversation_id: str) -> Doc:
+    doc = await get_conversation(store, org, conversation_id)
+    if doc is None:
+        raise NotFound(f"no conversation with id {conversation_id}")
+    return doc
+
+
+async def link_conversation(
+    store: Store, principal: Principal, conversation_id: str, contact_id: str
+) -> Doc:
+    """Link to exactly the contact given: an ancestor stays an ancestor (no redirect)."""
+    org = principal.org
+    conversation = await _require_conversation(store, org, conversation_id)
+    contact = await get_exact(store, org, contact_id)
+    if contact is None:
+        raise NotFound(f"no contact with id {contact_id}")
+    return await _set_link(store, conversation, contact["_id"])
+
+
+async def unlink_conversation(store: Store, principal: Principal, conversation_id: str) -> Doc:
+    conversation = await _require_conversation(store, principal.org, conversation_id)
+    return await _set_link(store, conversation, None)
+
+
+async def _set_link(store: Store, conversation: Doc, contact_id: str | None) -> Doc:
+    updated = await store.conversations.find_one_and_update(
+        {"_id": conversation["_id"], "org": conversation["org"]},
+        {"$set": {"externalContactId": contact_id}},
+        return_document=ReturnDocument.AFTER,
+    )
+    if updated is None:
+        raise NotFound(f"no conversation with id {conversation['cid']}")
+    return updated

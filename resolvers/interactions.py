@@ -1,0 +1,391 @@
+"""recordInteraction: store the conversation and resolve its identifiers to one contact.
+
+Resolution, in the contract's words:
+1. identifiers (plus the phones and emails in ``provided``) in priority order
+   EXTERNAL_ID, EMAIL, PHONE, social, COOKIE; the first one that is claimed decides the
+   contact (the canonical contact of its claimant);
+2. none claimed: a contact is auto-created (IDENTIFIED with PII, else EPHEMERAL);
+3. every unclaimed identifier of the interaction is then claimed by that contact.
+
+Races are decided by the unique claim index, never by locks: an auto-created contact only
+becomes real once it has won the claim on the interaction's top identifier; a loser deletes
+its draft and resolves again, so concurrent interactions with one new identifier end with
+one contact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from resolvers import claims
+from resolvers.clock import now
+from resolvers.contact_fields import (
+    EMAIL_FIELDS,
+    PHONE_FIELDS,
+    SOCIAL_FIELDS,
+    ContactType,
+    clean_input,
+    has_pii,
+)
+from resolvers.contacts import new_contact_doc, new_id
+from resolvers.conversations import (
+    UNRESOLVED_CHANNELS,
+    Channel,
+    Direction,
+    check_conversation_id,
+)
+from resolvers.errors import BadUserInput, Conflict
+from resolvers.identifiers import (
+    MAX_STRING,
+    PRIORITY,
+    IdentifierType,
+    key,
+    normalize_value,
+    split_key,
+)
+from resolvers.principal import Principal
+from resolvers.store import Doc, Store
+
+MAX_IDENTIFIERS = 20
+MAX_RESOLVE_ATTEMPTS = 10
+DETAIL_FIELDS = ("queue", "agent", "wrapUpCode", "status", "notes")
+
+
+@dataclass(frozen=True)
+class Interaction:
+    """A validated, normalised interaction."""
+
+    conversation_id: str
+    channel: Channel
+    direction: Direction
+    started_at: datetime
+    ended_at: datetime | None
+    seen: list[Doc]  # identifiers as seen: {type, value}, normalised where possible
+    keys: list[str]  # usable identifier keys, priority order
+    provided: Doc
+    details: Doc
+
+
+@dataclass
+class Resolution:
+    conversation: Doc
+    contact: Doc | None
+    created: bool
+    keys: list[str] = field(default_factory=list)
+    curated_only: bool = False
+
+
+def parse_interaction(raw: Mapping[str, Any], region: str) -> Interaction:
+    """Validate everything before anything is written: BAD_USER_INPUT otherwise."""
+    conversation_id = check_conversation_id(raw["conversationId"])
+    channel = Channel(raw["channel"])
+    direction = Direction(raw.get("direction") or Direction.INBOUND)
+    started_at: datetime = raw["startedAt"]
+    ended_at: datetime | None = raw.get("endedAt")
+    if ended_at is not None and ended_at < started_at:
+        raise BadUserInput("endedAt is before startedAt")
+    identifiers = raw.get("identifiers") or []
+    if len(identifiers) > MAX_IDENTIFIERS:
+        raise BadUserInput(f"at most {MAX_IDENTIFIERS} identifiers")
+    details: Doc = {}
+    for name in DETAIL_FIELDS:
+        value = raw.get(name)
+        if value is not None and len(value) > MAX_STRING:
+            raise BadUserInput(f"{name} is longer than {MAX_STRING} characters")
+        details[name] = value
+    provided = clean_input(raw.get("provided") or {}, region)
+
+    seen: list[Doc] = []
+    keys: list[str] = []
+    for item in identifiers:
+        kind = IdentifierType(item["type"])
+        value = item["value"]
+        if not isinstance(value, str) or len(value) > MAX_STRING:
+            raise BadUserInput(f"identifier values are at most {MAX_STRING} characters")
+        if channel is Channel.WHATSAPP and kind is IdentifierType.PHONE:
+            kind = IdentifierType.WHATSAPP  # never looked up as a phone
+        normalised = normalize_value(kind, value, region)
+        seen.append({"type": str(kind), "value": normalised or value})
+        if normalised is not None:
+            keys.append(key(kind, normalised))
+    for field_name in (*EMAIL_FIELDS, *PHONE_FIELDS):
+        value = provided.get(field_name)
+        if not value:
+            continue
+        kind = IdentifierType.EMAIL if field_name in EMAIL_FIELDS else IdentifierType.PHONE
+        normalised = normalize_value(kind, value, region)
+        if normalised is not None:
+            keys.append(key(kind, normalised))
+    ordered = sorted(dict.fromkeys(keys), key=lambda k: PRIORITY.index(split_key(k)[0]))
+    return Interaction(
+        conversation_id=conversation_id,
+        channel=channel,
+        direction=direction,
+        started_at=started_at,
+        ended_at=ended_at,
+        seen=seen,
+        keys=ordered,
+        provided={k: v for k, v in provided.items() if v is not None},
+        details=details,
+    )
+
+
+async def record_interaction(
+    store: Store, principal: Principal, raw: Mapping[str, Any]
+) -> Resolution:
+    interaction = parse_interaction(raw, store.config.default_region)
+    org = principal.org
+    existing = await store.conversations.find_one(
+        {"org": org, "cid": interaction.conversation_id}, {"externalContactId": 1}
+    )
+    linked_id = existing.get("externalContactId") if existing else None
+
+    contact: Doc | None = None
+    created = False
+    if interaction.channel in UNRESOLVED_CHANNELS:
+        pass
+    elif linked_id is not None:
+        contact = await _canonical_of(store, org, linked_id)
+    else:
+        contact, created = await _resolve(store, org, interaction)
+    if contact is not None and interaction.channel not in UNRESOLVED_CHANNELS:
+        await _stitch(store, org, interaction.keys, contact)
+        contact = await _renew_expiry(store, org, contact, interaction.started_at)
+    conversation = await _store_conversation(
+        store, org, interaction, contact["_id"] if contact is not None else None
+    )
+    return Resolution(
+        conversation=conversation,
+        contact=contact,
+        created=created,
+        keys=interaction.keys,
+        curated_only=interaction.channel in UNRESOLVED_CHANNELS,
+    )
+
+
+async def _canonical_of(store: Store, org: str, contact_id: str) -> Doc | None:
+    doc = await store.contacts.find_one({"_id": contact_id, "org": org})
+    if doc is not None and doc["canonicalId"] != doc["_id"]:
+        doc = await store.contacts.find_one({"_id": doc["canonicalId"], "org": org})
+    if doc is None or claims.is_expired(doc):
+        return None
+    return doc
+
+
+async def _claimed_contact(store: Store, org: str, keys: list[str]) -> Doc | None:
+    """The canonical contact of the first claimed key (priority order), if any."""
+    if not keys:
+        return None
+    moment = now()
+    found = await store.identifiers.find(
+        {"org": org, "key": {"$in": keys}, **claims.unexpired_filter(moment)},
+        {"key": 1, "contactId": 1},
+    ).to_list()
+    if not found:
+        return None
+    holder_ids = list({d["contactId"] for d in found})
+    holders = {
+        d["_id"]: d
+        for d in await store.contacts.find({"org": org, "_id": {"$in": holder_ids}}).to_list()
+        if not claims.is_expired(d, moment)
+    }
+    by_key = {d["key"]: d["contactId"] for d in found}
+    for identifier_key in keys:
+        holder = holders.get(by_key.get(identifier_key, ""))
+        if holder is None:
+            continue
+        if holder["readOnly"]:
+            return await _canonical_of(store, org, holder["canonicalId"])
+        return holder
+    return None
+
+
+async def _resolve(store: Store, org: str, interaction: Interaction) -> tuple[Doc, bool]:
+    keys = interaction.keys
+    for _ in range(MAX_RESOLVE_ATTEMPTS):
+        holder = await _claimed_contact(store, org, keys)
+        if holder is not None:
+            return holder, False
+        if keys and await _hand_listed_keys_to_listers(store, org, keys):
+            continue
+        draft = _auto_contact(store, org, interaction)
+        listed = draft["keys"]
+        draft["keys"] = []  # invisible as a lister until it has won its claim
+        await store.contacts.insert_one(draft)
+        if not keys:
+            draft["keys"] = listed
+            return draft, True
+        winner = await claims.claim(store, org, keys[0], draft, claims.VIA_INTERACTION)
+        if winner == draft["_id"]:
+            if listed:
+                await store.contacts.update_one({"_id": draft["_id"]}, {"$set": {"keys": listed}})
+            draft["keys"] = listed
+            return draft, True
+        await store.contacts.delete_one({"_id": draft["_id"], "org": org})
+    raise Conflict("the interaction's identifiers are changing concurrently; try again")
+
+
+async def _hand_listed_keys_to_listers(store: Store, org: str, keys: list[str]) -> bool:
+    """A value no one claims but a live contact lists (its claim expired or was released
+    without a taker at the time) goes to the oldest lister first. True when anything moved."""
+    listers = await store.contacts.find(
+        {"org": org, "keys": {"$in": keys}, **claims.live_filter()}, {"keys": 1}
+    ).to_list(50)
+    if not listers:
+        return False
+    listed = [k for k in keys if any(k in doc["keys"] for doc in listers)]
+    await claims.reclaim(store, org, listed)
+    return True
+
+
+def _auto_contact(store: Store, org: str, interaction: Interaction) -> Doc:
+    """IDENTIFIED with the PII and provided data, or EPHEMERAL; identifier values fill the
+    free matching fields (first phone → cellPhone, first email → personalEmail, …)."""
+    fields: Doc = dict(interaction.provided)
+    external_ids = list(fields.get("externalIds") or [])
+    social_by_type = {kind: name for name, kind in SOCIAL_FIELDS.items()}
+    for identifier_key in interaction.keys:
+        kind, value = split_key(identifier_key)
+        if kind is IdentifierType.PHONE:
+            _fill_free(fields, PHONE_FIELDS, value)
+        elif kind is IdentifierType.EMAIL:
+            _fill_free(fields, EMAIL_FIELDS, value)
+        elif kind in social_by_type:
+            fields.setdefault(social_by_type[kind], value)
+        elif kind is IdentifierType.EXTERNAL_ID:
+            source, _, ident = value.partition(":")
+            if len(external_ids) < 10 and {"source": source, "value": ident} not in external_ids:
+                external_ids.append({"source": source, "value": ident})
+    if external_ids:
+        fields["externalIds"] = external_ids
+    kind_of_contact = ContactType.IDENTIFIED if has_pii(fields) else ContactType.EPHEMERAL
+    expires_at = interaction.started_at + timedelta(days=store.config.retention_days)
+    doc = new_contact_doc(store, org, fields, kind_of_contact, expires_at=expires_at)
+    doc["lastSeenAt"] = interaction.started_at
+    return doc
+
+
+def _fill_free(fields: Doc, slots: tuple[str, ...], value: str) -> None:
+    if any(fields.get(slot) == value for slot in slots):
+        return
+    for slot in slots:
+        if not fields.get(slot):
+            fields[slot] = value
+            return
+
+
+async def _stitch(store: Store, org: str, keys: list[str], contact: Doc) -> None:
+    """Every identifier of the interaction that no one claims is claimed by the contact."""
+    if not keys:
+        return
+    held = await store.identifiers.find(
+        {"org": org, "key": {"$in": keys}, **claims.unexpired_filter()}, {"key": 1}
+    ).to_list()
+    taken = {d["key"] for d in held}
+    for identifier_key in keys:
+        if identifier_key not in taken:
+            await claims.claim(store, org, identifier_key, contact, claims.VIA_INTERACTION)
+
+
+async def _renew_expiry(store: Store, org: str, contact: Doc, started_at: datetime) -> Doc:
+    """Auto-created contacts live until their latest interaction + SCV_RETENTION_DAYS."""
+    if contact["type"] == ContactType.CURATED or contact.get("mergeSetId"):
+        return contact
+    expires_at = started_at + timedelta(days=store.config.retention_days)
+    current = contact.get("expiresAt")
+    if current is not None and current >= expires_at:
+        return contact
+    renewed = await store.contacts.find_one_and_update(
+        {"_id": contact["_id"], "org": org, "type": {"$ne": str(ContactType.CURATED)}},
+        {"$max": {"expiresAt": expires_at, "lastSeenAt": started_at}},
+        return_document=ReturnDocument.AFTER,
+    )
+    if renewed is None:
+        return contact
+    await store.identifiers.update_many(
+        {"org": org, "contactId": contact["_id"], "expiresAt": {"$lt": renewed["expiresAt"]}},
+        {"$set": {"expiresAt": renewed["expiresAt"]}},
+    )
+    return renewed
+
+
+async def _store_conversation(
+    store: Store, org: str, interaction: Interaction, contact_id: str | None
+) -> Doc:
+    """Insert or update by (org, conversationId); an existing link is kept."""
+    moment = now()
+    duration = (
+        (interaction.ended_at - interaction.started_at).total_seconds()
+        if interaction.ended_at is not None
+        else None
+    )
+    details: Doc = {
+        "channel": str(interaction.channel),
+        "direction": str(interaction.direction),
+        "startedAt": interaction.started_at,
+        "endedAt": interaction.ended_at,
+        "durationSeconds": duration,
+        "identifiers": interaction.seen,
+        "expiresAt": interaction.started_at + timedelta(days=store.config.retention_days),
+        "modifiedAt": moment,
+        **interaction.details,
+    }
+    for _ in range(3):
+        try:
+            doc = await store.conversations.find_one_and_update(
+                {"org": org, "cid": interaction.conversation_id},
+                {
+                    "$set": details,
+                    "$setOnInsert": {
+                        "_id": new_id(),
+                        "createdAt": moment,
+                        "externalContactId": contact_id,
+                    },
+                },
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+        except DuplicateKeyError:
+            continue  # a concurrent first recording of the same id: update it instead
+        assert doc is not None
+        if doc.get("externalContactId") is None and contact_id is not None:
+            linked = await store.conversations.find_one_and_update(
+                {"_id": doc["_id"], "externalContactId": None},
+                {"$set": {"externalContactId": contact_id}},
+                return_document=ReturnDocument.AFTER,
+            )
+            doc = linked or doc
+        return doc
+    raise Conflict("the conversation is being recorded concurrently; try again")
+
+
+async def other_matches(
+    store: Store, org: str, keys: list[str], exclude: str | None, curated_only: bool
+) -> list[Doc]:
+    """Other live canonical contacts that list or claim one of the keys, oldest first."""
+    if not keys:
+        return []
+    moment = now()
+    claimed = await store.identifiers.find(
+        {"org": org, "key": {"$in": keys}, **claims.unexpired_filter(moment)}, {"contactId": 1}
+    ).to_list()
+    query: dict[str, Any] = {
+        "org": org,
+        "$and": [
+            {"$or": [{"keys": {"$in": keys}}, {"_id": {"$in": [c["contactId"] for c in claimed]}}]},
+            claims.live_filter(moment),
+        ],
+    }
+    if curated_only:
+        query["type"] = str(ContactType.CURATED)
+    if exclude is not None:
+        query["_id"] = {"$ne": exclude}
+    docs = await store.contacts.find(query).sort([("createdAt", 1), ("_id", 1)]).to_list(100)
+    return docs
+

@@ -1,0 +1,81 @@
+"""Root operations of interactions: conversation, recordInteraction, link/unlink."""
+
+from __future__ import annotations
+
+import strawberry
+
+from resolvers import conversations, interactions
+from resolvers.principal import Permission
+from schema.context import Info
+from schema.conversation import Conversation, Resolution
+from schema.enums import Channel, Direction
+from schema.inputs import ContactInput, IdentifierInput, to_patch
+from schema.scalars import DateTime
+
+
+@strawberry.input
+class InteractionInput:
+    conversation_id: strawberry.ID
+    channel: Channel
+    started_at: DateTime
+    direction: Direction | None = Direction.INBOUND
+    ended_at: DateTime | None = None
+    identifiers: list[IdentifierInput] = strawberry.field(default_factory=list)
+    provided: ContactInput | None = None
+    queue: str | None = None
+    agent: str | None = None
+    wrap_up_code: str | None = None
+    status: str | None = None
+    notes: str | None = None
+
+
+@strawberry.type
+class InteractionQuery:
+    @strawberry.field
+    async def conversation(self, info: Info, id: strawberry.ID) -> Conversation | None:
+        ctx = info.context
+        ctx.require(Permission.CONVERSATION_VIEW_ALL)
+        doc = await conversations.get_conversation(ctx.store, ctx.org, str(id))
+        return Conversation.from_doc(doc) if doc is not None else None
+
+
+@strawberry.type
+class InteractionMutation:
+    @strawberry.mutation(description="Store a conversation and resolve it to a contact.")
+    async def record_interaction(self, info: Info, input: InteractionInput) -> Resolution:
+        ctx = info.context
+        ctx.require(Permission.CONVERSATION_INGEST)
+        raw = {
+            "conversationId": str(input.conversation_id),
+            "channel": input.channel,
+            "direction": input.direction,
+            "startedAt": input.started_at,
+            "endedAt": input.ended_at,
+            "identifiers": [{"type": i.type, "value": i.value} for i in input.identifiers],
+            "provided": to_patch(input.provided) if input.provided is not None else None,
+            "queue": input.queue,
+            "agent": input.agent,
+            "wrapUpCode": input.wrap_up_code,
+            "status": input.status,
+            "notes": input.notes,
+        }
+        result = await interactions.record_interaction(ctx.store, ctx.principal, raw)
+        return Resolution.from_result(result)
+
+    @strawberry.mutation(description="Link to exactly the contact given (ancestors included).")
+    async def link_conversation(
+        self, info: Info, conversation_id: strawberry.ID, contact_id: strawberry.ID
+    ) -> Conversation:
+        ctx = info.context
+        ctx.require(Permission.CONVERSATION_ASSOCIATE)
+        doc = await conversations.link_conversation(
+            ctx.store, ctx.principal, str(conversation_id), str(contact_id)
+        )
+        return Conversation.from_doc(doc)
+
+    @strawberry.mutation
+    async def unlink_conversation(self, info: Info, conversation_id: strawberry.ID) -> Conversation:
+        ctx = info.context
+        ctx.require(Permission.CONVERSATION_ASSOCIATE)
+        doc = await conversations.unlink_conversation(ctx.store, ctx.principal, str(conversation_id))
+        return Conversation.from_doc(doc)
