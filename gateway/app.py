@@ -17,7 +17,7 @@ from starlette.staticfiles import StaticFiles
 
 from gateway.auth import generate_secret, mint_token
 from gateway.database import make_client, make_store
-from gateway.embedded import EmbeddedServer
+from gateway.embedded import EmbeddedServer, running_uri
 from gateway.graphiql import STATIC_DIR, STATIC_URL_PREFIX
 from gateway.graphql_app import GatewayGraphQL
 from gateway.settings import Settings
@@ -89,11 +89,20 @@ def create_app(
 
 
 @contextlib.contextmanager
-def database_uri(settings: Settings) -> Iterator[str]:
-    """MONGODB_URI when set, else a freshly started embedded server (stopped on exit)."""
+def database_uri(settings: Settings, *, share: bool = False) -> Iterator[str]:
+    """MONGODB_URI when set, else an embedded server on SCV_DATA_DIR (stopped on exit).
+
+    With ``share`` (the CLI's data tools) an embedded server that `scv serve` already runs on
+    the same directory is used instead of starting one (its files are locked while it runs).
+    """
     if settings.mongodb_uri:
         yield settings.mongodb_uri
         return
+    if share:
+        uri = running_uri(settings.data_dir.resolve())
+        if uri is not None:
+            yield uri
+            return
     server = EmbeddedServer(
         settings.data_dir.resolve(), test_commands=settings.embedded_test_commands
     )

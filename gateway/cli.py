@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
+import csv
 import socket
 import sys
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 import uvicorn
 from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
 
 from gateway.auth import ALL_PERMISSIONS, mint_token
 from gateway.embedded import EmbeddedServerError
 from gateway.settings import Settings
+from resolvers.principal import Principal
+from resolvers.store import Store
+
+if TYPE_CHECKING:
+    from resolvers.importer import ImportReport
+
+T = TypeVar("T")
 
 app = typer.Typer(
     help="scv-gateway: the Single Customer View GraphQL gateway.",
@@ -52,10 +65,12 @@ def serve() -> None:
             where = "MONGODB_URI" if settings.mongodb_uri else f"embedded database ({uri})"
             console.print(f"scv-gateway on [bold]{base}/graphql[/] using {where}", highlight=False)
             if runtime.dev_token:
-                console.print("development mode: no SCV_JWT_SECRET, so this token (org dev, every permission) works until restart:")
+                console.print(
+                    "development mode: no SCV_JWT_SECRET, so this token (org dev, every permission) works until restart:"
+                )
                 print(runtime.dev_token, flush=True)
                 console.print(
-                    f'GraphiQL at {base}/graphql has it in its headers already; elsewhere send the header '
+                    f"GraphiQL at {base}/graphql has it in its headers already; elsewhere send the header "
                     f'{{"Authorization": "Bearer <token>"}}',
                     highlight=False,
                 )
@@ -92,6 +107,63 @@ def token(
             ttl_s=ttl,
         )
     )
+
+
+def _run_with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
+    """Open the database (sharing a running embedded server) and run ``work`` on it."""
+    from gateway.app import database_uri
+    from gateway.database import make_client, make_store
+
+    async def main(uri: str) -> T:
+        client = make_client(uri, settings)
+        try:
+            store = make_store(client, settings)
+            await store.ensure_indexes()
+            return await work(store)
+        finally:
+            await client.close()
+
+    try:
+        with database_uri(settings, share=True) as uri:
+            return asyncio.run(main(uri))
+    except EmbeddedServerError as exc:
+        raise fail(str(exc)) from None
+
+
+@app.command("import")
+def import_contacts(
+    path: Annotated[Path, typer.Argument(help="CSV file; columns are ContactInput field names.")],
+    org: Annotated[str, typer.Option(help="Tenant to import into.")] = "dev",
+) -> None:
+    """Import curated contacts from CSV (re-importing the same file changes nothing)."""
+    from resolvers.importer import import_rows
+
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise fail(f"cannot read {path}: {exc}") from None
+    principal = Principal(org=org, sub="cli-import", permissions=frozenset(ALL_PERMISSIONS))
+    settings = Settings()
+
+    async def work(store: Store) -> ImportReport:
+        with Progress(console=console) as progress:
+            task = progress.add_task(f"importing {path.name}", total=len(rows))
+            return await import_rows(store, principal, rows, lambda n: progress.advance(task, n))
+
+    report = _run_with_store(settings, work)
+    console.print(
+        f"created {report.created}, updated {report.updated}, "
+        f"unchanged {report.unchanged}, errors {len(report.errors)}"
+    )
+    if report.errors:
+        table = Table("line", "error", title="rows not imported")
+        for line, message in report.errors[:200]:
+            table.add_row(str(line), message)
+        console.print(table)
+        if len(report.errors) > 200:
+            console.print(f"… and {len(report.errors) - 200} more")
+        raise typer.Exit(code=1)
 
 
 @app.command("schema")

@@ -93,7 +93,13 @@ class EmbeddedServer:
                 start_new_session=True,
             )
         self._wait_ready(log_path)
+        self.uri_file.write_text(self.uri)
         return self
+
+    @property
+    def uri_file(self) -> Path:
+        """Where a running server leaves its URI, so CLI tools can share it."""
+        return self.data_dir.with_name(self.data_dir.name + ".uri")
 
     def _wait_ready(self, log_path: Path) -> None:
         assert self.process is not None and self.port is not None
@@ -111,6 +117,8 @@ class EmbeddedServer:
 
     def stop(self) -> None:
         process, self.process = self.process, None
+        if process is not None:
+            self.uri_file.unlink(missing_ok=True)
         if process is None or process.poll() is not None:
             return
         try:
@@ -156,3 +164,19 @@ def _failure_reason(log_path: Path, data_dir: Path) -> str:
         return f"the data directory {data_dir} is already in use by another server"
     last = next((line for line in reversed(tail.splitlines()) if line.strip()), "no output")
     return f"the embedded database exited at start-up: {last[:200]}"
+
+
+def running_uri(data_dir: Path) -> str | None:
+    """The URI of an embedded server already serving ``data_dir`` (started by `scv serve`)."""
+    uri_file = data_dir.with_name(data_dir.name + ".uri")
+    try:
+        uri = uri_file.read_text().strip()
+    except OSError:
+        return None
+    host_port = uri.removeprefix("mongodb://").split("/", 1)[0]
+    host, _, port = host_port.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=0.5):
+            return uri
+    except (OSError, ValueError):
+        return None

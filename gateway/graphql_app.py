@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.requests import Request
-from starlette.types import Receive, Scope, Send
 from cross_web import HTTPException
+from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.unset import UNSET, UnsetType
 
 from gateway.auth import principal_from_header
 from gateway.graphiql import graphiql_html
 from gateway.http_errors import error_response
 from resolvers.errors import Unauthenticated
+from resolvers.principal import Principal
 from resolvers.store import Store
 from schema.context import Context
 
@@ -36,9 +39,23 @@ class GatewayGraphQL(GraphQL[Context, None]):
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         principal = request.scope.get("scv.principal")
-        if principal is None:  # websocket: the token comes in connection_init
-            raise Unauthenticated("missing bearer token")
+        if principal is None:  # a websocket: its token comes later, in connection_init
+            principal = Principal(org="", sub="", permissions=frozenset())
         return Context.create(principal, self.store)
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """graphql-transport-ws: the bearer token is in the connection_init payload."""
+        params = context.connection_params or {}
+        header = params.get("Authorization") or params.get("authorization")
+        try:
+            principal = principal_from_header(
+                self.secret, header if isinstance(header, str) else None
+            )
+        except Unauthenticated as exc:
+            raise ConnectionRejectionError({"message": exc.message, "code": exc.code}) from None
+        context.authenticate(principal)
+        unset: UnsetType = UNSET
+        return unset
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

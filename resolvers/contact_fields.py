@@ -41,7 +41,7 @@ ALL_FIELDS = (*STRING_FIELDS, "externalIds", "address", "surveyOptOut")
 PII_FIELDS = (*PHONE_FIELDS, *EMAIL_FIELDS, *SOCIAL_FIELDS)
 MAX_EXTERNAL_IDS = 10
 
-_TOKEN_SPLIT = re.compile(r"[\s\-'’.,]+")
+_TOKEN_SPLIT = re.compile(r"[\s\-'\u2019.,]+")
 
 
 def _text(field: str, value: Any, limit: int = MAX_STRING) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -125,10 +126,8 @@ async def _commit(session: AsyncClientSession) -> None:
 
 
 async def _abort_quietly(session: AsyncClientSession) -> None:
-    try:
+    with contextlib.suppress(PyMongoError):
         await session.abort_transaction()
-    except PyMongoError:
-        pass
 
 
 def _is_transient(exc: PyMongoError) -> bool:

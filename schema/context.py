@@ -40,10 +40,16 @@ class Context:
     store: Store
     loaders: Loaders
     extras: dict[str, Any] = field(default_factory=dict)
+    connection_params: dict[str, Any] | None = None  # a websocket's connection_init payload
 
     @classmethod
     def create(cls, principal: Principal, store: Store) -> Context:
         return cls(principal=principal, store=store, loaders=Loaders(store, principal.org))
+
+    def authenticate(self, principal: Principal) -> None:
+        """A websocket authenticates after its context exists (in connection_init)."""
+        self.principal = principal
+        self.loaders = Loaders(self.store, principal.org)
 
     @property
     def org(self) -> str:

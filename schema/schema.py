@@ -12,6 +12,7 @@ from schema.interactions import InteractionMutation, InteractionQuery
 from schema.journeys import JourneyQuery
 from schema.merging import MergeMutation, MergeQuery
 from schema.scalars import DATETIME_SCALAR, DateTime
+from schema.subscriptions import Subscription
 
 Query = merge_types("Query", (DirectoryQuery, InteractionQuery, MergeQuery, JourneyQuery))
 Mutation = merge_types("Mutation", (DirectoryMutation, InteractionMutation, MergeMutation))
@@ -19,6 +20,7 @@ Mutation = merge_types("Mutation", (DirectoryMutation, InteractionMutation, Merg
 schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
+    subscription=Subscription,
     extensions=[ErrorCodes],
     config=StrawberryConfig(scalar_map={DateTime: DATETIME_SCALAR}),
 )

@@ -139,9 +139,7 @@ async def test_whatsapp_number_is_not_looked_up_as_a_phone(api: Api) -> None:
     assert result["contact"]["type"] == "IDENTIFIED"
     assert result["contact"]["whatsAppId"] == "+18031230000"
     assert result["contact"]["cellPhone"] is None
-    assert result["conversation"]["identifiers"] == [
-        {"type": "WHATSAPP", "value": "+18031230000"}
-    ]
+    assert result["conversation"]["identifiers"] == [{"type": "WHATSAPP", "value": "+18031230000"}]
 
 
 async def test_campaign_call_is_unlinked_with_suggestions_then_linked_by_hand(
@@ -163,9 +161,9 @@ async def test_campaign_call_is_unlinked_with_suggestions_then_linked_by_hand(
     assert await store.contacts.count_documents({}) == before
     assert await store.identifiers.count_documents({"key": "PHONE:+18035550100"}) == 1
     linked = await api.gql(
-        """mutation { linkConversation(conversationId: "camp-1", contactId: "%s") {
-             id externalContactId contact { id } individual { id } } }"""
-        % curated
+        """mutation($c: ID!) { linkConversation(conversationId: "camp-1", contactId: $c) {
+             id externalContactId contact { id } individual { id } } }""",
+        {"c": curated},
     )
     assert linked["linkConversation"]["externalContactId"] == curated
     assert linked["linkConversation"]["contact"]["id"] == curated
@@ -184,7 +182,8 @@ async def test_same_conversation_id_updates_and_keeps_its_link(api: Api, store: 
     )
     other = await create(api, firstName="X", lastName="Y")
     await api.gql(
-        'mutation { linkConversation(conversationId: "c-1", contactId: "%s") { id } }' % other
+        'mutation($c: ID!) { linkConversation(conversationId: "c-1", contactId: $c) { id } }',
+        {"c": other},
     )
     again = await record(
         api,
@@ -376,7 +375,9 @@ async def test_released_value_without_a_taker_goes_to_a_later_lister(
     curated = await create(api, firstName="Late", lastName="Lister", cellPhone="+18034440000")
     claim = await store.identifiers.find_one({"key": "PHONE:+18034440000"})
     assert claim is not None and claim["contactId"] == visitor["contact"]["id"]  # sticky
-    await store.identifiers.update_many({}, {"$set": {"expiresAt": datetime(2020, 1, 1, tzinfo=UTC)}})
+    await store.identifiers.update_many(
+        {}, {"$set": {"expiresAt": datetime(2020, 1, 1, tzinfo=UTC)}}
+    )
     await store.contacts.update_one(
         {"_id": visitor["contact"]["id"]},
         {"$set": {"expiresAt": datetime(2020, 1, 1, tzinfo=UTC)}},
@@ -403,7 +404,7 @@ async def test_interaction_claims_stay_when_fields_change(api: Api) -> None:
         ],
     )
     await api.gql(
-        'mutation($id: ID!) { updateContact(id: $id, input: {cellPhone: null}) { id } }',
+        "mutation($id: ID!) { updateContact(id: $id, input: {cellPhone: null}) { id } }",
         {"id": curated},
     )
     data = await api.gql(

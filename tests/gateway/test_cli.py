@@ -1,0 +1,75 @@
+"""The ``scv`` command line, run in-process against the session's server."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from pymongo import AsyncMongoClient
+from typer.testing import CliRunner
+
+from gateway.auth import principal_from_token
+from gateway.cli import app
+from resolvers.store import Doc
+
+CSV = """firstName,lastName,cellPhone,personalEmail,externalIds,address.city,surveyOptOut
+Alexis,Smith,+1 803-123-0000,alexis@example.com,crm:42,Columbia,false
+David,Jones,803 123 0000,,,,true
+,NoFirstName,,,,,
+Eve,Bad,,not-an-email,,,
+"""
+
+
+@pytest.fixture
+def cli_env(mongo_uri: str, db_name: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("MONGODB_URI", mongo_uri)
+    monkeypatch.setenv("SCV_DB_NAME", db_name)
+    monkeypatch.setenv("SCV_JWT_SECRET", "cli-secret-" + "y" * 32)
+    return db_name
+
+
+async def test_import_creates_contacts_reports_bad_rows_and_is_idempotent(
+    cli_env: str, client: AsyncMongoClient[Doc], tmp_path: Path
+) -> None:
+    source = tmp_path / "contacts.csv"
+    source.write_text(CSV)
+    runner = CliRunner()
+    first = await asyncio.to_thread(runner.invoke, app, ["import", str(source), "--org", "acme"])
+    assert first.exit_code == 1, first.output
+    assert "created 2, updated 0, unchanged 0, errors 2" in first.output
+    assert "firstName and lastName are required" in first.output
+    contacts = client[cli_env]["contacts"]
+    assert await contacts.count_documents({"org": "acme", "type": "CURATED"}) == 2
+    alexis = await contacts.find_one({"firstName": "Alexis"})
+    assert alexis is not None
+    assert alexis["externalIds"] == [{"source": "crm", "value": "42"}]
+    assert alexis["address"]["city"] == "Columbia"
+    claim = await client[cli_env]["identifiers"].find_one({"key": "PHONE:+18031230000"})
+    assert claim is not None and claim["contactId"] == alexis["_id"]
+
+    again = await asyncio.to_thread(runner.invoke, app, ["import", str(source), "--org", "acme"])
+    assert "created 0, updated 0, unchanged 2, errors 2" in again.output
+    assert await contacts.count_documents({"org": "acme"}) == 2
+
+    source.write_text(CSV.replace("Columbia", "Charleston"))
+    changed = await asyncio.to_thread(runner.invoke, app, ["import", str(source), "--org", "acme"])
+    assert "created 0, updated 1, unchanged 1, errors 2" in changed.output
+    alexis = await contacts.find_one({"firstName": "Alexis"})
+    assert alexis is not None and alexis["address"]["city"] == "Charleston"
+
+
+def test_token_command_mints_a_token_for_the_secret(cli_env: str) -> None:
+    result = CliRunner().invoke(
+        app, ["token", "--org", "acme", "--sub", "bi-tool", "-p", "externalContacts:*:*"]
+    )
+    assert result.exit_code == 0, result.output
+    principal = principal_from_token("cli-secret-" + "y" * 32, result.stdout.strip())
+    assert principal.org == "acme" and principal.sub == "bi-tool"
+    assert principal.can("externalContacts:contact:view")
+
+
+def test_schema_command_prints_the_sdl() -> None:
+    result = CliRunner().invoke(app, ["schema"])
+    assert result.exit_code == 0
+    assert "recordInteraction(input: InteractionInput!): Resolution!" in result.stdout
