@@ -388,4 +388,3 @@ async def other_matches(
         query["_id"] = {"$ne": exclude}
     docs = await store.contacts.find(query).sort([("createdAt", 1), ("_id", 1)]).to_list(100)
     return docs
-

@@ -77,5 +77,7 @@ class InteractionMutation:
     async def unlink_conversation(self, info: Info, conversation_id: strawberry.ID) -> Conversation:
         ctx = info.context
         ctx.require(Permission.CONVERSATION_ASSOCIATE)
-        doc = await conversations.unlink_conversation(ctx.store, ctx.principal, str(conversation_id))
+        doc = await conversations.unlink_conversation(
+            ctx.store, ctx.principal, str(conversation_id)
+        )
         return Conversation.from_doc(doc)

@@ -60,7 +60,9 @@ async def store(
     await client.drop_database(db_name)
 
 
-def principal(org: str = "acme", sub: str = "agent-1", permissions: tuple[str, ...] = ALL_PERMISSIONS) -> Principal:
+def principal(
+    org: str = "acme", sub: str = "agent-1", permissions: tuple[str, ...] = ALL_PERMISSIONS
+) -> Principal:
     return Principal(org=org, sub=sub, permissions=frozenset(permissions))
 
 
