@@ -15,13 +15,14 @@ one contact.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from resolvers import claims
 from resolvers.clock import now
@@ -154,12 +155,17 @@ async def record_interaction(
         contact = await _canonical_of(store, org, linked_id)
     else:
         contact, created = await _resolve(store, org, interaction)
-    if contact is not None and interaction.channel not in UNRESOLVED_CHANNELS:
-        await _stitch(store, org, interaction.keys, contact)
-        contact = await _renew_expiry(store, org, contact, interaction.started_at)
-    conversation = await _store_conversation(
-        store, org, interaction, contact["_id"] if contact is not None else None
-    )
+    stitched: list[str] = []
+    try:
+        if contact is not None and interaction.channel not in UNRESOLVED_CHANNELS:
+            stitched = await _stitch(store, org, interaction.keys, contact)
+            contact = await _renew_expiry(store, org, contact, interaction.started_at)
+        conversation = await _store_conversation(
+            store, org, interaction, contact["_id"] if contact is not None else None
+        )
+    except BaseException:
+        await _undo(store, org, contact, created=created, stitched=stitched)
+        raise
     return Resolution(
         conversation=conversation,
         contact=contact,
@@ -218,15 +224,21 @@ async def _resolve(store: Store, org: str, interaction: Interaction) -> tuple[Do
         listed = draft["keys"]
         draft["keys"] = []  # invisible as a lister until it has won its claim
         await store.contacts.insert_one(draft)
-        if not keys:
-            draft["keys"] = listed
-            return draft, True
-        winner = await claims.claim(store, org, keys[0], draft, claims.VIA_INTERACTION)
-        if winner == draft["_id"]:
-            if listed:
-                await store.contacts.update_one({"_id": draft["_id"]}, {"$set": {"keys": listed}})
-            draft["keys"] = listed
-            return draft, True
+        try:
+            if not keys:
+                draft["keys"] = listed
+                return draft, True
+            winner = await claims.claim(store, org, keys[0], draft, claims.VIA_INTERACTION)
+            if winner == draft["_id"]:
+                if listed:
+                    await store.contacts.update_one(
+                        {"_id": draft["_id"]}, {"$set": {"keys": listed}}
+                    )
+                draft["keys"] = listed
+                return draft, True
+        except BaseException:
+            await _undo(store, org, draft, created=True, stitched=[])
+            raise
         await store.contacts.delete_one({"_id": draft["_id"], "org": org})
     raise Conflict("the interaction's identifiers are changing concurrently; try again")
 
@@ -280,17 +292,50 @@ def _fill_free(fields: Doc, slots: tuple[str, ...], value: str) -> None:
             return
 
 
-async def _stitch(store: Store, org: str, keys: list[str], contact: Doc) -> None:
-    """Every identifier of the interaction that no one claims is claimed by the contact."""
+async def _stitch(store: Store, org: str, keys: list[str], contact: Doc) -> list[str]:
+    """Every identifier of the interaction that no one claims is claimed by the contact.
+
+    Returns the keys this call claimed (for undoing them if the recording fails)."""
     if not keys:
-        return
+        return []
     held = await store.identifiers.find(
         {"org": org, "key": {"$in": keys}, **claims.unexpired_filter()}, {"key": 1}
     ).to_list()
     taken = {d["key"] for d in held}
-    for identifier_key in keys:
-        if identifier_key not in taken:
-            await claims.claim(store, org, identifier_key, contact, claims.VIA_INTERACTION)
+    claimed: list[str] = []
+    try:
+        for identifier_key in keys:
+            if identifier_key not in taken:
+                holder = await claims.claim(
+                    store, org, identifier_key, contact, claims.VIA_INTERACTION
+                )
+                if holder == contact["_id"]:
+                    claimed.append(identifier_key)
+    except BaseException:
+        await _undo(store, org, contact, created=False, stitched=claimed)
+        raise
+    return claimed
+
+
+async def _undo(
+    store: Store, org: str, contact: Doc | None, *, created: bool, stitched: list[str]
+) -> None:
+    """Best effort after a failed recording: no auto-created contact or new claim remains."""
+    if contact is None:
+        return
+    with contextlib.suppress(PyMongoError):
+        if created:
+            await store.identifiers.delete_many({"org": org, "contactId": contact["_id"]})
+            await store.contacts.delete_one({"_id": contact["_id"], "org": org})
+        elif stitched:
+            await store.identifiers.delete_many(
+                {
+                    "org": org,
+                    "contactId": contact["_id"],
+                    "key": {"$in": stitched},
+                    "via": claims.VIA_INTERACTION,
+                }
+            )
 
 
 async def _renew_expiry(store: Store, org: str, contact: Doc, started_at: datetime) -> Doc:

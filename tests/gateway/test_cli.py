@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +15,7 @@ from typer.testing import CliRunner
 
 from gateway.auth import principal_from_token
 from gateway.cli import app
+from gateway.embedded import EmbeddedServer, free_port
 from resolvers.store import Doc
 
 CSV = """firstName,lastName,cellPhone,personalEmail,externalIds,address.city,surveyOptOut
@@ -73,3 +78,38 @@ def test_schema_command_prints_the_sdl() -> None:
     result = CliRunner().invoke(app, ["schema"])
     assert result.exit_code == 0
     assert "recordInteraction(input: InteractionInput!): Resolution!" in result.stdout
+
+
+def _serve(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    full = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
+    full.update(env)
+    scv = Path(sys.executable).with_name("scv")
+    return subprocess.run(
+        [str(scv), "serve"], env=full, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def _one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_serve_on_a_busy_port_is_a_one_line_error(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        line = _one_line_error(_serve({"SCV_PORT": str(port), "SCV_DATA_DIR": str(tmp_path / "d")}))
+    assert f"cannot listen on 127.0.0.1:{port}" in line
+
+
+def test_serve_on_a_data_dir_in_use_is_a_one_line_error(tmp_path: Path) -> None:
+    data_dir = tmp_path / "shared"
+    with EmbeddedServer(data_dir):
+        line = _one_line_error(
+            _serve({"SCV_PORT": str(free_port()), "SCV_DATA_DIR": str(data_dir)})
+        )
+    assert "already in use" in line and str(data_dir) in line

@@ -1,0 +1,86 @@
+"""A write failing in the middle of recordInteraction leaves no partial state behind."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from resolvers.store import Doc, Store
+from tests.conftest import Api, codes
+
+RECORD = """mutation($i: InteractionInput!) {
+  recordInteraction(input: $i) { created contact { id } } }"""
+
+
+@pytest.fixture
+async def fail_once(client: AsyncMongoClient[Doc]) -> AsyncIterator[Any]:
+    async def arm(command: str, skip: int = 0) -> None:
+        await client.admin.command(
+            {
+                "configureFailPoint": "failCommand",
+                "mode": {"skip": skip} if skip else {"times": 1},
+                "data": {"failCommands": [command], "errorCode": 2},
+            }
+        )
+
+    yield arm
+    await client.admin.command({"configureFailPoint": "failCommand", "mode": "off"})
+
+
+async def snapshot(store: Store) -> dict[str, list[Doc]]:
+    return {
+        name: await store.db[name].find({}).sort("_id", 1).to_list()
+        for name in ("contacts", "identifiers", "conversations")
+    }
+
+
+def interaction(cid: str, *identifiers: tuple[str, str]) -> dict[str, Any]:
+    return {
+        "i": {
+            "conversationId": cid,
+            "channel": "WEB_CHAT",
+            "startedAt": "2026-11-01T09:00:00Z",
+            "identifiers": [{"type": t, "value": v} for t, v in identifiers],
+        }
+    }
+
+
+async def test_failed_conversation_write_removes_the_auto_created_contact(
+    api: Api, store: Store, fail_once: Any
+) -> None:
+    await fail_once("findAndModify")
+    _, errors = await api.gql_error(
+        RECORD, interaction("f-1", ("PHONE", "+18032220000"), ("COOKIE", "ck"))
+    )
+    assert codes(errors) == ["INTERNAL_SERVER_ERROR"]
+    assert await snapshot(store) == {"contacts": [], "identifiers": [], "conversations": []}
+    retried = await api.gql(RECORD, interaction("f-1", ("PHONE", "+18032220000")))
+    assert retried["recordInteraction"]["created"] is True
+
+
+async def test_failed_write_after_stitching_releases_the_new_claims(
+    api: Api, store: Store, fail_once: Any
+) -> None:
+    await api.gql(
+        'mutation { createContact(input: {firstName: "K", lastName: "L", '
+        'cellPhone: "+18032220001"}) { id } }'
+    )
+    before = await snapshot(store)
+    await fail_once("findAndModify")
+    _, errors = await api.gql_error(
+        RECORD, interaction("f-2", ("PHONE", "+18032220001"), ("COOKIE", "stitch-me"))
+    )
+    assert codes(errors) == ["INTERNAL_SERVER_ERROR"]
+    assert await snapshot(store) == before
+
+
+async def test_failed_claim_insert_leaves_no_draft_contact(
+    api: Api, store: Store, fail_once: Any
+) -> None:
+    await fail_once("insert", skip=1)  # the draft contact is inserted, its claim is not
+    _, errors = await api.gql_error(RECORD, interaction("f-3", ("EMAIL", "a@example.com")))
+    assert codes(errors) == ["INTERNAL_SERVER_ERROR"]
+    assert await snapshot(store) == {"contacts": [], "identifiers": [], "conversations": []}
