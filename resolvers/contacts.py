@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
@@ -125,14 +125,26 @@ async def update_contact(
         if "surveyOptOut" in fields and fields["surveyOptOut"] is None:
             updated["surveyOptOut"] = False
         index_fields(store, updated)
-        moment = now()
-        updated["modifiedAt"] = max(moment, current["modifiedAt"])
+        # modifiedAt strictly increases: it is the compare-and-set version of the contact
+        updated["modifiedAt"] = max(now(), current["modifiedAt"] + timedelta(milliseconds=1))
         promoted = current["type"] != ContactType.CURATED
         if promoted:
             updated["type"] = str(ContactType.CURATED)
             updated["expiresAt"] = None
-        replaced = await store.contacts.replace_one(
-            {"_id": current["_id"], "org": org, "modifiedAt": current["modifiedAt"]}, updated
+        changes = {
+            name: updated[name]
+            for name in (*fields, "keys", "nameTokens", "modifiedAt", "type", "expiresAt")
+        }
+        # $set, not a whole replacement: a concurrent renewal or merge keeps its own fields,
+        # and a contact that became an ancestor meanwhile is not edited (the retry follows it)
+        replaced = await store.contacts.update_one(
+            {
+                "_id": current["_id"],
+                "org": org,
+                "modifiedAt": current["modifiedAt"],
+                "readOnly": False,
+            },
+            {"$set": changes},
         )
         if replaced.matched_count == 0:
             continue
@@ -190,9 +202,7 @@ async def delete_contact(store: Store, principal: Principal, contact_id: str) ->
             if merge_set is not None:
                 member_ids = list(dict.fromkeys([*merge_set["memberIds"], current["_id"]]))
                 await store.merge_sets.delete_one({"_id": merge_set["_id"]}, session=session)
-        await store.contacts.delete_many(
-            {"_id": {"$in": member_ids}, "org": org}, session=session
-        )
+        await store.contacts.delete_many({"_id": {"$in": member_ids}, "org": org}, session=session)
         await store.notes.delete_many(
             {"org": org, "contactId": {"$in": member_ids}}, session=session
         )

@@ -24,15 +24,15 @@ SEARCH_CURSOR = "search"
 MAX_QUERY_TOKENS = 8
 
 
-def search_filter(
-    store: Store, org: str, query: str, types: list[ContactType]
-) -> dict[str, Any]:
+def search_filter(store: Store, org: str, query: str, types: list[ContactType]) -> dict[str, Any]:
     """Name prefixes (every word, case-insensitive), an exact email, or a normalised phone."""
     if len(query) > MAX_STRING:
         raise BadUserInput(f"query is longer than {MAX_STRING} characters")
     text = query.strip()
     if not text:
         raise BadUserInput("query must not be empty")
+    if "\x00" in text:  # MongoDB rejects a regex with a NUL byte (and no field holds one)
+        raise BadUserInput("query contains a NUL character")
     alternatives: list[dict[str, Any]] = []
     email = try_normalize_email(text) if "@" in text else None
     if email:
@@ -46,6 +46,8 @@ def search_filter(
         alternatives.append(
             {"$and": [{"nameTokens": {"$regex": "^" + re.escape(t)}} for t in tokens]}
         )
+    if not alternatives:  # nothing searchable in the query (e.g. "---"): match nothing
+        alternatives.append({"_id": {"$in": []}})
     return {
         "org": org,
         "type": {"$in": [str(t) for t in types]},

@@ -52,13 +52,14 @@ class DirectoryQuery:
         query: str,
         types: list[ContactType] | None = (ContactType.CURATED,),  # type: ignore[assignment]
         first: int | None = 25,
-        after: str | None = None,
+        after: str | None = strawberry.UNSET,  # no SDL default, as in the contract
     ) -> ContactConnection:
         ctx = info.context
         ctx.require(Permission.CONTACT_VIEW)
         wanted = [DomainContactType(t) for t in (types or [])] or [DomainContactType.CURATED]
+        cursor = after if isinstance(after, str) else None
         page, count_filter = await directory.search_contacts(
-            ctx.store, ctx.org, query, wanted, 25 if first is None else first, after
+            ctx.store, ctx.org, query, wanted, 25 if first is None else first, cursor
         )
         edges = [
             ContactEdge(cursor=directory.search_cursor(d), node=Contact.from_doc(d))
@@ -73,14 +74,10 @@ class DirectoryQuery:
         )
 
     @strawberry.field(description="value is normalised first.")
-    async def identifier(
-        self, info: Info, type: IdentifierType, value: str
-    ) -> Identifier | None:
+    async def identifier(self, info: Info, type: IdentifierType, value: str) -> Identifier | None:
         ctx = info.context
         ctx.require(Permission.CONTACT_VIEW)
-        doc = await directory.find_identifier(
-            ctx.store, ctx.org, DomainIdentifierType(type), value
-        )
+        doc = await directory.find_identifier(ctx.store, ctx.org, DomainIdentifierType(type), value)
         if doc is None or await ctx.loaders.contact.load(doc["contactId"]) is None:
             return None
         return Identifier.from_doc(doc)
@@ -89,7 +86,9 @@ class DirectoryQuery:
     async def reverse_lookup(self, info: Info, value: str) -> list[Contact]:
         ctx = info.context
         ctx.require(Permission.CONTACT_VIEW)
-        return [Contact.from_doc(d) for d in await directory.reverse_lookup(ctx.store, ctx.org, value)]
+        return [
+            Contact.from_doc(d) for d in await directory.reverse_lookup(ctx.store, ctx.org, value)
+        ]
 
 
 @strawberry.type
@@ -98,7 +97,9 @@ class DirectoryMutation:
     async def create_contact(self, info: Info, input: ContactInput) -> Contact:
         ctx = info.context
         ctx.require(Permission.CONTACT_ADD)
-        return Contact.from_doc(await contacts.create_contact(ctx.store, ctx.principal, to_patch(input)))
+        return Contact.from_doc(
+            await contacts.create_contact(ctx.store, ctx.principal, to_patch(input))
+        )
 
     @strawberry.mutation(description="Omitted field = unchanged, null = cleared.")
     async def update_contact(self, info: Info, id: strawberry.ID, input: ContactInput) -> Contact:
@@ -123,7 +124,9 @@ class DirectoryMutation:
     async def add_note(self, info: Info, contact_id: strawberry.ID, text: str) -> Note:
         ctx = info.context
         ctx.require(Permission.CONTACT_EDIT)
-        return Note.from_doc(await contacts.add_note(ctx.store, ctx.principal, str(contact_id), text))
+        return Note.from_doc(
+            await contacts.add_note(ctx.store, ctx.principal, str(contact_id), text)
+        )
 
 
 _ = NotFound
