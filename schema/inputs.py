@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any
 
 import strawberry
@@ -75,6 +76,10 @@ _CAMEL = {
     "survey_opt_out": "surveyOptOut",
     "postal_code": "postalCode",
     "country_code": "countryCode",
+    "conversation_id": "conversationId",
+    "started_at": "startedAt",
+    "ended_at": "endedAt",
+    "wrap_up_code": "wrapUpCode",
 }
 
 
@@ -89,6 +94,8 @@ def to_patch(value: Any) -> dict[str, Any]:
 
 
 def _plain(item: Any) -> Any:
+    if isinstance(item, Enum):
+        return item
     if isinstance(item, list):
         return [_plain(i) for i in item]
     if hasattr(item, "__strawberry_definition__"):

@@ -19,14 +19,14 @@ class InteractionInput:
     channel: Channel
     started_at: DateTime
     direction: Direction | None = Direction.INBOUND
-    ended_at: DateTime | None = None
+    ended_at: DateTime | None = strawberry.UNSET
     identifiers: list[IdentifierInput] = strawberry.field(default_factory=list)
-    provided: ContactInput | None = None
-    queue: str | None = None
-    agent: str | None = None
-    wrap_up_code: str | None = None
-    status: str | None = None
-    notes: str | None = None
+    provided: ContactInput | None = strawberry.UNSET
+    queue: str | None = strawberry.UNSET
+    agent: str | None = strawberry.UNSET
+    wrap_up_code: str | None = strawberry.UNSET
+    status: str | None = strawberry.UNSET
+    notes: str | None = strawberry.UNSET
 
 
 @strawberry.type
@@ -45,20 +45,9 @@ class InteractionMutation:
     async def record_interaction(self, info: Info, input: InteractionInput) -> Resolution:
         ctx = info.context
         ctx.require(Permission.CONVERSATION_INGEST)
-        raw = {
-            "conversationId": str(input.conversation_id),
-            "channel": input.channel,
-            "direction": input.direction,
-            "startedAt": input.started_at,
-            "endedAt": input.ended_at,
-            "identifiers": [{"type": i.type, "value": i.value} for i in input.identifiers],
-            "provided": to_patch(input.provided) if input.provided is not None else None,
-            "queue": input.queue,
-            "agent": input.agent,
-            "wrapUpCode": input.wrap_up_code,
-            "status": input.status,
-            "notes": input.notes,
-        }
+        raw = to_patch(input)  # fields the caller gave, in GraphQL names
+        raw["conversationId"] = str(input.conversation_id)
+        raw["identifiers"] = [{"type": i.type, "value": i.value} for i in input.identifiers]
         result = await interactions.record_interaction(ctx.store, ctx.principal, raw)
         return Resolution.from_result(result)
 
