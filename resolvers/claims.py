@@ -87,7 +87,7 @@ async def claim(
         if session is None:
             try:
                 await store.identifiers.insert_one(_claim_doc(org, identifier_key, contact, via))
-                return contact_id
+                return await _confirm_holder(store, org, identifier_key, contact_id)
             except DuplicateKeyError:
                 current = await store.identifiers.find_one({"org": org, "key": identifier_key})
         else:
@@ -126,8 +126,39 @@ async def claim(
             session=session,
         )
         if replaced.modified_count == 1:
+            if session is None:
+                return await _confirm_holder(store, org, identifier_key, contact_id)
             return contact_id
     raise Conflict("the identifier is being changed concurrently; try again")
+
+
+async def _confirm_holder(store: Store, org: str, identifier_key: str, contact_id: str) -> str:
+    """Make a claim written outside a transaction safe against a concurrent merge.
+
+    Touching the holder after the claim is written means a merge transaction that makes the
+    holder an ancestor either sees the claim (its snapshot is later) or hits a write conflict
+    on the holder and retries. If the holder already is an ancestor, the claim moves to its
+    canonical contact; if it is gone, the claim is dropped again.
+    """
+    touched = await store.contacts.update_one(
+        {"_id": contact_id, "org": org, "readOnly": False}, {"$inc": {"claimSeq": 1}}
+    )
+    if touched.matched_count == 1:
+        return contact_id
+    holder = await store.contacts.find_one(
+        {"_id": contact_id, "org": org}, {"canonicalId": 1, "readOnly": 1}
+    )
+    if holder is None:
+        await store.identifiers.delete_one(
+            {"org": org, "key": identifier_key, "contactId": contact_id}
+        )
+        return contact_id
+    canonical_id: str = holder["canonicalId"]
+    await store.identifiers.update_one(
+        {"org": org, "key": identifier_key, "contactId": contact_id},
+        {"$set": {"contactId": canonical_id, "via": VIA_MERGE, "expiresAt": None}},
+    )
+    return canonical_id
 
 
 async def claim_all(

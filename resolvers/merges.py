@@ -470,6 +470,13 @@ async def _unmerge(
         {"$set": {"contactId": oldest["_id"]}},
         session=session,
     )
+    # 7. conversations linked to the removed canonical (recorded while the set existed) are
+    #    not orphaned either: they move to the same input; every other link stays exact
+    await store.conversations.update_many(
+        {"org": org, "externalContactId": canonical_id},
+        {"$set": {"externalContactId": oldest["_id"]}},
+        session=session,
+    )
     return restored
 
 

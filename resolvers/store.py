@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -73,6 +75,17 @@ class Store:
                     name="org_page",
                 ),
                 IndexModel([("expiresAt", ASCENDING)], name="ttl", expireAfterSeconds=0),
+                # Journeys and BI pulls lead their filters with the clause these serve alone
+                # (see resolvers/journeys.py): the embedded server plans one index per query.
+                IndexModel(
+                    [
+                        ("externalContactId", ASCENDING),
+                        ("startedAt", DESCENDING),
+                        ("_id", DESCENDING),
+                    ],
+                    name="contact_page",
+                ),
+                IndexModel([("startedAt", DESCENDING), ("_id", DESCENDING)], name="started"),
             ]
         )
         await self.merge_sets.create_indexes(
@@ -94,7 +107,7 @@ class Store:
         """
         client = self.db.client
         last: PyMongoError | None = None
-        for _ in range(MAX_TRANSACTION_ATTEMPTS):
+        for attempt in range(MAX_TRANSACTION_ATTEMPTS):
             async with client.start_session() as session:
                 try:
                     await session.start_transaction()
@@ -111,6 +124,8 @@ class Store:
                     if session.in_transaction:
                         await _abort_quietly(session)
                     raise
+            # jittered backoff, so racing transactions run one after the other
+            await asyncio.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
         raise Conflict("the change conflicted with a concurrent change; try again") from last
 
 

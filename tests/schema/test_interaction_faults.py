@@ -31,8 +31,9 @@ async def fail_once(client: AsyncMongoClient[Doc]) -> AsyncIterator[Any]:
 
 
 async def snapshot(store: Store) -> dict[str, list[Doc]]:
+    """The three collections, without ``claimSeq`` (a holder's claim counter, not state)."""
     return {
-        name: await store.db[name].find({}).sort("_id", 1).to_list()
+        name: await store.db[name].find({}, {"claimSeq": 0}).sort("_id", 1).to_list()
         for name in ("contacts", "identifiers", "conversations")
     }
 
