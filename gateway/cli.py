@@ -54,9 +54,11 @@ def _check_port(host: str, port: int) -> None:
 def serve() -> None:
     """Serve the gateway (embedded database unless MONGODB_URI is set)."""
     from gateway.app import create_app, database_uri
+    from gateway.logs import configure_logging
 
     settings = Settings()
     _check_port(settings.host, settings.port)
+    configure_logging()  # JSON lines on stderr, personal data and tokens redacted
     try:
         with database_uri(settings) as uri:
             application = create_app(settings, uri=uri, secret=settings.jwt_secret)
@@ -79,6 +81,9 @@ def serve() -> None:
                 host=settings.host,
                 port=settings.port,
                 log_level="warning",
+                log_config=None,  # uvicorn's records go through our JSON handler
+                access_log=False,  # gateway.logs.RequestLogging writes one line per request
+                ws_max_size=settings.max_body_bytes,
                 lifespan="on",
             )
     except EmbeddedServerError as exc:
@@ -163,6 +168,27 @@ def import_contacts(
         console.print(table)
         if len(report.errors) > 200:
             console.print(f"… and {len(report.errors) - 200} more")
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def check(
+    org: Annotated[str | None, typer.Option(help="Only this tenant (default: all).")] = None,
+) -> None:
+    """Scan the database for invariant violations; exit 1 if there are any."""
+    from resolvers.invariants import find_violations
+
+    settings = Settings()
+
+    async def work(store: Store) -> list[str]:
+        with console.status("scanning contacts, identifiers and merge sets …"):
+            return await find_violations(store, org)
+
+    violations = _run_with_store(settings, work)
+    for line in violations:
+        print(line)
+    console.print(f"{len(violations)} invariant violation(s)", highlight=False)
+    if violations:
         raise typer.Exit(code=1)
 
 

@@ -113,3 +113,28 @@ def test_serve_on_a_data_dir_in_use_is_a_one_line_error(tmp_path: Path) -> None:
             _serve({"SCV_PORT": str(free_port()), "SCV_DATA_DIR": str(data_dir)})
         )
     assert "already in use" in line and str(data_dir) in line
+
+
+async def test_check_reports_violations_and_exits_1(
+    cli_env: str, client: AsyncMongoClient[Doc]
+) -> None:
+    runner = CliRunner()
+    clean = await asyncio.to_thread(runner.invoke, app, ["check"])
+    assert clean.exit_code == 0, clean.output
+    assert "0 invariant violation(s)" in clean.output
+    await client[cli_env]["identifiers"].insert_one(
+        {
+            "org": "acme",
+            "key": "PHONE:+18030000000",
+            "type": "PHONE",
+            "value": "+18030000000",
+            "contactId": "nobody",
+            "via": "field",
+            "claimedAt": None,
+            "expiresAt": None,
+        }
+    )
+    dirty = await asyncio.to_thread(runner.invoke, app, ["check", "--org", "acme"])
+    assert dirty.exit_code == 1
+    assert "1 invariant violation(s)" in dirty.output
+    assert "PHONE:+18030000000" in dirty.output
