@@ -4,24 +4,30 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 
 from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
+from pymongo.monitoring import CommandListener
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from gateway.auth import generate_secret, mint_token
+from gateway.body_limit import BodySizeLimit
 from gateway.database import make_client, make_store
 from gateway.embedded import EmbeddedServer, running_uri
+from gateway.export import export_conversations
 from gateway.graphiql import STATIC_DIR, STATIC_URL_PREFIX
 from gateway.graphql_app import GatewayGraphQL
+from gateway.logs import RequestLogging
 from gateway.settings import Settings
 from resolvers.store import Doc, Store
+from schema.limits import QueryLimits
 from schema.schema import schema
 
 log = logging.getLogger("scv.gateway")
@@ -44,16 +50,24 @@ def create_app(
     uri: str,
     secret: str | None = None,
     ensure_indexes: bool = True,
+    listeners: Sequence[CommandListener] = (),
 ) -> Starlette:
     """The ASGI app for a database at ``uri``; with no secret a development token is minted."""
     dev_token: str | None = None
     if secret is None:
         secret = generate_secret()
         dev_token = mint_token(secret, org="dev", sub="developer")
-    client = make_client(uri, settings)
+    client = make_client(uri, settings, listeners=listeners)
     store = make_store(client, settings)
     runtime = Runtime(settings, secret, dev_token, client, store)
-    graphql = GatewayGraphQL(schema, store=store, secret=secret, dev_token=dev_token)
+    graphql = GatewayGraphQL(
+        schema,
+        store=store,
+        secret=secret,
+        dev_token=dev_token,
+        limits=query_limits(settings),
+        db_timeout_s=settings.db_timeout_ms / 1000,
+    )
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -80,12 +94,27 @@ def create_app(
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/export/conversations.ndjson", export_conversations, methods=["GET"]),
             Mount(STATIC_URL_PREFIX, app=StaticFiles(directory=STATIC_DIR), name="graphiql"),
         ],
         lifespan=lifespan,
+        middleware=[  # outermost first: every request is logged, big bodies refused
+            Middleware(RequestLogging),
+            Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
+        ],
     )
     app.state.runtime = runtime
     return app
+
+
+def query_limits(settings: Settings) -> QueryLimits:
+    """The static query limits of SCV_MAX_DEPTH, _ALIASES, _TOKENS and _COST."""
+    return QueryLimits(
+        max_depth=settings.max_depth,
+        max_aliases=settings.max_aliases,
+        max_tokens=settings.max_tokens,
+        max_cost=settings.max_cost,
+    )
 
 
 @contextlib.contextmanager

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pymongo import AsyncMongoClient
+from pymongo.monitoring import CommandListener
 
 from gateway.settings import Settings
 from resolvers.store import Doc, DomainConfig, Store
 
 
-def make_client(uri: str, settings: Settings) -> AsyncMongoClient[Doc]:
-    """Every operation is bounded by ``SCV_DB_TIMEOUT_MS`` (client-side operation timeout)."""
+def make_client(
+    uri: str, settings: Settings, *, listeners: Sequence[CommandListener] = ()
+) -> AsyncMongoClient[Doc]:
+    """Every operation is bounded by ``SCV_DB_TIMEOUT_MS`` (client-side operation timeout).
+
+    ``listeners`` (tests, benchmarks) observe every command, e.g. to count them per query.
+    """
     return AsyncMongoClient(
         uri,
         tz_aware=True,
@@ -17,6 +25,7 @@ def make_client(uri: str, settings: Settings) -> AsyncMongoClient[Doc]:
         serverSelectionTimeoutMS=settings.db_timeout_ms,
         connectTimeoutMS=min(settings.db_timeout_ms, 5000),
         appname="scv-gateway",
+        event_listeners=list(listeners),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pymongo
 from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -11,22 +12,37 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLHTTPResponse
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
 from gateway.auth import principal_from_header
 from gateway.graphiql import graphiql_html
 from gateway.http_errors import error_response
+from gateway.logs import current_request, error_codes
 from resolvers.errors import Unauthenticated
 from resolvers.principal import Principal
 from resolvers.store import Store
 from schema.context import Context
+from schema.limits import DEFAULT_LIMITS, OPERATION_NAME_KEY, QUERY_COST_KEY, QueryLimits
+
+CONTEXT_SCOPE_KEY = "scv.context"
 
 
 class GatewayGraphQL(GraphQL[Context, None]):
     """Strawberry's ASGI app with the contract's auth and our own offline GraphiQL."""
 
-    def __init__(self, schema: Any, *, store: Store, secret: str, dev_token: str | None) -> None:
+    def __init__(
+        self,
+        schema: Any,
+        *,
+        store: Store,
+        secret: str,
+        dev_token: str | None,
+        limits: QueryLimits = DEFAULT_LIMITS,
+        db_timeout_s: float | None = None,
+    ) -> None:
         super().__init__(
             schema,
             graphql_ide=None,
@@ -36,12 +52,16 @@ class GatewayGraphQL(GraphQL[Context, None]):
         self.store = store
         self.secret = secret
         self.dev_token = dev_token
+        self.limits = limits  # static query limits, handed to each request's context
+        self.db_timeout_s = db_timeout_s  # one database deadline for a whole HTTP request
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         principal = request.scope.get("scv.principal")
         if principal is None:  # a websocket: its token comes later, in connection_init
             principal = Principal(org="", sub="", permissions=frozenset())
-        return Context.create(principal, self.store)
+        context = Context.create(principal, self.store, self.limits)
+        request.scope[CONTEXT_SCOPE_KEY] = context
+        return context
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """graphql-transport-ws: the bearer token is in the connection_init payload."""
@@ -73,8 +93,26 @@ class GatewayGraphQL(GraphQL[Context, None]):
         except Unauthenticated as exc:
             return error_response(401, exc.message, exc.code)
         request.scope["scv.principal"] = principal
+        info = current_request()
+        if info is not None:
+            info.org = principal.org
         try:
-            response: Response = await self.run(request)
+            # every database operation of this request shares one deadline
+            with pymongo.timeout(self.db_timeout_s):
+                response: Response = await self.run(request)
         except HTTPException as exc:
             return error_response(exc.status_code, exc.reason, "BAD_USER_INPUT")
         return response
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        data = await super().process_result(request, result)
+        info = current_request()
+        if info is not None:  # what the request log line reports
+            info.add_codes(error_codes(data))
+            context = request.scope.get(CONTEXT_SCOPE_KEY)
+            if isinstance(context, Context):
+                info.operation = context.extras.get(OPERATION_NAME_KEY)
+                info.cost = context.extras.get(QUERY_COST_KEY)
+        return data

@@ -82,7 +82,7 @@ class Resolution:
     curated_only: bool = False
 
 
-def parse_interaction(raw: Mapping[str, Any], region: str) -> Interaction:
+def parse_interaction(raw: Mapping[str, Any], region: str, retention_days: int = 60) -> Interaction:
     """Validate everything before anything is written: BAD_USER_INPUT otherwise."""
     conversation_id = check_conversation_id(raw["conversationId"])
     channel = Channel(raw["channel"])
@@ -91,6 +91,10 @@ def parse_interaction(raw: Mapping[str, Any], region: str) -> Interaction:
     ended_at: datetime | None = raw.get("endedAt")
     if ended_at is not None and ended_at < started_at:
         raise BadUserInput("endedAt is before startedAt")
+    try:  # its expiry (and its contact's) must be a date
+        started_at + timedelta(days=retention_days)
+    except OverflowError:
+        raise BadUserInput("startedAt is too far in the future") from None
     identifiers = raw.get("identifiers") or []
     if len(identifiers) > MAX_IDENTIFIERS:
         raise BadUserInput(f"at most {MAX_IDENTIFIERS} identifiers")
@@ -140,7 +144,7 @@ def parse_interaction(raw: Mapping[str, Any], region: str) -> Interaction:
 async def record_interaction(
     store: Store, principal: Principal, raw: Mapping[str, Any]
 ) -> Resolution:
-    interaction = parse_interaction(raw, store.config.default_region)
+    interaction = parse_interaction(raw, store.config.default_region, store.config.retention_days)
     org = principal.org
     existing = await store.conversations.find_one(
         {"org": org, "cid": interaction.conversation_id}, {"externalContactId": 1}
@@ -149,16 +153,17 @@ async def record_interaction(
 
     contact: Doc | None = None
     created = False
+    taken: set[str] | None = None  # keys known to be claimed already (saves a read)
     if interaction.channel in UNRESOLVED_CHANNELS:
         pass
     elif linked_id is not None:
         contact = await _canonical_of(store, org, linked_id)
     else:
-        contact, created = await _resolve(store, org, interaction)
+        contact, created, taken = await _resolve(store, org, interaction)
     stitched: list[str] = []
     try:
         if contact is not None and interaction.channel not in UNRESOLVED_CHANNELS:
-            stitched = await _stitch(store, org, interaction.keys, contact)
+            stitched = await _stitch(store, org, interaction.keys, contact, taken)
             contact = await _renew_expiry(store, org, contact, interaction.started_at)
         conversation = await _store_conversation(
             store, org, interaction, contact["_id"] if contact is not None else None
@@ -184,17 +189,19 @@ async def _canonical_of(store: Store, org: str, contact_id: str) -> Doc | None:
     return doc
 
 
-async def _claimed_contact(store: Store, org: str, keys: list[str]) -> Doc | None:
-    """The canonical contact of the first claimed key (priority order), if any."""
+async def _claimed_contact(store: Store, org: str, keys: list[str]) -> tuple[Doc | None, set[str]]:
+    """The canonical contact of the first claimed key (priority order), if any, and the
+    keys that are claimed."""
     if not keys:
-        return None
+        return None, set()
     moment = now()
     found = await store.identifiers.find(
         {"org": org, "key": {"$in": keys}, **claims.unexpired_filter(moment)},
         {"key": 1, "contactId": 1},
     ).to_list()
+    taken = {d["key"] for d in found}
     if not found:
-        return None
+        return None, taken
     holder_ids = list({d["contactId"] for d in found})
     holders = {
         d["_id"]: d
@@ -207,17 +214,20 @@ async def _claimed_contact(store: Store, org: str, keys: list[str]) -> Doc | Non
         if holder is None:
             continue
         if holder["readOnly"]:
-            return await _canonical_of(store, org, holder["canonicalId"])
-        return holder
-    return None
+            return await _canonical_of(store, org, holder["canonicalId"]), taken
+        return holder, taken
+    return None, taken
 
 
-async def _resolve(store: Store, org: str, interaction: Interaction) -> tuple[Doc, bool]:
+async def _resolve(
+    store: Store, org: str, interaction: Interaction
+) -> tuple[Doc | None, bool, set[str] | None]:
+    """The resolved contact, whether this call created it, and the keys known claimed."""
     keys = interaction.keys
     for _ in range(MAX_RESOLVE_ATTEMPTS):
-        holder = await _claimed_contact(store, org, keys)
+        holder, taken = await _claimed_contact(store, org, keys)
         if holder is not None:
-            return holder, False
+            return holder, False, taken
         if keys and await _hand_listed_keys_to_listers(store, org, keys):
             continue
         draft = _auto_contact(store, org, interaction)
@@ -227,7 +237,7 @@ async def _resolve(store: Store, org: str, interaction: Interaction) -> tuple[Do
         try:
             if not keys:
                 draft["keys"] = listed
-                return draft, True
+                return draft, True, set()
             winner = await claims.claim(store, org, keys[0], draft, claims.VIA_INTERACTION)
             if winner == draft["_id"]:
                 if listed:
@@ -235,7 +245,7 @@ async def _resolve(store: Store, org: str, interaction: Interaction) -> tuple[Do
                         {"_id": draft["_id"]}, {"$set": {"keys": listed}}
                     )
                 draft["keys"] = listed
-                return draft, True
+                return draft, True, {keys[0]}
         except BaseException:
             await _undo(store, org, draft, created=True, stitched=[])
             raise
@@ -292,16 +302,20 @@ def _fill_free(fields: Doc, slots: tuple[str, ...], value: str) -> None:
             return
 
 
-async def _stitch(store: Store, org: str, keys: list[str], contact: Doc) -> list[str]:
+async def _stitch(
+    store: Store, org: str, keys: list[str], contact: Doc, taken: set[str] | None
+) -> list[str]:
     """Every identifier of the interaction that no one claims is claimed by the contact.
 
-    Returns the keys this call claimed (for undoing them if the recording fails)."""
+    ``taken``: the keys already known to be claimed (read now when None). Returns the keys
+    this call claimed (for undoing them if the recording fails)."""
     if not keys:
         return []
-    held = await store.identifiers.find(
-        {"org": org, "key": {"$in": keys}, **claims.unexpired_filter()}, {"key": 1}
-    ).to_list()
-    taken = {d["key"] for d in held}
+    if taken is None:
+        held = await store.identifiers.find(
+            {"org": org, "key": {"$in": keys}, **claims.unexpired_filter()}, {"key": 1}
+        ).to_list()
+        taken = {d["key"] for d in held}
     claimed: list[str] = []
     try:
         for identifier_key in keys:
@@ -347,7 +361,13 @@ async def _renew_expiry(store: Store, org: str, contact: Doc, started_at: dateti
     if current is not None and current >= expires_at:
         return contact
     renewed = await store.contacts.find_one_and_update(
-        {"_id": contact["_id"], "org": org, "type": {"$ne": str(ContactType.CURATED)}},
+        {
+            "_id": contact["_id"],
+            "org": org,
+            "type": {"$ne": str(ContactType.CURATED)},
+            "mergeSetId": None,  # members of a merge set never expire (a merge may be racing)
+            "readOnly": False,
+        },
         {"$max": {"expiresAt": expires_at, "lastSeenAt": started_at}},
         return_document=ReturnDocument.AFTER,
     )

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from resolvers import claims
 from resolvers.clock import now
@@ -55,3 +57,100 @@ async def merge_sets_by_id(store: Store, org: str, ids: Sequence[str]) -> list[D
     docs = await store.merge_sets.find({"org": org, "_id": {"$in": list(set(ids))}}).to_list()
     found = {d["_id"]: d for d in docs}
     return [found.get(i) for i in ids]
+
+
+# --- contact links: a contact, its canonical contact and its merge set in one command ---------
+
+MAX_LINK_ID = 200  # contact ids are 24-character ObjectId strings; longer keys are unknown
+
+
+@dataclass(frozen=True)
+class ContactLink:
+    """Exactly the contact asked for, the head of its merge set, and the set (if merged)."""
+
+    contact: Doc
+    canonical: Doc | None  # the contact itself when never merged; None when the head is gone
+    merge_set: Doc | None
+
+    @property
+    def member_ids(self) -> list[str]:
+        """Every contact id of the merge set, or the canonical's id alone when never merged."""
+        if self.merge_set is not None:
+            return list(self.merge_set["memberIds"])
+        head = self.canonical if self.canonical is not None else self.contact
+        return [head["_id"]]
+
+
+def link_pipeline(ids: Sequence[str]) -> list[dict[str, Any]]:
+    """One database-level aggregate: ``$documents`` of the ids, each joined by ``_id``, then
+    the distinct canonical contacts (of ancestors) and merge sets those contacts name.
+
+    ``$in`` over many ids is quadratic on the embedded server (its matcher scans the list for
+    every candidate) while ``$lookup`` on ``_id`` is a point lookup per id, so a page of 1,000
+    conversations resolves its contacts, their canonicals and merge sets in one command that
+    stays linear; a ``$facet`` looks each head and set up once, however many members link to
+    it. The answer is one document; the org of everything in it is checked by the caller.
+    """
+    return [
+        {"$documents": [{"_id": i} for i in ids]},
+        {"$lookup": {"from": "contacts", "localField": "_id", "foreignField": "_id", "as": "c"}},
+        {"$unwind": "$c"},
+        {"$replaceWith": "$c"},
+        {
+            "$facet": {
+                "contacts": [{"$match": {}}],
+                "heads": [
+                    {"$match": {"$expr": {"$ne": ["$canonicalId", "$_id"]}}},
+                    {"$group": {"_id": "$canonicalId"}},
+                    {
+                        "$lookup": {
+                            "from": "contacts",
+                            "localField": "_id",
+                            "foreignField": "_id",
+                            "as": "h",
+                        }
+                    },
+                    {"$unwind": "$h"},
+                    {"$replaceWith": "$h"},
+                ],
+                "sets": [
+                    {"$match": {"mergeSetId": {"$ne": None}}},
+                    {"$group": {"_id": "$mergeSetId"}},
+                    {
+                        "$lookup": {
+                            "from": "merge_sets",
+                            "localField": "_id",
+                            "foreignField": "_id",
+                            "as": "s",
+                        }
+                    },
+                    {"$unwind": "$s"},
+                    {"$replaceWith": "$s"},
+                ],
+            }
+        },
+    ]
+
+
+async def contact_links(store: Store, org: str, ids: Sequence[str]) -> list[ContactLink | None]:
+    """The link of each contact id (ancestors included); None for unknown or expired."""
+    wanted = list(dict.fromkeys(i for i in ids if isinstance(i, str) and len(i) <= MAX_LINK_ID))
+    if not wanted:
+        return [None for _ in ids]
+    moment = now()
+    replies = await (await store.db.aggregate(link_pipeline(wanted))).to_list()
+    joined: Doc = replies[0] if replies else {}
+
+    def live(doc: Doc) -> bool:
+        return doc.get("org") == org and not claims.is_expired(doc, moment)
+
+    heads = {h["_id"]: h for h in joined.get("heads", []) if live(h)}
+    sets = {s["_id"]: s for s in joined.get("sets", []) if s.get("org") == org}
+    found: dict[str, ContactLink] = {}
+    for doc in joined.get("contacts", []):
+        if not live(doc):
+            continue
+        canonical = doc if doc["canonicalId"] == doc["_id"] else heads.get(doc["canonicalId"])
+        merge_set = sets.get(doc["mergeSetId"]) if doc.get("mergeSetId") else None
+        found[doc["_id"]] = ContactLink(contact=doc, canonical=canonical, merge_set=merge_set)
+    return [found.get(i) if isinstance(i, str) else None for i in ids]

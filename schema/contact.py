@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import strawberry
 
 from resolvers.principal import Permission
 from resolvers.store import Doc
-from schema.context import Info
+from schema.context import Info, resolve_cached
 from schema.enums import ContactType, IdentifierType
 from schema.scalars import DateTime
 
@@ -104,7 +104,10 @@ class Contact:
             twitter_id=doc.get("twitterId"),
             line_id=doc.get("lineId"),
             instagram_id=doc.get("instagramId"),
-            external_ids=[ExternalId(source=e["source"], value=e["value"]) for e in doc.get("externalIds") or []],
+            external_ids=[
+                ExternalId(source=e["source"], value=e["value"])
+                for e in doc.get("externalIds") or []
+            ],
             address=Address(
                 line1=address.get("line1"),
                 line2=address.get("line2"),
@@ -132,16 +135,13 @@ class Contact:
         return Contact.from_doc(canonical) if canonical is not None else self
 
     @strawberry.field(description="Null when never merged.")
-    async def merge_set(
-        self, info: Info
-    ) -> Annotated[MergeSet, strawberry.lazy("schema.merge")] | None:
-        from schema.merge import MergeSet
-
+    def merge_set(self, info: Info) -> Annotated[MergeSet, strawberry.lazy("schema.merge")] | None:
         set_id = self.doc.get("mergeSetId")
         if not set_id:
             return None
-        merge_set = await info.context.loaders.merge_set.load(set_id)
-        return MergeSet.from_doc(merge_set) if merge_set is not None else None
+        # sync: a set primed by a page's links resolves at once, else graphql-core awaits
+        view = resolve_cached(info.context.loaders.merge_set, set_id, _merge_set_view)
+        return cast("MergeSet | None", view)
 
     @strawberry.field(description="The identifiers this contact claims.")
     async def identifiers(self, info: Info) -> list[Identifier]:
@@ -217,6 +217,12 @@ class ContactConnection:
     @strawberry.field
     async def total_count(self, info: Info) -> int:
         return await info.context.store.contacts.count_documents(self.count_filter)
+
+
+def _merge_set_view(doc: Doc | None) -> MergeSet | None:
+    from schema.merge import MergeSet
+
+    return MergeSet.from_doc(doc) if doc is not None else None
 
 
 def contact_or_none(doc: Doc | None) -> Contact | None:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info as _Info
 
-from resolvers import loaders
+from resolvers import journeys, loaders
 from resolvers.principal import Permission, Principal
 from resolvers.store import Doc, Store
+from schema.limits import DEFAULT_LIMITS, QueryLimits
 
 MAX_BATCH = 500
 
@@ -32,6 +34,36 @@ class Loaders:
         self.merge_set: DataLoader[str, Doc | None] = DataLoader(
             partial(loaders.merge_sets_by_id, store, org), max_batch_size=MAX_BATCH
         )
+        # Journeys and BI pulls: a contact with its canonical contact and merge set in one
+        # command (primes ``contact`` and ``merge_set``), a page of conversations may link
+        # to 1,000 contacts, so the batch holds a whole page.
+        self.links: DataLoader[str, loaders.ContactLink | None] = DataLoader(
+            partial(_load_links, self, store, org), max_batch_size=LINKS_MAX_BATCH
+        )
+        self.journey_summary: DataLoader[tuple[str, ...], journeys.JourneySummary] = DataLoader(
+            partial(journeys.journey_summaries, store, org), max_batch_size=MAX_BATCH
+        )
+        self.conversation_page: DataLoader[journeys.PageRequest, journeys.ConversationPage] = (
+            DataLoader(partial(journeys.conversation_pages, store, org), max_batch_size=MAX_BATCH)
+        )
+
+
+LINKS_MAX_BATCH = 1000
+
+
+async def _load_links(
+    owner: Loaders, store: Store, org: str, ids: list[str]
+) -> list[loaders.ContactLink | None]:
+    links = await loaders.contact_links(store, org, ids)
+    for link in links:
+        if link is None:
+            continue
+        owner.contact.prime(link.contact["_id"], link.contact)
+        if link.canonical is not None:
+            owner.contact.prime(link.canonical["_id"], link.canonical)
+        if link.merge_set is not None:
+            owner.merge_set.prime(link.merge_set["_id"], link.merge_set)
+    return links
 
 
 @dataclass
@@ -41,10 +73,15 @@ class Context:
     loaders: Loaders
     extras: dict[str, Any] = field(default_factory=dict)
     connection_params: dict[str, Any] | None = None  # a websocket's connection_init payload
+    limits: QueryLimits = DEFAULT_LIMITS  # read by schema.limits.QueryLimiter per request
 
     @classmethod
-    def create(cls, principal: Principal, store: Store) -> Context:
-        return cls(principal=principal, store=store, loaders=Loaders(store, principal.org))
+    def create(
+        cls, principal: Principal, store: Store, limits: QueryLimits = DEFAULT_LIMITS
+    ) -> Context:
+        return cls(
+            principal=principal, store=store, loaders=Loaders(store, principal.org), limits=limits
+        )
 
     def authenticate(self, principal: Principal) -> None:
         """A websocket authenticates after its context exists (in connection_init)."""
@@ -60,3 +97,23 @@ class Context:
 
 
 Info = _Info[Context, None]
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+R = TypeVar("R")
+
+
+def resolve_cached(loader: DataLoader[K, V], key: K, convert: Callable[[V], R]) -> R | Awaitable[R]:
+    """``convert`` of the loader's value for ``key``: at once when the loader already holds it
+    (loaded or primed), else an awaitable. A sync resolver may return either to graphql-core;
+    rows of a page whose relations were primed then resolve without a task per row."""
+    future = loader.cache_map.get(key)
+    done = future is not None and future.done() and not future.cancelled()
+    if future is not None and done and future.exception() is None:
+        return convert(future.result())
+    return _convert_later(loader.load(key), convert)
+
+
+async def _convert_later(value: Awaitable[V], convert: Callable[[V], R]) -> R:
+    return convert(await value)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from typing import Any, cast
 
 import strawberry
+from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 
-from resolvers import interactions
+from resolvers import interactions, journeys
+from resolvers.loaders import ContactLink
 from resolvers.principal import Permission
 from resolvers.store import Doc
 from schema.contact import Contact, PageInfo
@@ -37,14 +40,22 @@ class Conversation:
     identifiers: list[IdentifierValue]
     external_contact_id: strawberry.ID | None
     doc: strawberry.Private[Doc]
+    # a page's contact links, fetched once for all its rows when they are selected
+    links: strawberry.Private[Mapping[str, ContactLink | None] | None] = None
 
     @classmethod
-    def from_doc(cls, doc: Doc) -> Conversation:
+    def from_doc(
+        cls, doc: Doc, links: Mapping[str, ContactLink | None] | None = None
+    ) -> Conversation:
+        """A view of a stored (possibly projected) document: a projection holds only the
+        fields the selection reads, so an absent enum is never serialised."""
         linked = doc.get("externalContactId")
+        channel = doc.get("channel")
+        direction = doc.get("direction")
         return cls(
             id=strawberry.ID(doc["cid"]),
-            channel=Channel(doc["channel"]),
-            direction=Direction(doc["direction"]),
+            channel=Channel(channel) if channel is not None else cast(Channel, None),
+            direction=Direction(direction) if direction is not None else cast(Direction, None),
             started_at=doc["startedAt"],
             ended_at=doc.get("endedAt"),
             duration_seconds=doc.get("durationSeconds"),
@@ -59,33 +70,56 @@ class Conversation:
             ],
             external_contact_id=strawberry.ID(linked) if linked else None,
             doc=doc,
+            links=links,
         )
 
+    # ``contact`` and ``individual`` are sync resolvers: a row of a page whose links were
+    # fetched up front resolves at once (no task per row); otherwise they hand graphql-core
+    # the DataLoader's awaitable, which it awaits like an async resolver's result.
+
     @strawberry.field(description="Exactly the contact it is linked to (may be an ancestor).")
-    async def contact(self, info: Info) -> Contact | None:
+    def contact(self, info: Info) -> Contact | None:
         linked = self.doc.get("externalContactId")
         if not linked:
             return None
-        info.context.require(Permission.CONTACT_VIEW)
-        doc = await info.context.loaders.contact.load(linked)
-        return Contact.from_doc(doc) if doc is not None else None
+        if self.links is None:  # a page fetches its links only for callers who may see them
+            info.context.require(Permission.CONTACT_VIEW)
+        return cast(Contact | None, self._resolve(info, linked, _exact_contact))
 
     @strawberry.field(
         description="The canonical contact of the linked contact's merge set: "
         "the grouping key for analytics."
     )
-    async def individual(self, info: Info) -> Contact | None:
+    def individual(self, info: Info) -> Contact | None:
         linked = self.doc.get("externalContactId")
         if not linked:
             return None
-        info.context.require(Permission.CONTACT_VIEW)
-        loader = info.context.loaders.contact
-        doc = await loader.load(linked)
-        if doc is None:
-            return None
-        if doc["canonicalId"] != doc["_id"]:
-            doc = await loader.load(doc["canonicalId"])
-        return Contact.from_doc(doc) if doc is not None else None
+        if self.links is None:
+            info.context.require(Permission.CONTACT_VIEW)
+        return cast(Contact | None, self._resolve(info, linked, _canonical_contact))
+
+    def _resolve(
+        self, info: Info, linked: str, pick: Callable[[ContactLink | None], Contact | None]
+    ) -> Any:
+        if self.links is not None and linked in self.links:
+            return pick(self.links[linked])
+        return _later(info.context.loaders.links.load(linked), pick)
+
+
+async def _later(
+    link: Awaitable[ContactLink | None], pick: Callable[[ContactLink | None], Contact | None]
+) -> Contact | None:
+    return pick(await link)
+
+
+def _exact_contact(link: ContactLink | None) -> Contact | None:
+    return Contact.from_doc(link.contact) if link is not None else None
+
+
+def _canonical_contact(link: ContactLink | None) -> Contact | None:
+    if link is None or link.canonical is None:
+        return None
+    return Contact.from_doc(link.canonical)
 
 
 @strawberry.type
@@ -140,3 +174,31 @@ class Resolution:
             created=result.created,
             result=result,
         )
+
+
+def _fields(
+    selections: Iterable[SelectedField | FragmentSpread | InlineFragment],
+) -> Iterator[SelectedField]:
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            yield selection
+        else:  # fragments: their fields count as selected
+            yield from _fields(selection.selections)
+
+
+def node_fields(info: Info) -> list[str]:
+    """The names selected under a connection field's ``edges { node { … } }``."""
+    names: list[str] = []
+    for connection in info.selected_fields:
+        for part in _fields(connection.selections):
+            if part.name != "edges":
+                continue
+            for edge_part in _fields(part.selections):
+                if edge_part.name == "node":
+                    names.extend(f.name for f in _fields(edge_part.selections))
+    return names
+
+
+def node_projection(info: Info) -> tuple[str, ...] | None:
+    """The document fields a connection field's node selection reads."""
+    return journeys.projection_for(node_fields(info))

@@ -6,14 +6,22 @@ import logging
 from collections.abc import Iterator
 
 from graphql import GraphQLError
-from pymongo.errors import ConnectionFailure, ExecutionTimeout, WTimeoutError
+from pymongo.errors import ConnectionFailure, ExecutionTimeout, PyMongoError, WTimeoutError
 from strawberry.extensions import SchemaExtension
 
 from resolvers.errors import DomainError
 
 log = logging.getLogger("scv.errors")
 
-UNAVAILABLE_ERRORS = (ConnectionFailure, ExecutionTimeout, WTimeoutError)
+UNAVAILABLE_ERRORS = (ConnectionFailure, ExecutionTimeout, WTimeoutError, TimeoutError)
+
+
+def is_unavailable(cause: BaseException) -> bool:
+    """The database could not answer in time: a connection failure or any timeout."""
+    # ``.timeout``: client-side (CSOT, ``pymongo.timeout``) and server-side (code 50) expiry
+    return isinstance(cause, UNAVAILABLE_ERRORS) or (
+        isinstance(cause, PyMongoError) and cause.timeout
+    )
 
 
 def _root_cause(error: GraphQLError) -> BaseException | None:
@@ -34,10 +42,14 @@ def classify(error: GraphQLError) -> GraphQLError:
             message = error.message
         return _with_code(error, message, cause.code)
     if cause is None or isinstance(cause, GraphQLError):
-        default = "GRAPHQL_PARSE_FAILED" if error.message.startswith("Syntax Error") else "GRAPHQL_VALIDATION_FAILED"
+        default = (
+            "GRAPHQL_PARSE_FAILED"
+            if error.message.startswith("Syntax Error")
+            else "GRAPHQL_VALIDATION_FAILED"
+        )
         code = (error.extensions or {}).get("code") or default
         return _with_code(error, error.message, str(code))
-    if isinstance(cause, UNAVAILABLE_ERRORS):
+    if is_unavailable(cause):
         log.warning("database unavailable: %s", type(cause).__name__)
         return _with_code(error, "the database is not available; try again", "SERVICE_UNAVAILABLE")
     log.error(

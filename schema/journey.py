@@ -1,18 +1,126 @@
-"""Journeys: every conversation of a merge set, newest first."""
+"""Journeys: every conversation of a merge set, newest first, and the connection builder."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TypeVar
+
 import strawberry
 
+from resolvers import journeys
+from resolvers.loaders import ContactLink
+from resolvers.principal import Permission
 from resolvers.store import Doc
+from schema.contact import Contact, PageInfo
 from schema.context import Info
+from schema.conversation import (
+    Conversation,
+    ConversationConnection,
+    ConversationEdge,
+    node_fields,
+)
+from schema.enums import Channel
+from schema.scalars import DateTime
+
+T = TypeVar("T")
 
 
-@strawberry.type
+def given(value: T | None) -> T | None:
+    """An optional argument's value; omitted (UNSET) counts as null."""
+    return None if value is strawberry.UNSET else value
+
+
+async def page_connection(
+    info: Info, page: journeys.ConversationPage, selected: Sequence[str]
+) -> ConversationConnection:
+    """The connection of a page; when its rows show ``contact`` or ``individual``, their
+    links are fetched here, once for the page, so the rows resolve them without awaiting."""
+    links: dict[str, ContactLink | None] | None = None
+    if LINKED_FIELDS.intersection(selected) and info.context.principal.can(Permission.CONTACT_VIEW):
+        linked = list(
+            dict.fromkeys(d["externalContactId"] for d in page.docs if d.get("externalContactId"))
+        )
+        if linked:
+            links = dict(
+                zip(linked, await info.context.loaders.links.load_many(linked), strict=True)
+            )
+    edges = [
+        ConversationEdge(cursor=cursor, node=Conversation.from_doc(doc, links))
+        for doc, cursor in zip(page.docs, page.cursors, strict=True)
+    ]
+    return ConversationConnection(
+        edges=edges,
+        page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor),
+        count_filter=page.count_filter,
+    )
+
+
+LINKED_FIELDS = frozenset({"contact", "individual"})
+
+
+@strawberry.type(description="Every conversation linked to any member of a merge set.")
 class Journey:
-    contact_ids: list[strawberry.ID]
+    contact: Contact = strawberry.field(description="The canonical contact.")
+    contact_ids: list[strawberry.ID] = strawberry.field(
+        description="Every contact id whose conversations are included (the merge set)."
+    )
+    head: strawberry.Private[journeys.JourneyHead]
+
+    @classmethod
+    def from_head(cls, head: journeys.JourneyHead) -> Journey:
+        return cls(
+            contact=Contact.from_doc(head.canonical),
+            contact_ids=[strawberry.ID(i) for i in head.member_ids],
+            head=head,
+        )
+
+    async def _summary(self, info: Info) -> journeys.JourneySummary:
+        return await info.context.loaders.journey_summary.load(self.head.member_ids)
+
+    @strawberry.field
+    async def conversation_count(self, info: Info) -> int:
+        return (await self._summary(info)).count
+
+    @strawberry.field
+    async def first_seen_at(self, info: Info) -> DateTime | None:
+        moment = (await self._summary(info)).first_seen_at
+        return DateTime(moment) if moment is not None else None
+
+    @strawberry.field
+    async def last_seen_at(self, info: Info) -> DateTime | None:
+        moment = (await self._summary(info)).last_seen_at
+        return DateTime(moment) if moment is not None else None
+
+    @strawberry.field
+    async def channels(self, info: Info) -> list[Channel]:
+        return [Channel(c) for c in (await self._summary(info)).channels]
+
+    @strawberry.field(description="Newest first; first <= 1000.")
+    async def conversations(
+        self,
+        info: Info,
+        first: int | None = 50,
+        after: str | None = strawberry.UNSET,
+        since: DateTime | None = strawberry.UNSET,
+        until: DateTime | None = strawberry.UNSET,
+        channels: list[Channel] | None = strawberry.UNSET,
+    ) -> ConversationConnection:
+        selected = node_fields(info)
+        request = journeys.page_request(
+            journeys.JOURNEY_CURSOR,
+            self.head.member_ids,
+            journeys.conversation_filter(given(since), given(until), given(channels)),
+            50 if first is None else first,
+            given(after),
+            maximum=journeys.JOURNEY_MAX_FIRST,
+            fields=journeys.projection_for(selected),
+        )
+        page = await info.context.loaders.conversation_page.load(request)
+        return await page_connection(info, page, selected)
 
 
 async def journey_of(info: Info, contact: Doc) -> Journey | None:
-    """Placeholder until journeys land (issue 5)."""
-    return None
+    """The journey of a contact's merge set (an ancestor's is its canonical's)."""
+    link = await info.context.loaders.links.load(contact.get("canonicalId") or contact["_id"])
+    head = journeys.journey_head(link)
+    return Journey.from_head(head) if head is not None else None

@@ -6,6 +6,7 @@ from enum import StrEnum
 
 import strawberry
 
+from resolvers.principal import Permission
 from resolvers.store import Doc
 from schema.contact import Contact
 from schema.context import Info
@@ -57,6 +58,7 @@ class MergeSet:
 
     @strawberry.field
     async def canonical(self, info: Info) -> Contact:
+        info.context.require(Permission.CONTACT_VIEW)
         doc = await info.context.loaders.contact.load(self.doc["canonicalId"])
         if doc is None:
             from resolvers.errors import NotFound
@@ -66,5 +68,6 @@ class MergeSet:
 
     @strawberry.field(description="Every member, the canonical included.")
     async def contacts(self, info: Info) -> list[Contact]:
+        info.context.require(Permission.CONTACT_VIEW)
         docs = await info.context.loaders.contact.load_many(self.doc["memberIds"])
         return [Contact.from_doc(d) for d in docs if d is not None]

@@ -26,7 +26,10 @@ def parse_datetime(value: object) -> datetime:
         raise BadUserInput(f"not an ISO-8601 date-time: {value[:64]!r}") from None
     if parsed.tzinfo is None:
         raise BadUserInput("DateTime needs a UTC offset, e.g. 2026-01-31T09:00:00Z")
-    return to_db_precision(parsed)
+    try:
+        return to_db_precision(parsed)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00 is before year 1 in UTC
+        raise BadUserInput(f"DateTime out of range: {value[:64]!r}") from None
 
 
 DateTime = NewType("DateTime", datetime)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 
 from schema.directory import DirectoryMutation, DirectoryQuery
 from schema.errors import ErrorCodes
 from schema.interactions import InteractionMutation, InteractionQuery
 from schema.journeys import JourneyQuery
+from schema.limits import QueryLimiter
 from schema.merging import MergeMutation, MergeQuery
 from schema.scalars import DATETIME_SCALAR, DateTime
 from schema.subscriptions import Subscription
@@ -17,10 +20,22 @@ from schema.subscriptions import Subscription
 Query = merge_types("Query", (DirectoryQuery, InteractionQuery, MergeQuery, JourneyQuery))
 Mutation = merge_types("Mutation", (DirectoryMutation, InteractionMutation, MergeMutation))
 
-schema = strawberry.Schema(
+
+class GatewaySchema(strawberry.Schema):
+    """Strawberry's schema, minus its own error logging: ``ErrorCodes`` logs what is
+    unexpected (with a traceback); refusals such as FORBIDDEN or NOT_FOUND are not errors
+    of the service and would only flood the logs."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        return None
+
+
+schema = GatewaySchema(
     query=Query,
     mutation=Mutation,
     subscription=Subscription,
-    extensions=[ErrorCodes],
+    extensions=[ErrorCodes, QueryLimiter],  # classes: one instance per request
     config=StrawberryConfig(scalar_map={DateTime: DATETIME_SCALAR}),
 )

@@ -509,7 +509,7 @@ async def test_racing_overlapping_merges_over_http(api: Api, store: Store) -> No
         return "ok"
 
     outcomes = await asyncio.gather(
-        *(attempt(rng.sample(ids, rng.choice([2, 3]))) for _ in range(16))
+        *(attempt(rng.sample(ids, rng.choice([2, 3]))) for _ in range(20))
     )
     assert "ok" in outcomes
     assert set(outcomes) <= {"ok", "CONFLICT", "MERGE_NOT_ALLOWED", "BAD_USER_INPUT"}

@@ -1,0 +1,192 @@
+"""``GET /export/conversations.ndjson``: every matching conversation as one JSON line.
+
+The BI pull without GraphQL execution: documents stream straight from one cursor and are
+written with orjson, in chunks of whole lines. Each chunk resolves the canonical contact and
+merge set of the contacts it links to with one batched lookup (contacts already seen are
+remembered, up to a bound), so memory stays flat however many lines are written.
+
+A line has the ``Conversation`` fields under their GraphQL names, plus ``individualId`` (the
+canonical contact of the linked contact, null when unlinked or the contact is gone) and
+``mergeSetIds`` (every contact id of that merge set; just the contact when never merged).
+Lines come in storage order, not sorted: sorting a whole org would cost more than the pull.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterable
+from datetime import datetime
+from typing import Any
+
+import orjson
+import pymongo
+from pymongo.errors import PyMongoError
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from gateway.auth import principal_from_header
+from gateway.http_errors import error_response
+from resolvers import journeys, loaders
+from resolvers.clock import now
+from resolvers.errors import BadUserInput, Unauthenticated
+from resolvers.principal import Permission
+from resolvers.store import Doc, Store
+from schema.scalars import parse_datetime, serialize_datetime
+
+log = logging.getLogger("scv.export")
+
+CHUNK = 1000
+MAX_REMEMBERED = 100_000
+FIRST_REPLY_TIMEOUT_S = 120.0
+MEDIA_TYPE = "application/x-ndjson"
+
+Resolved = tuple[str | None, list[str]]  # individualId, mergeSetIds
+
+
+def export_filter(
+    store: Store, org: str, filter: journeys.ConversationFilter, moment: datetime
+) -> dict[str, Any]:
+    """Visible conversations of the org within since/until and channels.
+
+    With a time range the ``startedAt`` clause leads (an index range); without one, ``org``
+    does: the whole org is read either way.
+    """
+    span = journeys.time_range(store, filter, None, moment)
+    query = journeys.page_filter(org, None, filter, span, moment)
+    if filter.since is None and filter.until is None:
+        query = {"org": org, **{k: v for k, v in query.items() if k != "org"}}
+    return query
+
+
+async def ndjson_lines(
+    store: Store,
+    org: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    channels: Iterable[str] | None = None,
+    *,
+    chunk: int = CHUNK,
+) -> AsyncIterator[bytes]:
+    """Chunks of NDJSON (whole lines, each ending with a newline), up to ``chunk`` lines each.
+
+    Bad input (``until`` before ``since``, an unknown channel) raises ``BadUserInput``
+    before anything is read.
+    """
+    filter = journeys.conversation_filter(since, until, channels)
+    query = export_filter(store, org, filter, now())
+    remembered: dict[str, Resolved] = {}
+    cursor = store.conversations.find(query, batch_size=chunk)
+    # The embedded server gathers every match before its first reply, so that one reply of a
+    # big org may take longer than the per-operation timeout; each later batch has its own.
+    with pymongo.timeout(FIRST_REPLY_TIMEOUT_S):
+        first = await anext(cursor, None)
+    if first is None:
+        return
+    batch: list[Doc] = [first]
+    async for doc in cursor:
+        batch.append(doc)
+        if len(batch) >= chunk:
+            yield await _render(store, org, batch, remembered)
+            batch = []
+    if batch:
+        yield await _render(store, org, batch, remembered)
+
+
+async def _render(
+    store: Store, org: str, docs: list[Doc], remembered: dict[str, Resolved]
+) -> bytes:
+    missing = list(
+        {
+            linked: None
+            for d in docs
+            if (linked := d.get("externalContactId")) and linked not in remembered
+        }
+    )
+    if missing:
+        if len(remembered) + len(missing) > MAX_REMEMBERED:
+            remembered.clear()
+        links = await loaders.contact_links(store, org, missing)
+        for contact_id, link in zip(missing, links, strict=True):
+            head = link.canonical if link is not None else None
+            remembered[contact_id] = (head["_id"], link.member_ids) if link and head else (None, [])
+    lines: list[bytes] = []
+    for doc in docs:
+        linked = doc.get("externalContactId")
+        individual, members = remembered.get(linked, (None, [])) if linked else (None, [])
+        lines.append(orjson.dumps(_line(doc, individual, members)))
+    lines.append(b"")
+    return b"\n".join(lines)
+
+
+def _line(doc: Doc, individual: str | None, members: list[str]) -> dict[str, Any]:
+    ended = doc.get("endedAt")
+    return {
+        "id": doc["cid"],
+        "channel": doc.get("channel"),
+        "direction": doc.get("direction"),
+        "startedAt": serialize_datetime(doc["startedAt"]),
+        "endedAt": serialize_datetime(ended) if ended is not None else None,
+        "durationSeconds": doc.get("durationSeconds"),
+        "queue": doc.get("queue"),
+        "agent": doc.get("agent"),
+        "wrapUpCode": doc.get("wrapUpCode"),
+        "status": doc.get("status"),
+        "notes": doc.get("notes"),
+        "identifiers": [
+            {"type": i["type"], "value": i["value"]} for i in doc.get("identifiers") or []
+        ],
+        "externalContactId": doc.get("externalContactId"),
+        "individualId": individual,
+        "mergeSetIds": members,
+    }
+
+
+def _params(request: Request) -> tuple[datetime | None, datetime | None, list[str] | None]:
+    """``since``/``until`` ISO-8601 with offset, ``channels`` comma-separated or repeated;
+    an empty value counts as absent. BAD_USER_INPUT otherwise."""
+    params = request.query_params
+    unknown = set(params) - {"since", "until", "channels"}
+    if unknown:
+        raise BadUserInput(f"unknown query parameter {sorted(unknown)[0]!r}")
+    times: list[datetime | None] = []
+    for name in ("since", "until"):
+        values = [v for v in params.getlist(name) if v.strip()]
+        if len(values) > 1:
+            raise BadUserInput(f"{name} given more than once")
+        times.append(parse_datetime(values[0].strip()) if values else None)
+    channels: list[str] | None = None
+    raw = [c.strip().upper() for v in params.getlist("channels") for c in v.split(",")]
+    if any(raw):
+        channels = [c for c in raw if c]
+    return times[0], times[1], channels
+
+
+async def export_conversations(request: Request) -> Response:
+    runtime = request.app.state.runtime
+    try:
+        principal = principal_from_header(runtime.secret, request.headers.get("authorization"))
+    except Unauthenticated as exc:
+        return error_response(401, exc.message, exc.code)
+    if not principal.can(Permission.CONVERSATION_VIEW_ALL):
+        return error_response(
+            403, f"missing permission {Permission.CONVERSATION_VIEW_ALL}", "FORBIDDEN"
+        )
+    try:
+        since, until, channels = _params(request)
+        lines = ndjson_lines(runtime.store, principal.org, since, until, channels)
+        first = await anext(lines, b"")
+    except BadUserInput as exc:
+        return error_response(400, exc.message, exc.code)
+    except PyMongoError as exc:
+        log.warning("export failed before streaming: %s", type(exc).__name__)
+        return error_response(
+            503, "the database is not available; try again", "SERVICE_UNAVAILABLE"
+        )
+    return StreamingResponse(_chain(first, lines), media_type=MEDIA_TYPE)
+
+
+async def _chain(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    if first:
+        yield first
+    async for chunk in rest:
+        yield chunk

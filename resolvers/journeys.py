@@ -1,0 +1,584 @@
+"""Journeys and BI pulls: merge-set expansion, keyset pages of conversations, summaries.
+
+A journey is every visible conversation linked to any member of a merge set, newest first.
+Pages are keyset pages on ``(startedAt, _id)`` descending: a cursor names the last row
+returned, so conversations that arrive later (newer, or at the same instant with a larger
+id) never shift the pages that follow.
+
+Query shapes are chosen to be exact on MongoDB and fast on the embedded server alike:
+
+- The keyset condition is ``startedAt <= t`` on the server; the rows at exactly ``t`` that
+  were already returned are dropped here (the cursor knows how many there were). A top-level
+  ``$or`` would be the textbook form, but the embedded server plans no index for it.
+- The first clause of a page filter is the one an index serves on its own
+  (``externalContactId`` for a merge set, ``startedAt`` otherwise); the rest (org, expiry,
+  channels) is checked on the candidates.
+- A pull over a whole org is read in time windows sized from the density seen so far (the
+  cursor carries it): the embedded server sorts every candidate of a query before applying
+  its limit, so an unbounded ``startedAt <= t`` would cost the whole remaining history per
+  page. A page is usually one window: the first page assumes a conversation every five
+  minutes, later ones use the spacing of the page before. A short window is followed by one
+  sized from the rows it found, an empty one by one eight times wider, and after two empty
+  ones the rest of the range is read at once (the tail of a pull). On MongoDB, where the
+  limit applies in the index walk, a window is one cheap index range whatever its width.
+- Conversations expire ``retention_days`` after they started (the contract's definition),
+  so visibility is also a lower bound on ``startedAt``, besides ``expiresAt > now``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from resolvers import loaders
+from resolvers.clock import now
+from resolvers.conversations import Channel
+from resolvers.errors import BadUserInput
+from resolvers.loaders import ContactLink
+from resolvers.pagination import check_first, decode_cursor, encode_cursor
+from resolvers.store import Doc, Store
+
+JOURNEY_CURSOR = "journey"
+CONVERSATIONS_CURSOR = "conversations"
+JOURNEY_MAX_FIRST = 1000
+CONVERSATIONS_MAX_FIRST = 1000
+MAX_CONTACT_IDS = 100
+
+SORT = [("startedAt", -1), ("_id", -1)]
+FIRST_SPACING = timedelta(minutes=5)  # assumed gap between conversations before any is seen
+MIN_WINDOW = timedelta(seconds=1)
+WINDOW_GROWTH = 8
+WINDOW_MARGIN = 1.25
+MAX_WINDOWS = 16
+MAX_EMPTY_WINDOWS = 2
+MAX_TIES = 1_000_000
+ONE_REPLY = 100_000  # batch size for results wanted in one reply (the server caps at 16 MB)
+
+# The document fields each GraphQL field of Conversation reads (selections drive projections).
+FIELD_SOURCES: dict[str, tuple[str, ...]] = {
+    "__typename": (),
+    "id": ("cid",),
+    "channel": ("channel",),
+    "direction": ("direction",),
+    "startedAt": ("startedAt",),
+    "endedAt": ("endedAt",),
+    "durationSeconds": ("durationSeconds",),
+    "queue": ("queue",),
+    "agent": ("agent",),
+    "wrapUpCode": ("wrapUpCode",),
+    "status": ("status",),
+    "notes": ("notes",),
+    "identifiers": ("identifiers",),
+    "externalContactId": ("externalContactId",),
+    "contact": ("externalContactId",),
+    "individual": ("externalContactId",),
+}
+ALWAYS_FETCHED = ("_id", "startedAt", "cid")
+
+
+def projection_for(selected: Iterable[str]) -> tuple[str, ...] | None:
+    """The document fields a selection of Conversation fields needs; None means everything."""
+    needed = set(ALWAYS_FETCHED)
+    for name in selected:
+        sources = FIELD_SOURCES.get(name)
+        if sources is None:
+            return None  # a field this module does not know: fetch the whole document
+        needed.update(sources)
+    return tuple(sorted(needed))
+
+
+@dataclass(frozen=True)
+class ConversationFilter:
+    """``since`` inclusive, ``until`` exclusive, ``channels`` None for every channel."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    channels: frozenset[str] | None = None
+
+
+def conversation_filter(
+    since: datetime | None = None,
+    until: datetime | None = None,
+    channels: Iterable[str] | None = None,
+) -> ConversationFilter:
+    if since is not None and until is not None and until < since:
+        raise BadUserInput("until is before since")
+    wanted: frozenset[str] | None = None
+    if channels is not None:
+        try:
+            wanted = frozenset(str(Channel(c)) for c in channels)
+        except ValueError:
+            raise BadUserInput("unknown channel") from None
+    return ConversationFilter(since=since, until=until, channels=wanted)
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a page ended: its last row, how many rows at that instant were returned so far,
+    and the average spacing of the page's rows (sizes the next page's time window)."""
+
+    started_at: datetime
+    id: str
+    ties: int = 1
+    spacing_ms: float = 0.0
+
+
+def encode_position(kind: str, position: Position) -> str:
+    return encode_cursor(
+        kind,
+        position.started_at,
+        position.id,
+        str(position.ties),
+        f"{position.spacing_ms:.3f}",
+    )
+
+
+def decode_position(kind: str, cursor: str) -> Position:
+    """The position of a cursor this server issued for ``kind``; BAD_USER_INPUT otherwise."""
+    if not isinstance(cursor, str) or len(cursor) > 1000:
+        raise BadUserInput("invalid cursor")
+    started_at, doc_id, ties_text, spacing_text = decode_cursor(kind, cursor, 4)
+    if not isinstance(started_at, datetime) or not isinstance(doc_id, str):
+        raise BadUserInput("invalid cursor")
+    if not isinstance(ties_text, str) or not isinstance(spacing_text, str):
+        raise BadUserInput("invalid cursor")
+    try:
+        ties = int(ties_text)
+        spacing = float(spacing_text)
+    except ValueError:
+        raise BadUserInput("invalid cursor") from None
+    if not 1 <= ties <= MAX_TIES or not math.isfinite(spacing) or spacing < 0:
+        raise BadUserInput("invalid cursor")
+    return Position(started_at=started_at, id=doc_id, ties=ties, spacing_ms=spacing)
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """One page of conversations: of a merge set (``members``) or of the whole org (None)."""
+
+    kind: str
+    members: tuple[str, ...] | None
+    filter: ConversationFilter
+    first: int
+    after: Position | None = None
+    fields: tuple[str, ...] | None = None  # projection; None = whole documents
+
+
+def page_request(
+    kind: str,
+    members: Sequence[str] | None,
+    filter: ConversationFilter,
+    first: int,
+    after: str | None,
+    *,
+    maximum: int,
+    fields: tuple[str, ...] | None = None,
+) -> PageRequest:
+    """A validated page request: ``first`` within 1..maximum, ``after`` a cursor of ``kind``."""
+    check_first(first, maximum)
+    position = decode_position(kind, after) if after is not None else None
+    return PageRequest(
+        kind=kind,
+        members=tuple(members) if members is not None else None,
+        filter=filter,
+        first=first,
+        after=position,
+        fields=fields,
+    )
+
+
+@dataclass
+class ConversationPage:
+    docs: list[Doc]
+    has_next: bool
+    cursors: list[str]
+    count_filter: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def end_cursor(self) -> str | None:
+        return self.cursors[-1] if self.cursors else None
+
+
+# --- time ranges and filters --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    lower: datetime
+    lower_inclusive: bool
+    upper: datetime | None
+    upper_inclusive: bool
+
+    def ops(self) -> dict[str, datetime]:
+        ops = {("$gte" if self.lower_inclusive else "$gt"): self.lower}
+        if self.upper is not None:
+            ops["$lte" if self.upper_inclusive else "$lt"] = self.upper
+        return ops
+
+    def contains(self, moment: datetime) -> bool:
+        if moment < self.lower or (moment == self.lower and not self.lower_inclusive):
+            return False
+        if self.upper is None:
+            return True
+        return moment < self.upper or (moment == self.upper and self.upper_inclusive)
+
+    @property
+    def empty(self) -> bool:
+        if self.upper is None:
+            return False
+        if self.upper == self.lower:
+            return not (self.lower_inclusive and self.upper_inclusive)
+        return self.upper < self.lower
+
+
+def time_range(
+    store: Store, filter: ConversationFilter, after: Position | None, moment: datetime
+) -> TimeRange:
+    """Visible (started within the retention period), within since/until, up to the cursor."""
+    cutoff = moment - timedelta(days=store.config.retention_days)
+    lower, lower_inclusive = cutoff, False
+    if filter.since is not None and filter.since > cutoff:
+        lower, lower_inclusive = filter.since, True
+    upper: datetime | None = None
+    upper_inclusive = False
+    if filter.until is not None:
+        upper = filter.until
+    if after is not None and (upper is None or after.started_at < upper):
+        upper, upper_inclusive = after.started_at, True
+    return TimeRange(lower, lower_inclusive, upper, upper_inclusive)
+
+
+def page_filter(
+    org: str,
+    members: Sequence[str] | None,
+    filter: ConversationFilter,
+    span: TimeRange,
+    moment: datetime,
+) -> dict[str, Any]:
+    """The server-side filter; its first clause is the one an index serves on its own."""
+    query: dict[str, Any] = {}
+    if members is not None:
+        query["externalContactId"] = members[0] if len(members) == 1 else {"$in": list(members)}
+        query["org"] = org
+        query["startedAt"] = span.ops()
+    else:
+        query["startedAt"] = span.ops()
+        query["org"] = org
+    query["expiresAt"] = {"$gt": moment}
+    if filter.channels is not None:
+        query["channel"] = {"$in": sorted(filter.channels)}
+    return query
+
+
+def _projection(fields: tuple[str, ...] | None) -> dict[str, int] | None:
+    return {name: 1 for name in fields} if fields is not None else None
+
+
+def is_after(doc: Doc, position: Position | None) -> bool:
+    """True when the row comes after the position in page order (newest first)."""
+    if position is None:
+        return True
+    started = doc["startedAt"]
+    if started != position.started_at:
+        return bool(started < position.started_at)
+    return bool(doc["_id"] < position.id)
+
+
+# --- fetching pages ---------------------------------------------------------------------------
+
+
+async def _find_after(
+    store: Store,
+    query: dict[str, Any],
+    projection: dict[str, int] | None,
+    after: Position | None,
+    wanted: int,
+) -> list[Doc]:
+    """Up to ``wanted`` rows of ``query`` after the position, newest first.
+
+    The server returns the cursor's own instant inclusively, so the limit covers the rows
+    already returned at that instant; a tie group bigger than the cursor knew is re-read.
+    """
+    limit = wanted + (after.ties if after is not None else 0)
+    while True:
+        cursor = store.conversations.find(query, projection).sort(SORT).limit(limit)
+        docs = await cursor.batch_size(limit).to_list()  # one reply: no getMore
+        kept = [d for d in docs if is_after(d, after)]
+        if len(kept) >= wanted or len(docs) < limit:
+            return kept[:wanted]
+        limit += len(docs) - len(kept) + wanted
+
+
+async def _fetch_members(
+    store: Store, org: str, request: PageRequest, moment: datetime, need: int
+) -> list[Doc]:
+    assert request.members is not None
+    if not request.members:
+        return []
+    span = time_range(store, request.filter, request.after, moment)
+    if span.empty:
+        return []
+    query = page_filter(org, request.members, request.filter, span, moment)
+    return await _find_after(store, query, _projection(request.fields), request.after, need)
+
+
+async def _fetch_windowed(
+    store: Store, org: str, request: PageRequest, moment: datetime, need: int
+) -> list[Doc]:
+    """Rows of the whole org, read in time windows going back until ``need`` are found."""
+    span = time_range(store, request.filter, request.after, moment)
+    projection = _projection(request.fields)
+    after = request.after
+    width = FIRST_SPACING * need
+    if after is not None and after.spacing_ms > 0:
+        width = timedelta(milliseconds=after.spacing_ms * need * WINDOW_MARGIN)
+    width = max(width, MIN_WINDOW)
+    upper, upper_inclusive = span.upper, span.upper_inclusive
+    anchor = upper if upper is not None else moment
+    collected: list[Doc] = []
+    empty_windows = 0
+    for attempt in range(MAX_WINDOWS):
+        low = anchor - width
+        last = (
+            low <= span.lower
+            or attempt == MAX_WINDOWS - 1
+            or empty_windows == MAX_EMPTY_WINDOWS  # a quiet stretch: read the rest at once
+        )
+        window = TimeRange(
+            lower=span.lower if last else low,
+            lower_inclusive=span.lower_inclusive if last else True,
+            upper=upper,
+            upper_inclusive=upper_inclusive,
+        )
+        found: list[Doc] = []
+        if not window.empty:
+            query = page_filter(org, None, request.filter, window, moment)
+            position = after if attempt == 0 else None
+            found = await _find_after(store, query, projection, position, need - len(collected))
+            collected.extend(found)
+        if len(collected) >= need or last:
+            break
+        if found:
+            empty_windows = 0
+            seconds_per_row = width.total_seconds() / len(found)
+            width = timedelta(seconds=seconds_per_row * (need - len(collected)) * WINDOW_MARGIN)
+        else:
+            empty_windows += 1
+            width *= WINDOW_GROWTH
+        width = max(width, MIN_WINDOW)
+        upper, upper_inclusive, anchor = low, False, low
+    return collected[:need]
+
+
+def _finish(
+    request: PageRequest, docs: list[Doc], count_filter: dict[str, Any]
+) -> ConversationPage:
+    has_next = len(docs) > request.first
+    rows = docs[: request.first]
+    spacing = 0.0
+    if len(rows) > 1:
+        spread = rows[0]["startedAt"] - rows[-1]["startedAt"]
+        spacing = spread.total_seconds() * 1000 / (len(rows) - 1)
+    cursors: list[str] = []
+    after = request.after
+    run = after.ties if after is not None else 0
+    previous = after.started_at if after is not None else None
+    for doc in rows:
+        started = doc["startedAt"]
+        run = run + 1 if started == previous else 1
+        previous = started
+        position = Position(started_at=started, id=doc["_id"], ties=run, spacing_ms=spacing)
+        cursors.append(encode_position(request.kind, position))
+    return ConversationPage(
+        docs=rows, has_next=has_next, cursors=cursors, count_filter=count_filter
+    )
+
+
+def count_filter(store: Store, org: str, request: PageRequest, moment: datetime) -> dict[str, Any]:
+    """The filter of the whole list the page belongs to (for ``totalCount``)."""
+    members = request.members
+    if members is not None and not members:
+        return {"org": org, "_id": {"$in": []}}
+    span = time_range(store, request.filter, None, moment)
+    return page_filter(org, members, request.filter, span, moment)
+
+
+async def conversation_page(
+    store: Store, org: str, request: PageRequest, *, moment: datetime | None = None
+) -> ConversationPage:
+    """One page of conversations, newest first, with one cursor per row."""
+    moment = moment or now()
+    need = request.first + 1
+    if request.members is not None:
+        docs = await _fetch_members(store, org, request, moment, need)
+    else:
+        docs = await _fetch_windowed(store, org, request, moment, need)
+    return _finish(request, docs, count_filter(store, org, request, moment))
+
+
+async def conversation_pages(
+    store: Store, org: str, requests: Sequence[PageRequest]
+) -> list[ConversationPage]:
+    """Batch function of the "conversations by merge set" DataLoader.
+
+    Merge-set pages of one request (e.g. every contact of a search result with its journey)
+    are read with one query over all their members and split here.
+    """
+    moment = now()
+    pages: dict[int, ConversationPage] = {}
+    by_set = [(i, r) for i, r in enumerate(requests) if r.members is not None]
+    if len(by_set) > 1:
+        union = await _fetch_union(store, org, [r for _, r in by_set], moment)
+        for (i, request), docs in zip(by_set, union, strict=True):
+            pages[i] = _finish(request, docs, count_filter(store, org, request, moment))
+    for i, request in enumerate(requests):
+        if i not in pages:
+            pages[i] = await conversation_page(store, org, request, moment=moment)
+    return [pages[i] for i in range(len(requests))]
+
+
+async def _fetch_union(
+    store: Store, org: str, requests: Sequence[PageRequest], moment: datetime
+) -> list[list[Doc]]:
+    spans = [time_range(store, r.filter, r.after, moment) for r in requests]
+    members = sorted({m for r in requests for m in (r.members or ())})
+    lowest = min(spans, key=lambda s: s.lower)
+    uppers = [s.upper for s in spans]
+    upper = None if any(u is None for u in uppers) else max(u for u in uppers if u is not None)
+    union_span = TimeRange(lowest.lower, True, upper, True)
+    channel_sets = [r.filter.channels for r in requests]
+    channels = (
+        None
+        if any(c is None for c in channel_sets)
+        else frozenset().union(*(c for c in channel_sets if c is not None))
+    )
+    field_sets = [r.fields for r in requests]
+    fields: tuple[str, ...] | None = None
+    if all(f is not None for f in field_sets):
+        names = {n for f in field_sets if f is not None for n in f}
+        fields = tuple(sorted(names | {"externalContactId", "channel"}))
+    if not members:
+        return [[] for _ in requests]
+    query = page_filter(org, members, ConversationFilter(channels=channels), union_span, moment)
+    cursor = store.conversations.find(query, _projection(fields)).sort(SORT)
+    docs = await cursor.batch_size(ONE_REPLY).to_list()
+    result: list[list[Doc]] = []
+    for request, span in zip(requests, spans, strict=True):
+        wanted = set(request.members or ())
+        chosen = request.filter.channels
+        need = request.first + 1
+        rows: list[Doc] = []
+        for doc in docs:
+            if doc.get("externalContactId") not in wanted or not span.contains(doc["startedAt"]):
+                continue
+            if chosen is not None and doc.get("channel") not in chosen:
+                continue
+            if not is_after(doc, request.after):
+                continue
+            rows.append(doc)
+            if len(rows) == need:
+                break
+        result.append(rows)
+    return result
+
+
+# --- journeys -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JourneyHead:
+    """The canonical contact of a journey and the ids whose conversations it includes."""
+
+    canonical: Doc
+    member_ids: tuple[str, ...]
+
+
+def journey_head(link: ContactLink | None) -> JourneyHead | None:
+    """The journey of a contact link (an ancestor's is its canonical's); None when gone."""
+    if link is None or link.canonical is None:
+        return None
+    return JourneyHead(canonical=link.canonical, member_ids=tuple(link.member_ids))
+
+
+async def get_journey_head(store: Store, org: str, contact_id: str) -> JourneyHead | None:
+    (link,) = await loaders.contact_links(store, org, [contact_id])
+    return journey_head(link)
+
+
+def expand_links(links: Iterable[ContactLink | None]) -> tuple[str, ...]:
+    """Every contact id of the merge sets of the linked contacts; unknown ids add nothing."""
+    members: dict[str, None] = {}
+    for link in links:
+        if link is not None:
+            members.update(dict.fromkeys(link.member_ids))
+    return tuple(members)
+
+
+def check_contact_ids(contact_ids: Sequence[str]) -> list[str]:
+    if len(contact_ids) > MAX_CONTACT_IDS:
+        raise BadUserInput(f"at most {MAX_CONTACT_IDS} contactIds")
+    return [str(i) for i in contact_ids]
+
+
+async def expand_contact_ids(store: Store, org: str, contact_ids: Sequence[str]) -> tuple[str, ...]:
+    """``contactIds`` of a BI pull, expanded to whole merge sets (unknown ids are ignored)."""
+    ids = check_contact_ids(contact_ids)
+    return expand_links(await loaders.contact_links(store, org, ids))
+
+
+@dataclass(frozen=True)
+class JourneySummary:
+    count: int = 0
+    first_seen_at: datetime | None = None
+    last_seen_at: datetime | None = None
+    channels: tuple[str, ...] = ()
+
+
+async def journey_summaries(
+    store: Store, org: str, member_sets: Sequence[tuple[str, ...]]
+) -> list[JourneySummary]:
+    """Count, first/last seen and channels of each merge set's visible conversations.
+
+    One aggregate for every set of the batch, grouped by contact and channel, combined here.
+    """
+    members = sorted({m for members in member_sets for m in members})
+    if not members:
+        return [JourneySummary() for _ in member_sets]
+    moment = now()
+    span = time_range(store, ConversationFilter(), None, moment)
+    match = page_filter(org, members, ConversationFilter(), span, moment)
+    pipeline: list[dict[str, Any]] = [
+        {"$match": match},
+        {
+            "$group": {
+                "_id": {"contact": "$externalContactId", "channel": "$channel"},
+                "count": {"$sum": 1},
+                "first": {"$min": "$startedAt"},
+                "last": {"$max": "$startedAt"},
+            }
+        },
+    ]
+    groups = await (await store.conversations.aggregate(pipeline, batchSize=ONE_REPLY)).to_list()
+    by_contact: dict[str, list[Doc]] = {}
+    for group in groups:
+        by_contact.setdefault(group["_id"]["contact"], []).append(group)
+    order = {str(c): n for n, c in enumerate(Channel)}
+    result: list[JourneySummary] = []
+    for member_set in member_sets:
+        rows = [g for m in dict.fromkeys(member_set) for g in by_contact.get(m, [])]
+        if not rows:
+            result.append(JourneySummary())
+            continue
+        channels = sorted({g["_id"]["channel"] for g in rows}, key=lambda c: order.get(c, 99))
+        result.append(
+            JourneySummary(
+                count=sum(g["count"] for g in rows),
+                first_seen_at=min(g["first"] for g in rows),
+                last_seen_at=max(g["last"] for g in rows),
+                channels=tuple(channels),
+            )
+        )
+    return result

@@ -1,0 +1,515 @@
+"""Journeys and BI pages in the domain: merge-set expansion, keyset pages, windows, summaries.
+
+The builders at the top write documents exactly as the resolvers do (a merge set as the
+merge resolver leaves it) and are shared by the schema and gateway tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient
+from pymongo.monitoring import (
+    CommandFailedEvent,
+    CommandListener,
+    CommandStartedEvent,
+    CommandSucceededEvent,
+)
+
+from resolvers import journeys, loaders
+from resolvers.clock import now, to_db_precision
+from resolvers.contact_fields import ContactType
+from resolvers.contacts import new_contact_doc, new_id
+from resolvers.errors import BadUserInput
+from resolvers.journeys import (
+    CONVERSATIONS_CURSOR,
+    JOURNEY_CURSOR,
+    ConversationFilter,
+    PageRequest,
+    conversation_filter,
+    conversation_page,
+    page_request,
+)
+from resolvers.store import Doc, DomainConfig, Store
+
+ORG = "acme"
+NOISE = {"hello", "ismaster", "isMaster", "ping", "endSessions", "buildInfo", "saslStart"}
+
+# --- builders shared by the journey, command-count and export tests --------------------------
+
+
+async def add_contact(
+    store: Store,
+    org: str = ORG,
+    *,
+    kind: ContactType = ContactType.CURATED,
+    expires_at: datetime | None = None,
+    **fields: Any,
+) -> Doc:
+    values: dict[str, Any] = {"firstName": "Ann", "lastName": "Lee", **fields}
+    doc = new_contact_doc(store, org, values, kind, expires_at=expires_at)
+    await store.contacts.insert_one(doc)
+    return doc
+
+
+def contact_docs(store: Store, count: int, org: str = ORG) -> list[Doc]:
+    return [
+        new_contact_doc(store, org, {"firstName": f"P{n}", "lastName": "Doe"}, ContactType.CURATED)
+        for n in range(count)
+    ]
+
+
+async def add_merge_set(store: Store, size: int = 3, org: str = ORG) -> tuple[Doc, list[Doc]]:
+    """A merge set as a merge leaves it: size-1 readOnly ancestors under a new canonical
+    contact, every member with ``mergeSetId``, none expiring, and the ``merge_sets`` doc."""
+    moment = now()
+    set_id = new_id()
+    ancestors = [
+        new_contact_doc(
+            store, org, {"firstName": f"A{n}"}, ContactType.IDENTIFIED, expires_at=moment
+        )
+        for n in range(size - 1)
+    ]
+    canonical = new_contact_doc(
+        store, org, {"firstName": "Head", "lastName": "Set"}, ContactType.CURATED
+    )
+    canonical["mergeSetId"] = set_id
+    canonical["since"] = min(a["since"] for a in ancestors)
+    for ancestor in ancestors:
+        ancestor.update(
+            readOnly=True, canonicalId=canonical["_id"], mergeSetId=set_id, expiresAt=None
+        )
+    members = [*ancestors, canonical]
+    await store.contacts.insert_many(members)
+    await store.merge_sets.insert_one(
+        {
+            "_id": set_id,
+            "org": org,
+            "canonicalId": canonical["_id"],
+            "memberIds": [m["_id"] for m in members],
+            "history": [
+                {
+                    "id": new_id(),
+                    "kind": "MERGE",
+                    "at": moment,
+                    "by": "tester",
+                    "inputIds": [a["_id"] for a in ancestors],
+                    "canonicalId": canonical["_id"],
+                }
+            ],
+        }
+    )
+    return canonical, members
+
+
+def conversation_doc(
+    store: Store,
+    cid: str,
+    started: datetime,
+    contact_id: str | None = None,
+    *,
+    org: str = ORG,
+    channel: str = "VOICE",
+    doc_id: str | None = None,
+    **details: Any,
+) -> Doc:
+    """The document recordInteraction stores (expiring retention_days after it started)."""
+    started = to_db_precision(started)
+    ended = started + timedelta(minutes=3)
+    moment = now()
+    return {
+        "_id": doc_id or new_id(),
+        "org": org,
+        "cid": cid,
+        "channel": channel,
+        "direction": "INBOUND",
+        "startedAt": started,
+        "endedAt": ended,
+        "durationSeconds": 180.0,
+        "identifiers": [{"type": "PHONE", "value": "+18031230000"}],
+        "expiresAt": started + timedelta(days=store.config.retention_days),
+        "modifiedAt": moment,
+        "queue": "Support",
+        "agent": "agent-1",
+        "wrapUpCode": None,
+        "status": "completed",
+        "notes": None,
+        "createdAt": moment,
+        "externalContactId": contact_id,
+        **details,
+    }
+
+
+class CommandLog(CommandListener):
+    """Every database command a client sends (handshakes and pings left out)."""
+
+    def __init__(self) -> None:
+        self.events: list[CommandStartedEvent] = []
+
+    def started(self, event: CommandStartedEvent) -> None:
+        if event.command_name not in NOISE:
+            self.events.append(event)
+
+    def succeeded(self, event: CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: CommandFailedEvent) -> None:
+        pass
+
+    def clear(self) -> None:
+        self.events.clear()
+
+    def names(self, *, get_more: bool = True) -> list[str]:
+        """``name:collection`` of each command (``aggregate:1`` is a database aggregate)."""
+        found = []
+        for event in self.events:
+            if event.command_name == "getMore" and not get_more:
+                continue
+            target = event.command.get(event.command_name)
+            if event.command_name == "getMore":
+                target = event.command.get("collection")
+            found.append(f"{event.command_name}:{target}")
+        return found
+
+    def count(self, *, get_more: bool = True) -> int:
+        return len(self.names(get_more=get_more))
+
+
+# --- fixtures ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def logged(
+    mongo_uri: str, db_name: str, store: Store
+) -> AsyncIterator[tuple[Store, CommandLog]]:
+    """The test's database through a client that logs every command."""
+    log = CommandLog()
+    client: AsyncMongoClient[Doc] = AsyncMongoClient(
+        mongo_uri, tz_aware=True, event_listeners=[log]
+    )
+    yield Store(client[db_name], DomainConfig()), log
+    await client.close()
+
+
+def members_request(
+    members: list[str], first: int, after: str | None = None, **filters: Any
+) -> PageRequest:
+    return page_request(
+        JOURNEY_CURSOR, members, conversation_filter(**filters), first, after, maximum=1000
+    )
+
+
+async def all_pages(store: Store, request: PageRequest) -> list[list[str]]:
+    pages: list[list[str]] = []
+    while True:
+        page = await conversation_page(store, ORG, request)
+        pages.append([d["cid"] for d in page.docs])
+        if not page.has_next:
+            return pages
+        assert page.end_cursor is not None
+        position = journeys.decode_position(request.kind, page.end_cursor)
+        request = PageRequest(
+            request.kind, request.members, request.filter, request.first, position
+        )
+
+
+# --- contact links and merge-set expansion ----------------------------------------------------
+
+
+async def test_a_link_names_the_contact_its_canonical_and_merge_set(store: Store) -> None:
+    canonical, members = await add_merge_set(store, size=4)
+    loner = await add_contact(store)
+    ancestor = members[0]
+    link_of_ancestor, link_of_loner, unknown = await loaders.contact_links(
+        store, ORG, [ancestor["_id"], loner["_id"], "no-such-id"]
+    )
+    assert link_of_ancestor is not None and link_of_ancestor.canonical is not None
+    assert link_of_ancestor.contact["_id"] == ancestor["_id"]
+    assert link_of_ancestor.canonical["_id"] == canonical["_id"]
+    assert link_of_ancestor.member_ids == [m["_id"] for m in members]
+    assert link_of_loner is not None and link_of_loner.canonical is not None
+    assert link_of_loner.canonical["_id"] == loner["_id"]
+    assert link_of_loner.merge_set is None and link_of_loner.member_ids == [loner["_id"]]
+    assert unknown is None
+
+
+async def test_links_ignore_other_orgs_and_expired_contacts(store: Store) -> None:
+    foreign = await add_contact(store, "other-org")
+    expired = await add_contact(
+        store, kind=ContactType.EPHEMERAL, expires_at=now() - timedelta(seconds=1)
+    )
+    assert await loaders.contact_links(store, ORG, [foreign["_id"], expired["_id"]]) == [None, None]
+    assert await loaders.contact_links(store, ORG, []) == []
+
+
+async def test_a_journey_is_the_merge_set_of_any_member(store: Store) -> None:
+    canonical, members = await add_merge_set(store, size=3)
+    for member in members:
+        head = await journeys.get_journey_head(store, ORG, member["_id"])
+        assert head is not None
+        assert head.canonical["_id"] == canonical["_id"]
+        assert head.member_ids == tuple(m["_id"] for m in members)
+    loner = await add_contact(store)
+    head = await journeys.get_journey_head(store, ORG, loner["_id"])
+    assert head is not None and head.member_ids == (loner["_id"],)
+    assert await journeys.get_journey_head(store, ORG, "unknown") is None
+    assert await journeys.get_journey_head(store, "other-org", loner["_id"]) is None
+
+
+async def test_contact_ids_expand_to_whole_merge_sets_and_unknown_ones_are_ignored(
+    store: Store,
+) -> None:
+    _, members = await add_merge_set(store, size=3)
+    loner = await add_contact(store)
+    expanded = await journeys.expand_contact_ids(
+        store, ORG, [members[1]["_id"], "unknown", loner["_id"], members[0]["_id"]]
+    )
+    assert expanded == (*(m["_id"] for m in members), loner["_id"])
+    assert await journeys.expand_contact_ids(store, ORG, ["unknown"]) == ()
+    with pytest.raises(BadUserInput):
+        await journeys.expand_contact_ids(store, ORG, ["x"] * (journeys.MAX_CONTACT_IDS + 1))
+
+
+# --- pages of a merge set ---------------------------------------------------------------------
+
+
+async def test_journey_pages_are_newest_first_and_cover_every_conversation_once(
+    store: Store,
+) -> None:
+    _, members = await add_merge_set(store, size=3)
+    ids = [m["_id"] for m in members]
+    t0 = now() - timedelta(days=3)
+    docs = [
+        conversation_doc(store, f"c{n:02d}", t0 + timedelta(minutes=n), ids[n % 3])
+        for n in range(11)
+    ]
+    docs.append(conversation_doc(store, "elsewhere", t0, (await add_contact(store))["_id"]))
+    await store.conversations.insert_many(docs)
+    pages = await all_pages(store, members_request(ids, 4))
+    assert pages == [
+        ["c10", "c09", "c08", "c07"],
+        ["c06", "c05", "c04", "c03"],
+        ["c02", "c01", "c00"],
+    ]
+
+
+async def test_pages_stay_stable_while_new_conversations_arrive(store: Store) -> None:
+    contact = await add_contact(store)
+    t0 = now() - timedelta(hours=5)
+    await store.conversations.insert_many(
+        [
+            conversation_doc(store, f"old{n}", t0 + timedelta(minutes=n), contact["_id"])
+            for n in range(6)
+        ]
+    )
+    first = await conversation_page(store, ORG, members_request([contact["_id"]], 3))
+    assert [d["cid"] for d in first.docs] == ["old5", "old4", "old3"]
+    # newer ones, and one at the very instant of the cursor's row (it sorts before it)
+    await store.conversations.insert_many(
+        [
+            conversation_doc(store, "new1", now(), contact["_id"]),
+            conversation_doc(
+                store, "same-instant", t0 + timedelta(minutes=3), contact["_id"], doc_id="~" * 24
+            ),
+        ]
+    )
+    second = await conversation_page(
+        store, ORG, members_request([contact["_id"]], 3, first.end_cursor)
+    )
+    assert [d["cid"] for d in second.docs] == ["old2", "old1", "old0"]
+    assert second.has_next is False
+
+
+async def test_a_crowd_at_one_instant_is_paged_without_gaps_or_repeats(store: Store) -> None:
+    contact = await add_contact(store)
+    moment = now() - timedelta(hours=1)
+    docs = [conversation_doc(store, f"t{n:02d}", moment, contact["_id"]) for n in range(9)]
+    docs += [conversation_doc(store, "before", moment - timedelta(seconds=1), contact["_id"])]
+    await store.conversations.insert_many(docs)
+    by_id = sorted(docs[:9], key=lambda d: d["_id"], reverse=True)
+    pages = await all_pages(store, members_request([contact["_id"]], 2))
+    assert [cid for page in pages for cid in page] == [d["cid"] for d in by_id] + ["before"]
+    assert max(len(p) for p in pages) == 2
+
+
+async def test_expired_conversations_are_never_returned(store: Store) -> None:
+    contact = await add_contact(store)
+    moment = now()
+    await store.conversations.insert_many(
+        [
+            conversation_doc(store, "live", moment - timedelta(days=1), contact["_id"]),
+            conversation_doc(
+                store,
+                "expired",
+                moment - timedelta(days=1),
+                contact["_id"],
+                expiresAt=moment - timedelta(seconds=1),
+            ),
+            conversation_doc(store, "too-old", moment - timedelta(days=61), contact["_id"]),
+        ]
+    )
+    page = await conversation_page(store, ORG, members_request([contact["_id"]], 10))
+    assert [d["cid"] for d in page.docs] == ["live"]
+    (summary,) = await journeys.journey_summaries(store, ORG, [(contact["_id"],)])
+    assert summary.count == 1
+    org_page = await conversation_page(
+        store,
+        ORG,
+        page_request(CONVERSATIONS_CURSOR, None, ConversationFilter(), 10, None, maximum=1000),
+    )
+    assert [d["cid"] for d in org_page.docs] == ["live"]
+
+
+async def test_since_is_inclusive_until_exclusive_and_channels_filter(store: Store) -> None:
+    contact = await add_contact(store)
+    t0 = to_db_precision(now() - timedelta(days=2))
+    await store.conversations.insert_many(
+        [
+            conversation_doc(store, "a", t0, contact["_id"]),
+            conversation_doc(store, "b", t0 + timedelta(hours=1), contact["_id"], channel="SMS"),
+            conversation_doc(store, "c", t0 + timedelta(hours=2), contact["_id"]),
+        ]
+    )
+    ids = [contact["_id"]]
+    window = members_request(ids, 10, since=t0, until=t0 + timedelta(hours=2))
+    assert [d["cid"] for d in (await conversation_page(store, ORG, window)).docs] == ["b", "a"]
+    voice = members_request(ids, 10, channels=["VOICE"])
+    assert [d["cid"] for d in (await conversation_page(store, ORG, voice)).docs] == ["c", "a"]
+    empty = members_request(ids, 10, since=t0, until=t0)
+    assert (await conversation_page(store, ORG, empty)).docs == []
+
+
+@pytest.mark.parametrize(
+    ("first", "after", "filters"),
+    [
+        (0, None, {}),
+        (1001, None, {}),
+        (10, "not-a-cursor", {}),
+        (10, "W10", {}),
+        (10, None, {"since": now(), "until": now() - timedelta(seconds=1)}),
+        (10, None, {"channels": ["TELEX"]}),
+    ],
+)
+def test_bad_input_is_refused(first: int, after: str | None, filters: dict[str, Any]) -> None:
+    with pytest.raises(BadUserInput):
+        members_request(["x"], first, after, **filters)
+
+
+def test_a_cursor_of_another_list_is_refused() -> None:
+    position = journeys.Position(now(), "abc")
+    journey_cursor = journeys.encode_position(JOURNEY_CURSOR, position)
+    assert journeys.decode_position(JOURNEY_CURSOR, journey_cursor) == position
+    with pytest.raises(BadUserInput):
+        journeys.decode_position(CONVERSATIONS_CURSOR, journey_cursor)
+
+
+# --- the whole org, in time windows -----------------------------------------------------------
+
+
+async def test_org_pages_read_time_windows_and_cover_everything_once(
+    logged: tuple[Store, CommandLog],
+) -> None:
+    store, log = logged
+    contact = await add_contact(store)
+    moment = now()
+    # dense lately, sparse long ago, and one from the future (clock skew)
+    times = [moment - timedelta(minutes=7 * n) for n in range(40)]
+    times += [moment - timedelta(days=d) for d in range(3, 50, 4)]
+    times.append(moment + timedelta(minutes=5))
+    docs = [conversation_doc(store, f"c{n:03d}", t, contact["_id"]) for n, t in enumerate(times)]
+    docs.append(conversation_doc(store, "foreign", moment, org="other-org"))
+    await store.conversations.insert_many(docs)
+    expected = [d["cid"] for d in sorted(docs[:-1], key=lambda d: d["startedAt"], reverse=True)]
+
+    request = page_request(CONVERSATIONS_CURSOR, None, ConversationFilter(), 10, None, maximum=1000)
+    log.clear()
+    pages = await all_pages(store, request)
+    assert [cid for page in pages for cid in page] == expected
+    assert [len(p) for p in pages] == [10, 10, 10, 10, 10, 3]
+    finds = log.names()
+    assert all(name == "find:conversations" for name in finds), finds
+    assert len(finds) <= 4 * len(pages)  # windows grow fast; usually one per page
+
+
+async def test_org_pages_respect_since_until_and_channels(store: Store) -> None:
+    moment = to_db_precision(now())
+    docs = [
+        conversation_doc(
+            store, f"c{n}", moment - timedelta(hours=n), channel="SMS" if n % 2 else "VOICE"
+        )
+        for n in range(10)
+    ]
+    await store.conversations.insert_many(docs)
+    filters = conversation_filter(
+        since=moment - timedelta(hours=7), until=moment - timedelta(minutes=30), channels=["SMS"]
+    )
+    request = page_request(CONVERSATIONS_CURSOR, None, filters, 2, None, maximum=1000)
+    assert await all_pages(store, request) == [["c1", "c3"], ["c5", "c7"]]
+
+
+# --- batching -------------------------------------------------------------------------------
+
+
+async def test_pages_of_several_merge_sets_are_read_with_one_query(
+    logged: tuple[Store, CommandLog],
+) -> None:
+    store, log = logged
+    _, set_a = await add_merge_set(store, size=3)
+    _, set_b = await add_merge_set(store, size=2)
+    t0 = now() - timedelta(days=1)
+    docs = [
+        conversation_doc(store, f"a{n}", t0 + timedelta(minutes=n), set_a[n % 3]["_id"])
+        for n in range(5)
+    ] + [
+        conversation_doc(store, f"b{n}", t0 + timedelta(minutes=n), set_b[n % 2]["_id"])
+        for n in range(4)
+    ]
+    await store.conversations.insert_many(docs)
+    request_a = members_request([m["_id"] for m in set_a], 3)
+    request_b = members_request([m["_id"] for m in set_b], 10, channels=["VOICE"])
+    log.clear()
+    page_a, page_b = await journeys.conversation_pages(store, ORG, [request_a, request_b])
+    assert log.names() == ["find:conversations"]
+    assert [d["cid"] for d in page_a.docs] == ["a4", "a3", "a2"] and page_a.has_next
+    assert [d["cid"] for d in page_b.docs] == ["b3", "b2", "b1", "b0"] and not page_b.has_next
+    alone = await conversation_page(store, ORG, request_a)
+    assert alone.docs == page_a.docs and alone.cursors == page_a.cursors
+
+
+async def test_summaries_count_first_last_and_channels_per_merge_set(
+    logged: tuple[Store, CommandLog],
+) -> None:
+    store, log = logged
+    _, members = await add_merge_set(store, size=3)
+    loner = await add_contact(store)
+    t0 = to_db_precision(now() - timedelta(days=5))
+    await store.conversations.insert_many(
+        [
+            conversation_doc(store, "x1", t0, members[0]["_id"], channel="EMAIL"),
+            conversation_doc(store, "x2", t0 + timedelta(days=1), members[2]["_id"]),
+            conversation_doc(store, "x3", t0 + timedelta(days=2), members[1]["_id"]),
+        ]
+    )
+    log.clear()
+    summary, empty = await journeys.journey_summaries(
+        store, ORG, [tuple(m["_id"] for m in members), (loner["_id"],)]
+    )
+    assert log.names() == ["aggregate:conversations"]
+    assert summary.count == 3
+    assert summary.first_seen_at == t0 and summary.last_seen_at == t0 + timedelta(days=2)
+    assert summary.channels == ("VOICE", "EMAIL")
+    assert empty == journeys.JourneySummary()
+
+
+def test_projection_follows_the_selection() -> None:
+    assert journeys.projection_for(["id", "startedAt"]) == ("_id", "cid", "startedAt")
+    assert journeys.projection_for(["individual", "__typename"]) == (
+        "_id",
+        "cid",
+        "externalContactId",
+        "startedAt",
+    )
+    assert journeys.projection_for(["somethingNew"]) is None

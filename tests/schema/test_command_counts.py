@@ -1,0 +1,220 @@
+"""Database commands per GraphQL query: constant per nesting level, whatever the page size.
+
+A PyMongo ``CommandListener`` on the gateway's own client counts every command a query sends.
+The counts are printed (``pytest -s``) and carried in the assertion messages.
+
+The page query is one command here because every conversation of these tests started in the
+last half hour, inside the first time window of an org-wide pull (resolvers/journeys.py reads
+older history in further windows; tests/resolvers/test_journeys.py covers those).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from gateway.app import create_app
+from gateway.settings import Settings
+from resolvers import claims
+from resolvers.clock import now
+from resolvers.identifiers import IdentifierType, key
+from resolvers.store import Doc, Store
+from tests.conftest import SECRET, Api
+from tests.resolvers.test_journeys import CommandLog, add_merge_set, contact_docs, conversation_doc
+
+BI_QUERY = """
+query Pull($first: Int!) {
+  conversations(first: $first) {
+    edges { node {
+      id startedAt channel
+      contact { id }
+      individual { id mergeSet { contactIds } identifiers { value } }
+    } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+BI_LEVELS = 2  # node.contact/individual, then individual.mergeSet/identifiers
+
+JOURNEY_QUERY = """
+query Journey($id: ID!, $first: Int!) {
+  journey(contactId: $id) {
+    contact { id firstName }
+    contactIds conversationCount channels
+    conversations(first: $first) {
+      edges { node {
+        id startedAt
+        contact { id firstName readOnly }
+        individual { id mergeSet { contactIds size } }
+      } }
+    }
+  }
+}
+"""
+JOURNEY_LEVELS = 4  # journey, its fields (summary), node.contact/individual, mergeSet
+
+SLIM_QUERY = "query { conversations(first: 50) { edges { node { id startedAt } } } }"
+
+
+@pytest.fixture
+async def counted(
+    mongo_uri: str, settings: Settings, store: Store
+) -> AsyncIterator[tuple[Api, CommandLog]]:
+    log = CommandLog()
+    app = create_app(settings, uri=mongo_uri, secret=SECRET, ensure_indexes=False, listeners=[log])
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield Api(http), log
+    await app.state.runtime.client.close()
+
+
+async def commands_of(
+    api: Api, log: CommandLog, query: str, variables: dict[str, object]
+) -> list[str]:
+    log.clear()
+    data = await api.gql(query, variables)
+    assert data
+    every = log.names()
+    if len(every) != log.count(get_more=False):  # a cursor's further batches, for the record
+        print(f"  (with getMore: {len(every)} {every})")
+    return log.names(get_more=False)
+
+
+async def seed_bi(store: Store, count: int) -> None:
+    """``count`` conversations, each linked to a contact of its own: a third are ancestors
+    of 3-member merge sets, the rest never merged; every canonical claims a phone."""
+    linked: list[Doc] = []
+    heads: list[Doc] = []
+    for _ in range(count // 9):
+        canonical, members = await add_merge_set(store, size=3)
+        heads.append(canonical)
+        linked.extend(m for m in members if m["readOnly"])
+    loners = contact_docs(store, count - len(linked))
+    await store.contacts.insert_many(loners)
+    heads.extend(loners)
+    linked.extend(loners)
+    await store.identifiers.insert_many(
+        [
+            claims._claim_doc(
+                "acme", key(IdentifierType.PHONE, f"+1803555{n:04d}"), head, claims.VIA_FIELD
+            )
+            for n, head in enumerate(heads)
+        ]
+    )
+    moment = now()
+    await store.conversations.insert_many(
+        [
+            conversation_doc(store, f"c{n:04d}", moment - timedelta(seconds=3 * n), c["_id"])
+            for n, c in enumerate(linked)
+        ]
+    )
+
+
+async def test_a_bi_page_costs_the_same_commands_for_20_and_500_rows(
+    counted: tuple[Api, CommandLog], store: Store
+) -> None:
+    api, log = counted
+    await seed_bi(store, 504)
+    small = await commands_of(api, log, BI_QUERY, {"first": 20})
+    large = await commands_of(api, log, BI_QUERY, {"first": 500})
+    print(f"\nBI page of 20: {len(small)} commands {small}")
+    print(f"BI page of 500: {len(large)} commands {large}")
+    message = f"20 rows: {small}; 500 rows: {large}"
+    assert small == large, message
+    assert len(large) <= BI_LEVELS + 1, message
+    assert large == ["find:conversations", "aggregate:1", "find:identifiers"], message
+
+
+async def test_a_journey_page_costs_the_same_commands_for_20_and_500_rows(
+    counted: tuple[Api, CommandLog], store: Store
+) -> None:
+    api, log = counted
+    _, members = await add_merge_set(store, size=10)
+    moment = now()
+    await store.conversations.insert_many(
+        [
+            conversation_doc(
+                store, f"j{n:04d}", moment - timedelta(seconds=5 * n), members[n % 10]["_id"]
+            )
+            for n in range(520)
+        ]
+    )
+    variables: dict[str, object] = {"id": members[0]["_id"]}
+    small = await commands_of(api, log, JOURNEY_QUERY, {**variables, "first": 20})
+    large = await commands_of(api, log, JOURNEY_QUERY, {**variables, "first": 500})
+    print(f"\njourney page of 20: {len(small)} commands {small}")
+    print(f"journey page of 500: {len(large)} commands {large}")
+    message = f"20 rows: {small}; 500 rows: {large}"
+    assert small == large, message
+    assert len(large) <= JOURNEY_LEVELS + 1, message
+    assert sorted(large) == sorted(
+        ["aggregate:1", "aggregate:conversations", "find:conversations", "aggregate:1"]
+    ), message
+
+
+async def test_a_slim_selection_reads_only_what_it_shows(
+    counted: tuple[Api, CommandLog], store: Store
+) -> None:
+    api, log = counted
+    await seed_bi(store, 60)
+    names = await commands_of(api, log, SLIM_QUERY, {})
+    print(f"\nslim BI page: {names}")
+    assert names == ["find:conversations"], names
+    (find,) = [e for e in log.events if e.command_name == "find"]
+    assert find.command["projection"] == {"_id": 1, "cid": 1, "startedAt": 1}
+
+    canonical, _ = await add_merge_set(store, size=3)
+    journey = (
+        "query($id: ID!) { journey(contactId: $id) { conversations(first: 20) "
+        "{ edges { node { id startedAt } } } } }"
+    )
+    names = await commands_of(api, log, journey, {"id": canonical["_id"]})
+    print(f"slim journey page: {names}")
+    assert not any(n.split(":")[1] in ("notes", "identifiers", "contacts") for n in names), names
+    assert names == ["aggregate:1", "find:conversations"], names
+    (find,) = [e for e in log.events if e.command_name == "find"]
+    assert find.command["projection"] == {"_id": 1, "cid": 1, "startedAt": 1}
+
+
+async def test_journeys_of_many_contacts_are_read_together(
+    counted: tuple[Api, CommandLog], store: Store
+) -> None:
+    api, log = counted
+    heads: list[str] = []
+    moment = now()
+    docs: list[Doc] = []
+    for n in range(6):
+        canonical, members = await add_merge_set(store, size=2 + n % 3)
+        heads.append(canonical["_id"])
+        docs += [
+            conversation_doc(
+                store, f"s{n}-{k}", moment - timedelta(minutes=k), members[k % len(members)]["_id"]
+            )
+            for k in range(4)
+        ]
+    await store.conversations.insert_many(docs)
+    query = """
+    query($ids: [ID!]!) { contacts(ids: $ids) { id journey { conversationCount
+      conversations(first: 3) { edges { node { id individual { id } } } } } } }
+    """
+    for count in (2, 6):
+        log.clear()
+        data = await api.gql(query, {"ids": heads[:count]})
+        names = log.names(get_more=False)
+        print(f"\njourneys of {count} contacts: {len(names)} commands {names}")
+        for contact in data["contacts"]:
+            edges = contact["journey"]["conversations"]["edges"]
+            assert len(edges) == 3 and contact["journey"]["conversationCount"] == 4
+            assert {e["node"]["individual"]["id"] for e in edges} == {contact["id"]}
+        assert sorted(names) == sorted(
+            [
+                "find:contacts",
+                "aggregate:1",
+                "aggregate:conversations",
+                "find:conversations",
+                "aggregate:1",
+            ]
+        ), names
