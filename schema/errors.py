@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from graphql import GraphQLError
 from pymongo.errors import ConnectionFailure, ExecutionTimeout, PyMongoError, WTimeoutError
 from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionResult, StreamExecutionResult
 
 from resolvers.errors import DomainError
 
@@ -81,3 +82,9 @@ class ErrorCodes(SchemaExtension):
         errors = getattr(result, "errors", None)
         if result is not None and errors:
             result.errors = [classify(e) for e in errors]
+
+    def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
+        """Each result a subscription (or another operation over a WebSocket) streams."""
+        if isinstance(result, ExecutionResult) and result.errors:
+            result.errors = [classify(e) for e in result.errors]
+        yield
