@@ -186,6 +186,11 @@ def _fields(
             yield from _fields(selection.selections)
 
 
+def selected_names(info: Info) -> set[str]:
+    """The names selected directly under the current field (fragments included)."""
+    return {f.name for field in info.selected_fields for f in _fields(field.selections)}
+
+
 def node_fields(info: Info) -> list[str]:
     """The names selected under a connection field's ``edges { node { … } }``."""
     names: list[str] = []

@@ -7,7 +7,7 @@ import strawberry
 from resolvers import conversations, interactions
 from resolvers.principal import Permission
 from schema.context import Info
-from schema.conversation import Conversation, Resolution
+from schema.conversation import Conversation, Resolution, selected_names
 from schema.enums import Channel, Direction
 from schema.inputs import ContactInput, IdentifierInput, to_patch
 from schema.scalars import DateTime
@@ -45,6 +45,9 @@ class InteractionMutation:
     async def record_interaction(self, info: Info, input: InteractionInput) -> Resolution:
         ctx = info.context
         ctx.require(Permission.CONVERSATION_INGEST)
+        if "otherMatches" in selected_names(info):
+            # the suggestions are other people's contacts: checked before anything is written
+            ctx.require(Permission.CONTACT_VIEW)
         raw = to_patch(input)  # fields the caller gave, in GraphQL names
         raw["conversationId"] = str(input.conversation_id)
         raw["identifiers"] = [{"type": i.type, "value": i.value} for i in input.identifiers]

@@ -457,6 +457,18 @@ PERMISSION_CASES: list[Case] = [
         ("recordInteraction",),
         writes=("conversations", "contacts", "identifiers"),
     ),
+    Case(
+        # the suggestions are other contacts: asking for them needs contact:view up front
+        "Mutation.recordInteraction",
+        "mutation($i: InteractionInput!) { recordInteraction(input: $i) { created "
+        "otherMatches { id } } }",
+        V.CONTACT_VIEW,
+        a_new_interaction,
+        ("recordInteraction",),
+        needs=(V.CONVERSATION_INGEST,),
+        writes=("conversations", "contacts", "identifiers"),
+        variant="with otherMatches",
+    ),
     # guarded fields
     Case(
         "Contact.journey",
