@@ -19,6 +19,7 @@ from rich.table import Table
 from gateway.auth import ALL_PERMISSIONS, mint_token
 from gateway.embedded import EmbeddedServerError
 from gateway.settings import Settings
+from resolvers.errors import DomainError
 from resolvers.principal import Principal
 from resolvers.store import Store
 
@@ -190,6 +191,91 @@ def check(
     console.print(f"{len(violations)} invariant violation(s)", highlight=False)
     if violations:
         raise typer.Exit(code=1)
+
+
+@app.command()
+def seed(
+    org: Annotated[str, typer.Option(help="Tenant to seed.")] = "dev",
+    contacts: Annotated[int, typer.Option(min=10, max=1_000_000)] = 5000,
+    merge_sets: Annotated[int, typer.Option(min=0, max=100_000)] = 200,
+    conversations: Annotated[int, typer.Option(min=0, max=10_000_000)] = 50_000,
+    random_seed: Annotated[int, typer.Option("--seed", help="Same seed, same data.")] = 42,
+) -> None:
+    """Write a realistic demo data set (contacts, merge sets, conversations) for one org."""
+    from gateway.seeding import seed as write_data_set
+
+    settings = Settings()
+
+    async def work(store: Store) -> str:
+        with Progress(console=console) as progress:
+            task = progress.add_task(
+                f"seeding org {org}", total=contacts + merge_sets + conversations
+            )
+            result = await write_data_set(
+                store,
+                org,
+                contacts=contacts,
+                merge_sets=merge_sets,
+                conversations=conversations,
+                seed=random_seed,
+                progress=lambda n: progress.advance(task, n),
+            )
+        return (
+            f"org {org}: {result.contacts} contacts, {len(result.merge_sets)} merge sets, "
+            f"{result.conversations} conversations"
+        )
+
+    try:
+        console.print(_run_with_store(settings, work), highlight=False)
+    except DomainError as exc:
+        raise fail(exc.message) from None
+
+
+@app.command()
+def export(
+    org: Annotated[str, typer.Option(help="Tenant to export.")] = "dev",
+    since: Annotated[str | None, typer.Option(help="ISO-8601 with offset.")] = None,
+    until: Annotated[str | None, typer.Option(help="ISO-8601 with offset.")] = None,
+    channels: Annotated[str | None, typer.Option(help="Comma-separated, e.g. VOICE,EMAIL.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write; default stdout.")
+    ] = None,
+) -> None:
+    """Write conversations as NDJSON, newest first (the same lines as the HTTP export)."""
+    from gateway.export import ndjson_lines
+    from schema.scalars import parse_datetime
+
+    settings = Settings()
+    try:
+        start = parse_datetime(since) if since else None
+        end = parse_datetime(until) if until else None
+    except DomainError as exc:
+        raise fail(exc.message) from None
+    wanted = [c.strip().upper() for c in channels.split(",") if c.strip()] if channels else None
+
+    async def work(store: Store) -> int:
+        lines = 0
+        sink = output.open("wb") if output is not None else sys.stdout.buffer
+        try:
+            with Progress(console=console, transient=output is None) as progress:
+                task = progress.add_task("exporting conversations", total=None)
+                async for chunk in ndjson_lines(store, org, start, end, wanted):
+                    sink.write(chunk)
+                    count = chunk.count(b"\n")
+                    lines += count
+                    progress.advance(task, count)
+        finally:
+            if output is not None:
+                sink.close()
+            else:
+                sink.flush()
+        return lines
+
+    try:
+        lines = _run_with_store(settings, work)
+    except DomainError as exc:
+        raise fail(exc.message) from None
+    console.print(f"{lines} conversations exported", highlight=False)
 
 
 @app.command("schema")

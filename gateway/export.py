@@ -13,6 +13,8 @@ Lines come in storage order, not sorted: sorting a whole org would cost more tha
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
@@ -35,12 +37,14 @@ from schema.scalars import parse_datetime, serialize_datetime
 
 log = logging.getLogger("scv.export")
 
-CHUNK = 1000
+CHUNK = 2500
 MAX_REMEMBERED = 100_000
 FIRST_REPLY_TIMEOUT_S = 120.0
 MEDIA_TYPE = "application/x-ndjson"
 
 Resolved = tuple[str | None, list[str]]  # individualId, mergeSetIds
+Batch = list[Doc]
+Ready = tuple[Batch, dict[str, Resolved]]
 
 
 def export_filter(
@@ -70,52 +74,108 @@ async def ndjson_lines(
     """Chunks of NDJSON (whole lines, each ending with a newline), up to ``chunk`` lines each.
 
     Bad input (``until`` before ``since``, an unknown channel) raises ``BadUserInput``
-    before anything is read.
+    before anything is read. Three stages run side by side, one chunk apart, so the
+    database and the gateway work at the same time: the cursor is read ahead, the next
+    chunk's contacts are resolved, and the current chunk is written.
     """
     filter = journeys.conversation_filter(since, until, channels)
     query = export_filter(store, org, filter, now())
-    remembered: dict[str, Resolved] = {}
+    # A ping under the ordinary timeout first: an unavailable database fails fast.
+    await store.db.command("ping")
+    batches: asyncio.Queue[Batch | BaseException | None] = asyncio.Queue(1)
+    ready: asyncio.Queue[Ready | BaseException | None] = asyncio.Queue(1)
+    stages = [
+        asyncio.create_task(_read(store, query, chunk, batches)),
+        asyncio.create_task(_resolve_all(store, org, batches, ready)),
+    ]
+    try:
+        while True:
+            item = await ready.get()
+            if item is None:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            yield _render(*item)
+    finally:
+        for stage in stages:
+            stage.cancel()
+        for stage in stages:
+            with contextlib.suppress(asyncio.CancelledError):
+                await stage
+
+
+async def _read(
+    store: Store,
+    query: dict[str, Any],
+    chunk: int,
+    out: asyncio.Queue[Batch | BaseException | None],
+) -> None:
+    """Batches of the cursor, then None (or the error that stopped it)."""
     cursor = store.conversations.find(query, batch_size=chunk)
-    # The embedded server gathers every match before its first reply, so that one reply of a
-    # big org may take longer than the per-operation timeout; each later batch has its own.
-    with pymongo.timeout(FIRST_REPLY_TIMEOUT_S):
-        first = await anext(cursor, None)
-    if first is None:
-        return
-    batch: list[Doc] = [first]
-    async for doc in cursor:
-        batch.append(doc)
-        if len(batch) >= chunk:
-            yield await _render(store, org, batch, remembered)
-            batch = []
-    if batch:
-        yield await _render(store, org, batch, remembered)
+    try:
+        # The embedded server gathers every match before its first reply, so that reply of a
+        # big org may take longer than the per-operation timeout (each later one has its own).
+        with pymongo.timeout(FIRST_REPLY_TIMEOUT_S):
+            first = await anext(cursor, None)
+        batch: Batch = [] if first is None else [first]
+        async for doc in cursor:
+            batch.append(doc)
+            if len(batch) >= chunk:
+                await out.put(batch)
+                batch = []
+        if batch:
+            await out.put(batch)
+        await out.put(None)
+    except Exception as exc:  # handed on to the consumer, which raises it
+        await out.put(exc)
+    finally:
+        await cursor.close()
 
 
-async def _render(
-    store: Store, org: str, docs: list[Doc], remembered: dict[str, Resolved]
-) -> bytes:
-    missing = list(
-        {
-            linked: None
-            for d in docs
-            if (linked := d.get("externalContactId")) and linked not in remembered
-        }
-    )
-    if missing:
-        if len(remembered) + len(missing) > MAX_REMEMBERED:
-            remembered.clear()
-        links = await loaders.contact_links(store, org, missing)
-        for contact_id, link in zip(missing, links, strict=True):
-            head = link.canonical if link is not None else None
-            remembered[contact_id] = (head["_id"], link.member_ids) if link and head else (None, [])
+async def _resolve_all(
+    store: Store,
+    org: str,
+    batches: asyncio.Queue[Batch | BaseException | None],
+    out: asyncio.Queue[Ready | BaseException | None],
+) -> None:
+    """Each batch with the canonical id and merge set of every contact it links to: one
+    batched lookup per batch for the contacts no earlier batch linked to (remembered up to
+    a bound), never one per line."""
+    remembered: dict[str, Resolved] = {}
+    while True:
+        batch = await batches.get()
+        if batch is None or isinstance(batch, BaseException):
+            await out.put(batch)
+            return
+        linked = {d["externalContactId"] for d in batch if d.get("externalContactId")}
+        missing = [i for i in linked if i not in remembered]
+        if missing:
+            if len(remembered) + len(missing) > MAX_REMEMBERED:
+                remembered.clear()
+            try:
+                heads = await loaders.merge_heads(store, org, missing)
+            except Exception as exc:
+                await out.put(exc)
+                return
+            for contact_id, head in zip(missing, heads, strict=True):
+                remembered[contact_id] = head if head is not None else (None, [])
+        await out.put((batch, {i: remembered[i] for i in linked}))
+
+
+def _render(docs: Batch, resolved: dict[str, Resolved]) -> bytes:
     lines: list[bytes] = []
     for doc in docs:
         linked = doc.get("externalContactId")
-        individual, members = remembered.get(linked, (None, [])) if linked else (None, [])
+        individual, members = resolved.get(linked, (None, [])) if linked else (None, [])
         lines.append(orjson.dumps(_line(doc, individual, members)))
     lines.append(b"")
     return b"\n".join(lines)
+
+
+def _iso(moment: datetime) -> str:
+    """The DateTime scalar's format (UTC, milliseconds, ``Z``), fast for UTC values."""
+    text = moment.isoformat(timespec="milliseconds")
+    return text[:-6] + "Z" if text.endswith("+00:00") else serialize_datetime(moment)
 
 
 def _line(doc: Doc, individual: str | None, members: list[str]) -> dict[str, Any]:
@@ -124,8 +184,8 @@ def _line(doc: Doc, individual: str | None, members: list[str]) -> dict[str, Any
         "id": doc["cid"],
         "channel": doc.get("channel"),
         "direction": doc.get("direction"),
-        "startedAt": serialize_datetime(doc["startedAt"]),
-        "endedAt": serialize_datetime(ended) if ended is not None else None,
+        "startedAt": _iso(doc["startedAt"]),
+        "endedAt": _iso(ended) if ended is not None else None,
         "durationSeconds": doc.get("durationSeconds"),
         "queue": doc.get("queue"),
         "agent": doc.get("agent"),

@@ -34,6 +34,7 @@ from resolvers.clock import now, to_db_precision
 from resolvers.contact_fields import ContactType
 from resolvers.contacts import new_contact_doc
 from resolvers.conversations import UNRESOLVED_CHANNELS, Channel, Direction
+from resolvers.errors import Conflict
 from resolvers.identifiers import IdentifierType, key
 from resolvers.principal import Permission, Principal
 from resolvers.store import Doc, Store
@@ -168,13 +169,17 @@ def object_id(rng: random.Random, moment: datetime) -> str:
     return str(ObjectId(struct.pack(">I", int(moment.timestamp())) + rng.randbytes(8)))
 
 
+def _cid(number: int) -> str:
+    return f"seed-{number:07d}"
+
+
 def _phone(n: int) -> str:
     area = AREA_CODES[n % len(AREA_CODES)]
     return f"+1{area}{2000000 + n // len(AREA_CODES):07d}"
 
 
 def _plan_people(
-    store: Store, org: str, count: int, rng: random.Random, at: datetime
+    store: Store, org: str, count: int, rng: random.Random, ids: random.Random, at: datetime
 ) -> list[_Person]:
     people: list[_Person] = []
     for n in range(count):
@@ -195,6 +200,8 @@ def _plan_people(
                 fields["title"] = rng.choice(("Ms", "Mr", "Dr"))
             if rng.random() < 0.25:
                 fields["twitterId"] = f"@{first.lower()}{n}"
+            if rng.random() < 0.1:
+                fields["instagramId"] = f"{first.lower()}.{n}"
             if rng.random() < 0.3:
                 fields["externalIds"] = [{"source": "crm", "value": f"C-{n:06d}"}]
             if rng.random() < 0.2:
@@ -219,6 +226,10 @@ def _plan_people(
                 fields["whatsAppId"] = _phone(n)
             if rng.random() < 0.3:
                 fields["facebookId"] = f"fb.{n}"
+            if rng.random() < 0.1:
+                fields["instagramId"] = f"ig.{n}"
+            if rng.random() < 0.08:
+                fields["lineId"] = f"line.{n}"
             if rng.random() < 0.2:
                 fields["firstName"] = first
             created = at - timedelta(days=rng.uniform(1, 55))
@@ -231,7 +242,7 @@ def _plan_people(
             via = claims.VIA_INTERACTION
         created = to_db_precision(created)
         doc = new_contact_doc(store, org, fields, kind, moment=created)
-        doc["_id"] = doc["canonicalId"] = object_id(rng, created)
+        doc["_id"] = doc["canonicalId"] = object_id(ids, created)
         people.append(_Person(doc=doc, cookie=cookie, via=via))
     return people
 
@@ -269,6 +280,7 @@ def _conversation_doc(
     store: Store,
     org: str,
     rng: random.Random,
+    ids: random.Random,
     number: int,
     channel: Channel,
     started: datetime,
@@ -280,9 +292,9 @@ def _conversation_doc(
     duration = rng.uniform(20, 1800) if channel is not Channel.CAMPAIGN else rng.uniform(5, 60)
     ended = to_db_precision(started + timedelta(seconds=duration))
     return {
-        "_id": object_id(rng, started),
+        "_id": object_id(ids, started),
         "org": org,
-        "cid": f"seed-{number:07d}",
+        "cid": _cid(number),
         "channel": str(channel),
         "direction": str(
             Direction.OUTBOUND
@@ -319,10 +331,13 @@ async def seed(
     (contacts, merge sets and conversations: ``contacts + merge_sets + conversations`` in all).
     """
     rng = random.Random(seed)
+    ids = random.Random(f"{org}:{seed}")  # the same data set in two orgs needs other ids
+    if await store.conversations.find_one({"org": org, "cid": _cid(0)}, {"_id": 1}):
+        raise Conflict(f"org {org} already holds a seeded data set")
     tick: Progress = progress or (lambda _n: None)
     at = now()
     result = SeedResult()
-    people = _plan_people(store, org, contacts, rng, at)
+    people = _plan_people(store, org, contacts, rng, ids, at)
 
     # which person each conversation belongs to: a long tail of occasional callers and some
     # regulars (up to 25 times as many conversations)
@@ -381,7 +396,7 @@ async def seed(
             if head is not None and rng.random() < 0.3:
                 contact_id = head  # recorded after the merge: resolved to the canonical
         doc = _conversation_doc(
-            store, org, rng, number, channel, started, seen, contact_id, written
+            store, org, rng, ids, number, channel, started, seen, contact_id, written
         )
         batch_docs.append(doc)
         if len(batch_docs) == BATCH:

@@ -154,3 +154,63 @@ async def contact_links(store: Store, org: str, ids: Sequence[str]) -> list[Cont
         merge_set = sets.get(doc["mergeSetId"]) if doc.get("mergeSetId") else None
         found[doc["_id"]] = ContactLink(contact=doc, canonical=canonical, merge_set=merge_set)
     return [found.get(i) if isinstance(i, str) else None for i in ids]
+
+
+# --- merge heads: just the grouping of contacts, for bulk reads (the NDJSON export) -----------
+
+
+def head_pipeline(ids: Sequence[str]) -> list[dict[str, Any]]:
+    """Like :func:`link_pipeline`, keeping only what grouping needs: each contact's org,
+    expiry, canonical id and merge set, and each distinct set's members."""
+    return [
+        {"$documents": [{"_id": i} for i in ids]},
+        {"$lookup": {"from": "contacts", "localField": "_id", "foreignField": "_id", "as": "c"}},
+        {"$unwind": "$c"},
+        {"$replaceWith": "$c"},
+        {"$project": {"org": 1, "canonicalId": 1, "mergeSetId": 1, "expiresAt": 1}},
+        {
+            "$facet": {
+                "contacts": [{"$match": {}}],
+                "sets": [
+                    {"$match": {"mergeSetId": {"$ne": None}}},
+                    {"$group": {"_id": "$mergeSetId"}},
+                    {
+                        "$lookup": {
+                            "from": "merge_sets",
+                            "localField": "_id",
+                            "foreignField": "_id",
+                            "as": "s",
+                        }
+                    },
+                    {"$unwind": "$s"},
+                    {"$replaceWith": "$s"},
+                    {"$project": {"org": 1, "memberIds": 1}},
+                ],
+            }
+        },
+    ]
+
+
+async def merge_heads(
+    store: Store, org: str, ids: Sequence[str]
+) -> list[tuple[str, list[str]] | None]:
+    """Per contact id: its canonical contact's id and its merge set's contact ids (``[id]``
+    when never merged); None for unknown or expired. One command, like ``contact_links``.
+
+    An ancestor's canonical is taken from ``canonicalId``: a merge set's head never expires
+    and is only deleted with the whole set.
+    """
+    wanted = list(dict.fromkeys(i for i in ids if isinstance(i, str) and len(i) <= MAX_LINK_ID))
+    if not wanted:
+        return [None for _ in ids]
+    moment = now()
+    replies = await (await store.db.aggregate(head_pipeline(wanted))).to_list()
+    joined: Doc = replies[0] if replies else {}
+    sets = {s["_id"]: s["memberIds"] for s in joined.get("sets", []) if s.get("org") == org}
+    found: dict[str, tuple[str, list[str]]] = {}
+    for doc in joined.get("contacts", []):
+        if doc.get("org") != org or claims.is_expired(doc, moment):
+            continue
+        members = sets.get(doc["mergeSetId"]) if doc.get("mergeSetId") else None
+        found[doc["_id"]] = (doc["canonicalId"], list(members) if members else [doc["_id"]])
+    return [found.get(i) if isinstance(i, str) else None for i in ids]

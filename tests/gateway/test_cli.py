@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -138,3 +139,42 @@ async def test_check_reports_violations_and_exits_1(
     assert dirty.exit_code == 1
     assert "1 invariant violation(s)" in dirty.output
     assert "PHONE:+18030000000" in dirty.output
+
+
+async def test_seed_then_export_writes_every_conversation_once(
+    cli_env: str, client: AsyncMongoClient[Doc], tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    seeded = await asyncio.to_thread(
+        runner.invoke,
+        app,
+        [
+            "seed",
+            "--org",
+            "demo",
+            "--contacts",
+            "60",
+            "--merge-sets",
+            "3",
+            "--conversations",
+            "300",
+        ],
+    )
+    assert seeded.exit_code == 0, seeded.output
+    assert "300 conversations" in seeded.output
+    again = await asyncio.to_thread(
+        runner.invoke, app, ["seed", "--org", "demo", "--contacts", "60"]
+    )
+    assert again.exit_code == 2 and "already holds" in again.output
+    target = tmp_path / "out.ndjson"
+    exported = await asyncio.to_thread(
+        runner.invoke, app, ["export", "--org", "demo", "-o", str(target)]
+    )
+    assert exported.exit_code == 0, exported.output
+    lines = [json.loads(line) for line in target.read_text().splitlines()]
+    stored = await client[cli_env]["conversations"].count_documents({"org": "demo"})
+    assert len(lines) == stored > 0
+    assert len({line["id"] for line in lines}) == len(lines)
+    assert {"id", "channel", "startedAt", "individualId", "mergeSetIds"} <= set(lines[0])
+    bad = await asyncio.to_thread(runner.invoke, app, ["export", "--since", "yesterday"])
+    assert bad.exit_code == 2 and "ISO-8601" in bad.output
