@@ -6,6 +6,7 @@ separate cores. Its data lives in a directory that survives restarts.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
@@ -17,6 +18,7 @@ from pathlib import Path
 from types import TracebackType
 
 START_TIMEOUT_S = 60.0
+PR_SET_PDEATHSIG = 1
 
 
 class EmbeddedServerError(RuntimeError):
@@ -91,6 +93,7 @@ class EmbeddedServer:
                 stdin=subprocess.DEVNULL,
                 cwd=str(self.data_dir.parent),
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         self._wait_ready(log_path)
         self.uri_file.write_text(self.uri)
@@ -141,6 +144,17 @@ class EmbeddedServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: on Linux, get SIGTERM when the gateway process dies, however
+    it dies (uvicorn re-raises SIGTERM after its shutdown, which skips ``finally`` blocks)."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        except (OSError, AttributeError):
+            pass
 
 
 def _port_is_free(host: str, port: int) -> bool:

@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -178,3 +179,36 @@ async def test_seed_then_export_writes_every_conversation_once(
     assert {"id", "channel", "startedAt", "individualId", "mergeSetIds"} <= set(lines[0])
     bad = await asyncio.to_thread(runner.invoke, app, ["export", "--since", "yesterday"])
     assert bad.exit_code == 2 and "ISO-8601" in bad.output
+
+
+def test_serve_stops_its_embedded_database_when_it_stops(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    port = free_port()
+    full = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
+    full.update({"SCV_PORT": str(port), "SCV_DATA_DIR": str(data_dir)})
+    scv = Path(sys.executable).with_name("scv")
+    gateway = subprocess.Popen(
+        [str(scv), "serve"], env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        uri_file = data_dir.with_name("data.uri")
+        for _ in range(300):
+            if uri_file.exists():
+                break
+            time.sleep(0.1)
+        host_port = uri_file.read_text().removeprefix("mongodb://").split("/")[0]
+        db_port = int(host_port.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", db_port), timeout=2):
+            pass  # the embedded database answers while the gateway runs
+    finally:
+        gateway.terminate()
+        out, _ = gateway.communicate(timeout=30)
+    for _ in range(100):
+        try:
+            with socket.create_connection(("127.0.0.1", db_port), timeout=0.2):
+                time.sleep(0.1)
+        except OSError:
+            break
+    else:
+        raise AssertionError("the embedded database outlived the gateway")
+    assert b"eyJ" in out  # the development token was printed
