@@ -3,7 +3,9 @@
 The BI pull without GraphQL execution: documents stream straight from one cursor and are
 written with orjson, in chunks of whole lines. Each chunk resolves the canonical contact and
 merge set of the contacts it links to with one batched lookup (contacts already seen are
-remembered, up to a bound), so memory stays flat however many lines are written.
+remembered, up to a bound). Reading, resolving and writing run one chunk apart, so at most a
+handful of chunks (``CHUNK`` documents each, some 40 MB in all) are held at any time, however
+many lines are written.
 
 A line has the ``Conversation`` fields under their GraphQL names, plus ``individualId`` (the
 canonical contact of the linked contact, null when unlinked or the contact is gone) and

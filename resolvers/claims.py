@@ -35,6 +35,15 @@ def is_expired(doc: Doc, moment: datetime | None = None) -> bool:
     return expires is not None and expires <= (moment or now())
 
 
+def is_live(doc: Doc, moment: datetime | None = None) -> bool:
+    """Neither expired nor an ancestor: a contact that may hold claims."""
+    return not doc.get("readOnly", False) and not is_expired(doc, moment)
+
+
+def oldest_first(docs: list[Doc]) -> list[Doc]:
+    return sorted(docs, key=lambda d: (d["createdAt"], d["_id"]))
+
+
 def live_filter(moment: datetime | None = None) -> dict[str, Any]:
     """Contacts that are neither expired nor ancestors."""
     return {
@@ -182,15 +191,24 @@ async def reclaim(
     exclude: list[str] | None = None,
     session: AsyncClientSession | None = None,
 ) -> None:
-    """Give each released key to the oldest live contact that lists it (if any)."""
+    """Give each released key to the oldest live contact that lists it (if any).
+
+    The query names only indexed fields (``{org, keys}``); liveness is checked here, so every
+    server can answer it from the index."""
+    skip = set(exclude or ())
+    moment = now()
     for identifier_key in keys:
-        query: dict[str, Any] = {"org": org, "keys": identifier_key, **live_filter()}
-        if exclude:
-            query["_id"] = {"$nin": exclude}
-        cursor = store.contacts.find(query, {"since": 1, "expiresAt": 1}, session=session)
-        candidates = await cursor.sort([("since", 1), ("_id", 1)]).limit(1).to_list()
+        cursor = store.contacts.find(
+            {"org": org, "keys": identifier_key},
+            {"since": 1, "expiresAt": 1, "readOnly": 1},
+            session=session,
+        )
+        candidates = [
+            d for d in await cursor.to_list() if d["_id"] not in skip and is_live(d, moment)
+        ]
         if candidates:
-            await claim(store, org, identifier_key, candidates[0], VIA_FIELD, session=session)
+            oldest = min(candidates, key=rank)
+            await claim(store, org, identifier_key, oldest, VIA_FIELD, session=session)
 
 
 async def release(

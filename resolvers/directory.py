@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from resolvers import claims
+from resolvers.clock import now
 from resolvers.contact_fields import ContactType, name_tokens
 from resolvers.errors import BadUserInput
 from resolvers.identifiers import (
@@ -93,13 +94,10 @@ async def reverse_lookup(store: Store, org: str, value: str) -> list[Doc]:
         keys.append(key(IdentifierType.PHONE, phone))
     if not keys:
         return []
-    query = {
-        "org": org,
-        "keys": {"$in": keys},
-        "type": str(ContactType.CURATED),
-        **claims.live_filter(),
-    }
-    return await store.contacts.find(query).sort([("createdAt", 1), ("_id", 1)]).to_list(500)
+    moment = now()
+    listers = await store.contacts.find({"org": org, "keys": {"$in": keys}}).to_list()
+    curated = [d for d in listers if d["type"] == ContactType.CURATED and claims.is_live(d, moment)]
+    return claims.oldest_first(curated)[:500]
 
 
 async def find_identifier(store: Store, org: str, kind: IdentifierType, value: str) -> Doc | None:
@@ -108,6 +106,5 @@ async def find_identifier(store: Store, org: str, kind: IdentifierType, value: s
     normalised = normalize_value(kind, value, store.config.default_region)
     if normalised is None:
         return None
-    return await store.identifiers.find_one(
-        {"org": org, "key": key(kind, normalised), **claims.unexpired_filter()}
-    )
+    doc = await store.identifiers.find_one({"org": org, "key": key(kind, normalised)})
+    return None if doc is None or claims.is_expired(doc) else doc

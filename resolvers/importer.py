@@ -79,8 +79,12 @@ async def import_row(store: Store, principal: Principal, row: Mapping[str, str |
         raise BadUserInput("firstName and lastName are required")
     print_ = fingerprint(fields)
     org = principal.org
-    live = {"org": org, "type": str(ContactType.CURATED), **claims.live_filter()}
-    if await store.contacts.find_one({**live, "importKey": print_}, {"_id": 1}):
+
+    def curated(doc: dict[str, Any]) -> bool:
+        return doc["type"] == ContactType.CURATED and claims.is_live(doc)
+
+    same = await store.contacts.find({"org": org, "importKey": print_}).to_list()
+    if any(curated(d) for d in same):
         return "unchanged"
     external_keys = [
         key(IdentifierType.EXTERNAL_ID, f"{e['source']}:{e['value']}")
@@ -88,9 +92,9 @@ async def import_row(store: Store, principal: Principal, row: Mapping[str, str |
     ]
     existing = None
     if external_keys:
-        existing = await store.contacts.find_one(
-            {**live, "keys": {"$in": external_keys}}, sort=[("since", 1), ("_id", 1)]
-        )
+        listers = await store.contacts.find({"org": org, "keys": {"$in": external_keys}}).to_list()
+        candidates = [d for d in listers if curated(d)]
+        existing = min(candidates, key=claims.rank) if candidates else None
     if existing is not None:
         await update_contact(store, principal, existing["_id"], patch)
         await store.contacts.update_one({"_id": existing["_id"]}, {"$set": {"importKey": print_}})

@@ -195,10 +195,13 @@ async def _claimed_contact(store: Store, org: str, keys: list[str]) -> tuple[Doc
     if not keys:
         return None, set()
     moment = now()
-    found = await store.identifiers.find(
-        {"org": org, "key": {"$in": keys}, **claims.unexpired_filter(moment)},
-        {"key": 1, "contactId": 1},
-    ).to_list()
+    found = [
+        d
+        for d in await store.identifiers.find(
+            {"org": org, "key": {"$in": keys}}, {"key": 1, "contactId": 1, "expiresAt": 1}
+        ).to_list()
+        if not claims.is_expired(d, moment)
+    ]
     taken = {d["key"] for d in found}
     if not found:
         return None, taken
@@ -256,9 +259,14 @@ async def _resolve(
 async def _hand_listed_keys_to_listers(store: Store, org: str, keys: list[str]) -> bool:
     """A value no one claims but a live contact lists (its claim expired or was released
     without a taker at the time) goes to the oldest lister first. True when anything moved."""
-    listers = await store.contacts.find(
-        {"org": org, "keys": {"$in": keys}, **claims.live_filter()}, {"keys": 1}
-    ).to_list(50)
+    moment = now()
+    listers = [
+        d
+        for d in await store.contacts.find(
+            {"org": org, "keys": {"$in": keys}}, {"keys": 1, "readOnly": 1, "expiresAt": 1}
+        ).to_list()
+        if claims.is_live(d, moment)
+    ]
     if not listers:
         return False
     listed = [k for k in keys if any(k in doc["keys"] for doc in listers)]
@@ -312,10 +320,11 @@ async def _stitch(
     if not keys:
         return []
     if taken is None:
+        moment = now()
         held = await store.identifiers.find(
-            {"org": org, "key": {"$in": keys}, **claims.unexpired_filter()}, {"key": 1}
+            {"org": org, "key": {"$in": keys}}, {"key": 1, "expiresAt": 1}
         ).to_list()
-        taken = {d["key"] for d in held}
+        taken = {d["key"] for d in held if not claims.is_expired(d, moment)}
     claimed: list[str] = []
     try:
         for identifier_key in keys:
@@ -438,18 +447,22 @@ async def other_matches(
         return []
     moment = now()
     claimed = await store.identifiers.find(
-        {"org": org, "key": {"$in": keys}, **claims.unexpired_filter(moment)}, {"contactId": 1}
+        {"org": org, "key": {"$in": keys}}, {"contactId": 1, "expiresAt": 1}
     ).to_list()
-    query: dict[str, Any] = {
-        "org": org,
-        "$and": [
-            {"$or": [{"keys": {"$in": keys}}, {"_id": {"$in": [c["contactId"] for c in claimed]}}]},
-            claims.live_filter(moment),
-        ],
+    holder_ids = list({c["contactId"] for c in claimed if not claims.is_expired(c, moment)})
+    # two index-only queries (listers, holders) rather than one $or the planner cannot serve
+    found = {
+        d["_id"]: d
+        for d in await store.contacts.find({"org": org, "keys": {"$in": keys}}).to_list()
     }
-    if curated_only:
-        query["type"] = str(ContactType.CURATED)
-    if exclude is not None:
-        query["_id"] = {"$ne": exclude}
-    docs = await store.contacts.find(query).sort([("createdAt", 1), ("_id", 1)]).to_list(100)
-    return docs
+    if holder_ids:
+        holders = await store.contacts.find({"org": org, "_id": {"$in": holder_ids}}).to_list()
+        found.update((d["_id"], d) for d in holders)
+    matches = [
+        d
+        for d in found.values()
+        if d["_id"] != exclude
+        and claims.is_live(d, moment)
+        and (not curated_only or d["type"] == ContactType.CURATED)
+    ]
+    return claims.oldest_first(matches)[:100]

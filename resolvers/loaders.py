@@ -26,9 +26,11 @@ async def contacts_by_id(store: Store, org: str, ids: Sequence[str]) -> list[Doc
 
 async def claims_by_contact(store: Store, org: str, ids: Sequence[str]) -> list[list[Doc]]:
     """The identifiers each contact claims, oldest claim first."""
+    moment = now()
     docs = await store.identifiers.find(
-        {"org": org, "contactId": {"$in": list(set(ids))}, **claims.unexpired_filter()}
+        {"org": org, "contactId": {"$in": list(set(ids))}}, batch_size=10_000
     ).to_list()
+    docs = [d for d in docs if not claims.is_expired(d, moment)]
     grouped: dict[str, list[Doc]] = defaultdict(list)
     for doc in sorted(docs, key=lambda d: (d["claimedAt"], d["key"])):
         grouped[doc["contactId"]].append(doc)
