@@ -195,21 +195,32 @@ async def _claimed_contact(store: Store, org: str, keys: list[str]) -> tuple[Doc
     if not keys:
         return None, set()
     moment = now()
+    # the claims and their holders in one command
+    pipeline: list[dict[str, Any]] = [
+        {"$match": {"org": org, "key": {"$in": keys}}},
+        {"$project": {"key": 1, "contactId": 1, "expiresAt": 1}},
+        {
+            "$lookup": {
+                "from": "contacts",
+                "localField": "contactId",
+                "foreignField": "_id",
+                "as": "h",
+            }
+        },
+    ]
     found = [
         d
-        for d in await store.identifiers.find(
-            {"org": org, "key": {"$in": keys}}, {"key": 1, "contactId": 1, "expiresAt": 1}
-        ).to_list()
+        for d in await (await store.identifiers.aggregate(pipeline)).to_list()
         if not claims.is_expired(d, moment)
     ]
     taken = {d["key"] for d in found}
     if not found:
         return None, taken
-    holder_ids = list({d["contactId"] for d in found})
     holders = {
-        d["_id"]: d
-        for d in await store.contacts.find({"org": org, "_id": {"$in": holder_ids}}).to_list()
-        if not claims.is_expired(d, moment)
+        h["_id"]: h
+        for d in found
+        for h in d["h"]
+        if h.get("org") == org and not claims.is_expired(h, moment)
     }
     by_key = {d["key"]: d["contactId"] for d in found}
     for identifier_key in keys:
