@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -10,11 +11,12 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from pymongo import AsyncMongoClient
 
 from gateway.app import create_app
 from gateway.auth import ALL_PERMISSIONS, mint_token
-from gateway.embedded import EmbeddedServer
+from gateway.embedded import EmbeddedServer, free_port
 from gateway.settings import Settings
 from resolvers.principal import Principal
 from resolvers.store import Doc, DomainConfig, Store
@@ -124,4 +126,20 @@ async def api(mongo_uri: str, settings: Settings, store: Store) -> AsyncIterator
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield Api(http)
+    await app.state.runtime.client.close()
+
+
+@pytest.fixture
+async def ws_url(mongo_uri: str, settings: Settings, store: Store) -> AsyncIterator[str]:
+    """A real uvicorn serving the app on a loopback port; its ``ws://…/graphql`` URL."""
+    app = create_app(settings, uri=mongo_uri, secret=SECRET, ensure_indexes=False)
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 - uvicorn offers no event
+        await asyncio.sleep(0.02)
+    yield f"ws://127.0.0.1:{port}/graphql"
+    server.should_exit = True
+    await task
     await app.state.runtime.client.close()

@@ -4,38 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-import uvicorn
 import websockets
 
-from gateway.app import create_app
-from gateway.embedded import free_port
-from gateway.settings import Settings
-from resolvers.store import Store
-from tests.conftest import SECRET, Api
+from tests.conftest import Api
 
 SUBSCRIBE = (
     "subscription($id: ID!) { journeyUpdates(contactId: $id) { id channel externalContactId } }"
 )
-
-
-@pytest.fixture
-async def server_url(mongo_uri: str, settings: Settings, store: Store) -> AsyncIterator[str]:
-    app = create_app(settings, uri=mongo_uri, secret=SECRET, ensure_indexes=False)
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn offers no event
-        await asyncio.sleep(0.02)
-    yield f"ws://127.0.0.1:{port}/graphql"
-    server.should_exit = True
-    await task
-    await app.state.runtime.client.close()
 
 
 async def _connect(url: str, token: str) -> Any:
@@ -48,15 +27,13 @@ async def _connect(url: str, token: str) -> Any:
     return ws
 
 
-async def test_journey_updates_streams_conversations_of_the_contact(
-    server_url: str, api: Api
-) -> None:
+async def test_journey_updates_streams_conversations_of_the_contact(ws_url: str, api: Api) -> None:
     created = await api.gql(
         'mutation { createContact(input: {firstName: "Sub", lastName: "Scriber", '
         'cellPhone: "+18037770000"}) { id } }'
     )
     contact_id = created["createContact"]["id"]
-    ws = await _connect(server_url, api.token())
+    ws = await _connect(ws_url, api.token())
     try:
         ack = json.loads(await asyncio.wait_for(ws.recv(), 5))
         assert ack["type"] == "connection_ack"
@@ -94,8 +71,8 @@ async def test_journey_updates_streams_conversations_of_the_contact(
         await ws.close()
 
 
-async def test_websocket_without_a_valid_token_is_rejected(server_url: str) -> None:
-    ws = await _connect(server_url, "not-a-token")
+async def test_websocket_without_a_valid_token_is_rejected(ws_url: str) -> None:
+    ws = await _connect(ws_url, "not-a-token")
     with pytest.raises(websockets.ConnectionClosed) as closed:
         await asyncio.wait_for(ws.recv(), 5)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403

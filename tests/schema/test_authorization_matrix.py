@@ -28,7 +28,7 @@ import asyncio
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,19 +36,15 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 import websockets
 from bson import ObjectId
 
-from gateway.app import create_app
 from gateway.auth import ALL_PERMISSIONS
-from gateway.embedded import free_port
-from gateway.settings import Settings
 from resolvers.invariants import find_violations
 from resolvers.principal import Permission
 from resolvers.store import Doc, Store
 from schema.schema import schema
-from tests.conftest import SECRET, Api, codes
+from tests.conftest import Api, codes
 
 ACME = "acme"
 OTHER = "other"
@@ -1095,21 +1091,6 @@ SUBSCRIPTION_CASES = [
         acme_auto,
     ),
 ]
-
-
-@pytest.fixture
-async def ws_url(mongo_uri: str, settings: Settings, store: Store) -> AsyncIterator[str]:
-    app = create_app(settings, uri=mongo_uri, secret=SECRET, ensure_indexes=False)
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn offers no event
-        await asyncio.sleep(0.02)
-    yield f"ws://127.0.0.1:{port}/graphql"
-    server.should_exit = True
-    await task
-    await app.state.runtime.client.close()
 
 
 async def _first_message(url: str, token: str, document: str, variables: Vars) -> Any:
