@@ -83,6 +83,15 @@ class ContactLink:
         return [head["_id"]]
 
 
+def _by_id(collection: str, alias: str) -> list[dict[str, Any]]:
+    """Stages replacing each ``{_id}`` flowing in by the ``collection`` document with that id."""
+    return [
+        {"$lookup": {"from": collection, "localField": "_id", "foreignField": "_id", "as": alias}},
+        {"$unwind": f"${alias}"},
+        {"$replaceWith": f"${alias}"},
+    ]
+
+
 def link_pipeline(ids: Sequence[str]) -> list[dict[str, Any]]:
     """One database-level aggregate: ``$documents`` of the ids, each joined by ``_id``, then
     the distinct canonical contacts (of ancestors) and merge sets those contacts name.
@@ -95,39 +104,19 @@ def link_pipeline(ids: Sequence[str]) -> list[dict[str, Any]]:
     """
     return [
         {"$documents": [{"_id": i} for i in ids]},
-        {"$lookup": {"from": "contacts", "localField": "_id", "foreignField": "_id", "as": "c"}},
-        {"$unwind": "$c"},
-        {"$replaceWith": "$c"},
+        *_by_id("contacts", "c"),
         {
             "$facet": {
                 "contacts": [{"$match": {}}],
                 "heads": [
                     {"$match": {"$expr": {"$ne": ["$canonicalId", "$_id"]}}},
                     {"$group": {"_id": "$canonicalId"}},
-                    {
-                        "$lookup": {
-                            "from": "contacts",
-                            "localField": "_id",
-                            "foreignField": "_id",
-                            "as": "h",
-                        }
-                    },
-                    {"$unwind": "$h"},
-                    {"$replaceWith": "$h"},
+                    *_by_id("contacts", "h"),
                 ],
                 "sets": [
                     {"$match": {"mergeSetId": {"$ne": None}}},
                     {"$group": {"_id": "$mergeSetId"}},
-                    {
-                        "$lookup": {
-                            "from": "merge_sets",
-                            "localField": "_id",
-                            "foreignField": "_id",
-                            "as": "s",
-                        }
-                    },
-                    {"$unwind": "$s"},
-                    {"$replaceWith": "$s"},
+                    *_by_id("merge_sets", "s"),
                 ],
             }
         },
@@ -166,9 +155,7 @@ def head_pipeline(ids: Sequence[str]) -> list[dict[str, Any]]:
     expiry, canonical id and merge set, and each distinct set's members."""
     return [
         {"$documents": [{"_id": i} for i in ids]},
-        {"$lookup": {"from": "contacts", "localField": "_id", "foreignField": "_id", "as": "c"}},
-        {"$unwind": "$c"},
-        {"$replaceWith": "$c"},
+        *_by_id("contacts", "c"),
         {"$project": {"org": 1, "canonicalId": 1, "mergeSetId": 1, "expiresAt": 1}},
         {
             "$facet": {
@@ -176,16 +163,7 @@ def head_pipeline(ids: Sequence[str]) -> list[dict[str, Any]]:
                 "sets": [
                     {"$match": {"mergeSetId": {"$ne": None}}},
                     {"$group": {"_id": "$mergeSetId"}},
-                    {
-                        "$lookup": {
-                            "from": "merge_sets",
-                            "localField": "_id",
-                            "foreignField": "_id",
-                            "as": "s",
-                        }
-                    },
-                    {"$unwind": "$s"},
-                    {"$replaceWith": "$s"},
+                    *_by_id("merge_sets", "s"),
                     {"$project": {"org": 1, "memberIds": 1}},
                 ],
             }
