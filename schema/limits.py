@@ -25,11 +25,14 @@ node { id firstName } } } }`` costs ``1 + (1 + (1 + 10 * (1 + 2)))`` = 33.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from graphql import (
+    ASTValidationRule,
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
@@ -52,11 +55,13 @@ from graphql import (
     get_nullable_type,
     get_operation_ast,
     get_variable_values,
+    parse,
 )
 from graphql.error import GraphQLSyntaxError
 from graphql.type import SchemaMetaFieldDef, TypeMetaFieldDef, TypeNameMetaFieldDef
 from graphql.validation import MaxIntrospectionDepthRule
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.schema import validate_document
 
 CODE = "QUERY_TOO_COMPLEX"
 COST_CAP = 2**53 - 1  # the largest integer every JSON client reads exactly
@@ -395,6 +400,12 @@ class QueryLimiter(SchemaExtension):
         yield
 
     def on_parse(self) -> Iterator[None]:
+        execution = self.execution_context
+        if execution.graphql_document is None and execution.query:
+            # a document seen before is not parsed again (a failing parse is left to
+            # Strawberry, so its error is reported and reworded below as usual)
+            with contextlib.suppress(GraphQLError):
+                execution.graphql_document = _parse_cached(execution.query, self.limits.max_tokens)
         yield
         for error in self.execution_context.pre_execution_errors or ():
             if _limit_aborted_parse(error):
@@ -428,6 +439,12 @@ class QueryLimiter(SchemaExtension):
         # graphql-core's guard against nested introspection, but with our code
         rules = [r for r in execution.validation_rules if r is not MaxIntrospectionDepthRule]
         execution.validation_rules = (*rules, MaxIntrospectionDepth)
+        if document is not None and execution.pre_execution_errors is None:
+            # validation depends only on the schema, the document and the rules: a document
+            # seen before (the same object, thanks to the parse cache) is not validated again
+            execution.pre_execution_errors = list(
+                _validate_cached(execution.schema._schema, document, execution.validation_rules)
+            )
         yield
 
     def _record(self, analysis: QueryAnalysis) -> None:
@@ -445,3 +462,18 @@ class QueryLimiter(SchemaExtension):
                 "maximumAvailable": self.limits.max_cost,
             }
         }
+
+
+CACHE_SIZE = 256
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _parse_cached(query: str, max_tokens: int) -> DocumentNode:
+    return parse(query, max_tokens=max_tokens)
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _validate_cached(
+    schema: GraphQLSchema, document: DocumentNode, rules: tuple[type[ASTValidationRule], ...]
+) -> tuple[GraphQLError, ...]:
+    return tuple(validate_document(schema, document, rules))
