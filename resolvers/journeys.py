@@ -341,7 +341,7 @@ async def _fetch_windowed(
     collected: list[Doc] = []
     empty_windows = 0
     for attempt in range(MAX_WINDOWS):
-        low = anchor - width
+        low = _minus(anchor, width)
         last = (
             low <= span.lower
             or attempt == MAX_WINDOWS - 1
@@ -367,10 +367,22 @@ async def _fetch_windowed(
             width = timedelta(seconds=seconds_per_row * (need - len(collected)) * WINDOW_MARGIN)
         else:
             empty_windows += 1
-            width *= WINDOW_GROWTH
-        width = max(width, MIN_WINDOW)
+            width = min(width * WINDOW_GROWTH, MAX_WIDTH)
+        width = min(max(width, MIN_WINDOW), MAX_WIDTH)
         upper, upper_inclusive, anchor = low, False, low
     return collected[:need]
+
+
+MAX_WIDTH = timedelta(days=365 * 1000)
+
+
+def _minus(anchor: datetime, width: timedelta) -> datetime:
+    """``anchor - width``, stopping at the earliest representable time instead of failing
+    (e.g. ``until: "0001-01-01T00:00:00Z"``)."""
+    try:
+        return anchor - width
+    except OverflowError:
+        return datetime.min.replace(tzinfo=anchor.tzinfo)
 
 
 def _finish(

@@ -270,3 +270,13 @@ async def test_a_journey_cursor_is_not_a_bi_cursor(api: Api, store: Store) -> No
     cursor = journey["journey"]["conversations"]["pageInfo"]["endCursor"]
     _, errors = await api.gql_error(PULL, {"after": cursor})
     assert codes(errors) == ["BAD_USER_INPUT"]
+
+
+async def test_extreme_time_bounds_answer_empty_pages_not_errors(api: Api) -> None:
+    for bounds in (
+        'until: "0001-01-01T00:00:00Z"',
+        'until: "0001-01-02T00:00:00Z", first: 5',
+        'since: "9999-12-31T00:00:00Z"',
+    ):
+        data = await api.gql("{ conversations(" + bounds + ") { edges { node { id } } } }")
+        assert data == {"conversations": {"edges": []}}
