@@ -9,7 +9,6 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from pymongo import AsyncMongoClient
 from pymongo.errors import ServerSelectionTimeoutError
 
 from gateway.app import create_app
@@ -21,11 +20,10 @@ from resolvers.conversations import Channel
 from resolvers.errors import Conflict
 from resolvers.invariants import find_violations
 from resolvers.principal import Permission
-from resolvers.store import Doc, DomainConfig, Store
+from resolvers.store import Doc, Store
 from schema.scalars import serialize_datetime
-from tests.conftest import SECRET, Api
+from tests.conftest import SECRET, Api, CommandLog
 from tests.resolvers.test_journeys import (
-    CommandLog,
     add_contact,
     add_merge_set,
     contact_docs,
@@ -33,19 +31,6 @@ from tests.resolvers.test_journeys import (
 )
 
 PATH = "/export/conversations.ndjson"
-
-
-@pytest.fixture
-async def logged(
-    mongo_uri: str, db_name: str, store: Store
-) -> AsyncIterator[tuple[Store, CommandLog]]:
-    """The test's database through a client that logs every command."""
-    log = CommandLog()
-    client: AsyncMongoClient[Doc] = AsyncMongoClient(
-        mongo_uri, tz_aware=True, event_listeners=[log]
-    )
-    yield Store(client[db_name], DomainConfig()), log
-    await client.close()
 
 
 PULL = """

@@ -6,18 +6,10 @@ merge resolver leaves it) and are shared by the schema and gateway tests.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient
-from pymongo.monitoring import (
-    CommandFailedEvent,
-    CommandListener,
-    CommandStartedEvent,
-    CommandSucceededEvent,
-)
 
 from resolvers import journeys, loaders
 from resolvers.clock import now, to_db_precision
@@ -33,10 +25,10 @@ from resolvers.journeys import (
     conversation_page,
     page_request,
 )
-from resolvers.store import Doc, DomainConfig, Store
+from resolvers.store import Doc, Store
+from tests.conftest import CommandLog
 
 ORG = "acme"
-NOISE = {"hello", "ismaster", "isMaster", "ping", "endSessions", "buildInfo", "saslStart"}
 
 # --- builders shared by the journey, command-count and export tests --------------------------
 
@@ -143,55 +135,7 @@ def conversation_doc(
     }
 
 
-class CommandLog(CommandListener):
-    """Every database command a client sends (handshakes and pings left out)."""
-
-    def __init__(self) -> None:
-        self.events: list[CommandStartedEvent] = []
-
-    def started(self, event: CommandStartedEvent) -> None:
-        if event.command_name not in NOISE:
-            self.events.append(event)
-
-    def succeeded(self, event: CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: CommandFailedEvent) -> None:
-        pass
-
-    def clear(self) -> None:
-        self.events.clear()
-
-    def names(self, *, get_more: bool = True) -> list[str]:
-        """``name:collection`` of each command (``aggregate:1`` is a database aggregate)."""
-        found = []
-        for event in self.events:
-            if event.command_name == "getMore" and not get_more:
-                continue
-            target = event.command.get(event.command_name)
-            if event.command_name == "getMore":
-                target = event.command.get("collection")
-            found.append(f"{event.command_name}:{target}")
-        return found
-
-    def count(self, *, get_more: bool = True) -> int:
-        return len(self.names(get_more=get_more))
-
-
 # --- fixtures ---------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def logged(
-    mongo_uri: str, db_name: str, store: Store
-) -> AsyncIterator[tuple[Store, CommandLog]]:
-    """The test's database through a client that logs every command."""
-    log = CommandLog()
-    client: AsyncMongoClient[Doc] = AsyncMongoClient(
-        mongo_uri, tz_aware=True, event_listeners=[log]
-    )
-    yield Store(client[db_name], DomainConfig()), log
-    await client.close()
 
 
 def members_request(

@@ -22,8 +22,8 @@ from resolvers import claims
 from resolvers.clock import now
 from resolvers.identifiers import IdentifierType, key
 from resolvers.store import Doc, Store
-from tests.conftest import SECRET, Api
-from tests.resolvers.test_journeys import CommandLog, add_merge_set, contact_docs, conversation_doc
+from tests.conftest import SECRET, Api, CommandLog
+from tests.resolvers.test_journeys import add_merge_set, contact_docs, conversation_doc
 
 BI_QUERY = """
 query Pull($first: Int!) {

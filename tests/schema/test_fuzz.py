@@ -34,15 +34,15 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from gateway.auth import ALL_PERMISSIONS
-from resolvers import claims, contacts, merges
+from resolvers import contacts, merges
 from resolvers.clock import now
-from resolvers.contact_fields import ContactType, clean_input
+from resolvers.contact_fields import ContactType
 from resolvers.conversations import Channel, Direction
 from resolvers.identifiers import IdentifierType
 from resolvers.invariants import find_violations
 from resolvers.principal import Principal
 from resolvers.store import Doc, Store
-from tests.conftest import Api
+from tests.conftest import Api, insert_auto
 
 T = TypeVar("T")
 
@@ -527,20 +527,6 @@ def run_property(
 # --- data for an example --------------------------------------------------------------------------
 
 
-async def insert_auto(
-    store: Store, org: str, kind: ContactType = ContactType.IDENTIFIED, **fields: Any
-) -> str:
-    """An auto-created contact, as recordInteraction makes it (it claims what it lists)."""
-    clean = clean_input(fields, store.config.default_region)
-    doc = contacts.new_contact_doc(
-        store, org, clean, kind, expires_at=now() + timedelta(days=store.config.retention_days)
-    )
-    await store.contacts.insert_one(doc)
-    await claims.claim_all(store, org, doc["keys"], doc, via=claims.VIA_FIELD)
-    contact_id: str = doc["_id"]
-    return contact_id
-
-
 async def create_curated(store: Store, org: str, **fields: Any) -> str:
     principal = Principal(org=org, sub="setup", permissions=frozenset(ALL_PERMISSIONS))
     doc = await contacts.create_contact(
@@ -554,7 +540,7 @@ async def acme_data(store: Store) -> tuple[str, str]:
     """acme's contacts (the foreign ids) and a conversation, with the same phone and email
     as every example org's curated contact."""
     curated = await create_curated(store, ACME, workPhone=TAKEN_PHONE, workEmail=TAKEN_EMAIL)
-    auto = await insert_auto(store, ACME, cellPhone=AUTO_PHONE)
+    auto = await insert_auto(store, org=ACME, cellPhone=AUTO_PHONE)
     await store.conversations.insert_one(
         {
             "_id": str(ObjectId()),
@@ -582,11 +568,11 @@ async def new_example(store: Store, foreign: tuple[str, str]) -> Example:
     curated, curated_2, auto, auto_2, ephemeral, a, b = await asyncio.gather(
         create_curated(store, org, workPhone=TAKEN_PHONE, workEmail=TAKEN_EMAIL),
         create_curated(store, org, firstName="Second"),
-        insert_auto(store, org, cellPhone=AUTO_PHONE),
-        insert_auto(store, org, personalEmail="auto2@example.com"),
-        insert_auto(store, org, ContactType.EPHEMERAL),
-        insert_auto(store, org, cellPhone=MERGED_PHONE),
-        insert_auto(store, org, twitterId="@merged"),
+        insert_auto(store, org=org, cellPhone=AUTO_PHONE),
+        insert_auto(store, org=org, personalEmail="auto2@example.com"),
+        insert_auto(store, ContactType.EPHEMERAL, org=org),
+        insert_auto(store, org=org, cellPhone=MERGED_PHONE),
+        insert_auto(store, org=org, twitterId="@merged"),
     )
     merged = await merges.merge_contacts(store, principal, [a, b], {})
     return Example(
@@ -767,7 +753,7 @@ async def test_record_interaction_fuzzed(api: Api, store: Store) -> None:
         interaction, twice = case
         org = f"fuzz-{uuid.uuid4().hex[:12]}"
         await create_curated(store, org, workPhone=TAKEN_PHONE, workEmail=TAKEN_EMAIL)
-        await insert_auto(store, org, cellPhone=AUTO_PHONE)
+        await insert_auto(store, org=org, cellPhone=AUTO_PHONE)
         variables = dict(interaction)
         if variables["conversationId"] == "fresh":
             variables["conversationId"] = f"conv-{uuid.uuid4().hex}"

@@ -6,19 +6,16 @@ import asyncio
 import contextlib
 import random
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from pymongo import AsyncMongoClient
 
-from resolvers import claims, contacts
-from resolvers.clock import now
-from resolvers.contact_fields import ContactType, clean_input
+from resolvers.contact_fields import ContactType
 from resolvers.invariants import find_violations
 from resolvers.principal import Permission
 from resolvers.store import Doc, Store
-from tests.conftest import Api, codes
+from tests.conftest import Api, codes, insert_auto
 
 PHONE_1 = "+18031230001"
 PHONE_2 = "+18031230002"
@@ -78,20 +75,6 @@ async def create(api: Api, first: str = "Alexis", org: str = "acme", **fields: A
     )
     created: str = data["createContact"]["id"]
     return created
-
-
-async def insert_auto(
-    store: Store, kind: ContactType = ContactType.IDENTIFIED, *, org: str = "acme", **fields: Any
-) -> str:
-    """An auto-created contact, as recordInteraction makes it (it claims what it lists)."""
-    clean = clean_input(fields, store.config.default_region)
-    doc = contacts.new_contact_doc(
-        store, org, clean, kind, expires_at=now() + timedelta(days=store.config.retention_days)
-    )
-    await store.contacts.insert_one(doc)
-    await claims.claim_all(store, org, doc["keys"], doc, via=claims.VIA_FIELD)
-    contact_id: str = doc["_id"]
-    return contact_id
 
 
 async def merge(api: Api, ids: list[str], override: dict[str, Any] | None = None) -> dict[str, Any]:
