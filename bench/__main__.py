@@ -479,15 +479,20 @@ def machine() -> str:
     )
 
 
-async def seed_data(store: Store, sizes: tuple[int, int, int], console: Console) -> SeedResult:
-    contacts, sets, conversations = sizes
-    with Progress(
+def progress_bar(console: Console) -> Progress:
+    """Description, bar, done/total and elapsed time: the bars of every step."""
+    return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=console,
-    ) as progress:
+    )
+
+
+async def seed_data(store: Store, sizes: tuple[int, int, int], console: Console) -> SeedResult:
+    contacts, sets, conversations = sizes
+    with progress_bar(console) as progress:
         task = progress.add_task(
             f"seeding {contacts:,} contacts, {sets} merge sets, {conversations:,} conversations",
             total=contacts + sets + conversations,
@@ -538,13 +543,7 @@ async def bench(uri: str, port: int, gateway: subprocess.Popen[bytes], args: Any
             timeout=300,
         ) as http:
             await wait_ready(http, gateway)
-            with Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=console,
-            ) as progress:
+            with progress_bar(console) as progress:
                 ingest = await measure_ingest(http, store, result.phones, args.rounds, progress)
                 journey = await measure_journey(http, store, head_id, args.rounds, progress)
                 graphql, export, rss = await measure_pulls(
