@@ -52,10 +52,6 @@ def live_filter(moment: datetime | None = None) -> dict[str, Any]:
     }
 
 
-def unexpired_filter(moment: datetime | None = None) -> dict[str, Any]:
-    return {"$or": [{"expiresAt": None}, {"expiresAt": {"$gt": moment or now()}}]}
-
-
 def rank(contact: Doc) -> tuple[datetime, str]:
     """Claim priority: the contact created first wins (a merge set is as old as its oldest)."""
     return (contact["since"], contact["_id"])

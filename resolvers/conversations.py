@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from pymongo import ReturnDocument
 
@@ -65,11 +63,6 @@ def check_conversation_id(conversation_id: str) -> str:
     if any(ord(ch) < 32 for ch in text):
         raise BadUserInput("conversationId must not contain control characters")
     return text
-
-
-def visible(moment: datetime) -> dict[str, Any]:
-    """Conversations not yet past their expiry."""
-    return claims.unexpired_filter(moment)
 
 
 async def get_conversation(store: Store, org: str, conversation_id: str) -> Doc | None:
