@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 RUN_STAMP := $(VENV)/.installed
+ASSETS_STAMP := web/node_modules/.installed
 
-.PHONY: run test lint format bench load schema check install install-dev clean
+.PHONY: run test lint format bench load schema check seed install install-dev assets screenshot clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,13 +20,24 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@ $(RUN_STAMP)
 
-install: $(RUN_STAMP)
-install-dev: $(STAMP)
+# GraphiQL's browser bundles, from npm (web/package-lock.json) when npm is there; without npm
+# the GraphiQL page loads the same pinned files from the unpkg CDN instead.
+$(ASSETS_STAMP): web/package.json web/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		echo "npm ci --prefix web (GraphiQL assets)"; \
+		npm ci --prefix web --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null && touch $@; \
+	else \
+		echo "npm not found: GraphiQL will load its assets from the unpkg CDN (needs internet); install npm and run make assets to serve them offline"; \
+	fi
 
-run: $(RUN_STAMP)  ## serve the gateway (embedded database unless MONGODB_URI is set)
+assets: $(ASSETS_STAMP)  ## install GraphiQL's assets with npm (skipped, with a note, without npm)
+install: $(RUN_STAMP) assets
+install-dev: $(STAMP) assets
+
+run: $(RUN_STAMP) assets  ## serve the gateway (embedded database unless MONGODB_URI is set)
 	$(BIN)/scv serve
 
-test: $(STAMP)  ## the whole test suite against a real server
+test: $(STAMP) assets  ## the whole test suite against a real server
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)  ## ruff format --check, ruff check, mypy --strict
@@ -49,5 +61,11 @@ schema: $(RUN_STAMP)  ## regenerate schema.graphql
 check: $(RUN_STAMP)  ## scan the database for invariant violations (exit 1 if any)
 	$(BIN)/scv check
 
+seed: $(RUN_STAMP)  ## the demo data set and the seed stories in org dev (shares a running make run)
+	$(BIN)/scv seed
+
+screenshot: $(STAMP) assets  ## regenerate docs/graphiql-journey.png (the browser test, system Chromium)
+	SCV_REQUIRE_BROWSER=1 SCV_SCREENSHOT=$(CURDIR)/docs/graphiql-journey.png $(BIN)/python -m pytest -q tests/gateway/test_browser.py
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache web/node_modules

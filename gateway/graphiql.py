@@ -1,29 +1,144 @@
 """Self-hosted GraphiQL page.
 
-The GraphiQL, React and ReactDOM browser bundles are vendored in ``gateway/static/graphiql``
-(see the README there) so the IDE works without internet access. The app mounts
-``StaticFiles(directory=STATIC_DIR)`` at ``STATIC_URL_PREFIX`` and serves the page returned
-by :func:`graphiql_html`, which references nothing but those files.
+The GraphiQL, React and ReactDOM browser bundles come from npm: ``make assets`` runs
+``npm ci --prefix web`` (versions pinned in ``web/package.json`` and ``web/package-lock.json``)
+into the git-ignored ``web/node_modules``. :func:`find_assets` looks there (or in
+``SCV_GRAPHIQL_ASSETS``); :func:`assets_route` serves exactly the four files of :data:`ASSETS`
+at ``STATIC_URL_PREFIX`` and nothing else of that tree, and :func:`graphiql_html` returns the
+page, which then references nothing but those files, so the IDE works without internet access.
+
+When the files are not installed (no npm on the machine) the page loads the same pinned files
+from the unpkg CDN, each checked by its Subresource Integrity hash, and :func:`find_assets`
+logs one warning saying so. GraphiQL 4 and later ship no UMD build, hence 3.x.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-__all__ = ["DEFAULT_QUERY", "STATIC_DIR", "STATIC_URL_PREFIX", "graphiql_html"]
+from starlette.requests import Request
+from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.routing import Route
 
-STATIC_DIR: Final[Path] = Path(__file__).resolve().parent / "static" / "graphiql"
+__all__ = [
+    "ASSETS",
+    "CDN_BASE",
+    "DEFAULT_ASSETS_DIR",
+    "DEFAULT_QUERY",
+    "PINNED",
+    "STATIC_URL_PREFIX",
+    "Asset",
+    "assets_route",
+    "find_assets",
+    "graphiql_html",
+]
+
+log = logging.getLogger("scv.gateway")
+
+# The repository's web/node_modules (the project is installed editable).
+DEFAULT_ASSETS_DIR: Final[Path] = Path(__file__).resolve().parent.parent / "web" / "node_modules"
 STATIC_URL_PREFIX: Final = "/graphiql-static"
+CDN_BASE: Final = "https://unpkg.com"
 
-# Files under STATIC_DIR that the page loads, in load order (React before GraphiQL).
-_STYLESHEETS: Final = ("graphiql.min.css",)
-_SCRIPTS: Final = (
-    "react.production.min.js",
-    "react-dom.production.min.js",
-    "graphiql.min.js",
+# Must equal the dependencies of web/package.json (a test checks it).
+PINNED: Final = {"graphiql": "3.9.0", "react": "18.3.1", "react-dom": "18.3.1"}
+
+
+@dataclass(frozen=True)
+class Asset:
+    """One file of an npm package that the page loads."""
+
+    package: str
+    file: str  # path inside the package
+    media_type: str
+    integrity: str  # Subresource Integrity of the pinned version's file, checked on the CDN
+
+    @property
+    def path(self) -> str:
+        """Its path under the assets directory and under STATIC_URL_PREFIX."""
+        return f"{self.package}/{self.file}"
+
+    @property
+    def cdn_url(self) -> str:
+        return f"{CDN_BASE}/{self.package}@{PINNED[self.package]}/{self.file}"
+
+    @property
+    def is_stylesheet(self) -> bool:
+        return self.media_type == "text/css"
+
+
+# Everything the page loads, in load order: the GraphiQL 3 UMD build needs the React and
+# ReactDOM globals, so React comes first.
+ASSETS: Final = (
+    Asset(
+        "graphiql",
+        "graphiql.min.css",
+        "text/css",
+        "sha384-QMux00XgRtwRLSYIY3kw2rj1ovk5AuuliAchk+HSQbqdbGFnz9GYuqIlOqxhwCE2",
+    ),
+    Asset(
+        "react",
+        "umd/react.production.min.js",
+        "text/javascript",
+        "sha384-DGyLxAyjq0f9SPpVevD6IgztCFlnMF6oW/XQGmfe+IsZ8TqEiDrcHkMLKI6fiB/Z",
+    ),
+    Asset(
+        "react-dom",
+        "umd/react-dom.production.min.js",
+        "text/javascript",
+        "sha384-gTGxhz21lVGYNMcdJOyq01Edg0jhn/c22nsx0kyqP0TxaV5WVdsSH1fSDUf5YJj1",
+    ),
+    Asset(
+        "graphiql",
+        "graphiql.min.js",
+        "text/javascript",
+        "sha384-8NGfVj4CVlqHajlZj+bPJT4thxPMHMJYn7DWK2CvtopLd02E7qsPHazniBYvVjOO",
+    ),
 )
+
+
+def find_assets(directory: Path | None = None) -> Path | None:
+    """The directory holding every file of ASSETS (default: web/node_modules), else None.
+
+    None means the page loads them from the CDN; that is logged once, here, as a warning.
+    """
+    where = (directory or DEFAULT_ASSETS_DIR).resolve()
+    missing = [asset.path for asset in ASSETS if not (where / asset.path).is_file()]
+    if not missing:
+        return where
+    log.warning(
+        "GraphiQL assets are not installed (%s not found in %s): GraphiQL will load them from "
+        "%s and needs internet access; run `make assets` (needs npm) to serve them from the gateway",
+        missing[0],
+        where,
+        CDN_BASE,
+    )
+    return None
+
+
+def assets_route(directory: Path | None) -> Route:
+    """Serves the files of ASSETS found in ``directory`` at STATIC_URL_PREFIX; any other path,
+    or any path at all when ``directory`` is None, is a 404."""
+    files = {} if directory is None else {a.path: (directory / a.path, a) for a in ASSETS}
+
+    async def asset_file(request: Request) -> Response:
+        found = files.get(request.path_params["path"])
+        if found is None or not found[0].is_file():
+            return PlainTextResponse("Not Found", status_code=404)
+        path, asset = found
+        return FileResponse(path, media_type=asset.media_type)
+
+    return Route(
+        f"{STATIC_URL_PREFIX}/{{path:path}}",
+        asset_file,
+        methods=["GET", "HEAD"],
+        name="graphiql-assets",
+    )
+
 
 DEFAULT_QUERY: Final = """\
 # Single Customer View gateway.
@@ -105,12 +220,25 @@ def _script_json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False).translate(_SCRIPT_ESCAPES)
 
 
-def graphiql_html(*, endpoint: str = "/graphql", headers: dict[str, str] | None = None) -> str:
-    """Return the GraphiQL page for ``endpoint``, loading its assets from STATIC_URL_PREFIX.
+def _asset_tag(asset: Asset, *, local_assets: bool) -> str:
+    if local_assets:
+        src = f'"{STATIC_URL_PREFIX}/{asset.path}"'
+    else:  # the CDN's file must be exactly the pinned one
+        src = f'"{asset.cdn_url}" integrity="{asset.integrity}" crossorigin="anonymous"'
+    if asset.is_stylesheet:
+        return f'    <link rel="stylesheet" href={src} />'
+    return f"    <script src={src}></script>"
 
-    With ``headers`` (e.g. ``{"Authorization": "Bearer eyJ..."}``) the page opens with them
-    in GraphiQL's Headers editor, shown open; every request sends whatever that editor holds
-    when it is run. Headers are never written to the browser's localStorage.
+
+def graphiql_html(
+    *, endpoint: str = "/graphql", headers: dict[str, str] | None = None, local_assets: bool
+) -> str:
+    """Return the GraphiQL page for ``endpoint``.
+
+    With ``local_assets`` it loads ASSETS from STATIC_URL_PREFIX (see :func:`assets_route`),
+    else from the CDN. With ``headers`` (e.g. ``{"Authorization": "Bearer eyJ..."}``) the page
+    opens with them in GraphiQL's Headers editor, shown open; every request sends whatever
+    that editor holds when it is run. Headers are never written to the browser's localStorage.
     """
     config = {
         "endpoint": endpoint,
@@ -118,10 +246,10 @@ def graphiql_html(*, endpoint: str = "/graphql", headers: dict[str, str] | None 
         "defaultQuery": DEFAULT_QUERY,
     }
     stylesheets = "\n".join(
-        f'    <link rel="stylesheet" href="{STATIC_URL_PREFIX}/{name}" />' for name in _STYLESHEETS
+        _asset_tag(a, local_assets=local_assets) for a in ASSETS if a.is_stylesheet
     )
     scripts = "\n".join(
-        f'    <script src="{STATIC_URL_PREFIX}/{name}"></script>' for name in _SCRIPTS
+        _asset_tag(a, local_assets=local_assets) for a in ASSETS if not a.is_stylesheet
     )
     return f"""\
 <!doctype html>
