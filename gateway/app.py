@@ -1,30 +1,33 @@
-"""The Starlette application: /graphql, /healthz, /readyz, the NDJSON export, GraphiQL assets."""
+"""The Starlette application: /graphql, /healthz, /readyz, /metrics, the NDJSON export, GraphiQL
+assets."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import re
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 
 from pymongo import AsyncMongoClient
-from pymongo.errors import PyMongoError
+from pymongo.errors import OperationFailure, PyMongoError
 from pymongo.monitoring import CommandListener
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Mount, Route, WebSocketRoute
-from starlette.staticfiles import StaticFiles
+from starlette.routing import Route, WebSocketRoute
 
 from gateway.auth import generate_secret, mint_token
 from gateway.body_limit import BodySizeLimit
 from gateway.database import make_client, make_store
 from gateway.embedded import EmbeddedServer, running_uri
 from gateway.export import export_conversations
-from gateway.graphiql import STATIC_DIR, STATIC_URL_PREFIX
+from gateway.graphiql import assets_route, find_assets
 from gateway.graphql_app import GatewayGraphQL
 from gateway.logs import RequestLogging
+from gateway.metrics import Metrics
 from gateway.settings import Settings
 from resolvers.store import Doc, Store
 from schema.limits import QueryLimits
@@ -35,13 +38,23 @@ log = logging.getLogger("scv.gateway")
 
 @dataclass
 class Runtime:
-    """What a running gateway holds: the settings, the secret, the client and the store."""
+    """What a running gateway holds: settings, secret, client, store, metrics, embedded server."""
 
     settings: Settings
     secret: str
     dev_token: str | None
     client: AsyncMongoClient[Doc]
     store: Store
+    metrics: Metrics
+    embedded: EmbeddedServer | None = None  # the child process serving ``uri``, if ours
+
+
+@dataclass
+class Database:
+    """Where the gateway's data is: a URI, and the embedded server behind it when it is ours."""
+
+    uri: str
+    embedded: EmbeddedServer | None = None
 
 
 def create_app(
@@ -51,33 +64,48 @@ def create_app(
     secret: str | None = None,
     ensure_indexes: bool = True,
     listeners: Sequence[CommandListener] = (),
+    embedded: EmbeddedServer | None = None,
 ) -> Starlette:
-    """The ASGI app for a database at ``uri``; with no secret a development token is minted."""
+    """The ASGI app for a database at ``uri``; with no secret a development token is minted.
+
+    ``embedded`` is the server behind ``uri`` when this process started it: /readyz and
+    /metrics then report on its child process.
+    """
     dev_token: str | None = None
     if secret is None:
         secret = generate_secret()
         dev_token = mint_token(secret, org="dev", sub="developer")
-    client = make_client(uri, settings, listeners=listeners)
+    metrics = Metrics(embedded=embedded)
+    client = make_client(uri, settings, listeners=[*listeners, metrics.command_listener])
     store = make_store(client, settings)
-    runtime = Runtime(settings, secret, dev_token, client, store)
+    runtime = Runtime(settings, secret, dev_token, client, store, metrics, embedded)
+    graphiql_assets = find_assets(settings.graphiql_assets)  # None: from the CDN (logged)
     graphql = GatewayGraphQL(
         schema,
         store=store,
         secret=secret,
         dev_token=dev_token,
+        graphiql_local_assets=graphiql_assets is not None,
         limits=query_limits(settings),
         db_timeout_s=settings.db_timeout_ms / 1000,
+        max_subscriptions=settings.max_subscriptions,
+        operation_observer=metrics.subscriptions_changed,
     )
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> JSONResponse:
-        try:
-            await client.admin.command("ping")
-        except PyMongoError:
-            return JSONResponse({"status": "unavailable"}, status_code=503)
-        return JSONResponse({"status": "ready"})
+        reason = embedded.exit_reason() if embedded is not None else None
+        if reason is None:
+            try:
+                await client.admin.command("ping")
+            except PyMongoError as exc:
+                reason = unreachable_reason(exc, settings.db_timeout_ms)
+        if reason is not None:
+            return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
+        mode = "embedded" if embedded is not None else "external"
+        return JSONResponse({"status": "ready", "database": mode})
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -94,12 +122,13 @@ def create_app(
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics.endpoint, methods=["GET"]),  # no token: the scraper's
             Route("/export/conversations.ndjson", export_conversations, methods=["GET"]),
-            Mount(STATIC_URL_PREFIX, app=StaticFiles(directory=STATIC_DIR), name="graphiql"),
+            assets_route(graphiql_assets),
         ],
         lifespan=lifespan,
-        middleware=[  # outermost first: every request is logged, big bodies refused
-            Middleware(RequestLogging),
+        middleware=[  # outermost first: every request is logged and counted, big bodies refused
+            Middleware(RequestLogging, observer=metrics.observe_request),
             Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
         ],
     )
@@ -117,26 +146,52 @@ def query_limits(settings: Settings) -> QueryLimits:
     )
 
 
+_ERRNO = re.compile(r"\[Errno (-?\d+)\] ([^(),:\n]{1,80})")
+
+
+def unreachable_reason(exc: PyMongoError, timeout_ms: int) -> str:
+    """One line for /readyz: the error's class and a short, safe hint (no hosts, no URIs)."""
+    name = type(exc).__name__
+    if isinstance(exc, OperationFailure):
+        return f"database error: {name} (code {exc.code})"
+    found = _ERRNO.search(str(exc))
+    if found is not None:  # e.g. "Connection refused", from the errno rather than the text
+        number = int(found.group(1))
+        hint = os.strerror(number) if number > 0 else found.group(2).strip()
+        return f"database unreachable: {name} ({hint})"
+    if exc.timeout:
+        return f"database unreachable: {name} (no answer within {timeout_ms} ms)"
+    return f"database unreachable: {name}"
+
+
 @contextlib.contextmanager
-def database_uri(settings: Settings, *, share: bool = False) -> Iterator[str]:
+def database(settings: Settings, *, share: bool = False) -> Iterator[Database]:
     """MONGODB_URI when set, else an embedded server on SCV_DATA_DIR (stopped on exit).
 
     With ``share`` (the CLI's data tools) an embedded server that `scv serve` already runs on
-    the same directory is used instead of starting one (its files are locked while it runs).
+    the same directory is used instead of starting one (its files are locked while it runs);
+    it is not ours, so ``embedded`` is then None.
     """
     if settings.mongodb_uri:
-        yield settings.mongodb_uri
+        yield Database(settings.mongodb_uri)
         return
     if share:
         uri = running_uri(settings.data_dir.resolve())
         if uri is not None:
-            yield uri
+            yield Database(uri)
             return
     server = EmbeddedServer(
         settings.data_dir.resolve(), test_commands=settings.embedded_test_commands
     )
     server.start()
     try:
-        yield server.uri
+        yield Database(server.uri, server)
     finally:
         server.stop()
+
+
+@contextlib.contextmanager
+def database_uri(settings: Settings, *, share: bool = False) -> Iterator[str]:
+    """The URI of :func:`database`, for callers that need no more."""
+    with database(settings, share=share) as db:
+        yield db.uri

@@ -60,6 +60,7 @@ class EmbeddedServer:
         self.test_commands = test_commands
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
+        self.stopped = False  # stop() was called: not running, on purpose
 
     @property
     def uri(self) -> str:
@@ -67,6 +68,7 @@ class EmbeddedServer:
 
     def start(self) -> EmbeddedServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.stopped = False
         if self.port is None:
             self.port = free_port(self.host)
         elif not _port_is_free(self.host, self.port):
@@ -118,8 +120,29 @@ class EmbeddedServer:
         self.stop()
         raise EmbeddedServerError(f"the embedded database did not start within {START_TIMEOUT_S}s")
 
+    def exit_reason(self) -> str | None:
+        """None while the child process runs; else one line saying why it does not."""
+        process = self.process
+        if process is None:
+            return (
+                "embedded database process was stopped"
+                if self.stopped
+                else "embedded database process is not running"
+            )
+        code = process.poll()
+        if code is None:
+            return None
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = str(-code)
+            return f"embedded database process was killed by signal {name}"
+        return f"embedded database process exited (code {code})"
+
     def stop(self) -> None:
         process, self.process = self.process, None
+        self.stopped = True
         if process is not None:
             self.uri_file.unlink(missing_ok=True)
         if process is None or process.poll() is not None:
@@ -129,7 +152,7 @@ class EmbeddedServer:
         except ProcessLookupError:
             return
         try:
-            process.wait(timeout=15)
+            process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=5)

@@ -21,6 +21,7 @@ from gateway.auth import principal_from_header
 from gateway.graphiql import graphiql_html
 from gateway.http_errors import error_response
 from gateway.logs import current_request, error_codes
+from gateway.websocket import GatewayTransportWSHandler, OperationObserver
 from resolvers.errors import Unauthenticated
 from resolvers.principal import Principal
 from resolvers.store import Store
@@ -33,6 +34,8 @@ CONTEXT_SCOPE_KEY = "scv.context"
 class GatewayGraphQL(GraphQL[Context, None]):
     """Strawberry's ASGI app with the contract's auth and our own offline GraphiQL."""
 
+    graphql_transport_ws_handler_class = GatewayTransportWSHandler
+
     def __init__(
         self,
         schema: Any,
@@ -40,18 +43,24 @@ class GatewayGraphQL(GraphQL[Context, None]):
         store: Store,
         secret: str,
         dev_token: str | None,
+        graphiql_local_assets: bool = True,
         limits: QueryLimits = DEFAULT_LIMITS,
         db_timeout_s: float | None = None,
+        max_subscriptions: int = 10,
+        operation_observer: OperationObserver | None = None,
     ) -> None:
         super().__init__(
             schema,
             graphql_ide=None,
             allow_queries_via_get=False,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            max_subscriptions_per_connection=max_subscriptions,
         )
+        self.operation_observer = operation_observer  # open WebSocket operations, ±1
         self.store = store
         self.secret = secret
         self.dev_token = dev_token
+        self.graphiql_local_assets = graphiql_local_assets  # False: GraphiQL from the CDN
         self.limits = limits  # static query limits, handed to each request's context
         self.db_timeout_s = db_timeout_s  # one database deadline for a whole HTTP request
 
@@ -87,7 +96,13 @@ class GatewayGraphQL(GraphQL[Context, None]):
     async def handle_http(self, request: Request) -> Response:
         if request.method == "GET":
             headers = {"Authorization": f"Bearer {self.dev_token}"} if self.dev_token else None
-            return HTMLResponse(graphiql_html(endpoint="/graphql", headers=headers))
+            return HTMLResponse(
+                graphiql_html(
+                    endpoint="/graphql",
+                    headers=headers,
+                    local_assets=self.graphiql_local_assets,
+                )
+            )
         try:
             principal = principal_from_header(self.secret, request.headers.get("authorization"))
         except Unauthenticated as exc:

@@ -8,7 +8,8 @@
 * :class:`RequestLogging` (ASGI middleware) gives each HTTP request an id (the caller's
   ``X-Request-Id`` when it is sane, else a new one, echoed back in the response header)
   and logs one line per request: method, path, status, duration, org, GraphQL operation
-  name, cost and the error codes of the response.
+  name, cost and the error codes of the response; its optional ``observer`` (the metrics)
+  is then told about the same request.
 * :func:`configure_logging` installs all of it on the root logger (``scv serve``).
 """
 
@@ -20,7 +21,7 @@ import re
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -226,11 +227,16 @@ def configure_logging(level: int | str = logging.INFO, stream: TextIO | None = N
 # --- the request middleware ------------------------------------------------------------
 
 
+# Told about every finished HTTP request (final status and codes) and its duration in seconds.
+RequestObserver = Callable[[RequestInfo, float], None]
+
+
 class RequestLogging:
     """ASGI middleware: a request id for every HTTP request and one log line when it ends."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, observer: RequestObserver | None = None) -> None:
         self.app = app
+        self.observer = observer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -270,14 +276,20 @@ class RequestLogging:
                 if sniffed:
                     with suppress(orjson.JSONDecodeError):
                         info.add_codes(error_codes(orjson.loads(b"".join(sniffed))))
-                _log_request(info, time.perf_counter() - started, failure)
+                elapsed_s = time.perf_counter() - started
+                _log_request(info, elapsed_s, failure)
+                if self.observer is not None:
+                    try:
+                        self.observer(info, elapsed_s)
+                    except Exception:  # metrics must never fail a request
+                        request_log.exception("the request observer failed")
 
 
 def _log_request(info: RequestInfo, elapsed_s: float, failure: BaseException | None) -> None:
     if info.status is not None:
         status = info.status
     else:  # no response: the app failed (500) or the client went away (499)
-        status = 500 if failure is not None else 499
+        status = info.status = 500 if failure is not None else 499
     if failure is not None and "INTERNAL_SERVER_ERROR" not in info.codes:
         info.codes.append("INTERNAL_SERVER_ERROR")
     fields = {

@@ -26,4 +26,7 @@ class Settings(BaseSettings):
     max_aliases: int = Field(default=30, ge=1, alias="SCV_MAX_ALIASES")
     max_tokens: int = Field(default=5000, ge=10, alias="SCV_MAX_TOKENS")
     max_cost: int = Field(default=50000, ge=1, alias="SCV_MAX_COST")
+    max_subscriptions: int = Field(default=10, ge=1, le=1000, alias="SCV_MAX_SUBSCRIPTIONS")
     embedded_test_commands: bool = Field(default=False, alias="SCV_EMBEDDED_TEST_COMMANDS")
+    # where GraphiQL's npm packages are installed; unset → the repository's web/node_modules
+    graphiql_assets: Path | None = Field(default=None, alias="SCV_GRAPHIQL_ASSETS")

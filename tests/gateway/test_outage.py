@@ -32,7 +32,13 @@ async def test_outage_gives_503_and_service_unavailable_then_recovers(tmp_path: 
             assert (await http.get("/readyz")).status_code == 200
 
             server.stop()
-            assert (await http.get("/readyz")).status_code == 503
+            not_ready = await http.get("/readyz")
+            assert not_ready.status_code == 503
+            body = not_ready.json()
+            assert body["status"] == "unavailable"
+            # one line saying why, without the database's address
+            assert body["reason"].startswith("database unreachable: "), body
+            assert "\n" not in body["reason"] and str(port) not in body["reason"]
             assert (await http.get("/healthz")).status_code == 200
             started = time.monotonic()
             response = await api.post(READ)
@@ -44,7 +50,8 @@ async def test_outage_gives_503_and_service_unavailable_then_recovers(tmp_path: 
             assert elapsed < 5, elapsed  # bounded by SCV_DB_TIMEOUT_MS, not hanging
 
             server = EmbeddedServer(data_dir, port=port).start()
-            assert (await http.get("/readyz")).status_code == 200
+            ready = await http.get("/readyz")
+            assert (ready.status_code, ready.json()["status"]) == (200, "ready")
             data = await api.gql(READ)
             assert data["searchContacts"]["edges"] == [
                 {"node": {"id": contact_id, "cellPhone": "+18035551234"}}
