@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import socket
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 import uvicorn
+from pymongo.errors import PyMongoError
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -51,18 +53,44 @@ def _check_port(host: str, port: int) -> None:
             raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
+class _Server(uvicorn.Server):
+    """uvicorn, stopping the embedded database once the app has shut down.
+
+    After a graceful shutdown on SIGTERM/SIGINT uvicorn raises the signal again, which ends
+    the process before any ``finally`` of ours runs; the embedded server would then only get
+    its parent-death SIGTERM, with nobody left to escalate if its own shutdown hangs.
+    ``EmbeddedServer.stop`` (SIGTERM, then SIGKILL after a grace period) runs first instead.
+    """
+
+    def __init__(self, config: uvicorn.Config, on_shutdown: Callable[[], None] | None) -> None:
+        super().__init__(config)
+        self.on_shutdown = on_shutdown
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        with super().capture_signals():
+            try:
+                yield
+            finally:
+                if self.on_shutdown is not None:
+                    self.on_shutdown()
+
+
 @app.command()
 def serve() -> None:
     """Serve the gateway (embedded database unless MONGODB_URI is set)."""
-    from gateway.app import create_app, database_uri
+    from gateway.app import create_app, database
     from gateway.logs import configure_logging
 
     settings = Settings()
     _check_port(settings.host, settings.port)
     configure_logging()  # JSON lines on stderr, personal data and tokens redacted
     try:
-        with database_uri(settings) as uri:
-            application = create_app(settings, uri=uri, secret=settings.jwt_secret)
+        with database(settings) as db:
+            uri = db.uri
+            application = create_app(
+                settings, uri=uri, secret=settings.jwt_secret, embedded=db.embedded
+            )
             runtime = application.state.runtime
             base = f"http://{settings.host}:{settings.port}"
             where = "MONGODB_URI" if settings.mongodb_uri else f"embedded database ({uri})"
@@ -77,7 +105,7 @@ def serve() -> None:
                     f'{{"Authorization": "Bearer <token>"}}',
                     highlight=False,
                 )
-            uvicorn.run(
+            config = uvicorn.Config(
                 application,
                 host=settings.host,
                 port=settings.port,
@@ -87,6 +115,7 @@ def serve() -> None:
                 ws_max_size=settings.max_body_bytes,
                 lifespan="on",
             )
+            _Server(config, on_shutdown=db.embedded.stop if db.embedded else None).run()
     except EmbeddedServerError as exc:
         raise fail(str(exc)) from None
 
@@ -134,6 +163,47 @@ def _run_with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -
             return asyncio.run(main(uri))
     except EmbeddedServerError as exc:
         raise fail(str(exc)) from None
+    except PyMongoError as exc:  # the driver's message names hosts and timeouts: first line only
+        reason = str(exc).split(",", 1)[0].splitlines()[0][:200]
+        raise fail(f"the database did not answer ({type(exc).__name__}: {reason})") from None
+
+
+def _count_records(path: Path) -> int:
+    """Rows of a CSV file after its header (a first, read-only pass: decoding and quoting
+    errors surface here, before anything is written)."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            if header is None:
+                raise fail(f"{path} is empty; it needs a header row of ContactInput field names")
+            from resolvers.importer import unknown_columns
+
+            unknown = unknown_columns(header)
+            if unknown:
+                raise fail(f"{path}: unknown column(s) {', '.join(map(repr, unknown))}")
+            return sum(1 for _ in reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise fail(f"cannot read {path}: {exc}") from None
+
+
+def _csv_records(path: Path) -> Iterator[tuple[int, dict[str, str | None]]]:
+    """Each data row with the file line it starts on, read lazily."""
+    starts: list[int] = []  # non-blank lines read since the last row ended
+
+    def numbered(handle: Iterable[str]) -> Iterator[str]:
+        for number, line in enumerate(handle, start=1):
+            if line.strip("\r\n"):
+                starts.append(number)
+            yield line
+
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(numbered(handle))
+        _ = reader.fieldnames  # reads the header row
+        starts.clear()
+        for row in reader:
+            yield starts[0] if starts else reader.line_num, row
+            starts.clear()
 
 
 @app.command("import")
@@ -141,34 +211,38 @@ def import_contacts(
     path: Annotated[Path, typer.Argument(help="CSV file; columns are ContactInput field names.")],
     org: Annotated[str, typer.Option(help="Tenant to import into.")] = "dev",
 ) -> None:
-    """Import curated contacts from CSV (re-importing the same file changes nothing)."""
+    """Import curated contacts from CSV (re-importing the same file changes nothing).
+
+    Rows stream in batches; a row updates the curated contact with one of its external ids,
+    else one with one of its emails, else creates one. Bad rows are listed with their line
+    numbers (exit code 1) and every good row is still imported.
+    """
     from resolvers.importer import import_rows
 
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.DictReader(handle))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise fail(f"cannot read {path}: {exc}") from None
+    total = _count_records(path)
     principal = Principal(org=org, sub="cli-import", permissions=frozenset(ALL_PERMISSIONS))
     settings = Settings()
 
     async def work(store: Store) -> ImportReport:
         with Progress(console=console) as progress:
-            task = progress.add_task(f"importing {path.name}", total=len(rows))
-            return await import_rows(store, principal, rows, lambda n: progress.advance(task, n))
+            task = progress.add_task(f"importing {path.name}", total=total)
+            return await import_rows(
+                store, principal, _csv_records(path), lambda n: progress.advance(task, n)
+            )
 
     report = _run_with_store(settings, work)
     console.print(
         f"created {report.created}, updated {report.updated}, "
-        f"unchanged {report.unchanged}, errors {len(report.errors)}"
+        f"unchanged {report.unchanged}, errors {report.failed}",
+        highlight=False,
     )
     if report.errors:
         table = Table("line", "error", title="rows not imported")
         for line, message in report.errors[:200]:
             table.add_row(str(line), message)
         console.print(table)
-        if len(report.errors) > 200:
-            console.print(f"… and {len(report.errors) - 200} more")
+        if report.failed > 200:
+            console.print(f"… and {report.failed - 200} more", highlight=False)
         raise typer.Exit(code=1)
 
 
@@ -200,16 +274,26 @@ def seed(
     merge_sets: Annotated[int, typer.Option(min=0, max=100_000)] = 200,
     conversations: Annotated[int, typer.Option(min=0, max=10_000_000)] = 50_000,
     random_seed: Annotated[int, typer.Option("--seed", help="Same seed, same data.")] = 42,
+    stories: Annotated[
+        bool, typer.Option(help="Write the seed documents' stories (Alexis and David …) too.")
+    ] = True,
 ) -> None:
-    """Write a realistic demo data set (contacts, merge sets, conversations) for one org."""
+    """Write a realistic demo data set for one org: the seed documents' stories, then
+    contacts of every type, merge sets and conversations over every channel."""
+    from gateway.seed_stories import Story, already_told, write_stories
+    from gateway.seeding import SeedResult
     from gateway.seeding import seed as write_data_set
+    from resolvers.errors import Conflict
 
     settings = Settings()
+    principal = Principal(org=org, sub="scv-seed", permissions=frozenset(ALL_PERMISSIONS))
 
-    async def work(store: Store) -> str:
+    async def work(store: Store) -> tuple[list[Story], SeedResult]:
+        if stories and await already_told(store, org):
+            raise Conflict(f"org {org} already holds a seeded data set")
         with Progress(console=console) as progress:
             task = progress.add_task(
-                f"seeding org {org}", total=contacts + merge_sets + conversations
+                f"seeding org {org}", total=contacts + merge_sets + conversations + 1
             )
             result = await write_data_set(
                 store,
@@ -220,15 +304,22 @@ def seed(
                 seed=random_seed,
                 progress=lambda n: progress.advance(task, n),
             )
-        return (
-            f"org {org}: {result.contacts} contacts, {len(result.merge_sets)} merge sets, "
-            f"{result.conversations} conversations"
-        )
+            told = await write_stories(store, principal) if stories else []
+            progress.advance(task, 1)
+        return told, result
 
     try:
-        console.print(_run_with_store(settings, work), highlight=False)
+        told, result = _run_with_store(settings, work)
     except DomainError as exc:
         raise fail(exc.message) from None
+    console.print(
+        f"org {org}: {result.contacts} contacts, {len(result.merge_sets)} merge sets, "
+        f"{result.conversations} conversations" + (f", {len(told)} stories" if told else ""),
+        highlight=False,
+    )
+    for number, story in enumerate(told, start=1):  # plain lines: the queries stay pasteable
+        console.print(f"{number}. {story.title} (contact {story.contact_id})", highlight=False)
+        console.print(f"   {{ {story.look_at} }}", highlight=False, markup=False)
 
 
 @app.command()

@@ -68,7 +68,10 @@ def clean_input(patch: Mapping[str, Any], region: str) -> Doc:
             clean[field] = None if text is None else (normalize_phone(text, region) or text)
         elif field in EMAIL_FIELDS:
             text = _text(field, value)
-            clean[field] = None if text is None else normalize_email(text)
+            try:
+                clean[field] = None if text is None else normalize_email(text)
+            except BadUserInput as exc:
+                raise BadUserInput(f"{field}: {exc.message}") from None
         elif field in SOCIAL_FIELDS:
             text = _text(field, value)
             clean[field] = (

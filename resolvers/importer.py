@@ -2,30 +2,47 @@
 
 Columns are the ContactInput field names; ``externalIds`` is ``source:value;source:value``,
 the address columns are ``address.line1`` … ``address.countryCode``, ``surveyOptOut`` is
-true/false. A row is recognised again by a fingerprint of its normalised fields, or, when it
-has external ids, by the curated contact that lists one of them (then updated in place).
+true/false. Rows stream in batches: one query per batch recognises the rows already imported
+as they are (a fingerprint of their normalised fields); every other row updates the curated
+contact that lists one of its external ids, else one that lists one of its emails, else it
+creates a contact. A bad row is reported with its line number and the rest still import.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from resolvers import claims
-from resolvers.contact_fields import ADDRESS_FIELDS, STRING_FIELDS, ContactType, clean_input
+from resolvers.contact_fields import (
+    ADDRESS_FIELDS,
+    EMAIL_FIELDS,
+    STRING_FIELDS,
+    ContactType,
+    clean_input,
+)
 from resolvers.contacts import create_contact, update_contact
 from resolvers.errors import BadUserInput, DomainError
 from resolvers.identifiers import IdentifierType, key
 from resolvers.principal import Principal
-from resolvers.store import Store
+from resolvers.store import Doc, Store
 
 MAX_ROWS = 1_000_000
+BATCH_ROWS = 500
+MAX_REPORTED_ERRORS = 1000
+KNOWN_COLUMNS = frozenset(
+    {*STRING_FIELDS, "externalIds", "surveyOptOut", *(f"address.{f}" for f in ADDRESS_FIELDS)}
+)
 TRUE = {"true", "yes", "1", "y"}
 FALSE = {"false", "no", "0", "n", ""}
+
+
+Row = tuple[int, Mapping[str, str | None]]  # (line number in the file, cells by column)
 
 
 @dataclass
@@ -33,7 +50,18 @@ class ImportReport:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
-    errors: list[tuple[int, str]] = field(default_factory=list)
+    failed: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)  # the first 1000: (line, why)
+
+    def fail(self, line: int, message: str) -> None:
+        self.failed += 1
+        if len(self.errors) < MAX_REPORTED_ERRORS:
+            self.errors.append((line, message))
+
+
+def unknown_columns(header: Iterable[str]) -> list[str]:
+    """Header cells that are not ContactInput columns (checked once, before any row)."""
+    return [name for name in header if name.strip() and name.strip() not in KNOWN_COLUMNS]
 
 
 def row_to_patch(row: Mapping[str, str | None]) -> dict[str, Any]:
@@ -71,55 +99,113 @@ def fingerprint(fields: Mapping[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-async def import_row(store: Store, principal: Principal, row: Mapping[str, str | None]) -> str:
-    """Import one row; returns "created", "updated" or "unchanged"."""
+@dataclass
+class _Parsed:
+    line: int
+    patch: dict[str, Any]
+    fields: Doc
+    fingerprint: str
+
+
+def _parse(line: int, row: Mapping[str, str | None], region: str) -> _Parsed:
     patch = row_to_patch(row)
-    fields = clean_input(patch, store.config.default_region)
+    fields = clean_input(patch, region)
     if not fields.get("firstName") or not fields.get("lastName"):
         raise BadUserInput("firstName and lastName are required")
-    print_ = fingerprint(fields)
-    org = principal.org
+    return _Parsed(line, patch, fields, fingerprint(fields))
 
-    def curated(doc: dict[str, Any]) -> bool:
-        return doc["type"] == ContactType.CURATED and claims.is_live(doc)
 
-    same = await store.contacts.find({"org": org, "importKey": print_}).to_list()
-    if any(curated(d) for d in same):
-        return "unchanged"
-    external_keys = [
+def _curated(doc: Doc) -> bool:
+    return bool(doc["type"] == ContactType.CURATED and claims.is_live(doc))
+
+
+async def _oldest_listing(store: Store, org: str, keys: list[str]) -> Doc | None:
+    if not keys:
+        return None
+    listers = await store.contacts.find({"org": org, "keys": {"$in": keys}}).to_list()
+    candidates = [d for d in listers if _curated(d)]
+    return min(candidates, key=claims.rank) if candidates else None
+
+
+async def _match(store: Store, org: str, fields: Doc) -> Doc | None:
+    """The curated contact a row is about: by external id first, then by email."""
+    external = [
         key(IdentifierType.EXTERNAL_ID, f"{e['source']}:{e['value']}")
         for e in fields.get("externalIds") or []
     ]
-    existing = None
-    if external_keys:
-        listers = await store.contacts.find({"org": org, "keys": {"$in": external_keys}}).to_list()
-        candidates = [d for d in listers if curated(d)]
-        existing = min(candidates, key=claims.rank) if candidates else None
+    emails = [key(IdentifierType.EMAIL, fields[f]) for f in EMAIL_FIELDS if fields.get(f)]
+    return await _oldest_listing(store, org, external) or await _oldest_listing(store, org, emails)
+
+
+async def _apply(store: Store, principal: Principal, row: _Parsed) -> str:
+    existing = await _match(store, principal.org, row.fields)
     if existing is not None:
-        await update_contact(store, principal, existing["_id"], patch)
-        await store.contacts.update_one({"_id": existing["_id"]}, {"$set": {"importKey": print_}})
-        return "updated"
-    doc = await create_contact(store, principal, patch)
-    await store.contacts.update_one({"_id": doc["_id"]}, {"$set": {"importKey": print_}})
-    return "created"
+        doc = await update_contact(store, principal, existing["_id"], row.patch)
+        outcome = "updated"
+    else:
+        doc = await create_contact(store, principal, row.patch)
+        outcome = "created"
+    await store.contacts.update_one({"_id": doc["_id"]}, {"$set": {"importKey": row.fingerprint}})
+    return outcome
+
+
+async def _imported_already(store: Store, org: str, prints: list[str]) -> set[str]:
+    """Fingerprints of live curated contacts imported from exactly such a row."""
+    found = store.contacts.find(
+        {"org": org, "importKey": {"$in": prints}},
+        {"importKey": 1, "type": 1, "expiresAt": 1},
+    )
+    return {doc["importKey"] async for doc in found if _curated(doc)}
+
+
+async def import_batch(
+    store: Store, principal: Principal, rows: list[Row], report: ImportReport
+) -> None:
+    """Import one batch of rows, adding each outcome to ``report``."""
+    parsed: list[_Parsed] = []
+    for line, row in rows:
+        try:
+            parsed.append(_parse(line, row, store.config.default_region))
+        except DomainError as exc:
+            report.fail(line, exc.message)
+    done = await _imported_already(store, principal.org, [p.fingerprint for p in parsed])
+    for item in parsed:
+        if item.fingerprint in done:
+            report.unchanged += 1
+            continue
+        try:
+            outcome = await _apply(store, principal, item)
+        except DomainError as exc:
+            report.fail(item.line, exc.message)
+            continue
+        done.add(item.fingerprint)  # the same row twice in one file
+        setattr(report, outcome, getattr(report, outcome) + 1)
 
 
 async def import_rows(
     store: Store,
     principal: Principal,
-    rows: Sequence[Mapping[str, str | None]],
-    progress: Any = None,
+    rows: Iterable[Row],
+    progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
+    """Stream ``rows`` in batches of BATCH_ROWS; at most MAX_ROWS rows are read."""
     report = ImportReport()
-    if len(rows) > MAX_ROWS:
-        raise BadUserInput(f"at most {MAX_ROWS} rows per import")
-    for line, row in enumerate(rows, start=2):
-        try:
-            outcome = await import_row(store, principal, row)
-        except DomainError as exc:
-            report.errors.append((line, exc.message))
-        else:
-            setattr(report, outcome, getattr(report, outcome) + 1)
+    for batch in _batches(rows, report):
+        await import_batch(store, principal, batch, report)
         if progress is not None:
-            progress(1)
+            progress(len(batch))
     return report
+
+
+def _batches(rows: Iterable[Row], report: ImportReport) -> Iterator[list[Row]]:
+    iterator = iter(rows)
+    read = 0
+    while batch := list(itertools.islice(iterator, BATCH_ROWS)):
+        if read + len(batch) > MAX_ROWS:
+            allowed = batch[: MAX_ROWS - read]
+            if allowed:
+                yield allowed
+            report.fail(batch[len(allowed)][0], f"at most {MAX_ROWS} rows per import; stopped here")
+            return
+        read += len(batch)
+        yield batch

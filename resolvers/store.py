@@ -52,6 +52,8 @@ class Store:
                 # {org, _id: {$in: ids}} (batch loads): the embedded server plans it on this
                 # index; without it the org's every contact is read for each batch.
                 IndexModel([("org", ASCENDING), ("_id", ASCENDING)], name="org_id"),
+                # the CSV importer recognises rows it imported before by their fingerprint
+                IndexModel([("org", ASCENDING), ("importKey", ASCENDING)], name="org_import"),
             ]
         )
         await self.identifiers.create_indexes(

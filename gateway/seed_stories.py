@@ -1,0 +1,155 @@
+"""The seed documents' stories, written through the resolvers exactly as agents and channels
+would write them, so a newcomer can find each one in GraphiQL after ``scv seed``.
+
+1. Alexis and David share +1 803-123-0000; a call from it resolves to Alexis (created
+   first), with David among ``otherMatches``.
+2. A cookie-only web visitor: an EPHEMERAL contact, its expiry renewed by a second visit.
+3. A form fill stitches a cookie to a known person: Maria's web chat with her email, after
+   which her cookie alone finds her.
+4. A WhatsApp contact: the number is a WHATSAPP identifier only, never looked up as a phone.
+5. A campaign call to Alexis' number stays unlinked until an agent links it by hand.
+6. Merged contacts: Sam Lee (curated) with the contacts his email and his phone
+   auto-created, one merge set whose journey holds every channel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from resolvers.clock import now
+from resolvers.contacts import create_contact
+from resolvers.conversations import link_conversation
+from resolvers.interactions import Resolution, record_interaction
+from resolvers.merges import merge_contacts
+from resolvers.principal import Principal
+from resolvers.store import Doc, Store
+
+STORY_PREFIX = "story-"
+
+
+@dataclass(frozen=True)
+class Story:
+    title: str
+    contact_id: str
+    look_at: str  # what to query in GraphiQL
+
+
+class _Writer:
+    def __init__(self, store: Store, principal: Principal) -> None:
+        self.store = store
+        self.principal = principal
+        self.at = now()
+
+    async def contact(self, **fields: Any) -> Doc:
+        return await create_contact(self.store, self.principal, fields)
+
+    async def interaction(
+        self,
+        cid: str,
+        channel: str,
+        days_ago: float,
+        identifiers: list[tuple[str, str]],
+        provided: Mapping[str, Any] | None = None,
+        **details: Any,
+    ) -> Resolution:
+        raw: dict[str, Any] = {
+            "conversationId": STORY_PREFIX + cid,
+            "channel": channel,
+            "startedAt": self.at - timedelta(days=days_ago),
+            "identifiers": [{"type": t, "value": v} for t, v in identifiers],
+            "provided": provided,
+            **details,
+        }
+        if channel in ("CAMPAIGN", "CALLBACK"):
+            raw["direction"] = "OUTBOUND"
+        return await record_interaction(self.store, self.principal, raw)
+
+
+def _id(resolution: Resolution) -> str:
+    assert resolution.contact is not None
+    contact_id: str = resolution.contact["_id"]
+    return contact_id
+
+
+async def already_told(store: Store, org: str) -> bool:
+    found = await store.conversations.find_one(
+        {"org": org, "cid": STORY_PREFIX + "alexis-call"}, {"_id": 1}
+    )
+    return found is not None
+
+
+async def write_stories(store: Store, principal: Principal) -> list[Story]:
+    """Write the six stories into ``principal.org``; returns where to find each."""
+    w = _Writer(store, principal)
+    shared = "+1 803-123-0000"
+
+    alexis = await w.contact(firstName="Alexis", lastName="Smith", cellPhone=shared)
+    await w.contact(firstName="David", lastName="Jones", cellPhone=shared)
+    await w.interaction(
+        "alexis-call", "VOICE", 2, [("PHONE", shared)], queue="Billing", agent="agent-07"
+    )
+
+    visitor = await w.interaction("visitor-1", "WEB_MESSAGING", 9, [("COOKIE", "gc-visitor")])
+    await w.interaction("visitor-2", "WEB_MESSAGING", 2, [("COOKIE", "gc-visitor")])
+
+    maria = await w.contact(
+        firstName="Maria", lastName="Garcia", workEmail="maria.garcia@example.com"
+    )
+    await w.interaction(
+        "maria-form",
+        "WEB_CHAT",
+        5,
+        [("COOKIE", "gc-maria")],
+        provided={"firstName": "Maria", "workEmail": "Maria.Garcia@example.com"},
+        notes="filled in the contact form",
+    )
+    await w.interaction("maria-return", "WEB_MESSAGING", 1, [("COOKIE", "gc-maria")])
+
+    whatsapp = await w.interaction("whatsapp-1", "WHATSAPP", 3, [("PHONE", "+1 803-555-0142")])
+
+    await w.interaction("campaign-1", "CAMPAIGN", 4, [("PHONE", shared)], queue="Renewals")
+    await link_conversation(store, principal, STORY_PREFIX + "campaign-1", alexis["_id"])
+
+    sam = await w.contact(firstName="Sam", lastName="Lee", workEmail="sam.lee@example.com")
+    by_email = await w.interaction("sam-email", "EMAIL", 20, [("EMAIL", "sam@mail.example")])
+    by_phone = await w.interaction("sam-sms", "SMS", 12, [("PHONE", "+1 803-555-0177")])
+    await w.interaction("sam-call", "VOICE", 6, [("PHONE", "+1 803-555-0177")])
+    merged = await merge_contacts(store, principal, [sam["_id"], _id(by_email), _id(by_phone)])
+    await w.interaction("sam-after-merge", "EMAIL", 1, [("EMAIL", "sam@mail.example")])
+
+    return [
+        Story(
+            "Alexis and David share a number; the call goes to Alexis",
+            alexis["_id"],
+            'conversation(id: "story-alexis-call") { contact { firstName } }',
+        ),
+        Story(
+            "A cookie-only web visitor (EPHEMERAL, renewed by a second visit)",
+            _id(visitor),
+            'identifier(type: COOKIE, value: "gc-visitor") { contact { type expiresAt } }',
+        ),
+        Story(
+            "A form fill stitches a cookie to Maria",
+            maria["_id"],
+            'identifier(type: COOKIE, value: "gc-maria") { contact { firstName } }',
+        ),
+        Story(
+            "A WhatsApp contact (never looked up as a phone)",
+            _id(whatsapp),
+            'identifier(type: WHATSAPP, value: "+18035550142") { contact { whatsAppId } }',
+        ),
+        Story(
+            "A campaign call, linked to Alexis by hand",
+            alexis["_id"],
+            'conversation(id: "story-campaign-1") { externalContactId individual { id } }',
+        ),
+        Story(
+            "Sam Lee merged with the contacts his email and phone created",
+            merged["_id"],
+            f'journey(contactId: "{merged["_id"]}") {{ channels conversations {{ '
+            "edges { node { id channel } } } }",
+        ),
+    ]
