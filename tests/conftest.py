@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -20,6 +21,7 @@ from pymongo.monitoring import (
     CommandStartedEvent,
     CommandSucceededEvent,
 )
+from starlette.applications import Starlette
 
 from gateway.app import create_app
 from gateway.auth import ALL_PERMISSIONS, mint_token
@@ -139,20 +141,30 @@ async def api(mongo_uri: str, settings: Settings, store: Store) -> AsyncIterator
     await app.state.runtime.client.close()
 
 
-@pytest.fixture
-async def ws_url(mongo_uri: str, settings: Settings, store: Store) -> AsyncIterator[str]:
-    """A real uvicorn serving the app on a loopback port; its ``ws://…/graphql`` URL."""
-    app = create_app(settings, uri=mongo_uri, secret=SECRET, ensure_indexes=False)
+@contextlib.asynccontextmanager
+async def served(app: Starlette) -> AsyncIterator[int]:
+    """A real uvicorn serving ``app`` on a free loopback port (yielded) until the block ends;
+    then the app's database client is closed too."""
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 - uvicorn offers no event
         await asyncio.sleep(0.02)
-    yield f"ws://127.0.0.1:{port}/graphql"
-    server.should_exit = True
-    await task
-    await app.state.runtime.client.close()
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        await task
+        await app.state.runtime.client.close()
+
+
+@pytest.fixture
+async def ws_url(mongo_uri: str, settings: Settings, store: Store) -> AsyncIterator[str]:
+    """A real uvicorn serving the app on a loopback port; its ``ws://…/graphql`` URL."""
+    app = create_app(settings, uri=mongo_uri, secret=SECRET, ensure_indexes=False)
+    async with served(app) as port:
+        yield f"ws://127.0.0.1:{port}/graphql"
 
 
 # commands that are not the query's own work

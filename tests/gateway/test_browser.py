@@ -11,7 +11,6 @@ screenshot`` writes ``docs/graphiql-journey.png`` that way).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
@@ -25,7 +24,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from playwright.async_api import (
     BrowserContext,
     Page,
@@ -36,10 +34,10 @@ from playwright.async_api import (
 )
 
 from gateway.app import create_app
-from gateway.embedded import free_port
 from gateway.graphiql import ASSETS, DEFAULT_ASSETS_DIR, find_assets
 from gateway.settings import Settings
 from resolvers.store import Store
+from tests.conftest import served
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -110,19 +108,9 @@ async def serving(settings: Settings, mongo_uri: str) -> AsyncIterator[Live]:
     app = create_app(settings, uri=mongo_uri, secret=None, ensure_indexes=False)
     runtime = app.state.runtime
     assert runtime.dev_token is not None
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn offers no event
-        await asyncio.sleep(0.02)
     local_assets = find_assets(settings.graphiql_assets) is not None
-    try:
+    async with served(app) as port:
         yield Live(f"http://127.0.0.1:{port}", runtime.dev_token, local_assets)
-    finally:
-        server.should_exit = True
-        await task
-        await runtime.client.close()
 
 
 @pytest.fixture
