@@ -50,6 +50,7 @@ from starlette.responses import Response
 from gateway.embedded import EmbeddedServer
 from gateway.graphiql import STATIC_URL_PREFIX
 from gateway.logs import RequestInfo
+from schema.errors import ERROR_CODES
 
 __all__ = [
     "DB_BUCKETS",
@@ -88,22 +89,7 @@ UNKNOWN_ROUTE: Final = "_unknown"
 OK: Final = "ok"
 
 # The contract's codes and GraphQL's own; anything else becomes OTHER_ERROR.
-KNOWN_CODES: Final = frozenset(
-    {
-        "UNAUTHENTICATED",
-        "FORBIDDEN",
-        "NOT_FOUND",
-        "BAD_USER_INPUT",
-        "READ_ONLY",
-        "MERGE_NOT_ALLOWED",
-        "CONFLICT",
-        "QUERY_TOO_COMPLEX",
-        "SERVICE_UNAVAILABLE",
-        "INTERNAL_SERVER_ERROR",
-        "GRAPHQL_PARSE_FAILED",
-        "GRAPHQL_VALIDATION_FAILED",
-    }
-)
+KNOWN_CODES: Final = ERROR_CODES
 
 # path → route for the exact paths the app serves; STATIC_PREFIX is a whole mount
 _ROUTES: Final = {

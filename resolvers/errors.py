@@ -49,3 +49,11 @@ class QueryTooComplex(DomainError):
 
 class ServiceUnavailable(DomainError):
     code = "SERVICE_UNAVAILABLE"
+
+
+def _codes(kind: type[DomainError]) -> set[str]:
+    return {kind.code}.union(*(_codes(sub) for sub in kind.__subclasses__()))
+
+
+# Every code a domain error carries: the contract's codes.
+DOMAIN_CODES: frozenset[str] = frozenset(_codes(DomainError))

@@ -10,11 +10,15 @@ from pymongo.errors import ConnectionFailure, ExecutionTimeout, PyMongoError, WT
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionResult, StreamExecutionResult
 
-from resolvers.errors import DomainError
+from resolvers.errors import DOMAIN_CODES, DomainError
 
 log = logging.getLogger("scv.errors")
 
 UNAVAILABLE_ERRORS = (ConnectionFailure, ExecutionTimeout, WTimeoutError, TimeoutError)
+PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+# Every code a response can carry: the domain's and GraphQL's own.
+ERROR_CODES: frozenset[str] = DOMAIN_CODES | {PARSE_FAILED, VALIDATION_FAILED}
 
 
 def is_unavailable(cause: BaseException) -> bool:
@@ -43,11 +47,7 @@ def classify(error: GraphQLError) -> GraphQLError:
             message = error.message
         return _with_code(error, message, cause.code)
     if cause is None or isinstance(cause, GraphQLError):
-        default = (
-            "GRAPHQL_PARSE_FAILED"
-            if error.message.startswith("Syntax Error")
-            else "GRAPHQL_VALIDATION_FAILED"
-        )
+        default = PARSE_FAILED if error.message.startswith("Syntax Error") else VALIDATION_FAILED
         code = (error.extensions or {}).get("code") or default
         return _with_code(error, error.message, str(code))
     if is_unavailable(cause):
