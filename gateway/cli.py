@@ -171,14 +171,14 @@ def _run_with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -
 def _count_records(path: Path) -> int:
     """Rows of a CSV file after its header (a first, read-only pass: decoding and quoting
     errors surface here, before anything is written)."""
+    from resolvers.importer import unknown_columns
+
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.reader(handle)
             header = next(reader, None)
             if header is None:
                 raise fail(f"{path} is empty; it needs a header row of ContactInput field names")
-            from resolvers.importer import unknown_columns
-
             unknown = unknown_columns(header)
             if unknown:
                 raise fail(f"{path}: unknown column(s) {', '.join(map(repr, unknown))}")

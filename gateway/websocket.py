@@ -11,7 +11,6 @@ is answered with an ``error`` message for that operation id, code ``QUERY_TOO_CO
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from graphql import GraphQLError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
@@ -49,7 +48,7 @@ class GatewayTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         await super().handle_subscribe(message)
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
-        observe = _observer(self.view)
+        observe: OperationObserver | None = getattr(self.view, "operation_observer", None)
         if observe is not None:
             observe(1)
         try:
@@ -57,8 +56,3 @@ class GatewayTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         finally:
             if observe is not None:
                 observe(-1)
-
-
-def _observer(view: Any) -> OperationObserver | None:
-    observer: OperationObserver | None = getattr(view, "operation_observer", None)
-    return observer
