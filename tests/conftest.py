@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -165,6 +167,20 @@ async def ws_url(mongo_uri: str, settings: Settings, store: Store) -> AsyncItera
     app = create_app(settings, uri=mongo_uri, secret=SECRET, ensure_indexes=False)
     async with served(app) as port:
         yield f"ws://127.0.0.1:{port}/graphql"
+
+
+@contextlib.contextmanager
+def refused_sockets_collected() -> Iterator[None]:
+    """For tests that point a client at a dead port: PyMongo's async client leaves the socket
+    of a refused connection to the garbage collector, whose ResourceWarning would otherwise
+    fail whichever later test happens to collect it. Keep no exception or result that
+    references the client's frames past the block."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        try:
+            yield
+        finally:
+            gc.collect()
 
 
 # commands that are not the query's own work

@@ -22,7 +22,7 @@ from resolvers.clock import now
 from resolvers.contact_fields import ContactType
 from resolvers.principal import Permission
 from resolvers.store import Store
-from tests.conftest import SECRET, Api, codes
+from tests.conftest import SECRET, Api, codes, refused_sockets_collected
 
 QUERY = "query($id: ID!) { contact(id: $id) { id } }"
 CREATE = """mutation($i: ContactInput!) {
@@ -324,11 +324,12 @@ async def test_healthz_and_readyz(api: Api) -> None:
 
 async def test_readyz_is_503_when_the_database_does_not_answer(settings: Settings) -> None:
     quick = settings.model_copy(update={"db_timeout_ms": 200})
-    app = create_app(quick, uri="mongodb://127.0.0.1:9/", secret=SECRET, ensure_indexes=False)
-    try:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            assert (await http.get("/healthz")).status_code == 200
-            assert (await http.get("/readyz")).status_code == 503
-    finally:
-        await app.state.runtime.client.close()
+    with refused_sockets_collected():
+        app = create_app(quick, uri="mongodb://127.0.0.1:9/", secret=SECRET, ensure_indexes=False)
+        try:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+                assert (await http.get("/healthz")).status_code == 200
+                assert (await http.get("/readyz")).status_code == 503
+        finally:
+            await app.state.runtime.client.close()

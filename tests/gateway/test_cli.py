@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import os
 import re
@@ -11,10 +10,10 @@ import socket
 import subprocess
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from pymongo import AsyncMongoClient
 from typer.testing import CliRunner, Result
@@ -25,7 +24,7 @@ from gateway.embedded import EmbeddedServer, free_port
 from resolvers import importer
 from resolvers.principal import Principal
 from resolvers.store import Doc, Store
-from tests.conftest import Api
+from tests.conftest import Api, refused_sockets_collected
 
 CSV = """firstName,lastName,cellPhone,personalEmail,externalIds,address.city,surveyOptOut
 Alexis,Smith,+1 803-123-0000,alexis@example.com,crm:42,Columbia,false
@@ -215,6 +214,14 @@ def test_serve_stops_its_embedded_database_when_it_stops(tmp_path: Path) -> None
         db_port = int(host_port.rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", db_port), timeout=2):
             pass  # the embedded database answers while the gateway runs
+        for _ in range(300):  # stop it once it serves (not half-way through its start-up)
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("scv serve never answered /healthz")
     finally:
         gateway.terminate()
         out, _ = gateway.communicate(timeout=30)
@@ -329,13 +336,9 @@ def test_data_commands_against_an_unreachable_database_are_one_line_errors(
     monkeypatch.setenv("SCV_DB_TIMEOUT_MS", "500")
     source = tmp_path / "one.csv"
     source.write_text("firstName,lastName\nA,B\n")
-    with warnings.catch_warnings():
-        # PyMongo's async client leaves the socket of a refused connection to the garbage
-        # collector (pymongo 4.x; reproduced outside this project): collect it here, quietly
-        warnings.simplefilter("ignore", ResourceWarning)
+    with refused_sockets_collected():  # each result is dropped once read
         outcomes = [_exit_and_output(args) for args in (["import", str(source)], ["seed"])]
         outcomes += [_exit_and_output(["export"]), _exit_and_output(["check"])]
-        gc.collect()  # the results that referenced the sockets are gone
     for code, output in outcomes:
         assert code == 2, output
         assert "the database did not answer" in output
