@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
-from gateway.auth import generate_secret, mint_token
+from gateway.auth import development_secret, mint_token, secret_length_warning
 from gateway.body_limit import BodySizeLimit
 from gateway.database import make_client, make_store
 from gateway.embedded import EmbeddedServer, running_uri
@@ -55,6 +55,20 @@ class Database:
 
     uri: str
     embedded: EmbeddedServer | None = None
+    where: str = ""  # for a person: "embedded at <path>" or the URI without credentials
+
+
+class NoDatabase(RuntimeError):
+    """A data command found no database to use; the message is one line for a person."""
+
+
+_USERINFO = re.compile(r"(?<=://)[^@/]*@")
+_SECRET_OPTION = re.compile(r"(?i)([?&][^=&]*(?:password|secret|token)[^=&]*=)[^&]*")
+
+
+def uri_without_credentials(uri: str) -> str:
+    """``uri`` without its ``user:password@`` and without password-like options."""
+    return _SECRET_OPTION.sub(r"\1…", _USERINFO.sub("", uri))
 
 
 def create_app(
@@ -72,9 +86,11 @@ def create_app(
     /metrics then report on its child process.
     """
     dev_token: str | None = None
-    if secret is None:
-        secret = generate_secret()
+    if secret is None:  # development mode: the data directory's secret (`scv token` reads it)
+        secret = development_secret(settings.dev_secret_file)
         dev_token = mint_token(secret, org="dev", sub="developer")
+    elif (short := secret_length_warning(secret)) is not None:
+        log.warning(short)
     metrics = Metrics(embedded=embedded)
     client = make_client(uri, settings, listeners=[*listeners, metrics.command_listener])
     store = make_store(client, settings)
@@ -170,28 +186,27 @@ def database(settings: Settings, *, share: bool = False) -> Iterator[Database]:
 
     With ``share`` (the CLI's data tools) an embedded server that `scv serve` already runs on
     the same directory is used instead of starting one (its files are locked while it runs);
-    it is not ours, so ``embedded`` is then None.
+    it is not ours, so ``embedded`` is then None. A data tool never creates a database: with
+    neither a running server nor an existing data directory it raises :class:`NoDatabase`.
     """
     if settings.mongodb_uri:
-        yield Database(settings.mongodb_uri)
+        yield Database(settings.mongodb_uri, where=uri_without_credentials(settings.mongodb_uri))
         return
+    data_dir = settings.data_dir.resolve()
+    where = f"embedded at {data_dir}"
     if share:
-        uri = running_uri(settings.data_dir.resolve())
+        uri = running_uri(data_dir)
         if uri is not None:
-            yield Database(uri)
+            yield Database(uri, where=f"{where} (the running server, {uri})")
             return
-    server = EmbeddedServer(
-        settings.data_dir.resolve(), test_commands=settings.embedded_test_commands
-    )
+        if not data_dir.is_dir():
+            raise NoDatabase(
+                f"no database at {data_dir}: set MONGODB_URI, or SCV_DATA_DIR to an existing "
+                "data directory, or start make run (scv serve) first"
+            )
+    server = EmbeddedServer(data_dir, test_commands=settings.embedded_test_commands)
     server.start()
     try:
-        yield Database(server.uri, server)
+        yield Database(server.uri, server, where=where)
     finally:
         server.stop()
-
-
-@contextlib.contextmanager
-def database_uri(settings: Settings, *, share: bool = False) -> Iterator[str]:
-    """The URI of :func:`database`, for callers that need no more."""
-    with database(settings, share=share) as db:
-        yield db.uri

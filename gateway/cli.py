@@ -18,7 +18,13 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from gateway.auth import ALL_PERMISSIONS, mint_token
+from gateway.auth import (
+    ALL_PERMISSIONS,
+    TOKEN_TTL_S,
+    mint_token,
+    read_development_secret,
+    secret_length_warning,
+)
 from gateway.embedded import EmbeddedServerError
 from gateway.settings import Settings
 from resolvers.errors import DomainError
@@ -97,7 +103,8 @@ def serve() -> None:
             console.print(f"scv-gateway on [bold]{base}/graphql[/] using {where}", highlight=False)
             if runtime.dev_token:
                 console.print(
-                    "development mode: no SCV_JWT_SECRET, so this token (org dev, every permission) works until restart:"
+                    f"development mode: no SCV_JWT_SECRET, so this token (org dev, every permission) is valid for {TOKEN_TTL_S // 3600} hours; "
+                    "scv token --org <org> mints more:"
                 )
                 print(runtime.dev_token, flush=True)
                 console.print(
@@ -127,45 +134,53 @@ def token(
     permission: Annotated[
         list[str] | None, typer.Option("--permission", "-p", help="Repeatable; default all.")
     ] = None,
-    ttl: Annotated[int, typer.Option(help="Lifetime in seconds.", min=1)] = 12 * 3600,
+    ttl: Annotated[int, typer.Option(help="Lifetime in seconds.", min=1)] = TOKEN_TTL_S,
 ) -> None:
-    """Mint a bearer token signed with SCV_JWT_SECRET."""
+    """Mint a bearer token signed with SCV_JWT_SECRET, or in development mode with the secret
+    the development server (`make run` without SCV_JWT_SECRET) keeps next to its data."""
     settings = Settings()
-    if not settings.jwt_secret:
-        raise fail("SCV_JWT_SECRET is not set; a token needs the gateway's secret")
-    print(
-        mint_token(
-            settings.jwt_secret,
-            org=org,
-            sub=sub,
-            permissions=permission or ALL_PERMISSIONS,
-            ttl_s=ttl,
+    secret = settings.jwt_secret or read_development_secret(settings.dev_secret_file)
+    if not secret:
+        raise fail(
+            f"SCV_JWT_SECRET is not set and no development server has generated a secret in "
+            f"{settings.dev_secret_file}; set SCV_JWT_SECRET or start make run first"
         )
+    short = secret_length_warning(secret)
+    if short is not None:
+        console.print(f"[yellow]warning:[/] {short}", highlight=False)
+    print(
+        mint_token(secret, org=org, sub=sub, permissions=permission or ALL_PERMISSIONS, ttl_s=ttl)
     )
 
 
 def _run_with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
-    """Open the database (sharing a running embedded server) and run ``work`` on it."""
-    from gateway.app import database_uri
+    """Open the database (sharing a running embedded server, never creating one), say which
+    it is once it answers, and run ``work`` on it."""
+    from gateway.app import NoDatabase, database
     from gateway.database import make_client, make_store
 
-    async def main(uri: str) -> T:
+    async def main(uri: str, where: str) -> T:
         client = make_client(uri, settings)
         try:
             store = make_store(client, settings)
             await store.ensure_indexes()
+            console.print(f"database: {where} (db {settings.db_name})", highlight=False)
             return await work(store)
         finally:
             await client.close()
 
+    where = "the database"
     try:
-        with database_uri(settings, share=True) as uri:
-            return asyncio.run(main(uri))
-    except EmbeddedServerError as exc:
+        with database(settings, share=True) as db:
+            where = db.where
+            return asyncio.run(main(db.uri, db.where))
+    except (EmbeddedServerError, NoDatabase) as exc:
         raise fail(str(exc)) from None
     except PyMongoError as exc:  # the driver's message names hosts and timeouts: first line only
         reason = str(exc).split(",", 1)[0].splitlines()[0][:200]
-        raise fail(f"the database did not answer ({type(exc).__name__}: {reason})") from None
+        raise fail(
+            f"the database did not answer ({type(exc).__name__}: {reason}); database: {where}"
+        ) from None
 
 
 def _count_records(path: Path) -> int:

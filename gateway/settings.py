@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gateway.project import resolve_in_project
 
 
 class Settings(BaseSettings):
@@ -13,7 +15,8 @@ class Settings(BaseSettings):
 
     mongodb_uri: str | None = Field(default=None, alias="MONGODB_URI")
     db_name: str = Field(default="scv", alias="SCV_DB_NAME")
-    data_dir: Path = Field(default=Path(".scv-data"), alias="SCV_DATA_DIR")
+    # relative to the project root, so every working directory inside it means the same place
+    data_dir: Path = Field(default=Path(".scv-data"), alias="SCV_DATA_DIR", validate_default=True)
     host: str = Field(default="127.0.0.1", alias="SCV_HOST")
     port: int = Field(default=8000, alias="SCV_PORT")
     jwt_secret: str | None = Field(default=None, alias="SCV_JWT_SECRET")
@@ -30,3 +33,13 @@ class Settings(BaseSettings):
     embedded_test_commands: bool = Field(default=False, alias="SCV_EMBEDDED_TEST_COMMANDS")
     # where GraphiQL's npm packages are installed; unset → the repository's web/node_modules
     graphiql_assets: Path | None = Field(default=None, alias="SCV_GRAPHIQL_ASSETS")
+
+    @field_validator("data_dir")
+    @classmethod
+    def _in_project(cls, value: Path) -> Path:
+        return resolve_in_project(value)
+
+    @property
+    def dev_secret_file(self) -> Path:
+        """Where development mode keeps its generated secret (owner-only), next to the data."""
+        return self.data_dir.with_name(self.data_dir.name + ".secret")

@@ -10,15 +10,17 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from pymongo import AsyncMongoClient
 from typer.testing import CliRunner, Result
 
-from gateway.auth import principal_from_token
+from gateway.auth import TOKEN_TTL_S, principal_from_token
 from gateway.cli import app
 from gateway.embedded import EmbeddedServer, free_port
 from resolvers import importer
@@ -415,3 +417,124 @@ async def test_seed_tells_the_seed_documents_stories(
         CliRunner().invoke, app, ["seed", "--org", "acme", "--contacts", "10"]
     )
     assert again.exit_code == 2 and "already holds" in again.output
+
+
+# --- the real `scv`, from anywhere inside the project ---------------------------------------
+
+
+def _scv(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """The installed `scv` as a user runs it: no MONGODB_URI, no secret, default data dir."""
+    full = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("MONGODB_URI", "SCV_JWT_SECRET", "SCV_DATA_DIR")
+    }
+    full.update(env)
+    scv = Path(sys.executable).with_name("scv")
+    return subprocess.run(
+        [str(scv), *args], cwd=cwd, env=full, capture_output=True, text=True, timeout=120
+    )
+
+
+def _project(tmp_path: Path) -> tuple[Path, Path]:
+    """A checkout of this project (its pyproject.toml) and a directory deep inside it."""
+    root = tmp_path / "checkout"
+    (root / "docs" / "deep").mkdir(parents=True)
+    (root / "pyproject.toml").write_text('[project]\nname = "scv-gateway"\nversion = "0"\n')
+    return root, root / "docs" / "deep"
+
+
+def test_data_commands_never_create_a_database_silently(tmp_path: Path) -> None:
+    root, inside = _project(tmp_path)
+    source = inside / "one.csv"
+    source.write_text("firstName,lastName\nA,B\n")
+    for args in (["import", str(source)], ["export"], ["check"], ["seed"], ["token"]):
+        result = _scv(args, inside, SCV_DB_NAME="firsthour")
+        line = _one_line_error(result)
+        assert "SCV_JWT_SECRET" in line if args == ["token"] else "MONGODB_URI" in line, line
+        if args != ["token"]:
+            assert "SCV_DATA_DIR to an existing data directory" in line
+            assert str(root / ".scv-data") in line  # the project's, not the working directory's
+    assert sorted(p.name for p in root.iterdir()) == ["docs", "pyproject.toml"]
+    assert sorted(p.name for p in inside.iterdir()) == ["one.csv"]
+
+
+def _wait_healthy(port: int, gateway: subprocess.Popen[str]) -> None:
+    for _ in range(600):
+        assert gateway.poll() is None, gateway.stderr.read() if gateway.stderr else ""
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError("scv serve never answered /healthz")
+
+
+def test_the_cli_uses_the_running_development_server_from_anywhere_in_the_project(
+    tmp_path: Path,
+) -> None:
+    """`make run` in the project root; the data commands and `scv token` from a directory
+    deep inside it find its embedded server and its development secret."""
+    root, inside = _project(tmp_path)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URI", "SCV_DATA_DIR")}
+    env.pop("SCV_JWT_SECRET", None)
+    env.update({"SCV_PORT": str(port), "SCV_DB_NAME": "firsthour"})
+    scv = Path(sys.executable).with_name("scv")
+    gateway = subprocess.Popen(
+        [str(scv), "serve"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert gateway.stdout is not None
+        dev_token = gateway.stdout.readline().strip()  # the banner's token is stdout's first line
+        _wait_healthy(port, gateway)
+        secret_file = root / ".scv-data.secret"
+        assert secret_file.stat().st_mode & 0o777 == 0o600
+        secret = secret_file.read_text().strip()
+        claims = jwt.decode(dev_token, secret, algorithms=["HS256"])
+        assert claims["org"] == "dev" and claims["exp"] - claims["iat"] == TOKEN_TTL_S
+
+        source = inside / "people.csv"
+        source.write_text("firstName,lastName,cellPhone\nAlexis,Firsthour,+1 803-123-0000\n")
+        imported = _scv(["import", str(source), "--org", "acme"], inside, SCV_DB_NAME="firsthour")
+        assert imported.returncode == 0, imported.stderr
+        assert "created 1" in imported.stderr
+        assert f"database: embedded at {root / '.scv-data'} (the running server" in imported.stderr
+        minted = _scv(["token", "--org", "acme"], inside)
+        assert minted.returncode == 0, minted.stderr
+        found = httpx.post(
+            f"http://127.0.0.1:{port}/graphql",
+            json={"query": '{ searchContacts(query: "Firsthour") { totalCount } }'},
+            headers={"Authorization": f"Bearer {minted.stdout.strip()}"},
+            timeout=30,
+        )
+        assert found.json()["data"] == {"searchContacts": {"totalCount": 1}}, found.text
+        exported = _scv(["export", "--org", "acme"], inside, SCV_DB_NAME="firsthour")
+        assert exported.returncode == 0 and "(the running server" in exported.stderr
+    finally:
+        gateway.terminate()
+        _, stderr = gateway.communicate(timeout=30)
+    assert f"valid for {TOKEN_TTL_S // 3600} hours" in stderr
+    assert not (inside / ".scv-data").exists() and not (inside / ".scv-data.log").exists()
+    # the server stopped: its data directory exists, so the data commands start it themselves
+    checked = _scv(["check"], inside, SCV_DB_NAME="firsthour")
+    assert checked.returncode == 0, checked.stderr
+    assert f"database: embedded at {root / '.scv-data'} (db firsthour)" in checked.stderr
+    # the development secret outlives the restart: the minted token still verifies
+    assert principal_from_token(secret, minted.stdout.strip()).org == "acme"
+
+
+def test_a_short_secret_is_one_warning_line(tmp_path: Path) -> None:
+    minted = _scv(["token", "--org", "acme"], tmp_path, SCV_JWT_SECRET="short")
+    assert minted.returncode == 0, minted.stderr
+    lines = [line for line in minted.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, minted.stderr
+    assert "SCV_JWT_SECRET is 5 bytes; it should be at least 32 bytes" in lines[0]
+    with warnings.catch_warnings():  # PyJWT's own warning, which the CLI kept quiet
+        warnings.simplefilter("ignore")
+        assert principal_from_token("short", minted.stdout.strip()).org == "acme"
