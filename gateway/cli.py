@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
 import socket
 import sys
-from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Generator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 import uvicorn
 from pymongo.errors import PyMongoError
 from rich.console import Console
 from rich.progress import Progress
-from rich.table import Table
+from typer.core import TyperCommand
 
 from gateway.auth import (
     ALL_PERMISSIONS,
@@ -132,7 +131,13 @@ def token(
     org: Annotated[str, typer.Option(help="Tenant id.")] = "dev",
     sub: Annotated[str, typer.Option(help="User or client id.")] = "developer",
     permission: Annotated[
-        list[str] | None, typer.Option("--permission", "-p", help="Repeatable; default all.")
+        list[str] | None,
+        typer.Option(
+            "--permission",
+            "-p",
+            metavar="PERMISSION",
+            help="Repeatable, e.g. -p 'externalContacts:*:*'; default every permission.",
+        ),
     ] = None,
     ttl: Annotated[int, typer.Option(help="Lifetime in seconds.", min=1)] = TOKEN_TTL_S,
 ) -> None:
@@ -183,79 +188,101 @@ def _run_with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -
         ) from None
 
 
-def _count_records(path: Path) -> int:
-    """Rows of a CSV file after its header (a first, read-only pass: decoding and quoting
-    errors surface here, before anything is written)."""
-    from resolvers.importer import unknown_columns
+class _PlainUsage(TyperCommand):
+    """A usage line naming a required argument plainly (``CONTACTS.CSV``, not typer's braces)."""
 
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
-            header = next(reader, None)
-            if header is None:
-                raise fail(f"{path} is empty; it needs a header row of ContactInput field names")
-            unknown = unknown_columns(header)
-            if unknown:
-                raise fail(f"{path}: unknown column(s) {', '.join(map(repr, unknown))}")
-            return sum(1 for _ in reader)
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise fail(f"cannot read {path}: {exc}") from None
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:  # typer's vendored click.Context
+        return [
+            piece.removeprefix("{").removesuffix("}") for piece in super().collect_usage_pieces(ctx)
+        ]
 
 
-def _csv_records(path: Path) -> Iterator[tuple[int, dict[str, str | None]]]:
-    """Each data row with the file line it starts on, read lazily."""
-    starts: list[int] = []  # non-blank lines read since the last row ended
-
-    def numbered(handle: Iterable[str]) -> Iterator[str]:
-        for number, line in enumerate(handle, start=1):
-            if line.strip("\r\n"):
-                starts.append(number)
-            yield line
-
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(numbered(handle))
-        _ = reader.fieldnames  # reads the header row
-        starts.clear()
-        for row in reader:
-            yield starts[0] if starts else reader.line_num, row
-            starts.clear()
-
-
-@app.command("import")
+@app.command("import", cls=_PlainUsage)
 def import_contacts(
-    path: Annotated[Path, typer.Argument(help="CSV file; columns are ContactInput field names.")],
-    org: Annotated[str, typer.Option(help="Tenant to import into.")] = "dev",
+    path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="CONTACTS.CSV", help="CSV file; columns are ContactInput field names."
+        ),
+    ],
+    org: Annotated[str, typer.Option(metavar="ORG", help="Tenant to import into.")] = "dev",
+    encoding: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ENCODING",
+            help="e.g. utf-8, cp1252, latin-1 (default: detected; UTF-8 with or without BOM, "
+            "else Windows-1252, else Latin-1).",
+        ),
+    ] = None,
+    delimiter: Annotated[
+        str | None,
+        typer.Option(
+            metavar="CHAR", help="',', ';', 'tab' or '|' (default: detected from the header)."
+        ),
+    ] = None,
+    ignore_unknown_columns: Annotated[
+        bool,
+        typer.Option(
+            "--ignore-unknown-columns",
+            help="Import the known columns of a file with others (a CRM export's 'Contact ID').",
+        ),
+    ] = False,
 ) -> None:
     """Import curated contacts from CSV (re-importing the same file changes nothing).
 
     Rows stream in batches; a row updates the curated contact with one of its external ids,
-    else one with one of its emails, else creates one. Bad rows are listed with their line
-    numbers (exit code 1) and every good row is still imported.
+    else one with one of its emails, else creates one. One row per line: a bad row (an
+    unterminated quote, a wrong number of cells, a bad value) is listed with its line and
+    value, nothing of it is written, every good row is still imported, and the exit code is 1.
     """
+    from resolvers.contact_csv import (
+        CsvFileError,
+        delimiter_option,
+        encoding_option,
+        inspect_file,
+        read_rows,
+    )
     from resolvers.importer import import_rows
 
-    total = _count_records(path)
+    try:
+        layout = inspect_file(
+            path,
+            encoding=encoding_option(encoding),
+            delimiter=delimiter_option(delimiter),
+            ignore_unknown_columns=ignore_unknown_columns,
+        )
+    except CsvFileError as exc:
+        raise fail(str(exc)) from None
     principal = Principal(org=org, sub="cli-import", permissions=frozenset(ALL_PERMISSIONS))
     settings = Settings()
 
     async def work(store: Store) -> ImportReport:
+        console.print(f"reading {path.name}: {layout.description}", highlight=False)
+        if layout.ignored:
+            ignored = ", ".join(map(repr, layout.ignored))
+            console.print(f"ignoring unknown column(s) {ignored}", highlight=False)
         with Progress(console=console) as progress:
-            task = progress.add_task(f"importing {path.name}", total=total)
+            task = progress.add_task(f"importing {path.name}", total=layout.rows)
             return await import_rows(
-                store, principal, _csv_records(path), lambda n: progress.advance(task, n)
+                store, principal, read_rows(path, layout), lambda n: progress.advance(task, n)
             )
 
     report = _run_with_store(settings, work)
+    _print_import_report(report)
+
+
+def _print_import_report(report: ImportReport) -> None:
     console.print(
         f"created {report.created}, updated {report.updated}, "
         f"unchanged {report.unchanged}, errors {report.failed}",
         highlight=False,
     )
     if report.errors:
-        table = Table("line", "error", title="rows not imported")
-        for line, message in report.errors[:200]:
-            table.add_row(str(line), message)
-        console.print(table)
+        console.print("rows not imported:", highlight=False)
+        for line, message in report.errors[:200]:  # one line each: greppable, never wrapped
+            console.print(
+                f"  line {line}: {message}", markup=False, highlight=False, soft_wrap=True
+            )
         if report.failed > 200:
             console.print(f"… and {report.failed - 200} more", highlight=False)
         raise typer.Exit(code=1)

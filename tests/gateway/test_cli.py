@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import codecs
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -238,8 +238,8 @@ def test_serve_stops_its_embedded_database_when_it_stops(tmp_path: Path) -> None
     assert b"eyJ" in out  # the development token was printed
 
 
-def _import(path: Path, org: str = "acme") -> Result:
-    return CliRunner().invoke(app, ["import", str(path), "--org", org])
+def _import(path: Path, org: str = "acme", *options: str) -> Result:
+    return CliRunner().invoke(app, ["import", str(path), "--org", org, *options])
 
 
 async def test_import_matches_rows_by_external_id_then_by_email(
@@ -289,7 +289,7 @@ async def test_import_streams_in_batches_and_reports_line_numbers(
     monkeypatch.setattr("resolvers.importer.import_batch", counting)
     source = tmp_path / "many.csv"
     rows = [f"P{n},Person,p{n}@example.com,\n" for n in range(7)]
-    rows[4] = 'Bad,"Multi\nLine",not-an-email,\n'  # a quoted newline: the row spans 2 lines
+    rows[4] = "Bad,Row,not-an-email,\n"
     rows.append("Same,Twice,twice@example.com,\n")
     rows.append("Same,Twice,twice@example.com,\n")  # the same row again: unchanged
     source.write_text("firstName,lastName,workEmail,surveyOptOut\n" + "".join(rows))
@@ -297,8 +297,8 @@ async def test_import_streams_in_batches_and_reports_line_numbers(
     assert result.exit_code == 1, result.output
     assert "created 7, updated 0, unchanged 1, errors 1" in result.output
     assert batches == [3, 3, 3]
-    # the bad row starts on line 6 (header, then P0-P3) and spans two lines
-    assert re.search(r"│\s*6\s*│\s*workEmail: not a valid email", result.output), result.output
+    # the bad row is on line 6 (header, then P0-P3); its error shows the bad value
+    assert "  line 6: workEmail: not a valid email address: 'not-an-email'\n" in result.output
     assert await client[cli_env]["contacts"].count_documents({"org": "acme"}) == 7
 
 
@@ -307,7 +307,9 @@ async def test_import_streams_in_batches_and_reports_line_numbers(
     [
         ("", "is empty"),
         ("firstName,lastName,favouriteColour\nA,B,red\n", "unknown column(s) 'favouriteColour'"),
-        (b"firstName,lastName\n\xff\xfe,x\n", "cannot read"),
+        ("firstName,lastName,favouriteColour\n", "the accepted columns are firstName, middleName"),
+        ("lastName,workEmail\nB,b@example.com\n", "no firstName column"),
+        ('firstName,"lastName\nA,B\n', "the header row has an unterminated quote"),
     ],
 )
 def test_import_of_an_unusable_file_is_a_one_line_error_and_writes_nothing(
@@ -538,3 +540,137 @@ def test_a_short_secret_is_one_warning_line(tmp_path: Path) -> None:
     with warnings.catch_warnings():  # PyJWT's own warning, which the CLI kept quiet
         warnings.simplefilter("ignore")
         assert principal_from_token("short", minted.stdout.strip()).org == "acme"
+
+
+async def _people(client: AsyncMongoClient[Doc], db: str) -> dict[str, Doc]:
+    found = client[db]["contacts"].find({"org": "acme"})
+    return {doc["firstName"]: doc async for doc in found}
+
+
+async def test_an_unterminated_quote_is_that_rows_error_and_swallows_no_other_row(
+    cli_env: str, client: AsyncMongoClient[Doc], tmp_path: Path
+) -> None:
+    source = tmp_path / "broken.csv"
+    source.write_text(
+        "firstName,lastName,workEmail,externalIds\n"
+        'Ana,"Diaz,ana@example.com,t:unterm\n'
+        "Ben,Ortiz,ben@example.com,t:ben\n"
+        "Cy,Extra,cy@example.com,t:cy,surplus\n"
+        "Dee,Bad,dee@example.com,no-colon\n"
+        "Eve,Lane,eve@example.com,t:eve\n"
+    )
+    result = await asyncio.to_thread(_import, source)
+    assert result.exit_code == 1, result.output
+    assert "created 2, updated 0, unchanged 0, errors 3" in result.output, result.output
+    for expected in (
+        """line 2: unterminated quote: '"Diaz,ana@example.com,t:unterm'""",
+        "line 4: the row has 5 cells, the header 4: 'Cy,Extra,cy@example.com,t:cy,surplus'",
+        "line 5: external id 'no-colon' is not source:value",
+    ):
+        assert f"  {expected}\n" in result.output, result.output
+    people = await _people(client, cli_env)
+    assert sorted(people) == ["Ben", "Eve"]  # nothing of a bad row is written
+    assert people["Ben"]["lastName"] == "Ortiz"
+    identifiers = client[cli_env]["identifiers"]
+    assert await identifiers.count_documents({"key": {"$regex": "ana@|cy@|dee@"}}) == 0
+    again = await asyncio.to_thread(_import, source)
+    assert "created 0, updated 0, unchanged 2, errors 3" in again.output
+
+
+@pytest.mark.parametrize(
+    ("content", "described"),
+    [
+        (
+            "firstName;lastName;workEmail\nJosé;Müller;jose@example.com\n".encode("cp1252"),
+            "cp1252, semicolon-separated",
+        ),
+        (
+            "firstName,lastName,workEmail\nJosé,Müller “Jo”,jose@example.com\n".encode("cp1252"),
+            "cp1252, comma-separated",
+        ),
+        (
+            codecs.BOM_UTF8
+            + "firstName\tlastName\tworkEmail\nJosé\tMüller\tjose@example.com\r\n".encode(),
+            "utf-8, tab-separated",
+        ),
+        (
+            "firstName,lastName,workEmail\r\nJosé,Müller,jose@example.com\r\n".encode(),
+            "utf-8, comma-separated",
+        ),
+        (
+            "firstName;lastName;workEmail\nJosé;Müller\x81;jose@example.com\n".encode("latin-1"),
+            "latin-1, semicolon-separated",
+        ),
+        (
+            "firstName\tlastName\tworkEmail\nJosé\tMüller\tjose@example.com\n".encode("utf-16"),
+            "utf-16, tab-separated",
+        ),
+    ],
+)
+async def test_import_detects_the_encoding_and_the_delimiter(
+    cli_env: str, client: AsyncMongoClient[Doc], tmp_path: Path, content: bytes, described: str
+) -> None:
+    source = tmp_path / "crm.csv"
+    source.write_bytes(content)
+    result = await asyncio.to_thread(_import, source)
+    assert result.exit_code == 0, result.output
+    assert f"reading crm.csv: {described}" in result.output
+    assert "created 1, updated 0, unchanged 0, errors 0" in result.output
+    jose = (await _people(client, cli_env))["José"]
+    assert jose["lastName"].startswith("Müller") and jose["workEmail"] == "jose@example.com"
+
+
+async def test_import_options_force_the_encoding_and_the_delimiter(
+    cli_env: str, client: AsyncMongoClient[Doc], tmp_path: Path
+) -> None:
+    source = tmp_path / "forced.csv"
+    source.write_bytes("firstName|lastName\nZoë|Ng\n".encode("latin-1"))
+    forced = await asyncio.to_thread(
+        _import, source, "acme", "--encoding", "latin-1", "--delimiter", "|"
+    )
+    assert forced.exit_code == 0, forced.output
+    assert "reading forced.csv: iso8859-1, pipe-separated" in forced.output
+    assert "Zoë" in await _people(client, cli_env)
+    for options, message in (
+        (["--encoding", "utf-8"], "is not utf-8: byte b'\\xeb' cannot be decoded"),
+        (["--encoding", "klingon"], "unknown encoding 'klingon'"),
+        (["--delimiter", "::"], "--delimiter must be one of"),
+        (["--delimiter", ","], "unknown column(s) 'firstName|lastName'"),
+    ):
+        result = await asyncio.to_thread(_import, source, "acme", *options)
+        assert result.exit_code == 2, result.output
+        assert message in result.output, result.output
+        assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+async def test_import_of_a_crm_export_with_extra_columns(
+    cli_env: str, client: AsyncMongoClient[Doc], tmp_path: Path
+) -> None:
+    source = tmp_path / "export.csv"
+    source.write_text(
+        "Contact ID,firstName,lastName,Lead Source,workEmail\n0031,Ana,Lima,Web,ana@example.com\n"
+    )
+    refused = await asyncio.to_thread(_import, source)
+    assert refused.exit_code == 2
+    assert "unknown column(s) 'Contact ID', 'Lead Source'" in refused.output
+    assert "the accepted columns are firstName, middleName, lastName" in refused.output
+    assert "address.countryCode, surveyOptOut (or --ignore-unknown-columns)" in refused.output
+    result = await asyncio.to_thread(_import, source, "acme", "--ignore-unknown-columns")
+    assert result.exit_code == 0, result.output
+    assert "ignoring unknown column(s) 'Contact ID', 'Lead Source'" in result.output
+    assert "created 1, updated 0, unchanged 0, errors 0" in result.output
+    ana = (await _people(client, cli_env))["Ana"]
+    assert ana["workEmail"] == "ana@example.com" and "Lead Source" not in ana
+    again = await asyncio.to_thread(_import, source, "acme", "--ignore-unknown-columns")
+    assert "created 0, updated 0, unchanged 1, errors 0" in again.output
+
+
+def test_help_names_every_argument_plainly() -> None:
+    for command in ("import", "export", "seed", "check", "token", "serve"):
+        result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "120"})
+        assert result.exit_code == 0, result.output
+        for noise in ("{path}", "<list[str]>", "{", "[str]"):
+            assert noise not in result.output, (command, noise, result.output)
+    shown = CliRunner().invoke(app, ["import", "--help"], env={"COLUMNS": "120"}).output
+    for option in ("CONTACTS.CSV", "--encoding", "--delimiter", "--ignore-unknown-columns"):
+        assert option in shown
