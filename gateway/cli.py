@@ -181,6 +181,8 @@ def _run_with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -
             return asyncio.run(main(db.uri, db.where))
     except (EmbeddedServerError, NoDatabase) as exc:
         raise fail(str(exc)) from None
+    except DomainError as exc:
+        raise fail(exc.message) from None
     except PyMongoError as exc:  # the driver's message names hosts and timeouts: first line only
         reason = str(exc).split(",", 1)[0].splitlines()[0][:200]
         raise fail(
@@ -311,54 +313,74 @@ def check(
 
 @app.command()
 def seed(
-    org: Annotated[str, typer.Option(help="Tenant to seed.")] = "dev",
+    org: Annotated[str, typer.Option(metavar="ORG", help="Tenant to seed.")] = "dev",
     contacts: Annotated[int, typer.Option(min=10, max=1_000_000)] = 5000,
     merge_sets: Annotated[int, typer.Option(min=0, max=100_000)] = 200,
     conversations: Annotated[int, typer.Option(min=0, max=10_000_000)] = 50_000,
     random_seed: Annotated[int, typer.Option("--seed", help="Same seed, same data.")] = 42,
     stories: Annotated[
-        bool, typer.Option(help="Write the seed documents' stories (Alexis and David …) too.")
+        bool,
+        typer.Option(help="Write the seed documents' stories (Alexis and David …) and print them."),
     ] = True,
+    reset: Annotated[
+        bool, typer.Option("--reset", help="First delete every document of the org.")
+    ] = False,
 ) -> None:
     """Write a realistic demo data set for one org: the seed documents' stories, then
-    contacts of every type, merge sets and conversations over every channel."""
-    from gateway.seed_stories import Story, already_told, write_stories
-    from gateway.seeding import SeedResult
+    contacts of every type, merge sets and conversations over every channel.
+
+    Running it again writes nothing new and prints the stories and their ids again;
+    --reset deletes the org's data first and writes it all again.
+    """
+    from gateway.seed_stories import Story, told_stories, write_stories
+    from gateway.seeding import SeedResult, holds_data_set, reset_org
     from gateway.seeding import seed as write_data_set
-    from resolvers.errors import Conflict
 
     settings = Settings()
     principal = Principal(org=org, sub="scv-seed", permissions=frozenset(ALL_PERMISSIONS))
 
-    async def work(store: Store) -> tuple[list[Story], SeedResult]:
-        if stories and await already_told(store, org):
-            raise Conflict(f"org {org} already holds a seeded data set")
+    async def work(store: Store) -> tuple[list[Story], SeedResult | None]:
+        if reset:
+            deleted = await reset_org(store, org)
+            console.print(f"org {org}: {deleted} documents deleted", highlight=False)
+        has_data_set = await holds_data_set(store, org)
+        told = await told_stories(store, org)
+        if has_data_set:
+            console.print(
+                f"org {org} already holds the seeded data set; nothing written "
+                "(scv seed --reset writes it again)",
+                highlight=False,
+            )
+        if has_data_set and (told or not stories):
+            return told if stories else [], None
         with Progress(console=console) as progress:
-            task = progress.add_task(
-                f"seeding org {org}", total=contacts + merge_sets + conversations + 1
-            )
-            result = await write_data_set(
-                store,
-                org,
-                contacts=contacts,
-                merge_sets=merge_sets,
-                conversations=conversations,
-                seed=random_seed,
-                progress=lambda n: progress.advance(task, n),
-            )
-            told = await write_stories(store, principal) if stories else []
+            total = 0 if has_data_set else contacts + merge_sets + conversations
+            task = progress.add_task(f"seeding org {org}", total=total + 1)
+            result = None
+            if not has_data_set:
+                result = await write_data_set(
+                    store,
+                    org,
+                    contacts=contacts,
+                    merge_sets=merge_sets,
+                    conversations=conversations,
+                    seed=random_seed,
+                    progress=lambda n: progress.advance(task, n),
+                )
+            if stories and not told:
+                told = await write_stories(store, principal)
             progress.advance(task, 1)
-        return told, result
+        return (told if stories else []), result
 
-    try:
-        told, result = _run_with_store(settings, work)
-    except DomainError as exc:
-        raise fail(exc.message) from None
-    console.print(
-        f"org {org}: {result.contacts} contacts, {len(result.merge_sets)} merge sets, "
-        f"{result.conversations} conversations" + (f", {len(told)} stories" if told else ""),
-        highlight=False,
-    )
+    told, result = _run_with_store(settings, work)
+    if result is not None:
+        console.print(
+            f"org {org}: {result.contacts} contacts, {len(result.merge_sets)} merge sets, "
+            f"{result.conversations} conversations",
+            highlight=False,
+        )
+    if told:
+        console.print(f"{len(told)} stories, each with a query to paste into GraphiQL:")
     for number, story in enumerate(told, start=1):  # plain lines: the queries stay pasteable
         console.print(f"{number}. {story.title} (contact {story.contact_id})", highlight=False)
         console.print(f"   {{ {story.look_at} }}", highlight=False, markup=False)

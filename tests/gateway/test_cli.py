@@ -6,6 +6,7 @@ import asyncio
 import codecs
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -174,7 +175,7 @@ async def test_seed_then_export_writes_every_conversation_once(
     again = await asyncio.to_thread(
         runner.invoke, app, ["seed", "--org", "demo", "--contacts", "60"]
     )
-    assert again.exit_code == 2 and "already holds" in again.output
+    assert again.exit_code == 0 and "already holds the seeded data set" in again.output
     target = tmp_path / "out.ndjson"
     exported = await asyncio.to_thread(
         runner.invoke, app, ["export", "--org", "demo", "-o", str(target)]
@@ -415,10 +416,45 @@ async def test_seed_tells_the_seed_documents_stories(
     )
     assert journey["journey"]["conversationCount"] == 4
     assert set(journey["journey"]["channels"]) == {"EMAIL", "SMS", "VOICE"}
-    again = await asyncio.to_thread(
-        CliRunner().invoke, app, ["seed", "--org", "acme", "--contacts", "10"]
+    assert (
+        f"6. Sam Lee merged with the contacts his email and phone created (contact {sam['node']['id']})"
+        in result.output
     )
-    assert again.exit_code == 2 and "already holds" in again.output
+
+
+def _story_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if re.match(r"\d\. |   \{ ", line)]
+
+
+async def test_seed_runs_again_printing_the_stories_and_resets_on_request(
+    cli_env: str, client: AsyncMongoClient[Doc]
+) -> None:
+    small = ["--org", "acme", "--contacts", "10", "--merge-sets", "1", "--conversations", "20"]
+    runner = CliRunner()
+    first = await asyncio.to_thread(runner.invoke, app, ["seed", *small])
+    assert first.exit_code == 0, first.output
+    contacts = client[cli_env]["contacts"]
+    stored = await contacts.count_documents({"org": "acme"})
+    told = _story_lines(first.output)
+    assert len(told) == 12  # six stories, each a title with its contact id and a query
+
+    again = await asyncio.to_thread(runner.invoke, app, ["seed", "--stories", *small])
+    assert again.exit_code == 0, again.output
+    assert "already holds the seeded data set; nothing written" in again.output
+    assert _story_lines(again.output) == told  # the same stories, the same ids
+    assert await contacts.count_documents({"org": "acme"}) == stored
+
+    reset = await asyncio.to_thread(runner.invoke, app, ["seed", "--reset", *small])
+    assert reset.exit_code == 0, reset.output
+    assert f"org acme: {stored + await _others(client, cli_env)} documents deleted" in reset.output
+    assert await contacts.count_documents({"org": "acme"}) == stored
+    assert len(_story_lines(reset.output)) == 12 and _story_lines(reset.output) != told
+
+
+async def _others(client: AsyncMongoClient[Doc], db: str) -> int:
+    """Documents of org acme outside the contacts collection."""
+    names = ("identifiers", "conversations", "merge_sets", "notes")
+    return sum([await client[db][n].count_documents({"org": "acme"}) for n in names])
 
 
 # --- the real `scv`, from anywhere inside the project ---------------------------------------
