@@ -24,6 +24,8 @@ from typer.testing import CliRunner, Result
 from gateway.auth import TOKEN_TTL_S, principal_from_token
 from gateway.cli import app
 from gateway.embedded import EmbeddedServer, free_port
+from gateway.project import project_root
+from gateway.settings import Settings
 from resolvers import importer
 from resolvers.principal import Principal
 from resolvers.store import Doc, Store
@@ -710,3 +712,18 @@ def test_help_names_every_argument_plainly() -> None:
     shown = CliRunner().invoke(app, ["import", "--help"], env={"COLUMNS": "120"}).output
     for option in ("CONTACTS.CSV", "--encoding", "--delimiter", "--ignore-unknown-columns"):
         assert option in shown
+
+
+def test_outside_the_checkout_the_data_directory_is_the_installed_checkouts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make run` installs the package editable: from any directory outside the checkout a
+    relative SCV_DATA_DIR still means the checkout's."""
+    checkout = Path(__file__).resolve().parents[2]
+    assert project_root(tmp_path) == checkout
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SCV_DATA_DIR", ".scv-data")
+    assert Settings().data_dir == checkout / ".scv-data"
+    assert Settings().dev_secret_file == checkout / ".scv-data.secret"
+    monkeypatch.setenv("SCV_DATA_DIR", str(tmp_path / "elsewhere"))
+    assert Settings().data_dir == tmp_path / "elsewhere"  # an absolute path stays as it is
