@@ -26,7 +26,15 @@ class Settings(BaseSettings):
     max_aliases: int = Field(default=30, ge=1, alias="SCV_MAX_ALIASES")
     max_tokens: int = Field(default=5000, ge=10, alias="SCV_MAX_TOKENS")
     max_cost: int = Field(default=50000, ge=1, alias="SCV_MAX_COST")
+    # origins allowed by CORS, comma-separated; unset or empty: no CORS headers at all
+    cors_origins: str | None = Field(default=None, alias="SCV_CORS_ORIGINS")
+    rate_limit_per_minute: int = Field(default=6000, ge=1, alias="SCV_RATE_LIMIT_PER_MINUTE")
     max_subscriptions: int = Field(default=10, ge=1, le=1000, alias="SCV_MAX_SUBSCRIPTIONS")
     embedded_test_commands: bool = Field(default=False, alias="SCV_EMBEDDED_TEST_COMMANDS")
     # where GraphiQL's npm packages are installed; unset → the repository's web/node_modules
     graphiql_assets: Path | None = Field(default=None, alias="SCV_GRAPHIQL_ASSETS")
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        """SCV_CORS_ORIGINS as a list (each origin stripped, empty entries dropped)."""
+        return [o.strip().rstrip("/") for o in (self.cors_origins or "").split(",") if o.strip()]

@@ -14,6 +14,7 @@ from schema.interactions import InteractionMutation, InteractionQuery
 from schema.journeys import JourneyQuery
 from schema.limits import QueryLimiter
 from schema.merging import MergeMutation, MergeQuery
+from schema.operations import OperationSelection
 from schema.scalars import DATETIME_SCALAR, DateTime
 from schema.subscriptions import Subscription
 
@@ -36,6 +37,6 @@ schema = GatewaySchema(
     query=Query,
     mutation=Mutation,
     subscription=Subscription,
-    extensions=[ErrorCodes, QueryLimiter],  # classes: one instance per request
+    extensions=[ErrorCodes, QueryLimiter, OperationSelection],  # classes: one per request
     config=StrawberryConfig(scalar_map={DateTime: DATETIME_SCALAR}),
 )
