@@ -13,20 +13,33 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
+from starlette.types import Message, Send
 
 MAX_AGE_S = 600
 EXPOSED = ("Retry-After", "X-Request-Id")
 
 
 class GatewayCORS(CORSMiddleware):
+    """Starlette's CORS, silent towards origins it does not allow."""
+
     def preflight_response(self, request_headers: Headers) -> Response:
         if not self.is_allowed_origin(origin=request_headers["origin"]):
             return Response(status_code=204, headers={"Vary": "Origin"})
         return super().preflight_response(request_headers)
+
+    async def send(self, message: Message, send: Send, request_headers: Headers) -> None:
+        origin = request_headers.get("origin")
+        if origin is None or self.is_allowed_origin(origin=origin):
+            await super().send(message, send, request_headers)
+            return
+        if message["type"] == "http.response.start":  # not even Expose-Headers
+            headers = MutableHeaders(scope=message)
+            headers["Vary"] = ", ".join([*headers.getlist("Vary"), "Origin"])
+        await send(message)
 
 
 def cors_middleware(origins: Sequence[str]) -> list[Middleware]:

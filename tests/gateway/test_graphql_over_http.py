@@ -304,6 +304,6 @@ def test_the_persisted_query_store_is_a_bounded_lru() -> None:
     with pytest.raises(RequestRefused) as refused:
         store.resolve(GraphQLParams(None, extensions=persisted(queries[1])))
     assert refused.value.code == "PERSISTED_QUERY_NOT_FOUND"
-    huge = "{ __typename }" + " " * store.queries.maxsize
+    huge = "{ __typename }" + " " * int(store.queries.maxsize)
     store.resolve(GraphQLParams(huge, extensions=persisted(huge)))  # runs, is not kept
     assert len(store.queries) == 3
