@@ -15,6 +15,7 @@ from gateway.media_types import prefers_html, response_media_type
 from gateway.persisted_queries import ENTRY_OVERHEAD, PersistedQueries
 from resolvers.store import Store
 from tests.conftest import Api, codes
+from tests.gateway.test_subscriptions import Socket
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 SEARCH = 'query Search { searchContacts(query: "ada") { totalCount } }'
@@ -307,3 +308,24 @@ def test_the_persisted_query_store_is_a_bounded_lru() -> None:
     huge = "{ __typename }" + " " * int(store.queries.maxsize)
     store.resolve(GraphQLParams(huge, extensions=persisted(huge)))  # runs, is not kept
     assert len(store.queries) == 3
+
+
+async def test_the_websocket_refuses_an_ambiguous_document_too(ws_url: str, api: Api) -> None:
+    socket = await Socket.open(ws_url, api.token())
+    two = (
+        'subscription A { journeyUpdates(contactId: "x") { id } } '
+        'subscription B { journeyUpdates(contactId: "y") { id } }'
+    )
+    for op_id, payload in (
+        ("1", {"query": two}),
+        ("2", {"query": two, "operationName": "Nope"}),
+    ):
+        await socket.send({"id": op_id, "type": "subscribe", "payload": payload})
+        error = await socket.error()
+        assert error["extensions"]["code"] == "BAD_USER_INPUT", error
+    # the socket stays usable: the named operation runs (and refuses the unknown contact)
+    await socket.send(
+        {"id": "3", "type": "subscribe", "payload": {"query": two, "operationName": "B"}}
+    )
+    assert (await socket.error())["extensions"]["code"] == "NOT_FOUND"
+    await socket.close()
