@@ -97,6 +97,7 @@ def create_app(
         operation_observer=metrics.subscriptions_changed,
         rate_limiter=rate_limiter,
         persisted_queries=PersistedQueries(),
+        allowed_origins=settings.cors_origin_list,
     )
 
     async def healthz(request: Request) -> JSONResponse:

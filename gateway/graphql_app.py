@@ -9,6 +9,7 @@ and runs the schema itself, so each of those rules is in one place.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pymongo
@@ -71,7 +72,8 @@ def is_request_error(result: ExecutionResult) -> bool:
 
 
 class GatewayGraphQL(GraphQL[Context, None]):
-    """Strawberry's ASGI app with the contract's auth and our own offline GraphiQL."""
+    """Strawberry's ASGI app for the WebSocket; GraphQL over HTTP, the contract's auth and
+    our own offline GraphiQL for HTTP requests."""
 
     graphql_transport_ws_handler_class = GatewayTransportWSHandler
 
@@ -89,13 +91,14 @@ class GatewayGraphQL(GraphQL[Context, None]):
         operation_observer: OperationObserver | None = None,
         rate_limiter: RateLimiter | None = None,
         persisted_queries: PersistedQueries | None = None,
+        allowed_origins: Sequence[str] = (),
     ) -> None:
-        super().__init__(
+        super().__init__(  # its HTTP view is not used: see handle_http
             schema,
             graphql_ide=None,
-            allow_queries_via_get=False,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
             max_subscriptions_per_connection=max_subscriptions,
+            allowed_origins=allowed_origins,  # SCV_CORS_ORIGINS: cross-origin WebSockets
         )
         self.operation_observer = operation_observer  # open WebSocket operations, ±1
         self.store = store

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from strawberry.http.websocket_origin import normalize_allowed_origins
 
 
 class Settings(BaseSettings):
@@ -34,7 +35,19 @@ class Settings(BaseSettings):
     # where GraphiQL's npm packages are installed; unset → the repository's web/node_modules
     graphiql_assets: Path | None = Field(default=None, alias="SCV_GRAPHIQL_ASSETS")
 
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: str | None) -> str | None:
+        _split_origins(value)  # "https://app.example.com" or "*", else a ValueError saying why
+        return value
+
     @property
     def cors_origin_list(self) -> list[str]:
-        """SCV_CORS_ORIGINS as a list (each origin stripped, empty entries dropped)."""
-        return [o.strip().rstrip("/") for o in (self.cors_origins or "").split(",") if o.strip()]
+        """SCV_CORS_ORIGINS as origins the way browsers send them (lower-case scheme and host,
+        no default port, no trailing slash)."""
+        return _split_origins(self.cors_origins)
+
+
+def _split_origins(value: str | None) -> list[str]:
+    entries = [o.strip().rstrip("/") for o in (value or "").split(",") if o.strip()]
+    return sorted(normalize_allowed_origins(entries))

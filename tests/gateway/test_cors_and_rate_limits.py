@@ -7,13 +7,15 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import pytest
+import websockets
 
 from gateway.app import create_app
 from gateway.metrics import KNOWN_CODES
 from gateway.settings import Settings
 from resolvers.errors import DOMAIN_CODES
 from resolvers.store import Store
-from tests.conftest import SECRET, Api, codes
+from tests.conftest import SECRET, Api, codes, served
 
 APP = "https://app.example.com"
 QUERY = '{ searchContacts(query: "a") { totalCount } }'
@@ -127,3 +129,36 @@ async def test_over_the_rate_limit_is_429_with_retry_after_per_subject_and_org(
 def test_the_error_vocabulary_has_the_new_codes() -> None:
     assert {"RATE_LIMITED", "PERSISTED_QUERY_NOT_FOUND"} <= DOMAIN_CODES
     assert {"RATE_LIMITED", "PERSISTED_QUERY_NOT_FOUND"} <= KNOWN_CODES
+
+
+async def test_an_allowed_origin_may_open_the_websocket_others_may_not(
+    mongo_uri: str, settings: Settings, store: Store
+) -> None:
+    app = create_app(
+        settings.model_copy(update={"cors_origins": APP}),
+        uri=mongo_uri,
+        secret=SECRET,
+        ensure_indexes=False,
+    )
+    protocol = [websockets.Subprotocol("graphql-transport-ws")]
+    async with served(app) as port:
+        url = f"ws://127.0.0.1:{port}/graphql"
+        async with websockets.connect(
+            url, subprotocols=protocol, origin=websockets.Origin(APP)
+        ) as ws:
+            assert ws.subprotocol == "graphql-transport-ws"
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await websockets.connect(
+                url, subprotocols=protocol, origin=websockets.Origin("https://evil.example.com")
+            )
+        assert refused.value.response.status_code == 403
+
+
+def test_cors_origins_are_checked_and_normalised() -> None:
+    settings = Settings(SCV_CORS_ORIGINS="https://App.Example.com:443/, http://localhost:5173")
+    assert settings.cors_origin_list == ["http://localhost:5173", "https://app.example.com"]
+    assert Settings(SCV_CORS_ORIGINS=" , ").cors_origin_list == []
+    with pytest.raises(ValueError, match="origin"):
+        Settings(SCV_CORS_ORIGINS="app.example.com")
+    with pytest.raises(ValueError, match="origin"):
+        Settings(SCV_CORS_ORIGINS="https://app.example.com/path")
