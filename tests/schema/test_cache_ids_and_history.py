@@ -9,11 +9,13 @@ from typing import Any
 
 import httpx
 import pytest
+from pymongo import AsyncMongoClient
 
 from gateway.app import create_app
 from gateway.settings import Settings
-from resolvers.store import Store
+from resolvers.store import Doc, Store
 from tests.conftest import SECRET, Api, CommandLog
+from tests.schema.test_merge_api import failpoint
 
 CREATE = "mutation($i: ContactInput!) { createContact(input: $i) { id } }"
 MERGE = "mutation($ids: [ID!]!) { mergeContacts(contactIds: $ids) { id } }"
@@ -228,3 +230,22 @@ async def test_deleting_a_contact_keeps_the_others_history(api: Api, store: Stor
         {"kind": "UNMERGE", "inputIds": [a, b], "canonicalId": x},
     ]
     assert await store.merge_events.count_documents({"contactIds": b}) == 0
+
+
+async def test_a_merge_whose_event_cannot_be_written_leaves_no_trace(
+    api: Api, store: Store, client: AsyncMongoClient[Doc]
+) -> None:
+    a, b = [await auto_contact(api, f"+1803555040{n}") for n in range(2)]
+    collections = ("contacts", "identifiers", "merge_sets", "merge_events")
+
+    async def state() -> dict[str, list[Doc]]:
+        return {c: await store.db[c].find().sort("_id", 1).to_list() for c in collections}
+
+    before = await state()
+    # inserts of a merge: the new canonical, the merge set, then its merge_events entry
+    async with failpoint(client, "insert", skip=2):
+        response = await api.post(MERGE, {"ids": [a, b]})
+    assert response.json()["data"] is None
+    assert await state() == before
+    x = await merge(api, a, b)  # and trying again works, with one event
+    assert (await history(api, a))[a] == [{"kind": "MERGE", "inputIds": [a, b], "canonicalId": x}]
