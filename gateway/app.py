@@ -21,6 +21,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from gateway.auth import development_secret, mint_token, secret_length_warning
 from gateway.body_limit import BodySizeLimit
+from gateway.cors import cors_middleware
 from gateway.database import make_client, make_store
 from gateway.embedded import EmbeddedServer, running_uri
 from gateway.export import export_conversations
@@ -28,6 +29,8 @@ from gateway.graphiql import assets_route, find_assets
 from gateway.graphql_app import GatewayGraphQL
 from gateway.logs import RequestLogging
 from gateway.metrics import Metrics
+from gateway.persisted_queries import PersistedQueries
+from gateway.rate_limit import RateLimiter
 from gateway.settings import Settings
 from resolvers.store import Doc, Store
 from schema.limits import QueryLimits
@@ -46,6 +49,7 @@ class Runtime:
     client: AsyncMongoClient[Doc]
     store: Store
     metrics: Metrics
+    rate_limiter: RateLimiter
     embedded: EmbeddedServer | None = None  # the child process serving ``uri``, if ours
 
 
@@ -94,7 +98,8 @@ def create_app(
     metrics = Metrics(embedded=embedded)
     client = make_client(uri, settings, listeners=[*listeners, metrics.command_listener])
     store = make_store(client, settings)
-    runtime = Runtime(settings, secret, dev_token, client, store, metrics, embedded)
+    rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    runtime = Runtime(settings, secret, dev_token, client, store, metrics, rate_limiter, embedded)
     graphiql_assets = find_assets(settings.graphiql_assets)  # None: from the CDN (logged)
     graphql = GatewayGraphQL(
         schema,
@@ -106,6 +111,9 @@ def create_app(
         db_timeout_s=settings.db_timeout_ms / 1000,
         max_subscriptions=settings.max_subscriptions,
         operation_observer=metrics.subscriptions_changed,
+        rate_limiter=rate_limiter,
+        persisted_queries=PersistedQueries(),
+        allowed_origins=settings.cors_origin_list,
     )
 
     async def healthz(request: Request) -> JSONResponse:
@@ -145,6 +153,7 @@ def create_app(
         lifespan=lifespan,
         middleware=[  # outermost first: every request is logged and counted, big bodies refused
             Middleware(RequestLogging, observer=metrics.observe_request),
+            *cors_middleware(settings.cors_origin_list),  # refusals carry CORS headers too
             Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
         ],
     )

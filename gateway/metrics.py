@@ -241,7 +241,7 @@ class Metrics:
         """``(route, operation)`` labels: only bounded values, never the raw path."""
         path = info.path
         if path == "/graphql":
-            if info.method != "POST":
+            if info.graphiql:
                 return "graphiql", NO_OPERATION
             if not info.operation:
                 return "graphql", ANONYMOUS

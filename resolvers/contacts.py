@@ -9,7 +9,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from resolvers import claims
+from resolvers import claims, merge_history
 from resolvers.clock import now
 from resolvers.contact_fields import (
     ALL_FIELDS,
@@ -218,6 +218,7 @@ async def delete_contact(store: Store, principal: Principal, contact_id: str) ->
         await store.notes.delete_many(
             {"org": org, "contactId": {"$in": member_ids}}, session=session
         )
+        await merge_history.forget(store, org, member_ids, session)
         released: list[str] = []
         for member_id in member_ids:
             released += await claims.release(store, org, member_id, session=session)

@@ -30,7 +30,7 @@ class DomainConfig:
 
 
 class Store:
-    """One database, its five collections and the domain's configuration."""
+    """One database, its collections and the domain's configuration."""
 
     def __init__(self, db: AsyncDatabase[Doc], config: DomainConfig | None = None) -> None:
         self.db = db
@@ -40,6 +40,7 @@ class Store:
         self.conversations: AsyncCollection[Doc] = db["conversations"]
         self.merge_sets: AsyncCollection[Doc] = db["merge_sets"]
         self.notes: AsyncCollection[Doc] = db["notes"]
+        self.merge_events: AsyncCollection[Doc] = db["merge_events"]
 
     async def ensure_indexes(self) -> None:
         """Create every index the queries rely on. Idempotent."""
@@ -95,6 +96,10 @@ class Store:
         )
         await self.merge_sets.create_indexes(
             [IndexModel([("org", ASCENDING), ("memberIds", ASCENDING)], name="org_members")]
+        )
+        # Contact.mergeHistory: the events a batch of contacts was involved in
+        await self.merge_events.create_indexes(
+            [IndexModel([("org", ASCENDING), ("contactIds", ASCENDING)], name="org_contacts")]
         )
         await self.notes.create_indexes(
             [

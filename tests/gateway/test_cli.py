@@ -90,7 +90,9 @@ def test_token_command_mints_a_token_for_the_secret(cli_env: str) -> None:
 def test_schema_command_prints_the_sdl() -> None:
     result = CliRunner().invoke(app, ["schema"])
     assert result.exit_code == 0
-    assert "recordInteraction(input: InteractionInput!): Resolution!" in result.stdout
+    assert "type Mutation {" in result.stdout
+    assert "recordInteraction(" in result.stdout
+    assert "input: InteractionInput!\n  ): Resolution!" in result.stdout  # described argument
 
 
 def _serve(env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -244,3 +244,32 @@ def test_each_app_has_a_registry_of_its_own() -> None:
     assert first.registry is not second.registry
     assert b"scv_open_subscriptions 1.0" in first.render()[0]
     assert b"scv_open_subscriptions 0.0" in second.render()[0]
+
+
+async def test_get_queries_count_as_graphql_and_the_page_as_graphiql(served: Served) -> None:
+    auth = {"Authorization": f"Bearer {served.api.token()}"}
+    query = "query Typename { __typename }"
+    assert (await served.http.get("/graphql", params={"query": query}, headers=auth)).is_success
+    limited = await served.http.get(
+        "/graphql", params={"query": 'mutation M { deleteContact(id: "x") }'}, headers=auth
+    )
+    assert limited.status_code == 405
+    page = await served.http.get("/graphql", headers={"Accept": "text/html"})
+    assert page.headers["content-type"].startswith("text/html")
+
+    _, samples = await served.scrape()
+    assert (
+        value(samples, "scv_requests_total", route="graphql", operation="Typename", outcome="ok")
+        == 1
+    )
+    assert (
+        value(
+            samples,
+            "scv_requests_total",
+            route="graphql",
+            operation="_anonymous",
+            outcome="BAD_USER_INPUT",
+        )
+        == 1
+    )
+    assert value(samples, "scv_requests_total", route="graphiql", operation="", outcome="ok") == 1
