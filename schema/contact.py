@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 import strawberry
 
 from resolvers.identifiers import key as identifier_key
-from resolvers.principal import Permission
 from resolvers.store import Doc
 from schema.context import Info, resolve_cached
 from schema.enums import ContactType, IdentifierType
+from schema.permissions import CanViewContacts, CanViewSessions
 from schema.scalars import DateTime
 
 if TYPE_CHECKING:
@@ -173,13 +173,14 @@ class Contact:
         docs = await info.context.loaders.notes.load(members)
         return [Note.from_doc(d) for d in docs]
 
-    @strawberry.field(description="Needs externalContacts:session:view.")
+    @strawberry.field(
+        description="Needs externalContacts:session:view.", permission_classes=[CanViewSessions]
+    )
     async def journey(
         self, info: Info
     ) -> Annotated[Journey, strawberry.lazy("schema.journey")] | None:
         from schema.journey import journey_of
 
-        info.context.require(Permission.SESSION_VIEW)
         return await journey_of(info, self.doc)
 
 
@@ -204,9 +205,11 @@ class Identifier:
             doc=doc,
         )
 
-    @strawberry.field(description="The contact that claims it (always a canonical contact).")
+    @strawberry.field(
+        description="The contact that claims it (always a canonical contact).",
+        permission_classes=[CanViewContacts],
+    )
     async def contact(self, info: Info) -> Contact:
-        info.context.require(Permission.CONTACT_VIEW)
         doc = await info.context.loaders.contact.load(self.doc["contactId"])
         if doc is None:
             from resolvers.errors import NotFound

@@ -15,6 +15,7 @@ from resolvers.store import Doc
 from schema.contact import Contact, PageInfo
 from schema.context import Info
 from schema.enums import Channel, Direction, IdentifierType
+from schema.permissions import checked_in_code
 from schema.scalars import DateTime
 
 
@@ -77,7 +78,10 @@ class Conversation:
     # fetched up front resolves at once (no task per row); otherwise they hand graphql-core
     # the DataLoader's awaitable, which it awaits like an async resolver's result.
 
-    @strawberry.field(description="Exactly the contact it is linked to (may be an ancestor).")
+    @strawberry.field(
+        description="Exactly the contact it is linked to (may be an ancestor).",
+        metadata=checked_in_code(Permission.CONTACT_VIEW),
+    )
     def contact(self, info: Info) -> Contact | None:
         linked = self.doc.get("externalContactId")
         if not linked:
@@ -88,7 +92,8 @@ class Conversation:
 
     @strawberry.field(
         description="The canonical contact of the linked contact's merge set: "
-        "the grouping key for analytics."
+        "the grouping key for analytics.",
+        metadata=checked_in_code(Permission.CONTACT_VIEW),
     )
     def individual(self, info: Info) -> Contact | None:
         linked = self.doc.get("externalContactId")

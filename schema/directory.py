@@ -8,7 +8,6 @@ from resolvers import contacts, directory
 from resolvers.contact_fields import ContactType as DomainContactType
 from resolvers.errors import BadUserInput, NotFound
 from resolvers.identifiers import IdentifierType as DomainIdentifierType
-from resolvers.principal import Permission
 from schema.contact import (
     Contact,
     ContactConnection,
@@ -21,22 +20,33 @@ from schema.contact import (
 from schema.context import Info
 from schema.enums import ContactType, IdentifierType
 from schema.inputs import ContactInput, to_patch
+from schema.permissions import (
+    CanAddContacts,
+    CanDeleteContacts,
+    CanEditContacts,
+    CanPromoteIdentities,
+    CanViewContacts,
+)
 
 MAX_IDS = 100
 
 
 @strawberry.type
 class DirectoryQuery:
-    @strawberry.field(description="An ancestor id returns its canonical contact.")
+    @strawberry.field(
+        description="An ancestor id returns its canonical contact.",
+        permission_classes=[CanViewContacts],
+    )
     async def contact(self, info: Info, id: strawberry.ID) -> Contact | None:
         ctx = info.context
-        ctx.require(Permission.CONTACT_VIEW)
         return contact_or_none(await contacts.get_canonical(ctx.store, ctx.org, str(id)))
 
-    @strawberry.field(description="Same order as ids, null for unknown (at most 100 ids).")
+    @strawberry.field(
+        description="Same order as ids, null for unknown (at most 100 ids).",
+        permission_classes=[CanViewContacts],
+    )
     async def contacts(self, info: Info, ids: list[strawberry.ID]) -> list[Contact | None]:
         ctx = info.context
-        ctx.require(Permission.CONTACT_VIEW)
         if len(ids) > MAX_IDS:
             raise BadUserInput(f"at most {MAX_IDS} ids")
         exact = await ctx.loaders.contact.load_many([str(i) for i in ids])
@@ -45,7 +55,10 @@ class DirectoryQuery:
         by_id = {d["_id"]: d for d in heads if d is not None}
         return [contact_or_none(by_id.get(c)) if c is not None else None for c in canonical_ids]
 
-    @strawberry.field(description="Name prefixes, exact email or phone; first <= 100.")
+    @strawberry.field(
+        description="Name prefixes, exact email or phone; first <= 100.",
+        permission_classes=[CanViewContacts],
+    )
     async def search_contacts(
         self,
         info: Info,
@@ -55,7 +68,6 @@ class DirectoryQuery:
         after: str | None = strawberry.UNSET,  # no SDL default, as in the contract
     ) -> ContactConnection:
         ctx = info.context
-        ctx.require(Permission.CONTACT_VIEW)
         wanted = [DomainContactType(t) for t in (types or [])] or [DomainContactType.CURATED]
         cursor = after if isinstance(after, str) else None
         page, count_filter = await directory.search_contacts(
@@ -73,19 +85,22 @@ class DirectoryQuery:
             count_filter=count_filter,
         )
 
-    @strawberry.field(description="value is normalised first.")
+    @strawberry.field(
+        description="value is normalised first.", permission_classes=[CanViewContacts]
+    )
     async def identifier(self, info: Info, type: IdentifierType, value: str) -> Identifier | None:
         ctx = info.context
-        ctx.require(Permission.CONTACT_VIEW)
         doc = await directory.find_identifier(ctx.store, ctx.org, DomainIdentifierType(type), value)
         if doc is None or await ctx.loaders.contact.load(doc["contactId"]) is None:
             return None
         return Identifier.from_doc(doc)
 
-    @strawberry.field(description="CURATED contacts with that phone or email, oldest first.")
+    @strawberry.field(
+        description="CURATED contacts with that phone or email, oldest first.",
+        permission_classes=[CanViewContacts],
+    )
     async def reverse_lookup(self, info: Info, value: str) -> list[Contact]:
         ctx = info.context
-        ctx.require(Permission.CONTACT_VIEW)
         return [
             Contact.from_doc(d) for d in await directory.reverse_lookup(ctx.store, ctx.org, value)
         ]
@@ -93,37 +108,37 @@ class DirectoryQuery:
 
 @strawberry.type
 class DirectoryMutation:
-    @strawberry.mutation(description="CURATED; firstName and lastName required.")
+    @strawberry.mutation(
+        description="CURATED; firstName and lastName required.", permission_classes=[CanAddContacts]
+    )
     async def create_contact(self, info: Info, input: ContactInput) -> Contact:
         ctx = info.context
-        ctx.require(Permission.CONTACT_ADD)
         return Contact.from_doc(
             await contacts.create_contact(ctx.store, ctx.principal, to_patch(input))
         )
 
-    @strawberry.mutation(description="Omitted field = unchanged, null = cleared.")
+    @strawberry.mutation(
+        description="Omitted field = unchanged, null = cleared.",
+        permission_classes=[CanEditContacts],
+    )
     async def update_contact(self, info: Info, id: strawberry.ID, input: ContactInput) -> Contact:
         ctx = info.context
-        ctx.require(Permission.CONTACT_EDIT)
         doc = await contacts.update_contact(ctx.store, ctx.principal, str(id), to_patch(input))
         return Contact.from_doc(doc)
 
-    @strawberry.mutation
+    @strawberry.mutation(permission_classes=[CanDeleteContacts])
     async def delete_contact(self, info: Info, id: strawberry.ID) -> bool:
         ctx = info.context
-        ctx.require(Permission.CONTACT_DELETE)
         return await contacts.delete_contact(ctx.store, ctx.principal, str(id))
 
-    @strawberry.mutation
+    @strawberry.mutation(permission_classes=[CanPromoteIdentities])
     async def promote_contact(self, info: Info, id: strawberry.ID) -> Contact:
         ctx = info.context
-        ctx.require(Permission.IDENTITY_PROMOTE)
         return Contact.from_doc(await contacts.promote_contact(ctx.store, ctx.principal, str(id)))
 
-    @strawberry.mutation
+    @strawberry.mutation(permission_classes=[CanEditContacts])
     async def add_note(self, info: Info, contact_id: strawberry.ID, text: str) -> Note:
         ctx = info.context
-        ctx.require(Permission.CONTACT_EDIT)
         return Note.from_doc(
             await contacts.add_note(ctx.store, ctx.principal, str(contact_id), text)
         )

@@ -10,6 +10,12 @@ from schema.context import Info
 from schema.conversation import Conversation, Resolution, selected_names
 from schema.enums import Channel, Direction
 from schema.inputs import ContactInput, IdentifierInput, to_patch
+from schema.permissions import (
+    CanAssociateConversations,
+    CanIngestConversations,
+    CanViewAllConversations,
+    checked_in_code,
+)
 from schema.scalars import DateTime
 
 
@@ -31,20 +37,22 @@ class InteractionInput:
 
 @strawberry.type
 class InteractionQuery:
-    @strawberry.field
+    @strawberry.field(permission_classes=[CanViewAllConversations])
     async def conversation(self, info: Info, id: strawberry.ID) -> Conversation | None:
         ctx = info.context
-        ctx.require(Permission.CONVERSATION_VIEW_ALL)
         doc = await conversations.get_conversation(ctx.store, ctx.org, str(id))
         return Conversation.from_doc(doc) if doc is not None else None
 
 
 @strawberry.type
 class InteractionMutation:
-    @strawberry.mutation(description="Store a conversation and resolve it to a contact.")
+    @strawberry.mutation(
+        description="Store a conversation and resolve it to a contact.",
+        permission_classes=[CanIngestConversations],
+        metadata=checked_in_code(Permission.CONTACT_VIEW),  # when otherMatches is selected
+    )
     async def record_interaction(self, info: Info, input: InteractionInput) -> Resolution:
         ctx = info.context
-        ctx.require(Permission.CONVERSATION_INGEST)
         if "otherMatches" in selected_names(info):
             # the suggestions are other people's contacts: checked before anything is written
             ctx.require(Permission.CONTACT_VIEW)
@@ -54,21 +62,22 @@ class InteractionMutation:
         result = await interactions.record_interaction(ctx.store, ctx.principal, raw)
         return Resolution.from_result(result)
 
-    @strawberry.mutation(description="Link to exactly the contact given (ancestors included).")
+    @strawberry.mutation(
+        description="Link to exactly the contact given (ancestors included).",
+        permission_classes=[CanAssociateConversations],
+    )
     async def link_conversation(
         self, info: Info, conversation_id: strawberry.ID, contact_id: strawberry.ID
     ) -> Conversation:
         ctx = info.context
-        ctx.require(Permission.CONVERSATION_ASSOCIATE)
         doc = await conversations.link_conversation(
             ctx.store, ctx.principal, str(conversation_id), str(contact_id)
         )
         return Conversation.from_doc(doc)
 
-    @strawberry.mutation
+    @strawberry.mutation(permission_classes=[CanAssociateConversations])
     async def unlink_conversation(self, info: Info, conversation_id: strawberry.ID) -> Conversation:
         ctx = info.context
-        ctx.require(Permission.CONVERSATION_ASSOCIATE)
         doc = await conversations.unlink_conversation(
             ctx.store, ctx.principal, str(conversation_id)
         )

@@ -7,29 +7,30 @@ import dataclasses
 import strawberry
 
 from resolvers import journeys
-from resolvers.principal import Permission
 from schema.context import Info
 from schema.conversation import ConversationConnection, node_fields
 from schema.enums import Channel
 from schema.journey import Journey, given, page_connection
+from schema.permissions import CanViewAllConversations, CanViewSessions
 from schema.scalars import DateTime
 
 
 @strawberry.type
 class JourneyQuery:
     @strawberry.field(
+        permission_classes=[CanViewSessions],
         description="The journey of any contact id (an ancestor's is its merge set's); "
-        "null for an unknown id. Needs externalContacts:session:view."
+        "null for an unknown id. Needs externalContacts:session:view.",
     )
     async def journey(self, info: Info, contact_id: strawberry.ID) -> Journey | None:
         ctx = info.context
-        ctx.require(Permission.SESSION_VIEW)
         head = journeys.journey_head(await ctx.loaders.links.load(str(contact_id)))
         return Journey.from_head(head) if head is not None else None
 
     @strawberry.field(
+        permission_classes=[CanViewAllConversations],
         description="The BI pull, newest first: since inclusive, until exclusive, first <= "
-        "1000; contactIds (at most 100, unknown ones ignored) expand to whole merge sets."
+        "1000; contactIds (at most 100, unknown ones ignored) expand to whole merge sets.",
     )
     async def conversations(
         self,
@@ -42,7 +43,6 @@ class JourneyQuery:
         after: str | None = strawberry.UNSET,
     ) -> ConversationConnection:
         ctx = info.context
-        ctx.require(Permission.CONVERSATION_VIEW_ALL)
         selected = node_fields(info)
         request = journeys.page_request(
             journeys.CONVERSATIONS_CURSOR,

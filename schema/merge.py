@@ -6,10 +6,10 @@ from enum import StrEnum
 
 import strawberry
 
-from resolvers.principal import Permission
 from resolvers.store import Doc
 from schema.contact import Contact
 from schema.context import Info
+from schema.permissions import CanViewContacts
 from schema.scalars import DateTime
 
 
@@ -56,9 +56,8 @@ class MergeSet:
             doc=doc,
         )
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[CanViewContacts])
     async def canonical(self, info: Info) -> Contact:
-        info.context.require(Permission.CONTACT_VIEW)
         doc = await info.context.loaders.contact.load(self.doc["canonicalId"])
         if doc is None:
             from resolvers.errors import NotFound
@@ -66,8 +65,9 @@ class MergeSet:
             raise NotFound("the merge set's canonical contact is gone")
         return Contact.from_doc(doc)
 
-    @strawberry.field(description="Every member, the canonical included.")
+    @strawberry.field(
+        description="Every member, the canonical included.", permission_classes=[CanViewContacts]
+    )
     async def contacts(self, info: Info) -> list[Contact]:
-        info.context.require(Permission.CONTACT_VIEW)
         docs = await info.context.loaders.contact.load_many(self.doc["memberIds"])
         return [Contact.from_doc(d) for d in docs if d is not None]

@@ -5,19 +5,21 @@ from __future__ import annotations
 import strawberry
 
 from resolvers import merges
-from resolvers.principal import Permission
 from schema.contact import Contact
 from schema.context import Info
 from schema.inputs import ContactInput, to_patch
 from schema.merge import MergeSet
+from schema.permissions import CanMergeIdentities, CanViewContacts
 
 
 @strawberry.type
 class MergeQuery:
-    @strawberry.field(description="The merge set of any member id; null when never merged.")
+    @strawberry.field(
+        description="The merge set of any member id; null when never merged.",
+        permission_classes=[CanViewContacts],
+    )
     async def merge_set(self, info: Info, contact_id: strawberry.ID) -> MergeSet | None:
         ctx = info.context
-        ctx.require(Permission.CONTACT_VIEW)
         doc = await merges.get_merge_set(ctx.store, ctx.org, str(contact_id))
         return MergeSet.from_doc(doc) if doc is not None else None
 
@@ -25,8 +27,9 @@ class MergeQuery:
 @strawberry.type
 class MergeMutation:
     @strawberry.mutation(
+        permission_classes=[CanMergeIdentities],
         description="Merges 2 to 25 contacts (each replaced by its canonical contact) under a "
-        "new canonical contact, which it returns; valueOverride fields win."
+        "new canonical contact, which it returns; valueOverride fields win.",
     )
     async def merge_contacts(
         self,
@@ -35,7 +38,6 @@ class MergeMutation:
         value_override: ContactInput | None = strawberry.UNSET,
     ) -> Contact:
         ctx = info.context
-        ctx.require(Permission.IDENTITY_MERGE)
         patch = to_patch(value_override) if value_override else {}
         doc = await merges.merge_contacts(
             ctx.store, ctx.principal, [str(i) for i in contact_ids], patch
@@ -43,10 +45,10 @@ class MergeMutation:
         return Contact.from_doc(doc)
 
     @strawberry.mutation(
-        description="Undoes the latest merge of the contact's set; returns the restored contacts."
+        permission_classes=[CanMergeIdentities],
+        description="Undoes the latest merge of the contact's set; returns the restored contacts.",
     )
     async def unmerge_contacts(self, info: Info, contact_id: strawberry.ID) -> list[Contact]:
         ctx = info.context
-        ctx.require(Permission.IDENTITY_MERGE)
         docs = await merges.unmerge_contacts(ctx.store, ctx.principal, str(contact_id))
         return [Contact.from_doc(d) for d in docs]

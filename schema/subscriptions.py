@@ -9,22 +9,22 @@ import strawberry
 from resolvers.contacts import get_canonical
 from resolvers.errors import NotFound
 from resolvers.journey_updates import journey_updates
-from resolvers.principal import Permission
 from schema.context import Info
 from schema.conversation import Conversation
+from schema.permissions import CanViewSessions, stream_permissions
 
 
 @strawberry.type
 class Subscription:
     @strawberry.subscription(
+        extensions=[stream_permissions(CanViewSessions)],
         description="Each conversation recorded into, or linked to, the contact's merge set, "
-        "as it happens. Needs externalContacts:session:view."
+        "as it happens. Needs externalContacts:session:view.",
     )
     async def journey_updates(
         self, info: Info, contact_id: strawberry.ID
     ) -> AsyncGenerator[Conversation, None]:
         ctx = info.context
-        ctx.require(Permission.SESSION_VIEW)
         if await get_canonical(ctx.store, ctx.org, str(contact_id)) is None:
             raise NotFound(f"no contact with id {contact_id}")
         async for doc in journey_updates(ctx.store, ctx.org, str(contact_id)):

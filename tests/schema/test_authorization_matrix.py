@@ -9,8 +9,8 @@ Two tables drive the tests:
   ``null`` there, the rest of the response intact, not one document changed), and with just
   the permissions it needs (a positive control: it answers, and a mutation does write the
   collections it names, so "nothing changed" above is a real check). The table is checked
-  against the schema and against every ``require(Permission.…)`` call in ``schema/``, so no
-  new operation or guarded field escapes it.
+  against the permissions the schema declares on its fields (``schema/permissions.py``), so
+  no new operation or guarded field escapes it.
 - ``TENANCY_CASES``: one row per way an id of another org can reach an operation, directly
   or indirectly (merge sets, journeys, ``contactIds``, links, merges). The data is created
   in ``acme``; the call comes from org ``other`` with every permission. A foreign id must
@@ -23,7 +23,6 @@ is not GraphQL; their permission and tenancy checks follow the tables.
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import json
 import re
@@ -31,25 +30,26 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import websockets
 from bson import ObjectId
+from graphql import GraphQLObjectType
+from strawberry.permission import PermissionExtension
 
 from gateway.auth import ALL_PERMISSIONS
 from resolvers.invariants import find_violations
 from resolvers.principal import Permission
 from resolvers.store import Doc, Store
+from schema.permissions import CHECKED_IN_CODE, Needs
 from schema.schema import schema
 from tests.conftest import Api, codes
 
 ACME = "acme"
 OTHER = "other"
 COLLECTIONS = ("contacts", "identifiers", "conversations", "merge_sets", "notes")
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schema"
 
 Vars = dict[str, Any]
 Path_ = tuple[str | int, ...]
@@ -589,37 +589,42 @@ async def test_with_just_the_permissions_it_needs_it_answers_and_writes(
     assert await find_violations(store) == []
 
 
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.capitalize() for part in rest)
-
-
-def _guarded_in_code() -> set[tuple[str, str, str]]:
-    """(GraphQL type, field, permission) of every resolver in schema/ that calls
-    ``require(Permission.X)``; root classes (``…Query``, ``…Mutation``, ``Subscription``)
-    count as Query, Mutation and Subscription."""
-    guarded: set[tuple[str, str, str]] = set()
-    for source in sorted(SCHEMA_DIR.glob("*.py")):
-        tree = ast.parse(source.read_text())
-        for cls in (n for n in tree.body if isinstance(n, ast.ClassDef)):
-            type_name = cls.name
-            for root in ("Query", "Mutation", "Subscription"):
-                if cls.name.endswith(root):
-                    type_name = root
-            for fn in cls.body:
-                if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+def _declared_in_schema() -> set[tuple[str, str]]:
+    """(``Type.field``, permission) of every field of the schema that needs a permission:
+    its permission classes (``permission_classes`` and ``stream_permissions`` both become a
+    ``PermissionExtension``, checked before its resolver runs) and the checks its resolver
+    makes itself when the request needs them (``checked_in_code`` metadata)."""
+    declared: set[tuple[str, str]] = set()
+    for type_name, named in schema._schema.type_map.items():
+        if type_name.startswith("__") or not isinstance(named, GraphQLObjectType):
+            continue
+        for field_name, field in named.fields.items():
+            definition = (field.extensions or {}).get("strawberry-definition")
+            if definition is None:
+                continue
+            op = f"{type_name}.{field_name}"
+            for extension in definition.extensions:
+                if not isinstance(extension, PermissionExtension):
                     continue
-                for node in ast.walk(fn):
-                    if (
-                        isinstance(node, ast.Call)
-                        and isinstance(node.func, ast.Attribute)
-                        and node.func.attr == "require"
-                        and node.args
-                        and isinstance(node.args[0], ast.Attribute)
-                    ):
-                        permission = Permission[node.args[0].attr]
-                        guarded.add((type_name, _camel(fn.name), str(permission)))
-    return guarded
+                for permission in extension.permissions:
+                    assert isinstance(permission, Needs), (op, permission)
+                    declared.add((op, str(permission.permission)))
+            for permission in definition.metadata.get(CHECKED_IN_CODE, ()):
+                declared.add((op, str(permission)))
+    return declared
+
+
+def test_the_schema_declares_the_permissions_of_the_fields_it_guards() -> None:
+    """The reading above is not vacuous: a root field, a guarded field and a check made in
+    code are all found, with their permissions."""
+    declared = _declared_in_schema()
+    assert ("Query.contact", str(V.CONTACT_VIEW)) in declared
+    assert ("Mutation.createContact", str(V.CONTACT_ADD)) in declared
+    assert ("Contact.journey", str(V.SESSION_VIEW)) in declared
+    assert ("Subscription.journeyUpdates", str(V.SESSION_VIEW)) in declared
+    assert ("Conversation.contact", str(V.CONTACT_VIEW)) in declared
+    assert ("Mutation.recordInteraction", str(V.CONTACT_VIEW)) in declared
+    assert not any(op.startswith("Contact.firstName") for op, _ in declared)
 
 
 def test_the_table_covers_every_operation_and_every_guarded_field() -> None:
@@ -632,16 +637,15 @@ def test_the_table_covers_every_operation_and_every_guarded_field() -> None:
     in_table = {(c.op, str(c.permission)) for c in PERMISSION_CASES}
     assert roots <= {op for op, _ in in_table}, roots - {op for op, _ in in_table}
 
-    # every resolver that checks a permission is in a table, with that permission
+    # every field that declares a permission is in a table, with that permission
     in_table |= {(c.op, str(c.permission)) for c in SUBSCRIPTION_CASES}
-    in_code = {(f"{t}.{f}", p) for t, f, p in _guarded_in_code()}
-    assert in_code <= in_table, in_code - in_table
+    in_schema = _declared_in_schema()
+    assert in_schema <= in_table, in_schema - in_table
     assert graphql_schema.subscription_type is not None
     subscriptions = {f"Subscription.{name}" for name in graphql_schema.subscription_type.fields}
     assert subscriptions <= {c.op for c in SUBSCRIPTION_CASES}
-    # and every field row of the table is really guarded in the code
-    fields = {(op, p) for op, p in in_table if op.split(".")[0] not in ("Query", "Mutation")}
-    assert fields <= in_code, fields - in_code
+    # and every row of the table is really declared in the schema
+    assert in_table <= in_schema, in_table - in_schema
 
 
 # --- the tenancy table -------------------------------------------------------------------------

@@ -218,3 +218,22 @@ async def test_journeys_of_many_contacts_are_read_together(
                 "aggregate:1",
             ]
         ), names
+
+
+async def test_a_field_the_caller_may_not_read_costs_no_command(
+    counted: tuple[Api, CommandLog], store: Store
+) -> None:
+    """Declared permissions are checked from the token alone, before any resolver runs."""
+    api, log = counted
+    await seed_bi(store, 9)
+    query = (
+        "query { conversations(first: 5) { totalCount edges { node { id } } } "
+        'contact(id: "x") { id } }'
+    )
+    log.clear()
+    response = await api.post(query, {}, permissions=["externalContacts:session:view"])
+    body = response.json()
+    assert body["data"] is None  # conversations is non-null
+    assert sorted(e["path"][0] for e in body["errors"]) == ["contact", "conversations"]
+    assert {e["extensions"]["code"] for e in body["errors"]} == {"FORBIDDEN"}
+    assert log.names() == [], log.names()
