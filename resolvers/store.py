@@ -52,6 +52,17 @@ class Store:
                 # {org, _id: {$in: ids}} (batch loads): the embedded server plans it on this
                 # index; without it the org's every contact is read for each batch.
                 IndexModel([("org", ASCENDING), ("_id", ASCENDING)], name="org_id"),
+                # conditional writes ({org, _id, readOnly[, modifiedAt]}): the embedded server
+                # plans a filter on one index whose leading fields are exactly its fields
+                IndexModel(
+                    [
+                        ("org", ASCENDING),
+                        ("_id", ASCENDING),
+                        ("readOnly", ASCENDING),
+                        ("modifiedAt", ASCENDING),
+                    ],
+                    name="org_id_state",
+                ),
                 # the CSV importer recognises rows it imported before by their fingerprint
                 IndexModel([("org", ASCENDING), ("importKey", ASCENDING)], name="org_import"),
             ]
@@ -60,12 +71,22 @@ class Store:
             [
                 IndexModel([("org", ASCENDING), ("key", ASCENDING)], name="claim", unique=True),
                 IndexModel([("org", ASCENDING), ("contactId", ASCENDING)], name="org_contact"),
+                # a holder's claims by key ({org, contactId, key}): releases, moves, undo
+                IndexModel(
+                    [("org", ASCENDING), ("contactId", ASCENDING), ("key", ASCENDING)],
+                    name="org_contact_key",
+                ),
                 IndexModel([("expiresAt", ASCENDING)], name="ttl", expireAfterSeconds=0),
             ]
         )
         await self.conversations.create_indexes(
             [
                 IndexModel([("org", ASCENDING), ("cid", ASCENDING)], name="org_cid", unique=True),
+                # linking a conversation only while it is unlinked ({org, cid, externalContactId})
+                IndexModel(
+                    [("org", ASCENDING), ("cid", ASCENDING), ("externalContactId", ASCENDING)],
+                    name="org_cid_link",
+                ),
                 IndexModel(
                     [
                         ("org", ASCENDING),
@@ -94,7 +115,14 @@ class Store:
             ]
         )
         await self.merge_sets.create_indexes(
-            [IndexModel([("org", ASCENDING), ("memberIds", ASCENDING)], name="org_members")]
+            [
+                IndexModel([("org", ASCENDING), ("memberIds", ASCENDING)], name="org_members"),
+                # {org, _id[, canonicalId]}: reads by id and writes conditional on the head
+                IndexModel(
+                    [("org", ASCENDING), ("_id", ASCENDING), ("canonicalId", ASCENDING)],
+                    name="org_id_head",
+                ),
+            ]
         )
         await self.notes.create_indexes(
             [

@@ -132,11 +132,13 @@ class ConversationEdge:
 class ConversationConnection:
     edges: list[ConversationEdge]
     page_info: PageInfo
-    count_filter: strawberry.Private[dict[str, Any]]
+    count_pipeline: strawberry.Private[list[dict[str, Any]]]
 
     @strawberry.field
     async def total_count(self, info: Info) -> int:
-        return await info.context.store.conversations.count_documents(self.count_filter)
+        conversations = info.context.store.conversations
+        counted = await (await conversations.aggregate(self.count_pipeline)).to_list()
+        return int(counted[0]["n"]) if counted else 0
 
 
 @strawberry.type
