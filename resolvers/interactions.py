@@ -23,7 +23,7 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from resolvers import claims
+from resolvers import claims, conversation_counts
 from resolvers.clock import now
 from resolvers.contact_fields import (
     EMAIL_FIELDS,
@@ -440,12 +440,17 @@ async def _store_conversation(
         except DuplicateKeyError:
             existing = None  # a concurrent first recording of the same id: update it instead
             continue
+        started, channel = details["startedAt"], details["channel"]
         if result.upserted_id is not None:
+            await conversation_counts.record(store, org, [(started, channel, 1)])
             return {**where, **details, **inserted}
         if existing is None:  # recorded concurrently after this call's first read
             existing = await store.conversations.find_one(where)
             if existing is None:
                 continue
+        elif (existing["startedAt"], existing["channel"]) != (started, channel):
+            moved = [(existing["startedAt"], existing["channel"], -1), (started, channel, 1)]
+            await conversation_counts.record(store, org, moved)
         doc = {**existing, **details}
         if doc.get("externalContactId") is None and contact_id is not None:
             linked = await store.conversations.update_one(

@@ -31,12 +31,12 @@ Query shapes are chosen to be exact on MongoDB and fast on the embedded server a
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from resolvers import loaders
+from resolvers import conversation_counts, loaders
 from resolvers.clock import now, to_db_precision
 from resolvers.conversations import Channel
 from resolvers.errors import BadUserInput
@@ -49,6 +49,7 @@ CONVERSATIONS_CURSOR = "conversations"
 JOURNEY_MAX_FIRST = 1000
 CONVERSATIONS_MAX_FIRST = 1000
 MAX_CONTACT_IDS = 100
+Total = Callable[[], Awaitable[int]]
 
 SORT = [("startedAt", -1), ("_id", -1)]
 FIRST_SPACING = timedelta(minutes=5)  # assumed gap between conversations before any is seen
@@ -198,7 +199,7 @@ class ConversationPage:
     docs: list[Doc]
     has_next: bool
     cursors: list[str]
-    count_pipeline: list[dict[str, Any]] = field(default_factory=list)
+    total: Total = field(default=lambda: _zero())
 
     @property
     def end_cursor(self) -> str | None:
@@ -426,9 +427,7 @@ def _minus(anchor: datetime, width: timedelta) -> datetime:
         return datetime.min.replace(tzinfo=anchor.tzinfo)
 
 
-def _finish(
-    request: PageRequest, docs: list[Doc], count_pipeline: list[dict[str, Any]]
-) -> ConversationPage:
+def _finish(request: PageRequest, docs: list[Doc], total: Total) -> ConversationPage:
     has_next = len(docs) > request.first
     rows = docs[: request.first]
     spacing = 0.0
@@ -445,21 +444,43 @@ def _finish(
         previous = started
         position = Position(started_at=started, id=doc["_id"], ties=run, spacing_ms=spacing)
         cursors.append(encode_position(request.kind, position))
-    return ConversationPage(
-        docs=rows, has_next=has_next, cursors=cursors, count_pipeline=count_pipeline
-    )
+    return ConversationPage(docs=rows, has_next=has_next, cursors=cursors, total=total)
 
 
-def count_pipeline(
-    store: Store, org: str, request: PageRequest, moment: datetime
-) -> list[dict[str, Any]]:
-    """The pipeline counting the whole list the page belongs to (for ``totalCount``)."""
+async def _zero() -> int:
+    return 0
+
+
+def page_total(store: Store, org: str, request: PageRequest, moment: datetime) -> Total:
+    """How to count the whole list the page belongs to (``totalCount``), run only when asked:
+    a whole-org list from the conversation count buckets, a merge set's from its
+    conversations (an index range of the set)."""
     members = request.members
     if members is not None and not members:
-        return [{"$match": {"org": org, "_id": {"$in": []}}}, {"$count": "n"}]
+        return _zero
     span = time_range(store, request.filter, None, moment)
+    if members is None:
+
+        async def from_buckets() -> int:
+            return await conversation_counts.count(
+                store,
+                org,
+                span.lower,
+                span.lower_inclusive,
+                span.upper,
+                span.upper_inclusive,
+                request.filter.channels,
+            )
+
+        return from_buckets
     query = page_filter(org, members, request.filter, span, moment)
-    return [*query.pipeline(), {"$count": "n"}]
+
+    async def of_the_set() -> int:
+        pipeline = [*query.pipeline(), {"$count": "n"}]
+        found = await (await store.conversations.aggregate(pipeline)).to_list()
+        return int(found[0]["n"]) if found else 0
+
+    return of_the_set
 
 
 async def conversation_page(
@@ -472,7 +493,7 @@ async def conversation_page(
         docs = await _fetch_members(store, org, request, moment, need)
     else:
         docs = await _fetch_windowed(store, org, request, moment, need)
-    return _finish(request, docs, count_pipeline(store, org, request, moment))
+    return _finish(request, docs, page_total(store, org, request, moment))
 
 
 async def org_pages(
@@ -505,7 +526,7 @@ async def conversation_pages(
     if len(by_set) > 1:
         union = await _fetch_union(store, org, [r for _, r in by_set], moment)
         for (i, request), docs in zip(by_set, union, strict=True):
-            pages[i] = _finish(request, docs, count_pipeline(store, org, request, moment))
+            pages[i] = _finish(request, docs, page_total(store, org, request, moment))
     for i, request in enumerate(requests):
         if i not in pages:
             pages[i] = await conversation_page(store, org, request, moment=moment)

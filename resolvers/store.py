@@ -30,7 +30,7 @@ class DomainConfig:
 
 
 class Store:
-    """One database, its five collections and the domain's configuration."""
+    """One database, its collections and the domain's configuration."""
 
     def __init__(self, db: AsyncDatabase[Doc], config: DomainConfig | None = None) -> None:
         self.db = db
@@ -40,6 +40,8 @@ class Store:
         self.conversations: AsyncCollection[Doc] = db["conversations"]
         self.merge_sets: AsyncCollection[Doc] = db["merge_sets"]
         self.notes: AsyncCollection[Doc] = db["notes"]
+        # hourly and daily conversation counts per org (resolvers/conversation_counts.py)
+        self.conversation_counts: AsyncCollection[Doc] = db["conversation_counts"]
 
     async def ensure_indexes(self) -> None:
         """Create every index the queries rely on. Idempotent."""
@@ -122,6 +124,15 @@ class Store:
                     [("org", ASCENDING), ("_id", ASCENDING), ("canonicalId", ASCENDING)],
                     name="org_id_head",
                 ),
+            ]
+        )
+        await self.conversation_counts.create_indexes(
+            [
+                IndexModel(
+                    [("org", ASCENDING), ("unit", ASCENDING), ("start", ASCENDING)],
+                    name="org_unit_start",
+                ),
+                IndexModel([("expiresAt", ASCENDING)], name="ttl", expireAfterSeconds=0),
             ]
         )
         await self.notes.create_indexes(

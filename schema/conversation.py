@@ -132,13 +132,11 @@ class ConversationEdge:
 class ConversationConnection:
     edges: list[ConversationEdge]
     page_info: PageInfo
-    count_pipeline: strawberry.Private[list[dict[str, Any]]]
+    total: strawberry.Private[Callable[[], Awaitable[int]]]  # resolvers.journeys.page_total
 
     @strawberry.field
-    async def total_count(self, info: Info) -> int:
-        conversations = info.context.store.conversations
-        counted = await (await conversations.aggregate(self.count_pipeline)).to_list()
-        return int(counted[0]["n"]) if counted else 0
+    async def total_count(self) -> int:
+        return await self.total()
 
 
 @strawberry.type

@@ -51,7 +51,7 @@ async def page_connection(
     return ConversationConnection(
         edges=edges,
         page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor),
-        count_pipeline=page.count_pipeline,
+        total=page.total,
     )
 
 
