@@ -30,6 +30,7 @@ Query shapes are chosen to be exact on MongoDB and fast on the embedded server a
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -270,6 +271,14 @@ class ServerQuery:
     span: TimeRange
     moment: datetime
     channels: frozenset[str] | None
+    per_channel: bool = False  # read as one index range per channel (``indexes``)
+
+    @property
+    def indexes(self) -> list[dict[str, Any]]:
+        """The filters sent: ``index``, or one per channel on ``org_channel_page``."""
+        if not self.per_channel or self.channels is None:
+            return [self.index]
+        return [{**self.index, "channel": c} for c in sorted(self.channels)]
 
     def keep(self, doc: Doc) -> bool:
         """Visible (the span starts at the retention cutoff; ``expiresAt`` is checked too
@@ -300,10 +309,15 @@ def page_filter(
     span: TimeRange,
     moment: datetime,
 ) -> ServerQuery:
-    """The index-only server filter of a page and the checks left for its candidates."""
+    """The index-only server filter of a page and the checks left for its candidates.
+
+    A whole-org page of some channels reads each channel's range (``{org, channel,
+    startedAt}``) and merges them, rather than reading every channel and dropping most."""
     index: dict[str, Any] = {"org": org}
     if members is None:
         index["startedAt"] = span.ops()
+        if filter.channels is not None:
+            return ServerQuery(index, span, moment, filter.channels, per_channel=True)
     elif len(members) == 1:
         index["externalContactId"] = members[0]
         index["startedAt"] = span.ops()
@@ -346,12 +360,23 @@ async def _find_after(
     if projection is not None and query.channels is not None:
         projection = {**projection, "channel": 1}
     while True:
-        cursor = store.conversations.find(query.index, projection).sort(SORT).limit(limit)
-        docs = await cursor.batch_size(limit).to_list()  # one reply: no getMore
+        replies: list[list[Doc]] = []
+        for index in query.indexes:
+            cursor = store.conversations.find(index, projection).sort(SORT).limit(limit)
+            replies.append(await cursor.batch_size(limit).to_list())  # one reply: no getMore
+        docs = list(heapq.merge(*replies, key=_page_order, reverse=True))
+        cut = [reply[-1] for reply in replies if len(reply) >= limit]
+        if cut:  # past the last row of a cut-off reply, rows of that reply may be missing
+            floor = max(_page_order(d) for d in cut)
+            docs = [d for d in docs if _page_order(d) >= floor]
         kept = [d for d in docs if query.keep(d) and is_after(d, after)]
-        if len(kept) >= wanted or len(docs) < limit:
+        if len(kept) >= wanted or not cut:
             return kept[:wanted]
-        limit += len(docs) - len(kept) + wanted
+        limit += limit - len(kept) + wanted
+
+
+def _page_order(doc: Doc) -> tuple[datetime, str]:
+    return (doc["startedAt"], doc["_id"])
 
 
 async def _fetch_members(

@@ -102,6 +102,15 @@ class Store:
                     [("org", ASCENDING), ("startedAt", DESCENDING), ("_id", DESCENDING)],
                     name="org_page",
                 ),
+                IndexModel(
+                    [
+                        ("org", ASCENDING),
+                        ("channel", ASCENDING),
+                        ("startedAt", DESCENDING),
+                        ("_id", DESCENDING),
+                    ],
+                    name="org_channel_page",
+                ),
                 IndexModel([("expiresAt", ASCENDING)], name="ttl", expireAfterSeconds=0),
                 # Journeys and BI pulls lead their filters with the clause these serve alone
                 # (see resolvers/journeys.py): the embedded server plans one index per query.
