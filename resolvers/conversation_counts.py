@@ -14,9 +14,10 @@ Expiry needs no bookkeeping: a conversation expires ``retention_days`` after it 
 the visible ones are exactly those started after the cutoff, and a count never reaches back
 before it; buckets outlive their hour by the retention period and are then removed by their
 TTL index. Links, merges and unmerges do not change which org a conversation belongs to, so
-they leave the counts alone. The bucket update follows the conversation's write (the
-embedded server has no cheap transaction for the hot path): a crash in between leaves a
-count one off, which ``scv check`` reports (``count_violations``).
+they leave the counts alone. The bucket update follows the conversation's write, outside a
+transaction (the hot path of ingest): a crash in between leaves that hour's count one short,
+and conversations written around the gateway (straight into the collection) are not counted
+until their buckets are rebuilt.
 """
 
 from __future__ import annotations
