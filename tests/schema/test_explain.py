@@ -173,13 +173,15 @@ class Battery:
         self.serial += 1
         return f"explain-{self.serial}"
 
-    async def record(self, channel: str, identifiers: list[Doc], **extra: Any) -> Doc:
+    async def record(
+        self, channel: str, identifiers: list[Doc], cid: str | None = None, **extra: Any
+    ) -> Doc:
         moment = datetime.now(UTC) - timedelta(minutes=self.serial)
         data = await self.api.gql(
             RECORD,
             {
                 "i": {
-                    "conversationId": self.cid(),
+                    "conversationId": cid or self.cid(),
                     "channel": channel,
                     "startedAt": moment.isoformat(),
                     "identifiers": identifiers,
@@ -273,6 +275,8 @@ class Battery:
         )
         await self.record("OPEN_MESSAGING", [{"type": "PHONE", "value": "+18035550180"}])
         await self.record("CALLBACK", [])
+        again = [{"type": "PHONE", "value": known[0]["cellPhone"]}]
+        await self.record("SMS", again, cid="explain-1")  # recorded again: moved hour, channel
         auto_id = fresh["contact"]["id"]
         await gql(PROMOTE, {"id": auto_id})
         autos = await self.some({"org": ORG, "type": "IDENTIFIED", "mergeSetId": None}, 3)
