@@ -21,6 +21,7 @@ Doc = dict[str, Any]
 T = TypeVar("T")
 
 MAX_TRANSACTION_ATTEMPTS = 8
+STALE_CONVERSATION_INDEXES = ("contact_page", "started")
 
 
 @dataclass(frozen=True)
@@ -112,19 +113,14 @@ class Store:
                     name="org_channel_page",
                 ),
                 IndexModel([("expiresAt", ASCENDING)], name="ttl", expireAfterSeconds=0),
-                # Journeys and BI pulls lead their filters with the clause these serve alone
-                # (see resolvers/journeys.py): the embedded server plans one index per query.
-                IndexModel(
-                    [
-                        ("externalContactId", ASCENDING),
-                        ("startedAt", DESCENDING),
-                        ("_id", DESCENDING),
-                    ],
-                    name="contact_page",
-                ),
-                IndexModel([("startedAt", DESCENDING), ("_id", DESCENDING)], name="started"),
             ]
         )
+        # Indexes of earlier versions that no query uses any more (every page filter now
+        # starts with org): each one only cost every conversation write an index update.
+        present = await self.conversations.index_information()
+        for stale in STALE_CONVERSATION_INDEXES:
+            if stale in present:
+                await self.conversations.drop_index(stale)
         await self.merge_sets.create_indexes(
             [
                 IndexModel([("org", ASCENDING), ("memberIds", ASCENDING)], name="org_members"),

@@ -73,3 +73,11 @@ async def test_an_inclusive_since_keeps_the_row_at_that_instant(store: Store) ->
         span = time_range(store, request.filter, None, now())
         query = page_filter(ORG, members, request.filter, span, now())
         assert "$gte" not in query.index["startedAt"]
+
+
+async def test_indexes_no_query_uses_are_dropped(store: Store) -> None:
+    await store.conversations.create_index([("startedAt", -1), ("_id", -1)], name="started")
+    await store.ensure_indexes()
+    names = set(await store.conversations.index_information())
+    assert "started" not in names and "contact_page" not in names
+    assert {"org_page", "org_contact_page", "org_channel_page", "org_cid_link"} <= names
