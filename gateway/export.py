@@ -30,7 +30,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from gateway.auth import principal_from_header
-from gateway.http_errors import error_response
+from gateway.graphql_request import RequestRefused
+from gateway.http_errors import error_response, refusal_response
 from resolvers import journeys, loaders
 from resolvers.errors import BadUserInput, Unauthenticated
 from resolvers.principal import Permission
@@ -200,6 +201,10 @@ async def export_conversations(request: Request) -> Response:
         principal = principal_from_header(runtime.secret, request.headers.get("authorization"))
     except Unauthenticated as exc:
         return error_response(401, exc.message, exc.code)
+    try:
+        runtime.rate_limiter.check(principal)
+    except RequestRefused as refused:
+        return refusal_response(refused)
     if not principal.can(Permission.CONVERSATION_VIEW_ALL):
         return error_response(
             403, f"missing permission {Permission.CONVERSATION_VIEW_ALL}", "FORBIDDEN"

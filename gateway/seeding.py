@@ -317,6 +317,26 @@ def _conversation_doc(
     }
 
 
+async def holds_data_set(store: Store, org: str) -> bool:
+    """Whether :func:`seed` has written its data set into ``org``."""
+    return await store.conversations.find_one({"org": org, "cid": _cid(0)}, {"_id": 1}) is not None
+
+
+async def reset_org(store: Store, org: str) -> int:
+    """Delete every document of ``org`` (contacts, identifiers, conversations, merge sets,
+    notes); returns how many. For ``scv seed --reset`` on a development database."""
+    deleted = 0
+    for collection in (
+        store.identifiers,
+        store.merge_sets,
+        store.notes,
+        store.conversations,
+        store.contacts,
+    ):
+        deleted += (await collection.delete_many({"org": org})).deleted_count
+    return deleted
+
+
 async def seed(
     store: Store,
     org: str,
@@ -332,7 +352,7 @@ async def seed(
     """
     rng = random.Random(seed)
     ids = random.Random(f"{org}:{seed}")  # the same data set in two orgs needs other ids
-    if await store.conversations.find_one({"org": org, "cid": _cid(0)}, {"_id": 1}):
+    if await holds_data_set(store, org):
         raise Conflict(f"org {org} already holds a seeded data set")
     tick: Progress = progress or (lambda _n: None)
     at = now()

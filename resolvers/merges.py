@@ -45,7 +45,7 @@ from typing import Any
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from resolvers import claims, contacts
+from resolvers import claims, contacts, merge_history
 from resolvers.clock import now
 from resolvers.contact_fields import (
     EMAIL_FIELDS,
@@ -276,6 +276,7 @@ async def _merge(
             },
             session=session,
         )
+    await merge_history.record(store, org, event, members, session)
     # 6. values the canonical lists that no input held: the ordinary field rule
     moved = {c["key"] for c in held}
     await claims.claim_all(
@@ -464,6 +465,7 @@ async def _unmerge(
             {"_id": merge_set["_id"], "org": org, "canonicalId": canonical_id}, session=session
         )
         _expect(deleted.deleted_count, 1)
+    await merge_history.record(store, org, undo, merge_set["memberIds"], session)
     # 5. identifiers
     await _restore_claims(store, org, canonical_id, event, restored, session)
     # 6. notes written on the removed canonical stay with the set's oldest input

@@ -43,6 +43,7 @@ class Store:
         self.notes: AsyncCollection[Doc] = db["notes"]
         # hourly and daily conversation counts per org (resolvers/conversation_counts.py)
         self.conversation_counts: AsyncCollection[Doc] = db["conversation_counts"]
+        self.merge_events: AsyncCollection[Doc] = db["merge_events"]
 
     async def ensure_indexes(self) -> None:
         """Create every index the queries rely on. Idempotent."""
@@ -139,6 +140,10 @@ class Store:
                 ),
                 IndexModel([("expiresAt", ASCENDING)], name="ttl", expireAfterSeconds=0),
             ]
+        )
+        # Contact.mergeHistory: the events a batch of contacts was involved in
+        await self.merge_events.create_indexes(
+            [IndexModel([("org", ASCENDING), ("contactIds", ASCENDING)], name="org_contacts")]
         )
         await self.notes.create_indexes(
             [

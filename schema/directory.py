@@ -67,8 +67,8 @@ class DirectoryQuery:
         ]
         return ContactConnection(
             edges=edges,
-            page_info=PageInfo(
-                has_next_page=page.has_next, end_cursor=edges[-1].cursor if edges else None
+            page_info=PageInfo.of(
+                [e.cursor for e in edges], has_next=page.has_next, after_given=cursor is not None
             ),
             total=total,
         )
