@@ -1,7 +1,8 @@
 """Every command the gateway sends is index-only: a battery of every operation, explained.
 
 An org of 2,000 contacts, 6,000 conversations (``gateway.seeding``, the documents the
-resolvers write), a note per contact and 2,000 merge sets of a neighbouring org; then every
+resolvers write), a note per contact, and 2,000 merge sets and merge events of a
+neighbouring org; then every
 query, mutation, subscription set-up, the NDJSON export and the CLI's import, export and
 check run once (pages, filters and counts included) through clients whose
 ``tests.explain.ExplainLog`` captures each read and write filter, transactions included. Each
@@ -89,6 +90,21 @@ async def populate(store: Store) -> SeedResult:
             for n in range(CONTACTS)
         ]
     )
+    await store.merge_events.insert_many(
+        [
+            {
+                "_id": object_id(rng, at),
+                "org": "neighbour",
+                "kind": "MERGE",
+                "at": at,
+                "by": "agent-1",
+                "inputIds": [f"a-{n}", f"b-{n}"],
+                "canonicalId": f"head-{n}",
+                "contactIds": [f"a-{n}", f"b-{n}", f"head-{n}"],
+            }
+            for n in range(CONTACTS)
+        ]
+    )
     return result
 
 
@@ -99,6 +115,7 @@ CONTACT_FIELDS = """
   mergeSet { id contactIds size history { kind at } canonical { id } contacts { id } }
   identifiers { type value claimedAt contact { id } }
   notes { id text createdAt }
+  mergeHistory { kind at inputIds canonicalId }
   journey { contactIds conversationCount firstSeenAt lastSeenAt channels
             conversations(first: 5) { totalCount edges { node { id } } } }
 """
