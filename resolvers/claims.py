@@ -44,14 +44,6 @@ def oldest_first(docs: list[Doc]) -> list[Doc]:
     return sorted(docs, key=lambda d: (d["createdAt"], d["_id"]))
 
 
-def live_filter(moment: datetime | None = None) -> dict[str, Any]:
-    """Contacts that are neither expired nor ancestors."""
-    return {
-        "readOnly": False,
-        "$or": [{"expiresAt": None}, {"expiresAt": {"$gt": moment or now()}}],
-    }
-
-
 def rank(contact: Doc) -> tuple[datetime, str]:
     """Claim priority: the contact created first wins (a merge set is as old as its oldest)."""
     return (contact["since"], contact["_id"])
