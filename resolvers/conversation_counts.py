@@ -175,3 +175,11 @@ async def count(
     if last_day is not None:
         total += await _buckets(store, org, "h", last_day, last_hour, channels)
     return total
+
+
+async def recent_spacing_ms(store: Store, org: str, before: datetime) -> float:
+    """The average gap between the org's conversations in the day before ``before`` (from its
+    hour buckets); 0 when there were none."""
+    start = floor_to(before, HOUR) - DAY
+    total = await _buckets(store, org, "h", start, before, None)
+    return (before - start).total_seconds() * 1000 / total if total else 0.0

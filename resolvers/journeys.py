@@ -170,6 +170,7 @@ class PageRequest:
     first: int
     after: Position | None = None
     fields: tuple[str, ...] | None = None  # projection; None = whole documents
+    spacing_ms: float = 0.0  # expected gap between rows, sizing a first page's window
 
 
 def page_request(
@@ -400,8 +401,9 @@ async def _fetch_windowed(
     projection = _projection(request.fields)
     after = request.after
     width = FIRST_SPACING * need
-    if after is not None and after.spacing_ms > 0:
-        width = timedelta(milliseconds=after.spacing_ms * need * WINDOW_MARGIN)
+    spacing = after.spacing_ms if after is not None else request.spacing_ms
+    if spacing > 0:
+        width = timedelta(milliseconds=spacing * need * WINDOW_MARGIN)
     width = max(width, MIN_WINDOW)
     upper, upper_inclusive = span.upper, span.upper_inclusive
     anchor = upper if upper is not None else moment
@@ -525,10 +527,12 @@ async def org_pages(
     store: Store, org: str, filter: ConversationFilter, chunk: int
 ) -> AsyncIterator[list[Doc]]:
     """Every visible conversation of the org, newest first, ``chunk`` at a time: keyset pages
-    of time windows (the export), so no query reads more than its window."""
+    of time windows (the export), so no query reads more than its window. The first window
+    is sized from the count buckets of the day before (later ones from the page before)."""
     after: Position | None = None
+    spacing = await conversation_counts.recent_spacing_ms(store, org, filter.until or now())
     while True:
-        request = PageRequest(CONVERSATIONS_CURSOR, None, filter, chunk, after)
+        request = PageRequest(CONVERSATIONS_CURSOR, None, filter, chunk, after, None, spacing)
         page = await conversation_page(store, org, request)
         if page.docs:
             yield page.docs

@@ -193,7 +193,8 @@ async def test_lines_are_resolved_per_chunk_not_per_line(
     print(f"\nexport of 250 lines in chunks of 100: {log.names()}")
     assert len(lookups) == 1, log.names()  # contacts already seen are remembered
     assert {n.split(":")[0] for n in log.names()} == {"find", "aggregate"}
-    assert len(log.names()) <= 1 + 2 * 3  # three pages of at most two time windows each
+    # the count buckets sizing the first window, then three pages of at most two windows each
+    assert len(log.names()) <= 2 + 2 * 3
 
 
 async def test_the_export_is_newest_first_in_keyset_order_however_it_is_stored(
@@ -221,7 +222,7 @@ async def test_the_export_is_newest_first_in_keyset_order_however_it_is_stored(
     lines = await collect(ndjson_lines(store, "acme", chunk=64))
     assert [line["id"] for line in lines] == expected
     for name in log.names():
-        assert name in ("find:conversations", "aggregate:1"), name
+        assert name in ("find:conversation_counts", "find:conversations", "aggregate:1"), name
     since = serialize_datetime(moment - timedelta(days=1))
     window = await collect(ndjson_lines(store, "acme", since=parse_datetime(since), chunk=50))
     cutoff = moment - timedelta(days=1)
@@ -306,3 +307,33 @@ async def test_the_demo_data_set_is_sound_reproducible_and_exports_whole(
     heads = set(result.set_heads.values())
     merged = [line for line in lines if line["individualId"] in heads]
     assert merged and all(len(line["mergeSetIds"]) >= 3 for line in merged)
+
+
+async def test_the_first_export_window_is_sized_from_the_count_buckets(
+    logged: tuple[Store, CommandLog],
+) -> None:
+    """3,000 conversations 20 s apart: the assumed five-minute spacing would make the first
+    window of 501 rows hold all 3,000 (read and sorted for one page); the buckets of the day
+    before size it to about one page."""
+    from resolvers import conversation_counts
+
+    store, log = logged
+    moment = to_db_precision(now())
+    docs = [
+        conversation_doc(store, f"d{n:04d}", moment - timedelta(seconds=20 * n))
+        for n in range(3000)
+    ]
+    await store.conversations.insert_many(docs)
+    await conversation_counts.record(
+        store, "acme", [(d["startedAt"], d["channel"], 1) for d in docs]
+    )
+    log.clear()
+    lines = await collect(ndjson_lines(store, "acme", chunk=500))
+    assert len(lines) == 3000
+    finds = [e.command for e in log.events if e.command_name == "find"]
+    assert finds[0]["find"] == "conversation_counts"
+    first_page = finds[1]["filter"]["startedAt"]
+    in_window = [
+        d for d in docs if first_page["$gt"] < d["startedAt"] <= first_page.get("$lte", moment)
+    ]
+    assert len(in_window) <= 2 * 501, len(in_window)
