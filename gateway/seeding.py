@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 
 from bson import ObjectId
 
-from resolvers import claims, merges
+from resolvers import claims, conversation_counts, merges
 from resolvers.clock import now, to_db_precision
 from resolvers.contact_fields import ContactType
 from resolvers.contacts import new_contact_doc
@@ -420,12 +420,12 @@ async def seed(
         )
         batch_docs.append(doc)
         if len(batch_docs) == BATCH:
-            await store.conversations.insert_many(batch_docs)
+            await _insert_conversations(store, org, batch_docs)
             result.conversations += len(batch_docs)
             tick(len(batch_docs))
             batch_docs = []
     if batch_docs:
-        await store.conversations.insert_many(batch_docs)
+        await _insert_conversations(store, org, batch_docs)
         result.conversations += len(batch_docs)
         tick(len(batch_docs))
     result.phones = [  # curated, never merged: a known customer calling in
@@ -434,6 +434,13 @@ async def seed(
         if p.doc["type"] == ContactType.CURATED and p.doc["_id"] not in heads
     ][:1000]
     return result
+
+
+async def _insert_conversations(store: Store, org: str, docs: list[Doc]) -> None:
+    """The conversations and their count buckets, as recordInteraction keeps them."""
+    await store.conversations.insert_many(docs)
+    changes = [(d["startedAt"], d["channel"], 1) for d in docs]
+    await conversation_counts.record(store, org, changes)
 
 
 def _finish_person(store: Store, person: _Person) -> Doc:

@@ -179,22 +179,19 @@ async def promote_contact(store: Store, principal: Principal, contact_id: str) -
     doc = await require_canonical(store, org, contact_id)
     if doc["type"] == ContactType.CURATED:
         return doc
-    moment = now()
-    promoted = await store.contacts.find_one_and_update(
-        {"_id": doc["_id"], "org": org, "readOnly": False},
-        {
-            "$set": {
-                "type": str(ContactType.CURATED),
-                "expiresAt": None,
-                "modifiedAt": max(moment, doc["modifiedAt"]),
-            }
-        },
-        return_document=True,
+    changes = {
+        "type": str(ContactType.CURATED),
+        "expiresAt": None,
+        "modifiedAt": max(now(), doc["modifiedAt"]),
+    }
+    # update_one, not find_one_and_update: the embedded server serves it ~16x faster
+    promoted = await store.contacts.update_one(
+        {"_id": doc["_id"], "org": org, "readOnly": False}, {"$set": changes}
     )
-    if promoted is None:
+    if promoted.matched_count == 0:
         raise Conflict("the contact changed concurrently; try again")
     await claims.set_claims_expiry(store, org, [doc["_id"]], None)
-    return promoted
+    return {**doc, **changes}
 
 
 async def delete_contact(store: Store, principal: Principal, contact_id: str) -> bool:
