@@ -16,7 +16,7 @@ from resolvers.identifiers import (
     normalize_value,
     try_normalize_email,
 )
-from resolvers.pagination import Page, check_first, decode_cursor, encode_cursor
+from resolvers.pagination import Page, check_first, decode_cursor, encode_cursor, known_total
 from resolvers.store import Doc, Store
 
 SEARCH_MAX_FIRST = 100
@@ -93,8 +93,8 @@ async def search_contacts(
     types: list[ContactType],
     first: int,
     after: str | None,
-) -> tuple[Page, int]:
-    """A page of matching canonical contacts in id order, and how many match in all."""
+) -> Page:
+    """A page of matching canonical contacts in id order; its total is how many match."""
     check_first(first, SEARCH_MAX_FIRST)
     if not types:
         raise BadUserInput("types must not be empty")
@@ -105,7 +105,13 @@ async def search_contacts(
         last_id = str(position)
     matches = await search_matches(store, org, terms, types)
     rest = [d for d in matches if last_id is None or str(d["_id"]) > str(last_id)]
-    return Page(docs=rest[:first], has_next=len(rest) > first), len(matches)
+    docs = rest[:first]
+    return Page(
+        docs=docs,
+        has_next=len(rest) > first,
+        cursors=[search_cursor(d) for d in docs],
+        total=known_total(len(matches)),
+    )
 
 
 def search_cursor(doc: Doc) -> str:

@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -42,7 +42,14 @@ from resolvers.clock import now, to_db_precision
 from resolvers.conversations import Channel
 from resolvers.errors import BadUserInput
 from resolvers.loaders import ContactLink
-from resolvers.pagination import check_first, decode_cursor, encode_cursor
+from resolvers.pagination import (
+    Page,
+    Total,
+    check_first,
+    decode_cursor,
+    encode_cursor,
+    known_total,
+)
 from resolvers.store import Doc, Store
 
 JOURNEY_CURSOR = "journey"
@@ -50,7 +57,6 @@ CONVERSATIONS_CURSOR = "conversations"
 JOURNEY_MAX_FIRST = 1000
 CONVERSATIONS_MAX_FIRST = 1000
 MAX_CONTACT_IDS = 100
-Total = Callable[[], Awaitable[int]]
 
 SORT = [("startedAt", -1), ("_id", -1)]
 FIRST_SPACING = timedelta(minutes=5)  # assumed gap between conversations before any is seen
@@ -196,16 +202,7 @@ def page_request(
     )
 
 
-@dataclass
-class ConversationPage:
-    docs: list[Doc]
-    has_next: bool
-    cursors: list[str]
-    total: Total = field(default=lambda: _zero())
-
-    @property
-    def end_cursor(self) -> str | None:
-        return self.cursors[-1] if self.cursors else None
+ConversationPage = Page  # a page of conversations, newest first
 
 
 # --- time ranges and filters --------------------------------------------------------------
@@ -474,17 +471,13 @@ def _finish(request: PageRequest, docs: list[Doc], total: Total) -> Conversation
     return ConversationPage(docs=rows, has_next=has_next, cursors=cursors, total=total)
 
 
-async def _zero() -> int:
-    return 0
-
-
 def page_total(store: Store, org: str, request: PageRequest, moment: datetime) -> Total:
     """How to count the whole list the page belongs to (``totalCount``), run only when asked:
     a whole-org list from the conversation count buckets, a merge set's from its
     conversations (an index range of the set)."""
     members = request.members
     if members is not None and not members:
-        return _zero
+        return known_total(0)
     span = time_range(store, request.filter, None, moment)
     if members is None:
 

@@ -1,10 +1,15 @@
-"""Opaque keyset cursors: base64url of a small JSON array, tagged with the list they belong to."""
+"""Pages of a list: the rows, a cursor per row, and how to count the whole list.
+
+Cursors are opaque keyset positions: base64url of a small JSON array, tagged with the list
+they belong to. GraphQL's ``Connection`` (schema/pagination.py) only adapts a :class:`Page`.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -13,13 +18,36 @@ import orjson
 from resolvers.clock import to_db_precision
 from resolvers.errors import BadUserInput
 
+# How many items the whole list holds; run only when a caller asks (``totalCount``).
+Total = Callable[[], Awaitable[int]]
 
-@dataclass(frozen=True)
+
+async def _zero() -> int:
+    return 0
+
+
+def known_total(count: int) -> Total:
+    """The total of a list already counted while its page was read."""
+
+    async def total() -> int:
+        return count
+
+    return total
+
+
+@dataclass
 class Page:
-    """One page of documents, fetched with one extra row to know whether more follow."""
+    """One page of documents (fetched with one extra row to know whether more follow), one
+    cursor per document, and how to count the whole list."""
 
     docs: list[dict[str, Any]]
     has_next: bool
+    cursors: list[str]
+    total: Total = field(default=_zero)
+
+    @property
+    def end_cursor(self) -> str | None:
+        return self.cursors[-1] if self.cursors else None
 
 
 def check_first(first: int, maximum: int) -> int:

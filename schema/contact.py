@@ -11,6 +11,7 @@ from resolvers.identifiers import key as identifier_key
 from resolvers.store import Doc
 from schema.context import Info, resolve_cached
 from schema.enums import ContactType, IdentifierType
+from schema.pagination import Connection
 from schema.permissions import CanViewContacts, CanViewSessions
 from schema.scalars import DateTime
 
@@ -218,44 +219,7 @@ class Identifier:
         return Contact.from_doc(doc)
 
 
-@strawberry.type
-class PageInfo:
-    has_next_page: bool
-    end_cursor: str | None
-    has_previous_page: bool = strawberry.field(
-        description="True when the page was asked for with `after`: edges came before it. "
-        "Pages go forward only (first/after)."
-    )
-    start_cursor: str | None = strawberry.field(
-        description="The cursor of the page's first edge; null for an empty page."
-    )
-
-    @classmethod
-    def of(cls, cursors: list[str], *, has_next: bool, after_given: bool) -> PageInfo:
-        """The page info of a forward page whose edges carry ``cursors``."""
-        return cls(
-            has_next_page=has_next,
-            end_cursor=cursors[-1] if cursors else None,
-            has_previous_page=after_given,
-            start_cursor=cursors[0] if cursors else None,
-        )
-
-
-@strawberry.type
-class ContactEdge:
-    cursor: str
-    node: Contact
-
-
-@strawberry.type
-class ContactConnection:
-    edges: list[ContactEdge]
-    page_info: PageInfo
-    total: strawberry.Private[int]  # search reads every match (index-only) to page them
-
-    @strawberry.field
-    def total_count(self) -> int:
-        return self.total
+ContactConnection = Connection[Contact]
 
 
 def _merge_set_view(doc: Doc | None) -> MergeSet | None:

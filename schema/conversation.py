@@ -12,9 +12,10 @@ from resolvers import interactions, journeys
 from resolvers.loaders import ContactLink
 from resolvers.principal import Permission
 from resolvers.store import Doc
-from schema.contact import Contact, PageInfo
+from schema.contact import Contact
 from schema.context import Info
 from schema.enums import Channel, Direction, IdentifierType
+from schema.pagination import Connection
 from schema.permissions import checked_in_code
 from schema.scalars import DateTime
 
@@ -127,21 +128,7 @@ def _canonical_contact(link: ContactLink | None) -> Contact | None:
     return Contact.from_doc(link.canonical)
 
 
-@strawberry.type
-class ConversationEdge:
-    cursor: str
-    node: Conversation
-
-
-@strawberry.type
-class ConversationConnection:
-    edges: list[ConversationEdge]
-    page_info: PageInfo
-    total: strawberry.Private[Callable[[], Awaitable[int]]]  # resolvers.journeys.page_total
-
-    @strawberry.field
-    async def total_count(self) -> int:
-        return await self.total()
+ConversationConnection = Connection[Conversation]
 
 
 @strawberry.type

@@ -11,15 +11,14 @@ from resolvers.identifiers import IdentifierType as DomainIdentifierType
 from schema.contact import (
     Contact,
     ContactConnection,
-    ContactEdge,
     Identifier,
     Note,
-    PageInfo,
     contact_or_none,
 )
 from schema.context import Info
 from schema.enums import ContactType, IdentifierType
 from schema.inputs import ContactInput, to_patch
+from schema.pagination import Connection
 from schema.permissions import (
     CanAddContacts,
     CanDeleteContacts,
@@ -70,20 +69,10 @@ class DirectoryQuery:
         ctx = info.context
         wanted = [DomainContactType(t) for t in (types or [])] or [DomainContactType.CURATED]
         cursor = after if isinstance(after, str) else None
-        page, total = await directory.search_contacts(
+        page = await directory.search_contacts(
             ctx.store, ctx.org, query, wanted, 25 if first is None else first, cursor
         )
-        edges = [
-            ContactEdge(cursor=directory.search_cursor(d), node=Contact.from_doc(d))
-            for d in page.docs
-        ]
-        return ContactConnection(
-            edges=edges,
-            page_info=PageInfo.of(
-                [e.cursor for e in edges], has_next=page.has_next, after_given=cursor is not None
-            ),
-            total=total,
-        )
+        return Connection.of(page, Contact.from_doc, after_given=cursor is not None)
 
     @strawberry.field(
         description="value is normalised first.", permission_classes=[CanViewContacts]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import TypeVar
 
 import strawberry
@@ -11,15 +12,15 @@ from resolvers import journeys
 from resolvers.loaders import ContactLink
 from resolvers.principal import Permission
 from resolvers.store import Doc
-from schema.contact import Contact, PageInfo
+from schema.contact import Contact
 from schema.context import Info
 from schema.conversation import (
     Conversation,
     ConversationConnection,
-    ConversationEdge,
     node_fields,
 )
 from schema.enums import Channel
+from schema.pagination import Connection
 from schema.scalars import DateTime
 
 T = TypeVar("T")
@@ -44,15 +45,7 @@ async def page_connection(
             links = dict(
                 zip(linked, await info.context.loaders.links.load_many(linked), strict=True)
             )
-    edges = [
-        ConversationEdge(cursor=cursor, node=Conversation.from_doc(doc, links))
-        for doc, cursor in zip(page.docs, page.cursors, strict=True)
-    ]
-    return ConversationConnection(
-        edges=edges,
-        page_info=PageInfo.of(page.cursors, has_next=page.has_next, after_given=after_given),
-        total=page.total,
-    )
+    return Connection.of(page, partial(Conversation.from_doc, links=links), after_given=after_given)
 
 
 LINKED_FIELDS = frozenset({"contact", "individual"})
