@@ -15,11 +15,13 @@ from pymongo.errors import OperationFailure, PyMongoError
 from pymongo.monitoring import CommandListener
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
 from gateway.auth import development_secret, mint_token, secret_length_warning
+from gateway.authentication import BearerTokens
 from gateway.body_limit import BodySizeLimit
 from gateway.cors import cors_middleware
 from gateway.database import make_client, make_store
@@ -101,10 +103,11 @@ def create_app(
     rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     runtime = Runtime(settings, secret, dev_token, client, store, metrics, rate_limiter, embedded)
     graphiql_assets = find_assets(settings.graphiql_assets)  # None: from the CDN (logged)
+    tokens = BearerTokens(secret)
     graphql = GatewayGraphQL(
         schema,
         store=store,
-        secret=secret,
+        tokens=tokens,
         dev_token=dev_token,
         graphiql_local_assets=graphiql_assets is not None,
         limits=query_limits(settings),
@@ -155,6 +158,7 @@ def create_app(
             Middleware(RequestLogging, observer=metrics.observe_request),
             *cors_middleware(settings.cors_origin_list),  # refusals carry CORS headers too
             Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
+            Middleware(AuthenticationMiddleware, backend=tokens),  # request.user, once
         ],
     )
     app.state.runtime = runtime

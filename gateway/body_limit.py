@@ -10,9 +10,8 @@ from __future__ import annotations
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.http_errors import error_response
-
-CODE = "QUERY_TOO_COMPLEX"
+from gateway.http_errors import domain_error_response
+from resolvers.errors import BadUserInput, QueryTooComplex
 
 
 class BodySizeLimit:
@@ -29,9 +28,8 @@ class BodySizeLimit:
         declared = Headers(scope=scope).get("content-length")
         if declared is not None:
             if not declared.strip().isdigit():
-                await error_response(400, "invalid Content-Length", "BAD_USER_INPUT")(
-                    scope, receive, send
-                )
+                invalid = BadUserInput("invalid Content-Length")
+                await domain_error_response(invalid)(scope, receive, send)
                 return
             if int(declared) > self.max_bytes:
                 await self._refuse(scope, receive, send)
@@ -53,8 +51,8 @@ class BodySizeLimit:
         await self.app(scope, _replay(b"".join(chunks), receive), send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(
-            413, f"request body exceeds the limit of {self.max_bytes} bytes", CODE
+        response = domain_error_response(
+            QueryTooComplex(f"request body exceeds the limit of {self.max_bytes} bytes")
         )
         response.headers["connection"] = "close"  # the rest of the body is never read
         await response(scope, receive, send)

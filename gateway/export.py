@@ -29,13 +29,13 @@ from pymongo.errors import PyMongoError
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from gateway.auth import principal_from_header
-from gateway.graphql_request import RequestRefused
-from gateway.http_errors import error_response, refusal_response
+from gateway.authentication import principal_of
+from gateway.http_errors import RequestRefused, domain_error_response, refusal_response
 from resolvers import journeys, loaders
-from resolvers.errors import BadUserInput, Unauthenticated
+from resolvers.errors import BadUserInput, DomainError, ServiceUnavailable
 from resolvers.principal import Permission
 from resolvers.store import Doc, Store
+from schema.errors import UNAVAILABLE_MESSAGE
 from schema.scalars import parse_datetime, serialize_datetime
 
 log = logging.getLogger("scv.export")
@@ -198,28 +198,19 @@ def _params(request: Request) -> tuple[datetime | None, datetime | None, list[st
 async def export_conversations(request: Request) -> Response:
     runtime = request.app.state.runtime
     try:
-        principal = principal_from_header(runtime.secret, request.headers.get("authorization"))
-    except Unauthenticated as exc:
-        return error_response(401, exc.message, exc.code)
-    try:
+        principal = principal_of(request)  # AuthenticationMiddleware read the token
         runtime.rate_limiter.check(principal)
-    except RequestRefused as refused:
-        return refusal_response(refused)
-    if not principal.can(Permission.CONVERSATION_VIEW_ALL):
-        return error_response(
-            403, f"missing permission {Permission.CONVERSATION_VIEW_ALL}", "FORBIDDEN"
-        )
-    try:
+        principal.require(Permission.CONVERSATION_VIEW_ALL)
         since, until, channels = _params(request)
         lines = ndjson_lines(runtime.store, principal.org, since, until, channels)
         first = await anext(lines, b"")
-    except BadUserInput as exc:
-        return error_response(400, exc.message, exc.code)
+    except RequestRefused as refused:
+        return refusal_response(refused)
+    except DomainError as exc:
+        return domain_error_response(exc)
     except PyMongoError as exc:
         log.warning("export failed before streaming: %s", type(exc).__name__)
-        return error_response(
-            503, "the database is not available; try again", "SERVICE_UNAVAILABLE"
-        )
+        return domain_error_response(ServiceUnavailable(UNAVAILABLE_MESSAGE))
     return StreamingResponse(_chain(first, lines), media_type=MEDIA_TYPE)
 
 

@@ -27,7 +27,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
-from gateway.auth import principal_from_header
+from gateway.authentication import BearerTokens, principal_of
 from gateway.graphiql import graphiql_html
 from gateway.graphql_request import (
     GraphQLParams,
@@ -36,7 +36,7 @@ from gateway.graphql_request import (
     params_from_json,
     params_from_query,
 )
-from gateway.http_errors import error_response, refusal_response
+from gateway.http_errors import domain_error_response, error_response, refusal_response
 from gateway.logs import current_request, error_codes
 from gateway.media_types import GRAPHQL_RESPONSE_JSON, prefers_html, response_media_type
 from gateway.persisted_queries import PersistedQueries
@@ -59,8 +59,8 @@ def refused_operation(exc: InvalidOperationTypeError, method: str) -> RequestRef
     WebSocket)."""
     if exc.operation_type == OperationType.MUTATION and method in GET_METHODS:
         return RequestRefused(
-            405,
             BadUserInput("mutations are not allowed over GET; send them with POST"),
+            status=405,
             headers={"Allow": "POST"},
         )
     return bad_request(exc.as_http_error_reason(method))
@@ -82,7 +82,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         schema: Any,
         *,
         store: Store,
-        secret: str,
+        tokens: BearerTokens,
         dev_token: str | None,
         graphiql_local_assets: bool = True,
         limits: QueryLimits = DEFAULT_LIMITS,
@@ -102,7 +102,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         )
         self.operation_observer = operation_observer  # open WebSocket operations, ±1
         self.store = store
-        self.secret = secret
+        self.tokens = tokens  # the app's authentication backend: its token parsing
         self.dev_token = dev_token
         self.graphiql_local_assets = graphiql_local_assets  # False: GraphiQL from the CDN
         self.limits = limits  # static query limits, handed to each request's context
@@ -123,9 +123,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         params = context.connection_params or {}
         header = params.get("Authorization") or params.get("authorization")
         try:
-            principal = principal_from_header(
-                self.secret, header if isinstance(header, str) else None
-            )
+            principal = self.tokens.principal(header if isinstance(header, str) else None)
         except Unauthenticated as exc:
             raise ConnectionRejectionError({"message": exc.message, "code": exc.code}) from None
         context.authenticate(principal)
@@ -145,9 +143,9 @@ class GatewayGraphQL(GraphQL[Context, None]):
             return self.graphiql_page()
         media_type = response_media_type(request.headers.get("accept"))
         try:
-            principal = principal_from_header(self.secret, request.headers.get("authorization"))
+            principal = principal_of(request)  # AuthenticationMiddleware read the token
         except Unauthenticated as exc:
-            return error_response(401, exc.message, exc.code, media_type=media_type)
+            return domain_error_response(exc, media_type)
         request.scope["scv.principal"] = principal
         info = current_request()
         if info is not None:
@@ -162,7 +160,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
             return refusal_response(refused, media_type)
         except HTTPException as exc:
             return error_response(
-                exc.status_code, exc.reason, "BAD_USER_INPUT", media_type=media_type
+                exc.status_code, exc.reason, BadUserInput.code, media_type=media_type
             )
 
     def wants_graphiql(self, request: Request) -> bool:

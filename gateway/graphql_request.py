@@ -13,26 +13,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from resolvers.errors import BadUserInput, DomainError
+from gateway.http_errors import RequestRefused
+from resolvers.errors import BadUserInput
 
 __all__ = ["GraphQLParams", "RequestRefused", "params_from_json", "params_from_query"]
 
 
-class RequestRefused(Exception):
-    """A request answered before execution: an HTTP status and one error with its code."""
-
-    def __init__(
-        self, status: int, error: DomainError, headers: Mapping[str, str] | None = None
-    ) -> None:
-        super().__init__(error.message)
-        self.status = status
-        self.message = error.message
-        self.code = error.code
-        self.headers = dict(headers or {})
-
-
 def bad_request(message: str) -> RequestRefused:
-    return RequestRefused(400, BadUserInput(message))
+    return RequestRefused(BadUserInput(message))
 
 
 @dataclass(frozen=True)

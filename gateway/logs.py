@@ -31,6 +31,10 @@ import orjson
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from resolvers.errors import DomainError
+
+INTERNAL_ERROR = DomainError.code  # an unexpected failure
+
 REQUEST_ID_HEADER = "x-request-id"
 MAX_SNIFFED_BODY = 64 * 1024  # error bodies read back for their codes
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
@@ -291,8 +295,8 @@ def _log_request(info: RequestInfo, elapsed_s: float, failure: BaseException | N
         status = info.status
     else:  # no response: the app failed (500) or the client went away (499)
         status = info.status = 500 if failure is not None else 499
-    if failure is not None and "INTERNAL_SERVER_ERROR" not in info.codes:
-        info.codes.append("INTERNAL_SERVER_ERROR")
+    if failure is not None and INTERNAL_ERROR not in info.codes:
+        info.codes.append(INTERNAL_ERROR)
     fields = {
         "request_id": info.request_id,
         "method": info.method,

@@ -51,7 +51,7 @@ class PersistedQueries:
         if params.query is None:
             query = self.queries.get(sha256)
             if query is None:
-                raise RequestRefused(200, PersistedQueryNotFound(NOT_FOUND_MESSAGE))
+                raise RequestRefused(PersistedQueryNotFound(NOT_FOUND_MESSAGE))
             return params.with_query(query)
         if hashlib.sha256(params.query.encode("utf-8", "surrogatepass")).hexdigest() != sha256:
             raise bad_request("persistedQuery.sha256Hash is not the SHA-256 of the query")

@@ -43,7 +43,6 @@ class RateLimiter:
         reset = self.limiter.get_window_stats(self.item, caller).reset_time
         retry_after = max(1, math.ceil(reset - time.time()))
         raise RequestRefused(
-            429,
             RateLimited(
                 f"more than {self.item.amount} requests in a minute; retry in {retry_after} s"
             ),

@@ -63,6 +63,11 @@ class PersistedQueryNotFound(DomainError):
     code = "PERSISTED_QUERY_NOT_FOUND"
 
 
+# GraphQL's own codes: a document that does not parse, or does not validate against the schema.
+PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+
+
 def _codes(kind: type[DomainError]) -> set[str]:
     return {kind.code}.union(*(_codes(sub) for sub in kind.__subclasses__()))
 

@@ -12,7 +12,14 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult, StreamExecutionResult
 
-from resolvers.errors import DOMAIN_CODES, BadUserInput, DomainError
+from resolvers.errors import (
+    DOMAIN_CODES,
+    PARSE_FAILED,
+    VALIDATION_FAILED,
+    BadUserInput,
+    DomainError,
+    ServiceUnavailable,
+)
 
 log = logging.getLogger("scv.errors")
 
@@ -21,8 +28,7 @@ UNAVAILABLE_ERRORS = (ConnectionFailure, ExecutionTimeout, WTimeoutError, Timeou
 # type): the caller's mistake. Over HTTP the gateway answers these itself (400/405); over a
 # WebSocket they reach the result as errors.
 REQUEST_ERRORS = (CannotGetOperationTypeError, InvalidOperationTypeError, MissingQueryError)
-PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
-VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+UNAVAILABLE_MESSAGE = "the database is not available; try again"
 # Every code a response can carry: the domain's and GraphQL's own.
 ERROR_CODES: frozenset[str] = DOMAIN_CODES | {PARSE_FAILED, VALIDATION_FAILED}
 
@@ -60,13 +66,13 @@ def classify(error: GraphQLError) -> GraphQLError:
         return _with_code(error, error.message, BadUserInput.code)
     if is_unavailable(cause):
         log.warning("database unavailable: %s", type(cause).__name__)
-        return _with_code(error, "the database is not available; try again", "SERVICE_UNAVAILABLE")
+        return _with_code(error, UNAVAILABLE_MESSAGE, ServiceUnavailable.code)
     log.error(
         "unexpected error at %s",
         ".".join(str(p) for p in error.path or []),
         exc_info=(type(cause), cause, cause.__traceback__),
     )
-    return _with_code(error, "Internal server error", "INTERNAL_SERVER_ERROR")
+    return _with_code(error, "Internal server error", DomainError.code)
 
 
 def _with_code(error: GraphQLError, message: str, code: str) -> GraphQLError:

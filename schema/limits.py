@@ -63,7 +63,9 @@ from graphql.validation import MaxIntrospectionDepthRule
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
-CODE = "QUERY_TOO_COMPLEX"
+from resolvers.errors import QueryTooComplex
+
+CODE = QueryTooComplex.code
 COST_CAP = 2**53 - 1  # the largest integer every JSON client reads exactly
 NESTING_SLACK = 40  # selection-set levels allowed beyond max_depth (introspection, fragments)
 NESTING_CAP = 200  # never recurse deeper than this, whatever the settings say
