@@ -27,7 +27,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
-from gateway.authentication import BearerTokens, principal_of
+from gateway.authentication import BearerTokens, Caller, principal_of
 from gateway.graphiql import graphiql_html
 from gateway.graphql_request import (
     GraphQLParams,
@@ -111,8 +111,10 @@ class GatewayGraphQL(GraphQL[Context, None]):
         self.persisted_queries = persisted_queries or PersistedQueries()
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
-        principal = request.scope.get("scv.principal")
-        if principal is None:  # a websocket: its token comes later, in connection_init
+        user = request.scope.get("user")
+        if isinstance(user, Caller):
+            principal = user.principal
+        else:  # a websocket: its token comes later, in connection_init
             principal = Principal(org="", sub="", permissions=frozenset())
         context = Context.create(principal, self.store, self.limits)
         request.scope[CONTEXT_SCOPE_KEY] = context
@@ -146,7 +148,6 @@ class GatewayGraphQL(GraphQL[Context, None]):
             principal = principal_of(request)  # AuthenticationMiddleware read the token
         except Unauthenticated as exc:
             return domain_error_response(exc, media_type)
-        request.scope["scv.principal"] = principal
         info = current_request()
         if info is not None:
             info.org = principal.org
