@@ -12,7 +12,13 @@ parsing function.
 
 from __future__ import annotations
 
-from starlette.authentication import AuthCredentials, AuthenticationBackend, BaseUser
+from starlette.authentication import (
+    AuthCredentials,
+    AuthenticationBackend,
+    BaseUser,
+    SimpleUser,
+    UnauthenticatedUser,
+)
 from starlette.requests import HTTPConnection
 
 from gateway.auth import principal_from_header
@@ -20,42 +26,19 @@ from resolvers.errors import Unauthenticated
 from resolvers.principal import Principal
 
 
-class Caller(BaseUser):
+class Caller(SimpleUser):
     """A request whose bearer token is valid."""
 
     def __init__(self, principal: Principal) -> None:
+        super().__init__(principal.sub)
         self.principal = principal
 
-    @property
-    def is_authenticated(self) -> bool:
-        return True
 
-    @property
-    def display_name(self) -> str:
-        return self.principal.sub
-
-    @property
-    def identity(self) -> str:
-        return f"{self.principal.org}/{self.principal.sub}"
-
-
-class Anonymous(BaseUser):
+class Anonymous(UnauthenticatedUser):
     """A request without a valid bearer token, and why."""
 
     def __init__(self, error: Unauthenticated) -> None:
         self.error = error
-
-    @property
-    def is_authenticated(self) -> bool:
-        return False
-
-    @property
-    def display_name(self) -> str:
-        return ""
-
-    @property
-    def identity(self) -> str:
-        return ""
 
 
 class BearerTokens(AuthenticationBackend):

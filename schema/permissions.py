@@ -35,9 +35,10 @@ class Needs(BasePermission):
 
     permission: ClassVar[Permission]
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, permission: Permission, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls.message = f"missing permission {cls.permission}"
+        cls.permission = permission
+        cls.message = f"missing permission {permission}"
 
     def has_permission(self, source: Any, info: Info[Any, Any], **kwargs: Any) -> bool:
         return bool(info.context.principal.can(self.permission))
@@ -50,44 +51,34 @@ class Needs(BasePermission):
         return None  # the SDL shows no permission directives (Strawberry would add them)
 
 
-class CanViewContacts(Needs):
-    permission = Permission.CONTACT_VIEW
+class CanViewContacts(Needs, permission=Permission.CONTACT_VIEW): ...
 
 
-class CanAddContacts(Needs):
-    permission = Permission.CONTACT_ADD
+class CanAddContacts(Needs, permission=Permission.CONTACT_ADD): ...
 
 
-class CanEditContacts(Needs):
-    permission = Permission.CONTACT_EDIT
+class CanEditContacts(Needs, permission=Permission.CONTACT_EDIT): ...
 
 
-class CanDeleteContacts(Needs):
-    permission = Permission.CONTACT_DELETE
+class CanDeleteContacts(Needs, permission=Permission.CONTACT_DELETE): ...
 
 
-class CanPromoteIdentities(Needs):
-    permission = Permission.IDENTITY_PROMOTE
+class CanPromoteIdentities(Needs, permission=Permission.IDENTITY_PROMOTE): ...
 
 
-class CanMergeIdentities(Needs):
-    permission = Permission.IDENTITY_MERGE
+class CanMergeIdentities(Needs, permission=Permission.IDENTITY_MERGE): ...
 
 
-class CanAssociateConversations(Needs):
-    permission = Permission.CONVERSATION_ASSOCIATE
+class CanAssociateConversations(Needs, permission=Permission.CONVERSATION_ASSOCIATE): ...
 
 
-class CanIngestConversations(Needs):
-    permission = Permission.CONVERSATION_INGEST
+class CanIngestConversations(Needs, permission=Permission.CONVERSATION_INGEST): ...
 
 
-class CanViewAllConversations(Needs):
-    permission = Permission.CONVERSATION_VIEW_ALL
+class CanViewAllConversations(Needs, permission=Permission.CONVERSATION_VIEW_ALL): ...
 
 
-class CanViewSessions(Needs):
-    permission = Permission.SESSION_VIEW
+class CanViewSessions(Needs, permission=Permission.SESSION_VIEW): ...
 
 
 def checked_in_code(*permissions: Permission) -> Mapping[str, tuple[Permission, ...]]:
