@@ -26,6 +26,7 @@ from gateway.embedded import EmbeddedServer, running_uri
 from gateway.export import export_conversations
 from gateway.graphiql import assets_route, find_assets
 from gateway.graphql_app import GatewayGraphQL
+from gateway.last_resort import LastResort
 from gateway.logs import RequestLogging
 from gateway.metrics import Metrics
 from gateway.settings import Settings
@@ -127,7 +128,9 @@ def create_app(
             assets_route(graphiql_assets),
         ],
         lifespan=lifespan,
-        middleware=[  # outermost first: every request is logged and counted, big bodies refused
+        middleware=[  # outermost first: a JSON 500 whatever fails; every request logged and
+            # counted; big bodies refused
+            Middleware(LastResort),
             Middleware(RequestLogging, observer=metrics.observe_request),
             Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
         ],

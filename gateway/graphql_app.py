@@ -21,6 +21,7 @@ from gateway.auth import principal_from_header
 from gateway.graphiql import graphiql_html
 from gateway.http_errors import error_response
 from gateway.logs import current_request, error_codes
+from gateway.request_body import body_problem, loads
 from gateway.websocket import GatewayTransportWSHandler, OperationObserver
 from resolvers.errors import Unauthenticated
 from resolvers.principal import Principal
@@ -63,6 +64,10 @@ class GatewayGraphQL(GraphQL[Context, None]):
         self.graphiql_local_assets = graphiql_local_assets  # False: GraphiQL from the CDN
         self.limits = limits  # static query limits, handed to each request's context
         self.db_timeout_s = db_timeout_s  # one database deadline for a whole HTTP request
+
+    def decode_json(self, data: str | bytes) -> object:
+        """Bodies, WebSocket messages and query parameters: strict, never a stray exception."""
+        return loads(data)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         principal = request.scope.get("scv.principal")
@@ -108,6 +113,9 @@ class GatewayGraphQL(GraphQL[Context, None]):
         except Unauthenticated as exc:
             return error_response(401, exc.message, exc.code)
         request.scope["scv.principal"] = principal
+        problem = await body_problem(request)
+        if problem is not None:
+            return error_response(400, problem, "BAD_USER_INPUT")
         info = current_request()
         if info is not None:
             info.org = principal.org

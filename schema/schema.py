@@ -16,6 +16,7 @@ from schema.limits import QueryLimiter
 from schema.merging import MergeMutation, MergeQuery
 from schema.scalars import DATETIME_SCALAR, DateTime
 from schema.subscriptions import Subscription
+from schema.text_input import LoneSurrogates
 
 Query = merge_types("Query", (DirectoryQuery, InteractionQuery, MergeQuery, JourneyQuery))
 Mutation = merge_types("Mutation", (DirectoryMutation, InteractionMutation, MergeMutation))
@@ -36,6 +37,6 @@ schema = GatewaySchema(
     query=Query,
     mutation=Mutation,
     subscription=Subscription,
-    extensions=[ErrorCodes, QueryLimiter],  # classes: one instance per request
+    extensions=[ErrorCodes, LoneSurrogates, QueryLimiter],  # classes: one instance per request
     config=StrawberryConfig(scalar_map={DateTime: DATETIME_SCALAR}),
 )
