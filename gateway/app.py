@@ -7,7 +7,7 @@ import contextlib
 import logging
 import os
 import re
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from pymongo import AsyncMongoClient
@@ -168,12 +168,15 @@ def unreachable_reason(exc: PyMongoError, timeout_ms: int) -> str:
 
 
 @contextlib.contextmanager
-def database(settings: Settings, *, share: bool = False) -> Iterator[Database]:
+def database(
+    settings: Settings, *, share: bool = False, announce: Callable[[str], None] | None = None
+) -> Iterator[Database]:
     """MONGODB_URI when set, else an embedded server on SCV_DATA_DIR (stopped on exit).
 
     With ``share`` (the CLI's data tools) an embedded server that `scv serve` already runs on
     the same directory is used instead of starting one (its files are locked while it runs);
-    it is not ours, so ``embedded`` is then None.
+    it is not ours, so ``embedded`` is then None. ``announce`` is told when the start waits
+    for the previous server of the directory to exit.
     """
     if settings.mongodb_uri:
         yield Database(settings.mongodb_uri)
@@ -184,7 +187,9 @@ def database(settings: Settings, *, share: bool = False) -> Iterator[Database]:
             yield Database(uri)
             return
     server = EmbeddedServer(
-        settings.data_dir.resolve(), test_commands=settings.embedded_test_commands
+        settings.data_dir.resolve(),
+        test_commands=settings.embedded_test_commands,
+        announce=announce,
     )
     server.start()
     try:

@@ -10,11 +10,19 @@ from pymongo.monitoring import CommandListener
 from gateway.settings import Settings
 from resolvers.store import Doc, DomainConfig, Store
 
+# a journaled, majority write concern: what every client the project writes with uses
+DURABLE_W = "majority"
+
 
 def make_client(
     uri: str, settings: Settings, *, listeners: Sequence[CommandListener] = ()
 ) -> AsyncMongoClient[Doc]:
     """Every operation is bounded by ``SCV_DB_TIMEOUT_MS`` (client-side operation timeout).
+
+    Every write, transaction commits included, is acknowledged only once it is journaled on
+    a majority of the replica set (``w: majority, j: true``): a write the gateway answered survives
+    a crash of the database. (The embedded server reports itself as a one-member replica
+    set, so majority is itself.)
 
     ``listeners`` (tests, benchmarks) observe every command, e.g. to count them per query.
     """
@@ -26,6 +34,8 @@ def make_client(
         connectTimeoutMS=min(settings.db_timeout_ms, 5000),
         appname="scv-gateway",
         event_listeners=list(listeners),
+        w=DURABLE_W,
+        journal=True,
     )
 
 
