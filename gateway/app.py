@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import re
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from pymongo import AsyncMongoClient
-from pymongo.errors import OperationFailure, PyMongoError
 from pymongo.monitoring import CommandListener
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -21,7 +18,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from gateway.auth import generate_secret, mint_token
 from gateway.body_limit import BodySizeLimit
-from gateway.database import make_client, make_store
+from gateway.database import close_client, make_client, make_store
 from gateway.embedded import EmbeddedServer, running_uri
 from gateway.export import export_conversations
 from gateway.graphiql import assets_route, find_assets
@@ -29,6 +26,7 @@ from gateway.graphql_app import GatewayGraphQL
 from gateway.last_resort import LastResort
 from gateway.logs import RequestLogging
 from gateway.metrics import Metrics
+from gateway.readiness import Readiness
 from gateway.settings import Settings
 from resolvers.store import Doc, Store
 from schema.limits import QueryLimits
@@ -96,18 +94,6 @@ def create_app(
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
-    async def readyz(request: Request) -> JSONResponse:
-        reason = embedded.exit_reason() if embedded is not None else None
-        if reason is None:
-            try:
-                await client.admin.command("ping")
-            except PyMongoError as exc:
-                reason = unreachable_reason(exc, settings.db_timeout_ms)
-        if reason is not None:
-            return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
-        mode = "embedded" if embedded is not None else "external"
-        return JSONResponse({"status": "ready", "database": mode})
-
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if ensure_indexes:
@@ -115,14 +101,14 @@ def create_app(
         try:
             yield
         finally:
-            await client.close()
+            await close_client(client)
 
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
-            Route("/readyz", readyz),
+            Route("/readyz", Readiness(client, embedded).endpoint),
             Route("/metrics", metrics.endpoint, methods=["GET"]),  # no token: the scraper's
             Route("/export/conversations.ndjson", export_conversations, methods=["GET"]),
             assets_route(graphiql_assets),
@@ -147,24 +133,6 @@ def query_limits(settings: Settings) -> QueryLimits:
         max_tokens=settings.max_tokens,
         max_cost=settings.max_cost,
     )
-
-
-_ERRNO = re.compile(r"\[Errno (-?\d+)\] ([^(),:\n]{1,80})")
-
-
-def unreachable_reason(exc: PyMongoError, timeout_ms: int) -> str:
-    """One line for /readyz: the error's class and a short, safe hint (no hosts, no URIs)."""
-    name = type(exc).__name__
-    if isinstance(exc, OperationFailure):
-        return f"database error: {name} (code {exc.code})"
-    found = _ERRNO.search(str(exc))
-    if found is not None:  # e.g. "Connection refused", from the errno rather than the text
-        number = int(found.group(1))
-        hint = os.strerror(number) if number > 0 else found.group(2).strip()
-        return f"database unreachable: {name} ({hint})"
-    if exc.timeout:
-        return f"database unreachable: {name} (no answer within {timeout_ms} ms)"
-    return f"database unreachable: {name}"
 
 
 @contextlib.contextmanager

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import warnings
 from collections.abc import Sequence
 
 from pymongo import AsyncMongoClient
@@ -37,6 +39,21 @@ def make_client(
         w=DURABLE_W,
         journal=True,
     )
+
+
+async def close_client(client: AsyncMongoClient[Doc]) -> None:
+    """Close ``client`` and the sockets its closing leaves behind.
+
+    Closing cancels the client's monitor tasks; one cancelled in the middle of connecting
+    (to a database that refuses or is restarting) leaves its new socket unclosed, for the
+    garbage collector to find, whenever that runs, with a ``ResourceWarning`` (PyMongo
+    closes such sockets on errors, not on cancellation). Collected here, they are closed
+    now, by the owner that closed the client.
+    """
+    await client.close()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
 
 
 def make_store(client: AsyncMongoClient[Doc], settings: Settings) -> Store:
