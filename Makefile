@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-dev
 RUN_STAMP := $(VENV)/.installed
 ASSETS_STAMP := web/node_modules/.installed
 
-.PHONY: run test lint format bench load schema check seed install install-dev assets screenshot clean
+.PHONY: run test lint format bench load faults schema check seed install install-dev assets screenshot clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,9 @@ bench: $(STAMP)  ## seed a realistic data set and print the benchmark table
 
 load: $(STAMP)  ## 60 s of mixed traffic from 50 clients on loopback, then the invariant checker
 	$(BIN)/python -m bench.load
+
+faults: $(STAMP)  ## SIGKILL the database under 20 writers, then gateways mid-merge: lost writes, recovery, conflicts
+	$(BIN)/python -m bench.faults
 
 schema: $(RUN_STAMP)  ## regenerate schema.graphql
 	$(BIN)/scv schema > schema.graphql

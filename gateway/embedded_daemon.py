@@ -13,6 +13,7 @@ Run as ``python -m gateway.embedded_daemon <secantusd-py flags>``.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -20,11 +21,14 @@ from secantus import cli
 from secantus.server import SecantusDBServer
 
 TRANSACTION_LIFETIME_S = 5.0
+# for measuring the difference only (bench/faults.py --transaction-lifetime)
+LIFETIME_ENV = "SCV_EMBEDDED_TRANSACTION_LIFETIME_S"
 
 
 class ShortTransactionServer(SecantusDBServer):  # type: ignore[misc]
     def __init__(self, **options: Any) -> None:
-        super().__init__(transaction_lifetime_seconds=TRANSACTION_LIFETIME_S, **options)
+        lifetime = float(os.environ.get(LIFETIME_ENV) or TRANSACTION_LIFETIME_S)
+        super().__init__(transaction_lifetime_seconds=lifetime, **options)
 
 
 def main() -> int:
