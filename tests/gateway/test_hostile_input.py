@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import uvicorn
+import websockets
 from starlette.applications import Starlette
 
 from gateway.app import create_app
@@ -201,7 +202,7 @@ async def test_lone_surrogate_is_bad_user_input_over_the_websocket(
         await socket.close()
 
 
-BAD_MESSAGES = {
+BAD_MESSAGES: dict[str, str | bytes] = {
     "array": "[]",
     "array of a subscribe": '[{"id": "1", "type": "subscribe", "payload": {"query": "{ a }"}}]',
     "string": '"subscribe"',
@@ -220,12 +221,15 @@ BAD_MESSAGES = {
     "complete with id 5": '{"id": 5, "type": "complete"}',
     "invalid JSON": "{not json",
     "nested 100,000 deep": "[" * 100_000 + "]" * 100_000,
+    # a WebSocket text frame is UTF-8 by protocol: other bytes can only come as binary
+    "binary frame of invalid UTF-8": b"\xff\xfe\xff",
+    "binary frame of Latin-1": '{"type": "ping", "payload": {"n": "Jos\xe9"}}'.encode("latin-1"),
 }
 
 
 @pytest.mark.parametrize("message", BAD_MESSAGES.values(), ids=BAD_MESSAGES.keys())
 async def test_malformed_websocket_message_is_closed_4400(
-    ws_url: str, api: Api, message: str, caplog: pytest.LogCaptureFixture
+    ws_url: str, api: Api, message: str | bytes, caplog: pytest.LogCaptureFixture
 ) -> None:
     socket = await Socket.open(ws_url, api.token())
     with caplog.at_level(logging.WARNING):
@@ -276,3 +280,28 @@ async def test_last_resort_answers_json_500_and_keeps_the_connection(
         server.should_exit = True
         await task
     assert "unhandled RuntimeError" in caplog.text
+
+
+async def test_last_resort_closes_a_failing_websocket_with_1011(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        raise RuntimeError("a bug after the handshake")
+
+    port = free_port()
+    config = uvicorn.Config(LastResort(app), host="127.0.0.1", port=port, lifespan="off")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
+    try:
+        async with websockets.connect(f"ws://127.0.0.1:{port}/") as ws:
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1011
+    finally:
+        server.should_exit = True
+        await task
+    assert "unhandled RuntimeError" in caplog.text and "a bug after the handshake" in caplog.text
