@@ -121,6 +121,7 @@ class RequestInfo:
     codes: list[str] = field(default_factory=list)
     status: int | None = None
     log_level: int | None = None  # set by a handler whose error status is a routine answer
+    graphiql: bool = False  # a GET of /graphql answered with GraphiQL's page
 
     def add_codes(self, codes: list[str]) -> None:
         for code in codes:

@@ -1,4 +1,4 @@
-"""The JSON of a GraphQL request: decoded strictly, and refused with a reason when malformed.
+"""The JSON of a GraphQL request, decoded strictly.
 
 :func:`loads` is the gateway's JSON decoder (HTTP bodies, WebSocket messages, query
 parameters). Whatever arrives, it returns a value or raises ``json.JSONDecodeError``,
@@ -8,11 +8,10 @@ nested thousands deep), which used to escape as plain-text 500s.
 
 One thing it lets through on purpose: ``"\\ud800"``, a lone UTF-16 surrogate escape, is
 valid JSON syntax, and such a string is refused later, as ``BAD_USER_INPUT`` at the
-field it was given to (``schema/text_input.py``), like any other bad value.
+operation it was given to (``schema/text_input.py``), like any other bad value.
 
-:func:`body_problem` is the check the HTTP endpoint runs before Strawberry sees a POST
-body: the body must be one JSON object whose members have the types GraphQL over HTTP
-gives them.
+What the decoded value must then be (one JSON object whose members have the right types)
+is checked by ``gateway/graphql_request.py``.
 """
 
 from __future__ import annotations
@@ -21,15 +20,8 @@ import json
 from typing import Any
 
 import orjson
-from starlette.requests import Request
 
 MAX_DEPTH = 64  # containers inside containers; a GraphQL request needs a handful
-_MEMBER_TYPES: tuple[tuple[str, type | tuple[type, ...], str], ...] = (
-    ("query", str, "a string"),
-    ("operationName", str, "a string"),
-    ("variables", dict, "an object"),
-    ("extensions", dict, "an object"),
-)
 
 
 def loads(data: str | bytes) -> Any:
@@ -77,33 +69,3 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
             return True
         stack.extend((child, depth + 1) for child in children)
     return False
-
-
-async def body_problem(request: Request) -> str | None:
-    """Why a POST body with a JSON media type cannot be a GraphQL request; None if it can
-    (or if it is not JSON at all: Strawberry answers other media types itself)."""
-    if request.method != "POST" or "json" not in request.headers.get("content-type", ""):
-        return None
-    try:
-        data = loads(await request.body())
-    except json.JSONDecodeError as exc:
-        return f"the request body is not valid JSON: {exc.msg}"
-    if not isinstance(data, dict):
-        return f"the request body must be a JSON object, not {_json_type(data)}"
-    for name, kind, described in _MEMBER_TYPES:
-        value = data.get(name)
-        if value is not None and not isinstance(value, kind):
-            return f"`{name}` must be {described} or null, not {_json_type(value)}"
-    return None
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    return "an array" if isinstance(value, list) else "an object"
