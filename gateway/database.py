@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import warnings
 from collections.abc import Sequence
@@ -14,6 +15,7 @@ from resolvers.store import Doc, DomainConfig, Store
 
 # a journaled, majority write concern: what every client the project writes with uses
 DURABLE_W = "majority"
+CLOSE_WAIT_S = 1.0  # for the monitor tasks a closed client cancelled
 
 
 def make_client(
@@ -44,13 +46,21 @@ def make_client(
 async def close_client(client: AsyncMongoClient[Doc]) -> None:
     """Close ``client`` and the sockets its closing leaves behind.
 
-    Closing cancels the client's monitor tasks; one cancelled in the middle of connecting
-    (to a database that refuses or is restarting) leaves its new socket unclosed, for the
-    garbage collector to find, whenever that runs, with a ``ResourceWarning`` (PyMongo
-    closes such sockets on errors, not on cancellation). Collected here, they are closed
-    now, by the owner that closed the client.
+    Closing cancels the client's monitor tasks without waiting for them; one cancelled in
+    the middle of connecting (to a database that refuses or is restarting) leaves its new
+    socket unclosed, for the garbage collector to find whenever it runs, with a
+    ``ResourceWarning`` (PyMongo closes such sockets on errors, not on cancellation). Here
+    the cancelled tasks are waited for (at most :data:`CLOSE_WAIT_S`) and the garbage
+    collected, so those sockets are closed now, by the owner that closed the client.
     """
     await client.close()
+    ending = [
+        task
+        for task in asyncio.all_tasks()
+        if task.get_name().startswith("pymongo_") and task.cancelling()
+    ]
+    if ending:
+        await asyncio.wait(ending, timeout=CLOSE_WAIT_S)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResourceWarning)
         gc.collect()
