@@ -10,6 +10,7 @@ from strawberry.types import ExecutionContext
 
 from schema.directory import DirectoryMutation, DirectoryQuery
 from schema.errors import ErrorCodes
+from schema.execution import PlainFieldsExecutor
 from schema.interactions import InteractionMutation, InteractionQuery
 from schema.journeys import JourneyQuery
 from schema.limits import QueryLimiter
@@ -38,4 +39,5 @@ schema = GatewaySchema(
     subscription=Subscription,
     extensions=[ErrorCodes, QueryLimiter],  # classes: one instance per request
     config=StrawberryConfig(scalar_map={DateTime: DATETIME_SCALAR}),
+    execution_context_class=PlainFieldsExecutor,  # plain fields without execute_field
 )
