@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import EnumMeta
 from typing import Any, Final
 
 from graphql import (
@@ -257,19 +258,19 @@ def _enum_names(leaf_type: GraphQLLeafType) -> Callable[[Any], Any] | None:
     """Strawberry's enum coercion (a scan of the values for the member's value, first match
     wins) as one dict lookup; anything but a member of the enum takes the scan itself."""
     wrapped: Any = getattr(leaf_type, "wrapped_cls", None)
-    if not isinstance(leaf_type, GraphQLEnumType) or not isinstance(wrapped, type):
+    if not isinstance(leaf_type, GraphQLEnumType) or not isinstance(wrapped, EnumMeta):
         return None
-    names: dict[Any, str] = {}
-    for name, enum_value in leaf_type.values.items():
-        names.setdefault(enum_value.value, name)
+    names: dict[Any, str] = {}  # member → the first name whose value equals its value
+    for member in wrapped:
+        for name, enum_value in leaf_type.values.items():
+            if member.value == enum_value.value:
+                names[member] = name
+                break
     coerce = leaf_type.coerce_output_value
 
     def coerce_member(value: Any) -> Any:
-        member: Any = value
-        if type(member) is wrapped:
-            name = names.get(member.value)
-            if name is not None:
-                return name
+        if type(value) is wrapped and value in names:
+            return names[value]
         return coerce(value)
 
     return coerce_member
