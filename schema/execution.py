@@ -261,6 +261,7 @@ def _enum_names(leaf_type: GraphQLLeafType) -> Callable[[Any], Any] | None:
     if not isinstance(leaf_type, GraphQLEnumType) or not isinstance(wrapped, EnumMeta):
         return None
     names: dict[Any, str] = {}  # member → the first name whose value equals its value
+    member: Any
     for member in wrapped:
         for name, enum_value in leaf_type.values.items():
             if member.value == enum_value.value:
