@@ -230,11 +230,19 @@ async def upsert_conversation(fixture: Fixture, cid: str, phone: str, contact_id
         {
             "$set": {
                 "channel": "VOICE",
+                "direction": "INBOUND",
                 "startedAt": moment,
+                "endedAt": None,
+                "durationSeconds": None,
                 "identifiers": [{"type": "PHONE", "value": phone}],
                 "expiresAt": moment + timedelta(days=60),
+                "modifiedAt": moment,
             },
-            "$setOnInsert": {"_id": new_id(), "externalContactId": contact_id},
+            "$setOnInsert": {
+                "_id": new_id(),
+                "createdAt": moment,
+                "externalContactId": contact_id,
+            },
         },
         upsert=True,
         return_document=ReturnDocument.AFTER,
