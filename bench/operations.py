@@ -210,8 +210,17 @@ async def raw_ingest_new(fixture: Fixture, n: int) -> object:
     contact = contact_doc(fixture, {"cellPhone": phone})
     contact_id = contact["_id"]
     await store.contacts.insert_one(contact)
-    claim = {"org": fixture.org, "key": f"PHONE:{phone}", "contactId": contact_id}
-    await store.identifiers.insert_one({"_id": new_id(), **claim})
+    claim = {
+        "org": fixture.org,
+        "key": f"PHONE:{phone}",
+        "type": "PHONE",
+        "value": phone,
+        "contactId": contact_id,
+        "claimedAt": now(),
+        "via": "interaction",
+        "expiresAt": contact["expiresAt"],
+    }
+    await store.identifiers.insert_one(claim)
     return await upsert_conversation(fixture, f"op-raw-new-{n}", phone, contact_id)
 
 
