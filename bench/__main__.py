@@ -416,6 +416,9 @@ def report(measured: list[Measured], rows: list[Row], elapsed: float) -> None:
     if not console.is_terminal:  # a file or a pipe: wide enough for the README
         console = Console(width=160)
     console.print(operations_table(measured))
+    for m in measured:
+        for failure in m.failures[:2]:
+            console.print(f"  {m.operation.name}: {failure}", highlight=False)
     table = Table(title=f"scv-gateway benchmark — {machine()}", title_justify="left")
     for name in ("measure", "gateway", "raw driver / baseline", "ratio", "target", "met"):
         table.add_column(name, overflow="fold")
@@ -427,20 +430,20 @@ def report(measured: list[Measured], rows: list[Row], elapsed: float) -> None:
 
 
 def operations_table(measured: list[Measured]) -> Table:
-    calls = len(measured[0].gateway) if measured else 0
     table = Table(
-        title=f"per operation, {calls} calls each over HTTP vs the raw driver, same run — "
-        f"{machine()}",
+        title=f"per operation over HTTP vs the raw driver, same run — {machine()}",
         title_justify="left",
     )
-    for name in ("operation", "gateway p50", "p99", "raw p50", "p99", "ratio", "target", "met"):
+    columns = ("operation", "calls", "gateway p50", "p99", "raw p50", "p99", "ratio", "target")
+    for name in (*columns, "met"):
         table.add_column(name, justify="left" if name == "operation" else "right")
     for m in measured:
         table.add_row(
             m.operation.name,
-            ms(statistics.median(m.gateway)),
+            str(len(m.gateway)) + (f" ({len(m.failures)} failed)" if m.failures else ""),
+            ms(statistics.median(m.gateway)) if m.gateway else "—",
             ms(percentile(m.gateway, 0.99)),
-            ms(statistics.median(m.raw)),
+            ms(statistics.median(m.raw)) if m.raw else "—",
             ms(percentile(m.raw, 0.99)),
             f"{m.ratio:.2f}x",
             f"≤ {P50_LIMIT_MS:.0f} ms, ≤ {m.operation.ratio}x",
