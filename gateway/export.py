@@ -174,31 +174,14 @@ def _render(docs: Batch, resolved: dict[str, Resolved]) -> bytes:
     return b"\n".join(lines)
 
 
-def _iso(moment: datetime) -> str:
-    """The DateTime scalar's format (UTC, milliseconds, ``Z``), fast for UTC values: orjson
-    writes ``"…SS.ffffffZ"`` (``"…SSZ"`` on a whole second) in a third of ``isoformat``'s
-    time; the microseconds are cut to milliseconds as ``isoformat`` cuts them."""
-    raw = orjson.dumps(moment, option=orjson.OPT_UTC_Z)
-    if raw.endswith(b'Z"'):
-        if len(raw) == _WITH_MICROSECONDS:
-            return raw[1:24].decode() + "Z"
-        if len(raw) == _WHOLE_SECOND:
-            return raw[1:20].decode() + ".000Z"
-    return serialize_datetime(moment)
-
-
-_WITH_MICROSECONDS = len(b'"2026-01-01T00:00:00.000000Z"')
-_WHOLE_SECOND = len(b'"2026-01-01T00:00:00Z"')
-
-
 def _line(doc: Doc, individual: str | None, members: list[str]) -> dict[str, Any]:
     ended = doc.get("endedAt")
     return {
         "id": doc["cid"],
         "channel": doc.get("channel"),
         "direction": doc.get("direction"),
-        "startedAt": _iso(doc["startedAt"]),
-        "endedAt": _iso(ended) if ended is not None else None,
+        "startedAt": serialize_datetime(doc["startedAt"]),
+        "endedAt": serialize_datetime(ended) if ended is not None else None,
         "durationSeconds": doc.get("durationSeconds"),
         "queue": doc.get("queue"),
         "agent": doc.get("agent"),
