@@ -222,7 +222,9 @@ async def drive(
     the gateway processes and the database spent meanwhile."""
     token = mint_token(SECRET, org=ORG, sub="load")
     headers = {"Authorization": f"Bearer {token}"}
-    limits = httpx.Limits(max_connections=clients)
+    # idle connections close on our side first (uvicorn closes them after 5 s): never a
+    # request on a connection the server is closing at that moment
+    limits = httpx.Limits(max_connections=clients, keepalive_expiry=2.0)
     async with httpx.AsyncClient(
         base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30, limits=limits
     ) as http:
