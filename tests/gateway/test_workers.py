@@ -17,7 +17,9 @@ from typing import Any
 import httpx
 import psutil  # type: ignore[import-untyped]
 import pytest
+from typer.testing import CliRunner
 
+from gateway.cli import app
 from gateway.embedded import free_port
 from resolvers.store import Store
 
@@ -179,3 +181,9 @@ async def test_two_workers_share_a_token_the_metrics_and_the_claims(
         if len(racing) == 2:
             break
     assert len(racing) == 2, f"no race reached both workers ({racing})"
+
+
+def test_a_worker_count_out_of_range_is_refused_before_anything_starts() -> None:
+    result = CliRunner().invoke(app, ["serve", "--workers", "0"])
+    assert result.exit_code == 2
+    assert "--workers" in result.output and "Traceback" not in result.output
