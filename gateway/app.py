@@ -19,8 +19,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
-from gateway.auth import generate_secret, mint_token
+from gateway.auth import development_secret, mint_token, secret_length_warning
 from gateway.body_limit import BodySizeLimit
+from gateway.cors import cors_middleware
 from gateway.database import make_client, make_store
 from gateway.embedded import EmbeddedServer, running_uri
 from gateway.export import export_conversations
@@ -28,6 +29,8 @@ from gateway.graphiql import assets_route, find_assets
 from gateway.graphql_app import GatewayGraphQL
 from gateway.logs import RequestLogging
 from gateway.metrics import Metrics
+from gateway.persisted_queries import PersistedQueries
+from gateway.rate_limit import RateLimiter
 from gateway.settings import Settings
 from resolvers.store import Doc, Store
 from schema.limits import QueryLimits
@@ -46,6 +49,7 @@ class Runtime:
     client: AsyncMongoClient[Doc]
     store: Store
     metrics: Metrics
+    rate_limiter: RateLimiter
     embedded: EmbeddedServer | None = None  # the child process serving ``uri``, if ours
 
 
@@ -55,6 +59,20 @@ class Database:
 
     uri: str
     embedded: EmbeddedServer | None = None
+    where: str = ""  # for a person: "embedded at <path>" or the URI without credentials
+
+
+class NoDatabase(RuntimeError):
+    """A data command found no database to use; the message is one line for a person."""
+
+
+_USERINFO = re.compile(r"(?<=://)[^@/]*@")
+_SECRET_OPTION = re.compile(r"(?i)([?&][^=&]*(?:password|secret|token)[^=&]*=)[^&]*")
+
+
+def uri_without_credentials(uri: str) -> str:
+    """``uri`` without its ``user:password@`` and without password-like options."""
+    return _SECRET_OPTION.sub(r"\1…", _USERINFO.sub("", uri))
 
 
 def create_app(
@@ -73,13 +91,16 @@ def create_app(
     ``embedded`` is the server behind ``uri`` when this process started it: /readyz and
     /metrics then report on its child process.
     """
-    if secret is None:
-        secret = generate_secret()
+    if secret is None:  # development mode: the data directory's secret (`scv token` reads it)
+        secret = development_secret(settings.dev_secret_file)
         dev_token = mint_token(secret, org="dev", sub="developer")
+    elif (short := secret_length_warning(secret)) is not None:
+        log.warning(short)
     metrics = Metrics(embedded=embedded)
     client = make_client(uri, settings, listeners=[*listeners, metrics.command_listener])
     store = make_store(client, settings)
-    runtime = Runtime(settings, secret, dev_token, client, store, metrics, embedded)
+    rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    runtime = Runtime(settings, secret, dev_token, client, store, metrics, rate_limiter, embedded)
     graphiql_assets = find_assets(settings.graphiql_assets)  # None: from the CDN (logged)
     graphql = GatewayGraphQL(
         schema,
@@ -91,6 +112,9 @@ def create_app(
         db_timeout_s=settings.db_timeout_ms / 1000,
         max_subscriptions=settings.max_subscriptions,
         operation_observer=metrics.subscriptions_changed,
+        rate_limiter=rate_limiter,
+        persisted_queries=PersistedQueries(),
+        allowed_origins=settings.cors_origin_list,
     )
 
     async def healthz(request: Request) -> JSONResponse:
@@ -130,6 +154,7 @@ def create_app(
         lifespan=lifespan,
         middleware=[  # outermost first: every request is logged and counted, big bodies refused
             Middleware(RequestLogging, observer=metrics.observe_request),
+            *cors_middleware(settings.cors_origin_list),  # refusals carry CORS headers too
             Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
         ],
     )
@@ -171,28 +196,27 @@ def database(settings: Settings, *, share: bool = False) -> Iterator[Database]:
 
     With ``share`` (the CLI's data tools) an embedded server that `scv serve` already runs on
     the same directory is used instead of starting one (its files are locked while it runs);
-    it is not ours, so ``embedded`` is then None.
+    it is not ours, so ``embedded`` is then None. A data tool never creates a database: with
+    neither a running server nor an existing data directory it raises :class:`NoDatabase`.
     """
     if settings.mongodb_uri:
-        yield Database(settings.mongodb_uri)
+        yield Database(settings.mongodb_uri, where=uri_without_credentials(settings.mongodb_uri))
         return
+    data_dir = settings.data_dir.resolve()
+    where = f"embedded at {data_dir}"
     if share:
-        uri = running_uri(settings.data_dir.resolve())
+        uri = running_uri(data_dir)
         if uri is not None:
-            yield Database(uri)
+            yield Database(uri, where=f"{where} (the running server, {uri})")
             return
-    server = EmbeddedServer(
-        settings.data_dir.resolve(), test_commands=settings.embedded_test_commands
-    )
+        if not data_dir.is_dir():
+            raise NoDatabase(
+                f"no database at {data_dir}: set MONGODB_URI, or SCV_DATA_DIR to an existing "
+                "data directory, or start make run (scv serve) first"
+            )
+    server = EmbeddedServer(data_dir, test_commands=settings.embedded_test_commands)
     server.start()
     try:
-        yield Database(server.uri, server)
+        yield Database(server.uri, server, where=where)
     finally:
         server.stop()
-
-
-@contextlib.contextmanager
-def database_uri(settings: Settings, *, share: bool = False) -> Iterator[str]:
-    """The URI of :func:`database`, for callers that need no more."""
-    with database(settings, share=share) as db:
-        yield db.uri

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
 import time
+import warnings
 from collections.abc import Iterable
+from pathlib import Path
 
 import jwt
 
@@ -16,10 +20,59 @@ LEEWAY_S = 30
 MAX_TOKEN_CHARS = 8192
 MAX_PERMISSIONS = 200
 ALL_PERMISSIONS = tuple(str(p) for p in Permission)
+MIN_SECRET_BYTES = 32  # HS256: a key shorter than its 32-byte digest is guessable
+TOKEN_TTL_S = 12 * 3600  # `scv token`'s default and the development token's lifetime
+
+# PyJWT warns about a short key on every encode and decode, with a file path; the gateway
+# says it once, in one line, instead (secret_length_warning).
+warnings.filterwarnings("ignore", category=jwt.InsecureKeyLengthWarning)
 
 
 def generate_secret() -> str:
     return secrets.token_urlsafe(48)
+
+
+def secret_length_warning(secret: str) -> str | None:
+    """One line when ``secret`` is too short for HS256, else None."""
+    size = len(secret.encode())
+    if size >= MIN_SECRET_BYTES:
+        return None
+    return (
+        f"SCV_JWT_SECRET is {size} bytes; it should be at least {MIN_SECRET_BYTES} bytes "
+        "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+    )
+
+
+def development_secret(path: Path) -> str:
+    """Development mode's secret: the one kept in ``path``, else a new one written there.
+
+    The file is owner-only (0600) and survives restarts, so `scv token` mints tokens the
+    running development server accepts, for any org, and tokens outlive a restart.
+    """
+    existing = read_development_secret(path)
+    if existing is not None:
+        return existing
+    secret = generate_secret()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    descriptor = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(secret + "\n")
+    os.replace(staging, path)  # atomic: a concurrent reader sees the old file or the new one
+    return secret
+
+
+def read_development_secret(path: Path) -> str | None:
+    """The secret a development server generated in ``path``, if there is a usable one."""
+    try:
+        text = path.read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if len(text.encode()) < MIN_SECRET_BYTES:
+        return None
+    with contextlib.suppress(OSError):
+        path.chmod(0o600)  # owner-only, even when someone loosened it
+    return text
 
 
 def mint_token(
@@ -28,7 +81,7 @@ def mint_token(
     org: str,
     sub: str,
     permissions: Iterable[str] = ALL_PERMISSIONS,
-    ttl_s: int = 12 * 3600,
+    ttl_s: int = TOKEN_TTL_S,
 ) -> str:
     issued = int(time.time())
     claims = {

@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
 import socket
 import sys
-from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Generator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 import uvicorn
 from pymongo.errors import PyMongoError
 from rich.console import Console
 from rich.progress import Progress
-from rich.table import Table
+from typer.core import TyperCommand
 
-from gateway.auth import ALL_PERMISSIONS, mint_token
+from gateway.auth import (
+    ALL_PERMISSIONS,
+    TOKEN_TTL_S,
+    mint_token,
+    read_development_secret,
+    secret_length_warning,
+)
 from gateway.embedded import EmbeddedServerError
 from gateway.settings import Settings
 from resolvers.errors import DomainError
@@ -108,7 +113,8 @@ def serve(
             console.print(f"scv-gateway on [bold]{base}/graphql[/] using {where}", highlight=False)
             if runtime.dev_token:
                 console.print(
-                    "development mode: no SCV_JWT_SECRET, so this token (org dev, every permission) works until restart:"
+                    f"development mode: no SCV_JWT_SECRET, so this token (org dev, every permission) is valid for {TOKEN_TTL_S // 3600} hours; "
+                    "scv token --org <org> mints more:"
                 )
                 print(runtime.dev_token, flush=True)
                 console.print(
@@ -136,122 +142,160 @@ def token(
     org: Annotated[str, typer.Option(help="Tenant id.")] = "dev",
     sub: Annotated[str, typer.Option(help="User or client id.")] = "developer",
     permission: Annotated[
-        list[str] | None, typer.Option("--permission", "-p", help="Repeatable; default all.")
+        list[str] | None,
+        typer.Option(
+            "--permission",
+            "-p",
+            metavar="PERMISSION",
+            help="Repeatable, e.g. -p 'externalContacts:*:*'; default every permission.",
+        ),
     ] = None,
-    ttl: Annotated[int, typer.Option(help="Lifetime in seconds.", min=1)] = 12 * 3600,
+    ttl: Annotated[int, typer.Option(help="Lifetime in seconds.", min=1)] = TOKEN_TTL_S,
 ) -> None:
-    """Mint a bearer token signed with SCV_JWT_SECRET."""
+    """Mint a bearer token signed with SCV_JWT_SECRET, or in development mode with the secret
+    the development server (`make run` without SCV_JWT_SECRET) keeps next to its data."""
     settings = Settings()
-    if not settings.jwt_secret:
-        raise fail("SCV_JWT_SECRET is not set; a token needs the gateway's secret")
-    print(
-        mint_token(
-            settings.jwt_secret,
-            org=org,
-            sub=sub,
-            permissions=permission or ALL_PERMISSIONS,
-            ttl_s=ttl,
+    secret = settings.jwt_secret or read_development_secret(settings.dev_secret_file)
+    if not secret:
+        raise fail(
+            f"SCV_JWT_SECRET is not set and no development server has generated a secret in "
+            f"{settings.dev_secret_file}; set SCV_JWT_SECRET or start make run first"
         )
+    short = secret_length_warning(secret)
+    if short is not None:
+        console.print(f"[yellow]warning:[/] {short}", highlight=False)
+    print(
+        mint_token(secret, org=org, sub=sub, permissions=permission or ALL_PERMISSIONS, ttl_s=ttl)
     )
 
 
 def _run_with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
-    """Open the database (sharing a running embedded server) and run ``work`` on it."""
-    from gateway.app import database_uri
+    """Open the database (sharing a running embedded server, never creating one), say which
+    it is once it answers, and run ``work`` on it."""
+    from gateway.app import NoDatabase, database
     from gateway.database import make_client, make_store
 
-    async def main(uri: str) -> T:
+    async def main(uri: str, where: str) -> T:
         client = make_client(uri, settings)
         try:
             store = make_store(client, settings)
             await store.ensure_indexes()
+            console.print(f"database: {where} (db {settings.db_name})", highlight=False)
             return await work(store)
         finally:
             await client.close()
 
+    where = "the database"
     try:
-        with database_uri(settings, share=True) as uri:
-            return asyncio.run(main(uri))
-    except EmbeddedServerError as exc:
+        with database(settings, share=True) as db:
+            where = db.where
+            return asyncio.run(main(db.uri, db.where))
+    except (EmbeddedServerError, NoDatabase) as exc:
         raise fail(str(exc)) from None
+    except DomainError as exc:
+        raise fail(exc.message) from None
     except PyMongoError as exc:  # the driver's message names hosts and timeouts: first line only
         reason = str(exc).split(",", 1)[0].splitlines()[0][:200]
-        raise fail(f"the database did not answer ({type(exc).__name__}: {reason})") from None
+        raise fail(
+            f"the database did not answer ({type(exc).__name__}: {reason}); database: {where}"
+        ) from None
 
 
-def _count_records(path: Path) -> int:
-    """Rows of a CSV file after its header (a first, read-only pass: decoding and quoting
-    errors surface here, before anything is written)."""
-    from resolvers.importer import unknown_columns
+class _PlainUsage(TyperCommand):
+    """A usage line naming a required argument plainly (``CONTACTS.CSV``, not typer's braces)."""
 
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
-            header = next(reader, None)
-            if header is None:
-                raise fail(f"{path} is empty; it needs a header row of ContactInput field names")
-            unknown = unknown_columns(header)
-            if unknown:
-                raise fail(f"{path}: unknown column(s) {', '.join(map(repr, unknown))}")
-            return sum(1 for _ in reader)
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise fail(f"cannot read {path}: {exc}") from None
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:  # typer's vendored click.Context
+        return [
+            piece.removeprefix("{").removesuffix("}") for piece in super().collect_usage_pieces(ctx)
+        ]
 
 
-def _csv_records(path: Path) -> Iterator[tuple[int, dict[str, str | None]]]:
-    """Each data row with the file line it starts on, read lazily."""
-    starts: list[int] = []  # non-blank lines read since the last row ended
-
-    def numbered(handle: Iterable[str]) -> Iterator[str]:
-        for number, line in enumerate(handle, start=1):
-            if line.strip("\r\n"):
-                starts.append(number)
-            yield line
-
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(numbered(handle))
-        _ = reader.fieldnames  # reads the header row
-        starts.clear()
-        for row in reader:
-            yield starts[0] if starts else reader.line_num, row
-            starts.clear()
-
-
-@app.command("import")
+@app.command("import", cls=_PlainUsage)
 def import_contacts(
-    path: Annotated[Path, typer.Argument(help="CSV file; columns are ContactInput field names.")],
-    org: Annotated[str, typer.Option(help="Tenant to import into.")] = "dev",
+    path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="CONTACTS.CSV", help="CSV file; columns are ContactInput field names."
+        ),
+    ],
+    org: Annotated[str, typer.Option(metavar="ORG", help="Tenant to import into.")] = "dev",
+    encoding: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ENCODING",
+            help="e.g. utf-8, cp1252, latin-1 (default: detected; UTF-8 with or without BOM, "
+            "else Windows-1252, else Latin-1).",
+        ),
+    ] = None,
+    delimiter: Annotated[
+        str | None,
+        typer.Option(
+            metavar="CHAR", help="',', ';', 'tab' or '|' (default: detected from the header)."
+        ),
+    ] = None,
+    ignore_unknown_columns: Annotated[
+        bool,
+        typer.Option(
+            "--ignore-unknown-columns",
+            help="Import the known columns of a file with others (a CRM export's 'Contact ID').",
+        ),
+    ] = False,
 ) -> None:
     """Import curated contacts from CSV (re-importing the same file changes nothing).
 
     Rows stream in batches; a row updates the curated contact with one of its external ids,
-    else one with one of its emails, else creates one. Bad rows are listed with their line
-    numbers (exit code 1) and every good row is still imported.
+    else one with one of its emails, else creates one. One row per line: a bad row (an
+    unterminated quote, a wrong number of cells, a bad value) is listed with its line and
+    value, nothing of it is written, every good row is still imported, and the exit code is 1.
     """
+    from resolvers.contact_csv import (
+        CsvFileError,
+        delimiter_option,
+        encoding_option,
+        inspect_file,
+        read_rows,
+    )
     from resolvers.importer import import_rows
 
-    total = _count_records(path)
+    try:
+        layout = inspect_file(
+            path,
+            encoding=encoding_option(encoding),
+            delimiter=delimiter_option(delimiter),
+            ignore_unknown_columns=ignore_unknown_columns,
+        )
+    except CsvFileError as exc:
+        raise fail(str(exc)) from None
     principal = Principal(org=org, sub="cli-import", permissions=frozenset(ALL_PERMISSIONS))
     settings = Settings()
 
     async def work(store: Store) -> ImportReport:
+        console.print(f"reading {path.name}: {layout.description}", highlight=False)
+        if layout.ignored:
+            ignored = ", ".join(map(repr, layout.ignored))
+            console.print(f"ignoring unknown column(s) {ignored}", highlight=False)
         with Progress(console=console) as progress:
-            task = progress.add_task(f"importing {path.name}", total=total)
+            task = progress.add_task(f"importing {path.name}", total=layout.rows)
             return await import_rows(
-                store, principal, _csv_records(path), lambda n: progress.advance(task, n)
+                store, principal, read_rows(path, layout), lambda n: progress.advance(task, n)
             )
 
     report = _run_with_store(settings, work)
+    _print_import_report(report)
+
+
+def _print_import_report(report: ImportReport) -> None:
     console.print(
         f"created {report.created}, updated {report.updated}, "
         f"unchanged {report.unchanged}, errors {report.failed}",
         highlight=False,
     )
     if report.errors:
-        table = Table("line", "error", title="rows not imported")
-        for line, message in report.errors[:200]:
-            table.add_row(str(line), message)
-        console.print(table)
+        console.print("rows not imported:", highlight=False)
+        for line, message in report.errors[:200]:  # one line each: greppable, never wrapped
+            console.print(
+                f"  line {line}: {message}", markup=False, highlight=False, soft_wrap=True
+            )
         if report.failed > 200:
             console.print(f"… and {report.failed - 200} more", highlight=False)
         raise typer.Exit(code=1)
@@ -280,54 +324,74 @@ def check(
 
 @app.command()
 def seed(
-    org: Annotated[str, typer.Option(help="Tenant to seed.")] = "dev",
+    org: Annotated[str, typer.Option(metavar="ORG", help="Tenant to seed.")] = "dev",
     contacts: Annotated[int, typer.Option(min=10, max=1_000_000)] = 5000,
     merge_sets: Annotated[int, typer.Option(min=0, max=100_000)] = 200,
     conversations: Annotated[int, typer.Option(min=0, max=10_000_000)] = 50_000,
     random_seed: Annotated[int, typer.Option("--seed", help="Same seed, same data.")] = 42,
     stories: Annotated[
-        bool, typer.Option(help="Write the seed documents' stories (Alexis and David …) too.")
+        bool,
+        typer.Option(help="Write the seed documents' stories (Alexis and David …) and print them."),
     ] = True,
+    reset: Annotated[
+        bool, typer.Option("--reset", help="First delete every document of the org.")
+    ] = False,
 ) -> None:
     """Write a realistic demo data set for one org: the seed documents' stories, then
-    contacts of every type, merge sets and conversations over every channel."""
-    from gateway.seed_stories import Story, already_told, write_stories
-    from gateway.seeding import SeedResult
+    contacts of every type, merge sets and conversations over every channel.
+
+    Running it again writes nothing new and prints the stories and their ids again;
+    --reset deletes the org's data first and writes it all again.
+    """
+    from gateway.seed_stories import Story, told_stories, write_stories
+    from gateway.seeding import SeedResult, holds_data_set, reset_org
     from gateway.seeding import seed as write_data_set
-    from resolvers.errors import Conflict
 
     settings = Settings()
     principal = Principal(org=org, sub="scv-seed", permissions=frozenset(ALL_PERMISSIONS))
 
-    async def work(store: Store) -> tuple[list[Story], SeedResult]:
-        if stories and await already_told(store, org):
-            raise Conflict(f"org {org} already holds a seeded data set")
+    async def work(store: Store) -> tuple[list[Story], SeedResult | None]:
+        if reset:
+            deleted = await reset_org(store, org)
+            console.print(f"org {org}: {deleted} documents deleted", highlight=False)
+        has_data_set = await holds_data_set(store, org)
+        told = await told_stories(store, org)
+        if has_data_set:
+            console.print(
+                f"org {org} already holds the seeded data set; nothing written "
+                "(scv seed --reset writes it again)",
+                highlight=False,
+            )
+        if has_data_set and (told or not stories):
+            return told if stories else [], None
         with Progress(console=console) as progress:
-            task = progress.add_task(
-                f"seeding org {org}", total=contacts + merge_sets + conversations + 1
-            )
-            result = await write_data_set(
-                store,
-                org,
-                contacts=contacts,
-                merge_sets=merge_sets,
-                conversations=conversations,
-                seed=random_seed,
-                progress=lambda n: progress.advance(task, n),
-            )
-            told = await write_stories(store, principal) if stories else []
+            total = 0 if has_data_set else contacts + merge_sets + conversations
+            task = progress.add_task(f"seeding org {org}", total=total + 1)
+            result = None
+            if not has_data_set:
+                result = await write_data_set(
+                    store,
+                    org,
+                    contacts=contacts,
+                    merge_sets=merge_sets,
+                    conversations=conversations,
+                    seed=random_seed,
+                    progress=lambda n: progress.advance(task, n),
+                )
+            if stories and not told:
+                told = await write_stories(store, principal)
             progress.advance(task, 1)
-        return told, result
+        return (told if stories else []), result
 
-    try:
-        told, result = _run_with_store(settings, work)
-    except DomainError as exc:
-        raise fail(exc.message) from None
-    console.print(
-        f"org {org}: {result.contacts} contacts, {len(result.merge_sets)} merge sets, "
-        f"{result.conversations} conversations" + (f", {len(told)} stories" if told else ""),
-        highlight=False,
-    )
+    told, result = _run_with_store(settings, work)
+    if result is not None:
+        console.print(
+            f"org {org}: {result.contacts} contacts, {len(result.merge_sets)} merge sets, "
+            f"{result.conversations} conversations",
+            highlight=False,
+        )
+    if told:
+        console.print(f"{len(told)} stories, each with a query to paste into GraphiQL:")
     for number, story in enumerate(told, start=1):  # plain lines: the queries stay pasteable
         console.print(f"{number}. {story.title} (contact {story.contact_id})", highlight=False)
         console.print(f"   {{ {story.look_at} }}", highlight=False, markup=False)
@@ -336,14 +400,16 @@ def seed(
 @app.command()
 def export(
     org: Annotated[str, typer.Option(help="Tenant to export.")] = "dev",
-    since: Annotated[str | None, typer.Option(help="ISO-8601 with offset.")] = None,
-    until: Annotated[str | None, typer.Option(help="ISO-8601 with offset.")] = None,
+    since: Annotated[str | None, typer.Option(help="ISO-8601 with offset (inclusive).")] = None,
+    until: Annotated[str | None, typer.Option(help="ISO-8601 with offset (exclusive).")] = None,
     channels: Annotated[str | None, typer.Option(help="Comma-separated, e.g. VOICE,EMAIL.")] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="File to write; default stdout.")
     ] = None,
 ) -> None:
-    """Write conversations as NDJSON, newest first (the same lines as the HTTP export)."""
+    """Write the org's visible conversations as NDJSON, newest first (startedAt, then id),
+    read in index order, with or without --since/--until: the same lines, in the same order,
+    as GET /export/conversations.ndjson."""
     from gateway.export import ndjson_lines
     from schema.scalars import parse_datetime
 

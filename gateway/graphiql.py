@@ -167,10 +167,96 @@ _SCRIPT_ESCAPES: Final = {
     0x2029: "\\u2029",
 }
 
-_BOOTSTRAP_JS: Final = """\
+_BOOTSTRAP_JS: Final = r"""
 (function () {
   "use strict";
   var config = JSON.parse(document.getElementById("graphiql-config").textContent);
+
+  // The operations of a GraphQL document, in order: {name (null: anonymous), start, end}.
+  // A small lexer: comments, strings and block strings are skipped, brackets counted; an
+  // operation starts at depth 0 with query/mutation/subscription or a bare "{".
+  var BLOCK_QUOTE = "\x22\x22\x22";  // three double quotes: a block string's delimiter
+  function operationsOf(text) {
+    var ops = [], depth = 0, i = 0, n = text.length, pending = null, current = null;
+    while (i < n) {
+      var c = text.charAt(i);
+      if (c === "#") {
+        while (i < n && text.charAt(i) !== "\n" && text.charAt(i) !== "\r") i++;
+      } else if (text.substr(i, 3) === BLOCK_QUOTE) {
+        i += 3;
+        while (i < n && text.substr(i, 3) !== BLOCK_QUOTE) {
+          i += text.substr(i, 4) === "\\" + BLOCK_QUOTE ? 4 : 1;
+        }
+        i += 3;
+      } else if (c === '"') {
+        i++;
+        while (i < n && text.charAt(i) !== '"' && text.charAt(i) !== "\n") {
+          i += text.charAt(i) === "\\" ? 2 : 1;
+        }
+        i++;
+      } else if (/[_A-Za-z]/.test(c)) {
+        var start = i;
+        while (i < n && /[_0-9A-Za-z]/.test(text.charAt(i))) i++;
+        var word = text.slice(start, i);
+        if (depth === 0 && pending === "name") {
+          current.name = word;
+          pending = "operation";
+        } else if (depth === 0 && pending === null) {
+          if (word === "query" || word === "mutation" || word === "subscription") {
+            current = { name: null, start: start, end: n };
+            ops.push(current);
+            pending = "name";
+          } else if (word === "fragment") {
+            current = null;
+            pending = "fragment";
+          }
+        }
+      } else {
+        if (depth === 0 && pending === "name" && c !== " " && c !== "\t" && c !== "\n" &&
+            c !== "\r" && c !== ",") {
+          pending = "operation";  // "(", "@" or "{": an anonymous operation
+        }
+        if (c === "{" && depth === 0) {
+          if (pending === null) {  // the query shorthand
+            current = { name: null, start: i, end: n };
+            ops.push(current);
+          }
+          pending = "body";
+        }
+        if (c === "{" || c === "(" || c === "[") depth++;
+        if (c === "}" || c === ")" || c === "]") depth = Math.max(depth - 1, 0);
+        if (c === "}" && depth === 0 && pending === "body") {
+          if (current !== null) current.end = i + 1;
+          pending = null;
+        }
+        i++;
+      }
+    }
+    return ops;
+  }
+
+  // Where the query editor's cursor is, as an offset into ``query`` (null when unknown).
+  function cursorOffset(query) {
+    var el = document.querySelector("section[aria-label='Query Editor'] .CodeMirror");
+    var cm = el && el.CodeMirror;
+    if (!cm || cm.getValue() !== query) return null;
+    return cm.indexFromPos(cm.getCursor());
+  }
+
+  // The operation to run: GraphiQL updates its operationName 100 ms after an edit, so a run
+  // right after a paste would send the previous document's name. The name is taken from the
+  // query text itself: the one GraphiQL chose when the document has it, else its only
+  // operation's (none when anonymous), else the operation under the cursor.
+  function operationNameFor(query, given) {
+    var ops = operationsOf(query || "");
+    var names = ops.map(function (op) { return op.name; });
+    if (given && names.indexOf(given) >= 0) return given;
+    if (ops.length === 1) return ops[0].name || undefined;
+    var at = cursorOffset(query);
+    var here = ops.filter(function (op) { return at !== null && op.start <= at && at <= op.end; });
+    return here.length === 1 && here[0].name ? here[0].name : undefined;
+  }
+  window.scvOperationNameFor = operationNameFor;  // for the browser test
 
   // Plain JSON-over-POST fetcher. GraphiQL passes the parsed contents of its Headers
   // editor as opts.headers; they are sent as they are, on top of the JSON content type.
@@ -179,10 +265,13 @@ _BOOTSTRAP_JS: Final = """\
       { "Content-Type": "application/json", Accept: "application/json" },
       (opts && opts.headers) || {}
     );
+    var params = Object.assign({}, graphQLParams, {
+      operationName: operationNameFor(graphQLParams.query, graphQLParams.operationName)
+    });
     return fetch(config.endpoint, {
       method: "POST",
       headers: headers,
-      body: JSON.stringify(graphQLParams),
+      body: JSON.stringify(params),
       credentials: "same-origin"
     }).then(function (response) {
       return response.text().then(function (text) {

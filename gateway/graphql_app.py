@@ -1,41 +1,81 @@
-"""``/graphql``: bearer-token check, the per-request context, GraphiQL on GET."""
+"""``/graphql``: GraphQL over HTTP (GET and POST), bearer-token check, the per-request context,
+GraphiQL for browsers, and the WebSocket (Strawberry's handler).
+
+HTTP requests do not go through Strawberry's view: :meth:`GatewayGraphQL.handle_http` takes
+the parameters (:mod:`gateway.graphql_request`), resolves automatic persisted queries
+(:mod:`gateway.persisted_queries`), negotiates the media type (:mod:`gateway.media_types`)
+and runs the schema itself, so each of those rules is in one place.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 import pymongo
 from cross_web import HTTPException
-from starlette import status
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
 from gateway.auth import principal_from_header
 from gateway.graphiql import graphiql_html
-from gateway.http_errors import error_response
+from gateway.graphql_request import (
+    GraphQLParams,
+    RequestRefused,
+    bad_request,
+    params_from_json,
+    params_from_query,
+)
+from gateway.http_errors import error_response, refusal_response
 from gateway.logs import current_request, error_codes
+from gateway.media_types import GRAPHQL_RESPONSE_JSON, prefers_html, response_media_type
+from gateway.persisted_queries import PersistedQueries
+from gateway.rate_limit import RateLimiter
 from gateway.websocket import GatewayTransportWSHandler, OperationObserver
-from resolvers.errors import Unauthenticated
+from resolvers.errors import BadUserInput, Unauthenticated
 from resolvers.principal import Principal
 from resolvers.store import Store
 from schema.context import Context
 from schema.limits import DEFAULT_LIMITS, OPERATION_NAME_KEY, QUERY_COST_KEY, QueryLimits
 
 CONTEXT_SCOPE_KEY = "scv.context"
+GET_METHODS = frozenset({"GET", "HEAD"})
+GET_OPERATIONS = frozenset({OperationType.QUERY})
+POST_OPERATIONS = frozenset({OperationType.QUERY, OperationType.MUTATION})
+
+
+def refused_operation(exc: InvalidOperationTypeError, method: str) -> RequestRefused:
+    """A mutation over GET is 405 (POST it); a subscription over HTTP is 400 (use the
+    WebSocket)."""
+    if exc.operation_type == OperationType.MUTATION and method in GET_METHODS:
+        return RequestRefused(
+            405,
+            BadUserInput("mutations are not allowed over GET; send them with POST"),
+            headers={"Allow": "POST"},
+        )
+    return bad_request(exc.as_http_error_reason(method))
+
+
+def is_request_error(result: ExecutionResult) -> bool:
+    """Nothing executed: parse, validation or variable errors (none has a path)."""
+    return result.data is None and all(error.path is None for error in result.errors or ())
 
 
 class GatewayGraphQL(GraphQL[Context, None]):
-    """Strawberry's ASGI app with the contract's auth and our own offline GraphiQL."""
+    """Strawberry's ASGI app for the WebSocket; GraphQL over HTTP, the contract's auth and
+    our own offline GraphiQL for HTTP requests."""
 
     graphql_transport_ws_handler_class = GatewayTransportWSHandler
 
@@ -51,13 +91,16 @@ class GatewayGraphQL(GraphQL[Context, None]):
         db_timeout_s: float | None = None,
         max_subscriptions: int = 10,
         operation_observer: OperationObserver | None = None,
+        rate_limiter: RateLimiter | None = None,
+        persisted_queries: PersistedQueries | None = None,
+        allowed_origins: Sequence[str] = (),
     ) -> None:
-        super().__init__(
+        super().__init__(  # its HTTP view is not used: see handle_http
             schema,
             graphql_ide=None,
-            allow_queries_via_get=False,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
             max_subscriptions_per_connection=max_subscriptions,
+            allowed_origins=allowed_origins,  # SCV_CORS_ORIGINS: cross-origin WebSockets
         )
         self.operation_observer = operation_observer  # open WebSocket operations, ±1
         self.store = store
@@ -66,6 +109,8 @@ class GatewayGraphQL(GraphQL[Context, None]):
         self.graphiql_local_assets = graphiql_local_assets  # False: GraphiQL from the CDN
         self.limits = limits  # static query limits, handed to each request's context
         self.db_timeout_s = db_timeout_s  # one database deadline for a whole HTTP request
+        self.rate_limiter = rate_limiter or RateLimiter()
+        self.persisted_queries = persisted_queries or PersistedQueries()
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         principal = request.scope.get("scv.principal")
@@ -97,47 +142,91 @@ class GatewayGraphQL(GraphQL[Context, None]):
         await response(scope, receive, send)
 
     async def handle_http(self, request: Request) -> Response:
-        if request.method == "GET":
-            headers = {"Authorization": f"Bearer {self.dev_token}"} if self.dev_token else None
-            return HTMLResponse(
-                graphiql_html(
-                    endpoint="/graphql",
-                    headers=headers,
-                    local_assets=self.graphiql_local_assets,
-                )
-            )
+        """GraphQL over HTTP: GraphiQL for a browser, else auth, rate limit, parameters, run."""
+        if self.wants_graphiql(request):
+            return self.graphiql_page()
+        media_type = response_media_type(request.headers.get("accept"))
         try:
             principal = principal_from_header(self.secret, request.headers.get("authorization"))
         except Unauthenticated as exc:
-            return error_response(401, exc.message, exc.code)
+            return error_response(401, exc.message, exc.code, media_type=media_type)
         request.scope["scv.principal"] = principal
         info = current_request()
         if info is not None:
             info.org = principal.org
         try:
+            self.rate_limiter.check(principal)
+            params = self.persisted_queries.resolve(await self.request_params(request))
             # every database operation of this request shares one deadline
             with pymongo.timeout(self.db_timeout_s):
-                response: Response = await self.run(request)
+                return await self.execute_request(request, params, media_type)
+        except RequestRefused as refused:
+            return refusal_response(refused, media_type)
         except HTTPException as exc:
-            return error_response(exc.status_code, exc.reason, "BAD_USER_INPUT")
-        return response
+            return error_response(
+                exc.status_code, exc.reason, "BAD_USER_INPUT", media_type=media_type
+            )
 
-    def create_response(
-        self,
-        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
-        sub_response: Response,
-    ) -> Response:
-        """Strawberry's response, its body encoded by orjson (WebSocket messages keep
-        Strawberry's ``encode_json``: text frames)."""
-        response = Response(
-            encode_response(response_data),
-            status_code=sub_response.status_code or status.HTTP_200_OK,
-            media_type="application/json",
+    def wants_graphiql(self, request: Request) -> bool:
+        """A browser opening /graphql: a GET that prefers HTML and carries no query."""
+        return (
+            request.method in GET_METHODS
+            and "query" not in request.query_params
+            and prefers_html(request.headers.get("accept"))
         )
-        response.headers.raw.extend(sub_response.headers.raw)
-        if sub_response.background:
-            response.background = sub_response.background
-        return response
+
+    def graphiql_page(self) -> HTMLResponse:
+        info = current_request()
+        if info is not None:
+            info.graphiql = True
+        headers = {"Authorization": f"Bearer {self.dev_token}"} if self.dev_token else None
+        return HTMLResponse(
+            graphiql_html(
+                endpoint="/graphql", headers=headers, local_assets=self.graphiql_local_assets
+            )
+        )
+
+    async def request_params(self, request: Request) -> GraphQLParams:
+        """The request's GraphQL parameters: the query string of a GET, the body of a POST."""
+        if request.method in GET_METHODS:
+            if request.headers.get("content-length", "0") != "0" or (
+                "transfer-encoding" in request.headers
+            ):
+                raise bad_request("a GET request carries its parameters in the URL, not a body")
+            return params_from_query(request.query_params)
+        content_type = request.headers.get("content-type", "")
+        if "application/json" not in content_type.lower():
+            raise bad_request("the request body must be application/json")
+        payload = self.parse_json(await request.body())  # the one place a POST body is parsed
+        return params_from_json(payload)
+
+    async def execute_request(
+        self, request: Request, params: GraphQLParams, media_type: str
+    ) -> Response:
+        """Runs the operation; a request error is a 400 under graphql-response+json."""
+        context = await self.get_context(request, None)
+        is_get = request.method in GET_METHODS
+        try:
+            result = await self.schema.execute(
+                params.query,
+                variable_values=params.variables,
+                context_value=context,
+                operation_name=params.operation_name,
+                allowed_operation_types=GET_OPERATIONS if is_get else POST_OPERATIONS,
+                operation_extensions=params.extensions,
+            )
+        except MissingQueryError:
+            raise bad_request("No GraphQL query found in the request") from None
+        except CannotGetOperationTypeError as exc:
+            raise bad_request(exc.as_http_error_reason()) from None
+        except InvalidOperationTypeError as exc:
+            raise refused_operation(exc, request.method) from None
+        body = dict(await self.process_result(request, result))
+        status = 200
+        if media_type == GRAPHQL_RESPONSE_JSON and is_request_error(result):
+            status = 400
+            body.pop("data", None)
+        return Response(encode_response(body), status_code=status, media_type=media_type)
 
     async def process_result(
         self, request: Request, result: ExecutionResult

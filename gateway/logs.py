@@ -120,6 +120,7 @@ class RequestInfo:
     cost: int | None = None
     codes: list[str] = field(default_factory=list)
     status: int | None = None
+    graphiql: bool = False  # a GET of /graphql answered with GraphiQL's page
 
     def add_codes(self, codes: list[str]) -> None:
         for code in codes:

@@ -6,7 +6,8 @@
   endpoint (``graphql``, ``graphiql``, ``export``, ``healthz``, ``readyz``, ``metrics``,
   ``static``, ``other``); ``operation`` is the GraphQL operation name for ``graphql``
   (sanitised; the first :data:`MAX_OPERATIONS` distinct names, then ``_other``; no name
-  → ``_anonymous``) and the route's path otherwise; ``outcome`` is ``ok`` or the first
+  → ``_anonymous``) and empty for every other route (it has no operation; ``route`` says
+  which endpoint it was); ``outcome`` is ``ok`` or the first
   error code of the response (``HTTP_<status>`` for an error without one).
 * ``scv_db_command_duration_seconds{command, outcome}``: every database command of the
   gateway's client (a PyMongo :class:`CommandListener`), ``outcome`` ``ok`` or ``failed``.
@@ -92,8 +93,8 @@ DB_BUCKETS: Final = (
 )
 
 ANONYMOUS: Final = "_anonymous"
+NO_OPERATION: Final = ""  # the operation label of a route that is not a GraphQL request
 OTHER: Final = "_other"
-UNKNOWN_ROUTE: Final = "_unknown"
 OK: Final = "ok"
 
 # The contract's codes and GraphQL's own; anything else becomes OTHER_ERROR.
@@ -256,17 +257,17 @@ class Metrics:
         """``(route, operation)`` labels: only bounded values, never the raw path."""
         path = info.path
         if path == "/graphql":
-            if info.method != "POST":
-                return "graphiql", path
+            if info.graphiql:
+                return "graphiql", NO_OPERATION
             if not info.operation:
                 return "graphql", ANONYMOUS
             return "graphql", self._operations(sanitise_name(info.operation))
         route = _ROUTES.get(path)
         if route is not None:
-            return route, path
+            return route, NO_OPERATION
         if path.startswith(STATIC_URL_PREFIX + "/"):
-            return "static", STATIC_URL_PREFIX
-        return "other", UNKNOWN_ROUTE
+            return "static", NO_OPERATION
+        return "other", NO_OPERATION
 
     # --- subscriptions ---------------------------------------------------------------
 

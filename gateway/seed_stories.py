@@ -20,7 +20,7 @@ from datetime import timedelta
 from typing import Any
 
 from resolvers.clock import now
-from resolvers.contacts import create_contact
+from resolvers.contacts import create_contact, get_canonical
 from resolvers.conversations import link_conversation
 from resolvers.interactions import Resolution, record_interaction
 from resolvers.merges import merge_contacts
@@ -92,12 +92,10 @@ async def write_stories(store: Store, principal: Principal) -> list[Story]:
         "alexis-call", "VOICE", 2, [("PHONE", shared)], queue="Billing", agent="agent-07"
     )
 
-    visitor = await w.interaction("visitor-1", "WEB_MESSAGING", 9, [("COOKIE", "gc-visitor")])
+    await w.interaction("visitor-1", "WEB_MESSAGING", 9, [("COOKIE", "gc-visitor")])
     await w.interaction("visitor-2", "WEB_MESSAGING", 2, [("COOKIE", "gc-visitor")])
 
-    maria = await w.contact(
-        firstName="Maria", lastName="Garcia", workEmail="maria.garcia@example.com"
-    )
+    await w.contact(firstName="Maria", lastName="Garcia", workEmail="maria.garcia@example.com")
     await w.interaction(
         "maria-form",
         "WEB_CHAT",
@@ -108,7 +106,7 @@ async def write_stories(store: Store, principal: Principal) -> list[Story]:
     )
     await w.interaction("maria-return", "WEB_MESSAGING", 1, [("COOKIE", "gc-maria")])
 
-    whatsapp = await w.interaction("whatsapp-1", "WHATSAPP", 3, [("PHONE", "+1 803-555-0142")])
+    await w.interaction("whatsapp-1", "WHATSAPP", 3, [("PHONE", "+1 803-555-0142")])
 
     await w.interaction("campaign-1", "CAMPAIGN", 4, [("PHONE", shared)], queue="Renewals")
     await link_conversation(store, principal, STORY_PREFIX + "campaign-1", alexis["_id"])
@@ -117,39 +115,59 @@ async def write_stories(store: Store, principal: Principal) -> list[Story]:
     by_email = await w.interaction("sam-email", "EMAIL", 20, [("EMAIL", "sam@mail.example")])
     by_phone = await w.interaction("sam-sms", "SMS", 12, [("PHONE", "+1 803-555-0177")])
     await w.interaction("sam-call", "VOICE", 6, [("PHONE", "+1 803-555-0177")])
-    merged = await merge_contacts(store, principal, [sam["_id"], _id(by_email), _id(by_phone)])
+    await merge_contacts(store, principal, [sam["_id"], _id(by_email), _id(by_phone)])
     await w.interaction("sam-after-merge", "EMAIL", 1, [("EMAIL", "sam@mail.example")])
+    return await told_stories(store, principal.org)
 
-    return [
-        Story(
-            "Alexis and David share a number; the call goes to Alexis",
-            alexis["_id"],
-            'conversation(id: "story-alexis-call") { contact { firstName } }',
-        ),
-        Story(
-            "A cookie-only web visitor (EPHEMERAL, renewed by a second visit)",
-            _id(visitor),
-            'identifier(type: COOKIE, value: "gc-visitor") { contact { type expiresAt } }',
-        ),
-        Story(
-            "A form fill stitches a cookie to Maria",
-            maria["_id"],
-            'identifier(type: COOKIE, value: "gc-maria") { contact { firstName } }',
-        ),
-        Story(
-            "A WhatsApp contact (never looked up as a phone)",
-            _id(whatsapp),
-            'identifier(type: WHATSAPP, value: "+18035550142") { contact { whatsAppId } }',
-        ),
-        Story(
-            "A campaign call, linked to Alexis by hand",
-            alexis["_id"],
-            'conversation(id: "story-campaign-1") { externalContactId individual { id } }',
-        ),
-        Story(
-            "Sam Lee merged with the contacts his email and phone created",
-            merged["_id"],
-            f'journey(contactId: "{merged["_id"]}") {{ channels conversations {{ '
-            "edges { node { id channel } } } }",
-        ),
-    ]
+
+# (title, the story's conversation, what to query: {id} is the canonical contact it is about)
+STORIES = (
+    (
+        "Alexis and David share a number; the call goes to Alexis",
+        "alexis-call",
+        'conversation(id: "story-alexis-call") { contact { firstName } }',
+    ),
+    (
+        "A cookie-only web visitor (EPHEMERAL, renewed by a second visit)",
+        "visitor-2",
+        'identifier(type: COOKIE, value: "gc-visitor") { contact { type expiresAt } }',
+    ),
+    (
+        "A form fill stitches a cookie to Maria",
+        "maria-return",
+        'identifier(type: COOKIE, value: "gc-maria") { contact { firstName } }',
+    ),
+    (
+        "A WhatsApp contact (never looked up as a phone)",
+        "whatsapp-1",
+        'identifier(type: WHATSAPP, value: "+18035550142") { contact { whatsAppId } }',
+    ),
+    (
+        "A campaign call, linked to Alexis by hand",
+        "campaign-1",
+        'conversation(id: "story-campaign-1") { externalContactId individual { id } }',
+    ),
+    (
+        "Sam Lee merged with the contacts his email and phone created",
+        "sam-after-merge",
+        'journey(contactId: "{id}") { channels conversations { edges { node { id channel } } } }',
+    ),
+)
+
+
+async def told_stories(store: Store, org: str) -> list[Story]:
+    """The stories already written into ``org`` (read back: ids as stored), [] before."""
+    cids = [STORY_PREFIX + cid for _, cid, _ in STORIES]
+    found = store.conversations.find(
+        {"org": org, "cid": {"$in": cids}}, {"cid": 1, "externalContactId": 1}
+    )
+    linked = {doc["cid"]: doc.get("externalContactId") async for doc in found}
+    stories: list[Story] = []
+    for title, cid, look_at in STORIES:
+        contact_id = linked.get(STORY_PREFIX + cid)
+        if contact_id is None:
+            return []  # not (completely) told
+        canonical = await get_canonical(store, org, contact_id)
+        contact_id = canonical["_id"] if canonical is not None else contact_id
+        stories.append(Story(title, contact_id, look_at.replace("{id}", contact_id)))
+    return stories

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 
 from bson import ObjectId
 
-from resolvers import claims, merges
+from resolvers import claims, conversation_counts, merges
 from resolvers.clock import now, to_db_precision
 from resolvers.contact_fields import ContactType
 from resolvers.contacts import new_contact_doc
@@ -317,6 +317,26 @@ def _conversation_doc(
     }
 
 
+async def holds_data_set(store: Store, org: str) -> bool:
+    """Whether :func:`seed` has written its data set into ``org``."""
+    return await store.conversations.find_one({"org": org, "cid": _cid(0)}, {"_id": 1}) is not None
+
+
+async def reset_org(store: Store, org: str) -> int:
+    """Delete every document of ``org`` (contacts, identifiers, conversations, merge sets,
+    notes); returns how many. For ``scv seed --reset`` on a development database."""
+    deleted = 0
+    for collection in (
+        store.identifiers,
+        store.merge_sets,
+        store.notes,
+        store.conversations,
+        store.contacts,
+    ):
+        deleted += (await collection.delete_many({"org": org})).deleted_count
+    return deleted
+
+
 async def seed(
     store: Store,
     org: str,
@@ -332,7 +352,7 @@ async def seed(
     """
     rng = random.Random(seed)
     ids = random.Random(f"{org}:{seed}")  # the same data set in two orgs needs other ids
-    if await store.conversations.find_one({"org": org, "cid": _cid(0)}, {"_id": 1}):
+    if await holds_data_set(store, org):
         raise Conflict(f"org {org} already holds a seeded data set")
     tick: Progress = progress or (lambda _n: None)
     at = now()
@@ -400,12 +420,12 @@ async def seed(
         )
         batch_docs.append(doc)
         if len(batch_docs) == BATCH:
-            await store.conversations.insert_many(batch_docs)
+            await _insert_conversations(store, org, batch_docs)
             result.conversations += len(batch_docs)
             tick(len(batch_docs))
             batch_docs = []
     if batch_docs:
-        await store.conversations.insert_many(batch_docs)
+        await _insert_conversations(store, org, batch_docs)
         result.conversations += len(batch_docs)
         tick(len(batch_docs))
     result.phones = [  # curated, never merged: a known customer calling in
@@ -414,6 +434,13 @@ async def seed(
         if p.doc["type"] == ContactType.CURATED and p.doc["_id"] not in heads
     ][:1000]
     return result
+
+
+async def _insert_conversations(store: Store, org: str, docs: list[Doc]) -> None:
+    """The conversations and their count buckets, as recordInteraction keeps them."""
+    await store.conversations.insert_many(docs)
+    changes = [(d["startedAt"], d["channel"], 1) for d in docs]
+    await conversation_counts.record(store, org, changes)
 
 
 def _finish_person(store: Store, person: _Person) -> Doc:

@@ -1,8 +1,8 @@
 """``scv serve --workers N`` (``SCV_WORKERS``): N gateway processes over one database.
 
 The parent process owns what must exist once: the embedded database (or MONGODB_URI), the
-listening socket, and — without ``SCV_JWT_SECRET`` — the development secret and the one
-development token minted from it. It hands them to the workers through their environment
+listening socket, and — without ``SCV_JWT_SECRET`` — the development secret (the data
+directory's, as with one process) and the one development token minted from it. It hands them to the workers through their environment
 and runs uvicorn's process supervisor, which starts the workers (spawned, so each imports
 the app afresh), restarts one that dies, and stops them all on SIGINT/SIGTERM; the embedded
 database stops after them. Each worker builds the same Starlette app (:func:`worker_app`)
@@ -28,7 +28,7 @@ from rich.console import Console
 from starlette.applications import Starlette
 from uvicorn.supervisors import Multiprocess
 
-from gateway.auth import generate_secret, mint_token
+from gateway.auth import TOKEN_TTL_S, development_secret, mint_token
 from gateway.settings import Settings
 
 __all__ = ["MULTIPROC_DIR", "serve_workers", "worker_app"]
@@ -80,8 +80,8 @@ def worker_environment(uri: str, secret: str, dev_token: str | None) -> Iterator
 def serve_workers(settings: Settings, uri: str, where: str, console: Console) -> None:
     """Serve with ``settings.workers`` processes until SIGINT/SIGTERM (database at ``uri``)."""
     secret, dev_token = settings.jwt_secret, None
-    if secret is None:  # one development token, valid on every worker
-        secret = generate_secret()
+    if secret is None:  # the data directory's development secret; one token for every worker
+        secret = development_secret(settings.dev_secret_file)
         dev_token = mint_token(secret, org="dev", sub="developer")
     base = f"http://{settings.host}:{settings.port}"
     console.print(
@@ -91,7 +91,8 @@ def serve_workers(settings: Settings, uri: str, where: str, console: Console) ->
     if dev_token:
         console.print(
             "development mode: no SCV_JWT_SECRET, so this token (org dev, every permission) "
-            "works on every worker until restart:"
+            f"is valid on every worker for {TOKEN_TTL_S // 3600} hours; "
+            "scv token --org <org> mints more:"
         )
         print(dev_token, flush=True)
     config = uvicorn.Config(

@@ -44,14 +44,6 @@ def oldest_first(docs: list[Doc]) -> list[Doc]:
     return sorted(docs, key=lambda d: (d["createdAt"], d["_id"]))
 
 
-def live_filter(moment: datetime | None = None) -> dict[str, Any]:
-    """Contacts that are neither expired nor ancestors."""
-    return {
-        "readOnly": False,
-        "$or": [{"expiresAt": None}, {"expiresAt": {"$gt": moment or now()}}],
-    }
-
-
 def rank(contact: Doc) -> tuple[datetime, str]:
     """Claim priority: the contact created first wins (a merge set is as old as its oldest)."""
     return (contact["since"], contact["_id"])
@@ -126,7 +118,7 @@ async def claim(
             if rank(holder) <= rank(contact):
                 return holder_id
         replaced = await store.identifiers.update_one(
-            {"_id": current["_id"], "contactId": holder_id},
+            {"org": org, "contactId": holder_id, "key": identifier_key},
             {"$set": _claim_doc(org, identifier_key, contact, via)},
             session=session,
         )
@@ -217,19 +209,19 @@ async def release(
     session: AsyncClientSession | None = None,
 ) -> list[str]:
     """Drop the contact's claims (all, or those of ``keys``); returns the released keys."""
+    if keys is not None and not keys:
+        return []
     query: dict[str, Any] = {"org": org, "contactId": contact_id}
     if keys is not None:
         query["key"] = {"$in": keys}
-    if only_via is not None:
-        query["via"] = only_via
-    held = await store.identifiers.find(query, {"key": 1}, session=session).to_list()
+    found = await store.identifiers.find(query, {"key": 1, "via": 1}, session=session).to_list()
+    held = [d["key"] for d in found if only_via is None or d.get("via") == only_via]
     if not held:
         return []
     await store.identifiers.delete_many(
-        {"_id": {"$in": [doc["_id"] for doc in held]}, "contactId": contact_id},
-        session=session,
+        {"org": org, "contactId": contact_id, "key": {"$in": held}}, session=session
     )
-    return [doc["key"] for doc in held]
+    return held
 
 
 async def set_claims_expiry(

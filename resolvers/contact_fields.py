@@ -15,6 +15,7 @@ from resolvers.identifiers import (
     normalize_email,
     normalize_phone,
     normalize_value,
+    phone_field_value,
 )
 from resolvers.store import Doc
 
@@ -65,7 +66,7 @@ def clean_input(patch: Mapping[str, Any], region: str) -> Doc:
             raise BadUserInput(f"unknown contact field {field}")
         if field in PHONE_FIELDS:
             text = _text(field, value)
-            clean[field] = None if text is None else (normalize_phone(text, region) or text)
+            clean[field] = None if text is None else phone_field_value(text, region)
         elif field in EMAIL_FIELDS:
             text = _text(field, value)
             try:

@@ -9,7 +9,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from resolvers import claims
+from resolvers import claims, merge_history
 from resolvers.clock import now
 from resolvers.contact_fields import (
     ALL_FIELDS,
@@ -22,8 +22,6 @@ from resolvers.errors import BadUserInput, Conflict, NotFound, ReadOnly
 from resolvers.identifiers import MAX_STRING
 from resolvers.principal import Principal
 from resolvers.store import Doc, Store
-
-MAX_UPDATE_ATTEMPTS = 8
 
 
 def new_id() -> str:
@@ -113,30 +111,25 @@ async def create_contact(store: Store, principal: Principal, patch: Mapping[str,
 async def update_contact(
     store: Store, principal: Principal, contact_id: str, patch: Mapping[str, Any]
 ) -> Doc:
-    """Omitted fields stay, None clears; an auto-created contact becomes CURATED."""
+    """Omitted fields stay, None clears; an auto-created contact becomes CURATED.
+
+    The document write and the claims it implies (released values handed on, new values
+    claimed) are one transaction: no interleaving of two edits can leave a claim on a contact
+    that no longer lists the value, or a listed value released by an older edit.
+    """
     fields = clean_input(patch, store.config.default_region)
     org = principal.org
-    for _ in range(MAX_UPDATE_ATTEMPTS):
-        current = await require_canonical(store, org, contact_id)
-        updated = dict(current)
-        updated.update(fields)
-        if "externalIds" in fields and fields["externalIds"] is None:
-            updated["externalIds"] = []
-        if "surveyOptOut" in fields and fields["surveyOptOut"] is None:
-            updated["surveyOptOut"] = False
-        index_fields(store, updated)
-        # modifiedAt strictly increases: it is the compare-and-set version of the contact
-        updated["modifiedAt"] = max(now(), current["modifiedAt"] + timedelta(milliseconds=1))
-        promoted = current["type"] != ContactType.CURATED
-        if promoted:
-            updated["type"] = str(ContactType.CURATED)
-            updated["expiresAt"] = None
+
+    async def work(session: AsyncClientSession) -> Doc:
+        current = await require_canonical(store, org, contact_id, session=session)
+        updated = _edited(store, current, fields)
         changes = {
             name: updated[name]
             for name in (*fields, "keys", "nameTokens", "modifiedAt", "type", "expiresAt")
         }
-        # $set, not a whole replacement: a concurrent renewal or merge keeps its own fields,
-        # and a contact that became an ancestor meanwhile is not edited (the retry follows it)
+        # $set, not a whole replacement: a concurrent renewal or merge keeps its own fields;
+        # modifiedAt is the compare-and-set version (a concurrent edit is a write conflict,
+        # and the transaction is retried on a fresh snapshot)
         replaced = await store.contacts.update_one(
             {
                 "_id": current["_id"],
@@ -145,20 +138,39 @@ async def update_contact(
                 "readOnly": False,
             },
             {"$set": changes},
+            session=session,
         )
         if replaced.matched_count == 0:
-            continue
-        if promoted:
-            await claims.set_claims_expiry(store, org, [current["_id"]], None)
+            raise Conflict("the contact changed concurrently; try again")
+        if current["type"] != ContactType.CURATED:
+            await claims.set_claims_expiry(store, org, [current["_id"]], None, session=session)
         removed = [k for k in current["keys"] if k not in updated["keys"]]
         added = [k for k in updated["keys"] if k not in current["keys"]]
         released = await claims.release(
-            store, org, current["_id"], removed, only_via=claims.VIA_FIELD
+            store, org, current["_id"], removed, only_via=claims.VIA_FIELD, session=session
         )
-        await claims.reclaim(store, org, released, exclude=[current["_id"]])
-        await claims.claim_all(store, org, added, updated, claims.VIA_FIELD)
+        await claims.reclaim(store, org, released, exclude=[current["_id"]], session=session)
+        await claims.claim_all(store, org, added, updated, claims.VIA_FIELD, session=session)
         return updated
-    raise Conflict("the contact changed concurrently; try again")
+
+    return await store.in_transaction(work)
+
+
+def _edited(store: Store, current: Doc, fields: Doc) -> Doc:
+    """``current`` with the cleaned ``fields`` applied (None clears), re-indexed, promoted to
+    CURATED, and a ``modifiedAt`` that strictly increases."""
+    updated = dict(current)
+    updated.update(fields)
+    if "externalIds" in fields and fields["externalIds"] is None:
+        updated["externalIds"] = []
+    if "surveyOptOut" in fields and fields["surveyOptOut"] is None:
+        updated["surveyOptOut"] = False
+    index_fields(store, updated)
+    updated["modifiedAt"] = max(now(), current["modifiedAt"] + timedelta(milliseconds=1))
+    if current["type"] != ContactType.CURATED:
+        updated["type"] = str(ContactType.CURATED)
+        updated["expiresAt"] = None
+    return updated
 
 
 async def promote_contact(store: Store, principal: Principal, contact_id: str) -> Doc:
@@ -167,22 +179,19 @@ async def promote_contact(store: Store, principal: Principal, contact_id: str) -
     doc = await require_canonical(store, org, contact_id)
     if doc["type"] == ContactType.CURATED:
         return doc
-    moment = now()
-    promoted = await store.contacts.find_one_and_update(
-        {"_id": doc["_id"], "org": org, "readOnly": False},
-        {
-            "$set": {
-                "type": str(ContactType.CURATED),
-                "expiresAt": None,
-                "modifiedAt": max(moment, doc["modifiedAt"]),
-            }
-        },
-        return_document=True,
+    changes = {
+        "type": str(ContactType.CURATED),
+        "expiresAt": None,
+        "modifiedAt": max(now(), doc["modifiedAt"]),
+    }
+    # update_one, not find_one_and_update: the embedded server serves it ~16x faster
+    promoted = await store.contacts.update_one(
+        {"_id": doc["_id"], "org": org, "readOnly": False}, {"$set": changes}
     )
-    if promoted is None:
+    if promoted.matched_count == 0:
         raise Conflict("the contact changed concurrently; try again")
     await claims.set_claims_expiry(store, org, [doc["_id"]], None)
-    return promoted
+    return {**doc, **changes}
 
 
 async def delete_contact(store: Store, principal: Principal, contact_id: str) -> bool:
@@ -206,6 +215,7 @@ async def delete_contact(store: Store, principal: Principal, contact_id: str) ->
         await store.notes.delete_many(
             {"org": org, "contactId": {"$in": member_ids}}, session=session
         )
+        await merge_history.forget(store, org, member_ids, session)
         released: list[str] = []
         for member_id in member_ids:
             released += await claims.release(store, org, member_id, session=session)

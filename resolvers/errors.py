@@ -51,6 +51,18 @@ class ServiceUnavailable(DomainError):
     code = "SERVICE_UNAVAILABLE"
 
 
+class RateLimited(DomainError):
+    """More requests than ``SCV_RATE_LIMIT_PER_MINUTE`` from one token subject and org."""
+
+    code = "RATE_LIMITED"
+
+
+class PersistedQueryNotFound(DomainError):
+    """An automatic persisted query's hash the gateway does not know (yet): send the query."""
+
+    code = "PERSISTED_QUERY_NOT_FOUND"
+
+
 def _codes(kind: type[DomainError]) -> set[str]:
     return {kind.code}.union(*(_codes(sub) for sub in kind.__subclasses__()))
 

@@ -44,17 +44,50 @@ PRIORITY: tuple[IdentifierType, ...] = (
 
 
 def normalize_phone(raw: str, region: str) -> str | None:
-    """E.164 when the text parses as a *possible* number, else None (stored as entered)."""
+    """E.164 when the text parses as a *possible* number, else None (stored as entered).
+
+    International prefixes count as ``+``: the default region's own (``011`` from the US,
+    ``0011`` from Australia: phonenumbers strips it using the region's metadata) and ``00``,
+    the prefix of most of the world, whatever the region. An extension is not part of the
+    identifier (``+1-803-555-0008 ext. 12`` → ``+18035550008``).
+    """
+    number = _parse_phone(raw, region)
+    if number is None:
+        return None
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def phone_field_value(raw: str, region: str) -> str:
+    """What a phone field stores: E.164 when the text normalises and has no extension, else the
+    text as entered (an extension is kept; the identifier is the number without it)."""
+    text = raw.strip()
+    number = _parse_phone(text, region)
+    if number is None or number.extension:
+        return text
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def _parse_phone(raw: str, region: str) -> phonenumbers.PhoneNumber | None:
     text = raw.strip()
     if not text or len(text) > 64:
         return None
+    number = _possible(text, region)
+    if number is not None and number.country_code_source == _FROM_IDD:
+        return number  # the region's own international prefix, e.g. 011 from the US
+    if text.startswith("00"):
+        return _possible("+" + text[2:], region)
+    return number
+
+
+_FROM_IDD = phonenumbers.CountryCodeSource.FROM_NUMBER_WITH_IDD
+
+
+def _possible(text: str, region: str) -> phonenumbers.PhoneNumber | None:
     try:
-        number = phonenumbers.parse(text, region)
+        number = phonenumbers.parse(text, region, keep_raw_input=True)
     except phonenumbers.NumberParseException:
         return None
-    if not phonenumbers.is_possible_number(number):
-        return None
-    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+    return number if phonenumbers.is_possible_number(number) else None
 
 
 def normalize_email(raw: str) -> str:

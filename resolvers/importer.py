@@ -35,14 +35,28 @@ from resolvers.store import Doc, Store
 MAX_ROWS = 1_000_000
 BATCH_ROWS = 500
 MAX_REPORTED_ERRORS = 1000
-KNOWN_COLUMNS = frozenset(
-    {*STRING_FIELDS, "externalIds", "surveyOptOut", *(f"address.{f}" for f in ADDRESS_FIELDS)}
-)
+COLUMNS = (*STRING_FIELDS, "externalIds", *(f"address.{f}" for f in ADDRESS_FIELDS), "surveyOptOut")
+KNOWN_COLUMNS = frozenset(COLUMNS)
+SHOWN_CHARS = 80  # of a bad value in an error message
 TRUE = {"true", "yes", "1", "y"}
 FALSE = {"false", "no", "0", "n", ""}
 
 
-Row = tuple[int, Mapping[str, str | None]]  # (line number in the file, cells by column)
+@dataclass(frozen=True)
+class BadRow:
+    """A line that is not a row (an unterminated quote, the wrong number of cells)."""
+
+    message: str
+
+
+# (line number in the file, cells by column or why the line is not a row)
+Row = tuple[int, Mapping[str, str | None] | BadRow]
+
+
+def shown(value: object) -> str:
+    """A bad value as an error message shows it: quoted, on one line, at most SHOWN_CHARS."""
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…"
 
 
 @dataclass
@@ -59,17 +73,10 @@ class ImportReport:
             self.errors.append((line, message))
 
 
-def unknown_columns(header: Iterable[str]) -> list[str]:
-    """Header cells that are not ContactInput columns (checked once, before any row)."""
-    return [name for name in header if name.strip() and name.strip() not in KNOWN_COLUMNS]
-
-
 def row_to_patch(row: Mapping[str, str | None]) -> dict[str, Any]:
     patch: dict[str, Any] = {}
     address: dict[str, Any] = {}
     for column, raw in row.items():
-        if column is None:
-            raise BadUserInput("the row has more cells than the header")
         name = column.strip()
         value = (raw or "").strip()
         if name in STRING_FIELDS:
@@ -79,20 +86,29 @@ def row_to_patch(row: Mapping[str, str | None]) -> dict[str, Any]:
             for part in filter(None, (p.strip() for p in value.split(";"))):
                 source, sep, ident = part.partition(":")
                 if not sep:
-                    raise BadUserInput(f"external id {part!r} is not source:value")
+                    raise BadUserInput(f"external id {shown(part)} is not source:value")
                 ids.append({"source": source, "value": ident})
             patch["externalIds"] = ids
         elif name.startswith("address.") and name[8:] in ADDRESS_FIELDS:
             address[name[8:]] = value or None
         elif name == "surveyOptOut":
             if value.lower() not in TRUE | FALSE:
-                raise BadUserInput(f"surveyOptOut must be true or false, not {value!r}")
+                raise BadUserInput(f"surveyOptOut must be true or false, not {shown(value)}")
             patch["surveyOptOut"] = value.lower() in TRUE
         elif name:
-            raise BadUserInput(f"unknown column {name!r}")
+            raise BadUserInput(f"unknown column {shown(name)}")
     if any(v is not None for v in address.values()):
         patch["address"] = address
     return patch
+
+
+def _as_entered(value: Any) -> Any:
+    """A patch value the way the row had it (address and external ids are not strings)."""
+    if isinstance(value, dict):
+        return {k: v for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return ";".join(f"{e['source']}:{e['value']}" for e in value)
+    return value
 
 
 def fingerprint(fields: Mapping[str, Any]) -> str:
@@ -109,7 +125,12 @@ class _Parsed:
 
 def _parse(line: int, row: Mapping[str, str | None], region: str) -> _Parsed:
     patch = row_to_patch(row)
-    fields = clean_input(patch, region)
+    fields: Doc = {}
+    for name, value in patch.items():  # field by field: an error shows the value it is about
+        try:
+            fields.update(clean_input({name: value}, region))
+        except BadUserInput as exc:
+            raise BadUserInput(f"{exc.message}: {shown(_as_entered(value))}") from None
     if not fields.get("firstName") or not fields.get("lastName"):
         raise BadUserInput("firstName and lastName are required")
     return _Parsed(line, patch, fields, fingerprint(fields))
@@ -164,6 +185,9 @@ async def import_batch(
     """Import one batch of rows, adding each outcome to ``report``."""
     parsed: list[_Parsed] = []
     for line, row in rows:
+        if isinstance(row, BadRow):
+            report.fail(line, row.message)
+            continue
         try:
             parsed.append(_parse(line, row, store.config.default_region))
         except DomainError as exc:

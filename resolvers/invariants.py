@@ -22,8 +22,9 @@ CONTACT_PROJECTION = {
     "mergeSetId": 1,
     "readOnly": 1,
     "expiresAt": 1,
+    "keys": 1,
 }
-IDENTIFIER_PROJECTION = {"org": 1, "key": 1, "contactId": 1, "expiresAt": 1}
+IDENTIFIER_PROJECTION = {"org": 1, "key": 1, "contactId": 1, "expiresAt": 1, "via": 1}
 SET_PROJECTION = {"org": 1, "canonicalId": 1, "memberIds": 1}
 
 
@@ -31,7 +32,9 @@ async def find_violations(store: Store, org: str | None = None) -> list[str]:
     """Every broken invariant of one org (or of all orgs), as readable lines; [] when sound.
 
     - every (unexpired) identifier points to a live canonical contact of its org, and
-      expires with it; no two identifiers share ``(org, key)``;
+      expires with it; no two identifiers share ``(org, key)``; a claim made through a
+      field (``via: field``) is on a contact whose fields still list the value (claims made
+      through an interaction or a merge are sticky and need not be listed);
     - no contact is in two merge sets; every member of a set says so (``mergeSetId``);
       the canonical is editable and its own canonical; every other member is a readOnly
       ancestor whose canonical is the set's canonical; no member expires;
@@ -69,6 +72,11 @@ async def find_violations(store: Store, org: str | None = None) -> list[str]:
             found.append(
                 f"{where} expires at {ident.get('expiresAt')}, its contact {holder['_id']} "
                 f"at {holder.get('expiresAt')}"
+            )
+        elif ident.get("via") == claims.VIA_FIELD and ident["key"] not in holder.get("keys", []):
+            found.append(
+                f"{where} is claimed through a field by contact {holder['_id']}, "
+                "which no longer lists it"
             )
     for (key_org, identifier_key), count in seen_keys.items():
         if count > 1:

@@ -30,8 +30,11 @@ are released and re-claimed by the oldest live contact listing each value; final
 restored input claims the values its fields list by the field rule.
 
 Merge and unmerge each run as ONE transaction (``Store.in_transaction``): inputs are re-read
-inside it and every write is conditional on what was read, so concurrent merges over an
-overlapping contact serialize or fail with CONFLICT, and a failed step leaves no trace.
+inside it and every write goes to what was read (a concurrent change to it is a write
+conflict that retries the transaction), so concurrent merges over an overlapping contact
+serialize or fail with CONFLICT, and a failed step leaves no trace. Write filters name only
+indexed fields (``{org, _id}`` plus ``readOnly`` on ``org_id_state``, ``{org, contactId,
+key}`` for claims): a predicate beyond an index makes the embedded server scan.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from typing import Any
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from resolvers import claims, contacts
+from resolvers import claims, contacts, merge_history
 from resolvers.clock import now
 from resolvers.contact_fields import (
     EMAIL_FIELDS,
@@ -198,7 +201,7 @@ async def _merge(
     await store.contacts.insert_one(canonical, session=session)
     # 2. the inputs become ancestors
     result = await store.contacts.update_many(
-        {"_id": {"$in": input_ids}, "org": org, "readOnly": False},
+        {"org": org, "_id": {"$in": input_ids}},  # read in this transaction: still canonical
         {
             "$set": {
                 "readOnly": True,
@@ -213,7 +216,7 @@ async def _merge(
     # 3. the older ancestors of the input sets follow the new canonical
     if ancestors:
         result = await store.contacts.update_many(
-            {"_id": {"$in": ancestors}, "org": org, "readOnly": True},
+            {"org": org, "_id": {"$in": ancestors}},
             {"$set": {"canonicalId": canonical_id, "mergeSetId": set_id}},
             session=session,
         )
@@ -221,19 +224,19 @@ async def _merge(
     # 4. every identifier of the inputs moves to the new canonical
     if held:
         result = await store.identifiers.update_many(
-            {"_id": {"$in": [c["_id"] for c in held]}, "contactId": {"$in": input_ids}},
+            {"org": org, "contactId": {"$in": input_ids}},  # exactly ``held``: same snapshot
             {"$set": {"contactId": canonical_id, "claimedAt": moment, "expiresAt": None}},
             session=session,
         )
         _expect(result.matched_count, len(held))
         unlisted = [
-            c["_id"]
+            c["key"]
             for c in held
             if c.get("via") == claims.VIA_FIELD and c["key"] not in canonical["keys"]
         ]
         if unlisted:
             await store.identifiers.update_many(
-                {"_id": {"$in": unlisted}, "contactId": canonical_id},
+                {"org": org, "contactId": canonical_id, "key": {"$in": unlisted}},
                 {"$set": {"via": claims.VIA_MERGE}},
                 session=session,
             )
@@ -273,6 +276,7 @@ async def _merge(
             },
             session=session,
         )
+    await merge_history.record(store, org, event, members, session)
     # 6. values the canonical lists that no input held: the ordinary field rule
     moved = {c["key"] for c in held}
     await claims.claim_all(
@@ -377,7 +381,7 @@ async def _unmerge(
 
     # 1. the canonical contact the merge created goes
     deleted = await store.contacts.delete_one(
-        {"_id": canonical_id, "org": org, "readOnly": False, "mergeSetId": merge_set["_id"]},
+        {"_id": canonical_id, "org": org, "readOnly": False},  # the set's head in this snapshot
         session=session,
     )
     _expect(deleted.deleted_count, 1)
@@ -390,7 +394,7 @@ async def _unmerge(
             # its old expiry passed while it was merged: give it a fresh lifetime, not oblivion
             contact["expiresAt"] = moment + retention
         result = await store.contacts.replace_one(
-            {"_id": contact["_id"], "org": org, "readOnly": True, "canonicalId": canonical_id},
+            {"_id": contact["_id"], "org": org, "readOnly": True},
             contact,
             session=session,
         )
@@ -401,7 +405,7 @@ async def _unmerge(
         ancestors = [m for m in snap["memberIds"] if m != snap["canonicalId"]]
         if ancestors:
             result = await store.contacts.update_many(
-                {"_id": {"$in": ancestors}, "org": org, "canonicalId": canonical_id},
+                {"org": org, "_id": {"$in": ancestors}},
                 {"$set": {"canonicalId": snap["canonicalId"], "mergeSetId": snap["_id"]}},
                 session=session,
             )
@@ -461,6 +465,7 @@ async def _unmerge(
             {"_id": merge_set["_id"], "org": org, "canonicalId": canonical_id}, session=session
         )
         _expect(deleted.deleted_count, 1)
+    await merge_history.record(store, org, undo, merge_set["memberIds"], session)
     # 5. identifiers
     await _restore_claims(store, org, canonical_id, event, restored, session)
     # 6. notes written on the removed canonical stay with the set's oldest input
@@ -505,12 +510,15 @@ async def _restore_claims(
             claim = {**snap, "expiresAt": contact.get("expiresAt")}
             if current["_id"] == claim["_id"]:
                 result = await store.identifiers.replace_one(
-                    {"_id": current["_id"], "contactId": canonical_id}, claim, session=session
+                    {"org": org, "contactId": canonical_id, "key": current["key"]},
+                    claim,
+                    session=session,
                 )
                 _expect(result.matched_count, 1)
             else:
                 gone = await store.identifiers.delete_one(
-                    {"_id": current["_id"], "contactId": canonical_id}, session=session
+                    {"org": org, "contactId": canonical_id, "key": current["key"]},
+                    session=session,
                 )
                 _expect(gone.deleted_count, 1)
                 await store.identifiers.insert_one(claim, session=session)

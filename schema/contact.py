@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
 
+from resolvers.identifiers import key as identifier_key
 from resolvers.principal import Permission
 from resolvers.store import Doc
 from schema.context import Info, resolve_cached
@@ -15,7 +16,7 @@ from schema.scalars import DateTime
 
 if TYPE_CHECKING:
     from schema.journey import Journey
-    from schema.merge import MergeSet
+    from schema.merge import MergeEvent, MergeSet
 
 
 @strawberry.type
@@ -143,6 +144,19 @@ class Contact:
         view = resolve_cached(info.context.loaders.merge_set, set_id, _merge_set_view)
         return cast("MergeSet | None", view)
 
+    @strawberry.field(
+        description="Every merge and unmerge that involved this contact (as an input, as the "
+        "canonical contact, or as a member of the set it changed), oldest first; kept after "
+        "its set was fully undone."
+    )
+    async def merge_history(
+        self, info: Info
+    ) -> list[Annotated[MergeEvent, strawberry.lazy("schema.merge")]]:
+        from schema.merge import MergeEvent
+
+        docs = await info.context.loaders.merge_history.load(self.doc["_id"])
+        return [MergeEvent.from_doc(d) for d in docs]
+
     @strawberry.field(description="The identifiers this contact claims.")
     async def identifiers(self, info: Info) -> list[Identifier]:
         docs = await info.context.loaders.claims.load(self.doc["_id"])
@@ -171,6 +185,10 @@ class Contact:
 
 @strawberry.type
 class Identifier:
+    id: strawberry.ID = strawberry.field(
+        description='`"TYPE:value"`, e.g. `"PHONE:+18035550142"`: unique per org, so client '
+        "caches can normalise identifiers."
+    )
     type: IdentifierType
     value: str
     claimed_at: DateTime
@@ -179,6 +197,7 @@ class Identifier:
     @classmethod
     def from_doc(cls, doc: Doc) -> Identifier:
         return cls(
+            id=strawberry.ID(identifier_key(doc["type"], doc["value"])),
             type=IdentifierType(doc["type"]),
             value=doc["value"],
             claimed_at=doc["claimedAt"],
@@ -200,6 +219,23 @@ class Identifier:
 class PageInfo:
     has_next_page: bool
     end_cursor: str | None
+    has_previous_page: bool = strawberry.field(
+        description="True when the page was asked for with `after`: edges came before it. "
+        "Pages go forward only (first/after)."
+    )
+    start_cursor: str | None = strawberry.field(
+        description="The cursor of the page's first edge; null for an empty page."
+    )
+
+    @classmethod
+    def of(cls, cursors: list[str], *, has_next: bool, after_given: bool) -> PageInfo:
+        """The page info of a forward page whose edges carry ``cursors``."""
+        return cls(
+            has_next_page=has_next,
+            end_cursor=cursors[-1] if cursors else None,
+            has_previous_page=after_given,
+            start_cursor=cursors[0] if cursors else None,
+        )
 
 
 @strawberry.type
@@ -212,11 +248,11 @@ class ContactEdge:
 class ContactConnection:
     edges: list[ContactEdge]
     page_info: PageInfo
-    count_filter: strawberry.Private[dict[str, Any]]
+    total: strawberry.Private[int]  # search reads every match (index-only) to page them
 
     @strawberry.field
-    async def total_count(self, info: Info) -> int:
-        return await info.context.store.contacts.count_documents(self.count_filter)
+    def total_count(self) -> int:
+        return self.total
 
 
 def _merge_set_view(doc: Doc | None) -> MergeSet | None:

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info as _Info
 
-from resolvers import journeys, loaders
+from resolvers import journeys, loaders, merge_history
 from resolvers.principal import Permission, Principal
 from resolvers.store import Doc, Store
 from schema.limits import DEFAULT_LIMITS, QueryLimits
@@ -33,6 +33,9 @@ class Loaders:
         )
         self.merge_set: DataLoader[str, Doc | None] = DataLoader(
             partial(loaders.merge_sets_by_id, store, org), max_batch_size=MAX_BATCH
+        )
+        self.merge_history: DataLoader[str, list[Doc]] = DataLoader(
+            partial(merge_history.history_by_contact, store, org), max_batch_size=MAX_BATCH
         )
         # Journeys and BI pulls: a contact with its canonical contact and merge set in one
         # command (primes ``contact`` and ``merge_set``), a page of conversations may link

@@ -7,14 +7,20 @@ from collections.abc import Iterator
 
 from graphql import GraphQLError
 from pymongo.errors import ConnectionFailure, ExecutionTimeout, PyMongoError, WTimeoutError
+from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult, StreamExecutionResult
 
-from resolvers.errors import DOMAIN_CODES, DomainError
+from resolvers.errors import DOMAIN_CODES, BadUserInput, DomainError
 
 log = logging.getLogger("scv.errors")
 
 UNAVAILABLE_ERRORS = (ConnectionFailure, ExecutionTimeout, WTimeoutError, TimeoutError)
+# The request names no runnable operation (none, an unknown or ambiguous one, a disallowed
+# type): the caller's mistake. Over HTTP the gateway answers these itself (400/405); over a
+# WebSocket they reach the result as errors.
+REQUEST_ERRORS = (CannotGetOperationTypeError, InvalidOperationTypeError, MissingQueryError)
 PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
 VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 # Every code a response can carry: the domain's and GraphQL's own.
@@ -50,6 +56,8 @@ def classify(error: GraphQLError) -> GraphQLError:
         default = PARSE_FAILED if error.message.startswith("Syntax Error") else VALIDATION_FAILED
         code = (error.extensions or {}).get("code") or default
         return _with_code(error, error.message, str(code))
+    if isinstance(cause, REQUEST_ERRORS):
+        return _with_code(error, error.message, BadUserInput.code)
     if is_unavailable(cause):
         log.warning("database unavailable: %s", type(cause).__name__)
         return _with_code(error, "the database is not available; try again", "SERVICE_UNAVAILABLE")

@@ -31,7 +31,7 @@ def given(value: T | None) -> T | None:
 
 
 async def page_connection(
-    info: Info, page: journeys.ConversationPage, selected: Sequence[str]
+    info: Info, page: journeys.ConversationPage, selected: Sequence[str], *, after_given: bool
 ) -> ConversationConnection:
     """The connection of a page; when its rows show ``contact`` or ``individual``, their
     links are fetched here, once for the page, so the rows resolve them without awaiting."""
@@ -50,8 +50,8 @@ async def page_connection(
     ]
     return ConversationConnection(
         edges=edges,
-        page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor),
-        count_filter=page.count_filter,
+        page_info=PageInfo.of(page.cursors, has_next=page.has_next, after_given=after_given),
+        total=page.total,
     )
 
 
@@ -60,6 +60,10 @@ LINKED_FIELDS = frozenset({"contact", "individual"})
 
 @strawberry.type(description="Every conversation linked to any member of a merge set.")
 class Journey:
+    id: strawberry.ID = strawberry.field(
+        description="The canonical contact's id: a merge set has one journey, so client caches "
+        "can normalise it."
+    )
     contact: Contact = strawberry.field(description="The canonical contact.")
     contact_ids: list[strawberry.ID] = strawberry.field(
         description="Every contact id whose conversations are included (the merge set)."
@@ -69,6 +73,7 @@ class Journey:
     @classmethod
     def from_head(cls, head: journeys.JourneyHead) -> Journey:
         return cls(
+            id=strawberry.ID(head.canonical["_id"]),
             contact=Contact.from_doc(head.canonical),
             contact_ids=[strawberry.ID(i) for i in head.member_ids],
             head=head,
@@ -116,7 +121,7 @@ class Journey:
             fields=journeys.projection_for(selected),
         )
         page = await info.context.loaders.conversation_page.load(request)
-        return await page_connection(info, page, selected)
+        return await page_connection(info, page, selected, after_given=request.after is not None)
 
 
 async def journey_of(info: Info, contact: Doc) -> Journey | None:

@@ -59,4 +59,4 @@ class JourneyQuery:
             members = journeys.expand_links(await ctx.loaders.links.load_many(ids))
             request = dataclasses.replace(request, members=members)
         page = await journeys.conversation_page(ctx.store, ctx.org, request)
-        return await page_connection(info, page, selected)
+        return await page_connection(info, page, selected, after_given=request.after is not None)

@@ -47,10 +47,12 @@ def parse_datetime(value: object) -> datetime:
 
 
 DateTime = NewType("DateTime", datetime)
+RFC_3339 = "https://datatracker.ietf.org/doc/html/rfc3339"
 
 DATETIME_SCALAR = strawberry.scalar(
     name="DateTime",
     description="ISO-8601 date-time with offset; output in UTC",
+    specified_by_url=RFC_3339,
     serialize=serialize_datetime,
     parse_value=parse_datetime,
 )

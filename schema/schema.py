@@ -8,6 +8,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from schema.descriptions import describe
 from schema.directory import DirectoryMutation, DirectoryQuery
 from schema.errors import ErrorCodes
 from schema.execution import PlainFieldsExecutor
@@ -15,6 +16,7 @@ from schema.interactions import InteractionMutation, InteractionQuery
 from schema.journeys import JourneyQuery
 from schema.limits import QueryLimiter
 from schema.merging import MergeMutation, MergeQuery
+from schema.operations import OperationSelection
 from schema.scalars import DATETIME_SCALAR, DateTime
 from schema.subscriptions import Subscription
 
@@ -33,11 +35,19 @@ class GatewaySchema(strawberry.Schema):
         return None
 
 
-schema = GatewaySchema(
-    query=Query,
-    mutation=Mutation,
-    subscription=Subscription,
-    extensions=[ErrorCodes, QueryLimiter],  # classes: one instance per request
-    config=StrawberryConfig(scalar_map={DateTime: DATETIME_SCALAR}),
-    execution_context_class=PlainFieldsExecutor,  # plain fields without execute_field
-)
+def build_schema(*, documented: bool = True) -> GatewaySchema:
+    """The executable schema; ``documented``: with the catalogue's descriptions filled in."""
+    built = GatewaySchema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=[ErrorCodes, QueryLimiter, OperationSelection],  # classes: one per request
+        config=StrawberryConfig(scalar_map={DateTime: DATETIME_SCALAR}),
+        execution_context_class=PlainFieldsExecutor,  # plain fields without execute_field
+    )
+    if documented:  # introspection and the SDL show them
+        describe(built._schema)
+    return built
+
+
+schema = build_schema()

@@ -38,6 +38,15 @@ from resolvers.store import Doc, DomainConfig, Store
 SECRET = "test-secret-" + "x" * 32
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _data_dir_outside_the_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """SCV_DATA_DIR of every test (and of the `scv` processes tests start) is a temporary
+    directory: no test writes the project's .scv-data or development secret."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SCV_DATA_DIR", str(tmp_path_factory.mktemp("project") / ".scv-data"))
+        yield
+
+
 @pytest.fixture(scope="session")
 def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     uri = os.environ.get("MONGODB_URI")

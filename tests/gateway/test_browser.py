@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import uuid
 from collections.abc import AsyncIterator
@@ -24,6 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
+from graphql import OperationDefinitionNode, parse
 from playwright.async_api import (
     BrowserContext,
     Page,
@@ -229,13 +231,8 @@ async def test_graphiql_runs_a_journey_query(chromium: str, live: Live, tmp_path
             await page.keyboard.insert_text(query)
             assert await editor_text(page, QUERY_EDITOR) == query
             await page.click("button[aria-label='Prettify query (Shift-Ctrl-P)']")
-            # GraphiQL reads the operation name from the editor 100 ms after a change; run
-            # before that and it sends the previous one (SearchContacts).
             await page.wait_for_function(
-                "selector => {"
-                "  const cm = document.querySelector(selector).CodeMirror;"
-                "  return cm.operationName === 'Journey' && cm.lineCount() > 5;"
-                "}",
+                "selector => document.querySelector(selector).CodeMirror.lineCount() > 5",
                 arg=QUERY_EDITOR,
             )
             assert contact_id in await editor_text(page, QUERY_EDITOR)
@@ -281,6 +278,61 @@ async def test_graphiql_runs_a_journey_query(chromium: str, live: Live, tmp_path
     if target:
         Path(target).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, target)
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+README_BLOCK = re.compile(r"^```graphql\n(.*?)^```", re.DOTALL | re.MULTILINE)
+
+
+def pasted_documents() -> list[tuple[str, str | None]]:
+    """Every README operation (each block with one operation) and an anonymous document,
+    with the operation name GraphiQL must send for each."""
+    found: list[tuple[str, str | None]] = []
+    for block in README_BLOCK.findall(README.read_text(encoding="utf-8")):
+        operations = [d for d in parse(block).definitions if isinstance(d, OperationDefinitionNode)]
+        if len(operations) == 1 and operations[0].name is not None:
+            found.append((block, operations[0].name.value))
+    return [*found, ("{ __typename }", None)]
+
+
+async def test_graphiql_sends_the_pasted_documents_operation_at_once(
+    chromium: str, live: Live, tmp_path: Path
+) -> None:
+    """Paste a README query over the default one and press Ctrl-Enter at once: GraphiQL
+    updates its operation name 100 ms after an edit, yet the request names the pasted
+    document's operation (none for an anonymous one), never the default's SearchContacts."""
+    documents = pasted_documents()
+    assert len(documents) >= 10
+    sent: list[tuple[str | None, str]] = []
+    async with async_playwright() as pw:
+        context = await launch(pw, chromium, tmp_path / "profile")
+        try:
+            await context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live.url)
+            page = context.pages[0] if context.pages else await context.new_page()
+            await page.goto(f"{live.url}/graphql")
+            await page.wait_for_selector(QUERY_EDITOR, state="visible")
+            for document, _ in documents:
+                await page.evaluate("text => navigator.clipboard.writeText(text)", document)
+                await page.click(QUERY_EDITOR)
+                await page.keyboard.press("Control+A")
+                async with page.expect_response(
+                    lambda r: (
+                        r.request.method == "POST"
+                        and "IntrospectionQuery" not in (r.request.post_data or "")
+                    )
+                ) as answered:
+                    await page.keyboard.press("Control+V")
+                    await page.keyboard.press("Control+Enter")
+                response = await answered.value
+                body = json.loads(response.request.post_data or "{}")
+                assert body["query"] == document
+                sent.append((body.get("operationName"), await response.text()))
+        finally:
+            await context.close()
+    assert [name for name, _ in sent] == [name for _, name in documents]
+    for _, answer in sent:
+        assert "Unknown operation" not in answer, answer
+        assert "operationName must name" not in answer, answer
 
 
 @pytest.mark.parametrize("tampered", [False, True], ids=["pinned", "tampered"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import codecs
 import json
 import os
 import re
@@ -10,17 +11,21 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from pymongo import AsyncMongoClient
 from typer.testing import CliRunner, Result
 
-from gateway.auth import principal_from_token
+from gateway.auth import TOKEN_TTL_S, principal_from_token
 from gateway.cli import app
 from gateway.embedded import EmbeddedServer, free_port
+from gateway.project import project_root
+from gateway.settings import Settings
 from resolvers import importer
 from resolvers.principal import Principal
 from resolvers.store import Doc, Store
@@ -85,7 +90,9 @@ def test_token_command_mints_a_token_for_the_secret(cli_env: str) -> None:
 def test_schema_command_prints_the_sdl() -> None:
     result = CliRunner().invoke(app, ["schema"])
     assert result.exit_code == 0
-    assert "recordInteraction(input: InteractionInput!): Resolution!" in result.stdout
+    assert "type Mutation {" in result.stdout
+    assert "recordInteraction(" in result.stdout
+    assert "input: InteractionInput!\n  ): Resolution!" in result.stdout  # described argument
 
 
 def _serve(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -172,7 +179,7 @@ async def test_seed_then_export_writes_every_conversation_once(
     again = await asyncio.to_thread(
         runner.invoke, app, ["seed", "--org", "demo", "--contacts", "60"]
     )
-    assert again.exit_code == 2 and "already holds" in again.output
+    assert again.exit_code == 0 and "already holds the seeded data set" in again.output
     target = tmp_path / "out.ndjson"
     exported = await asyncio.to_thread(
         runner.invoke, app, ["export", "--org", "demo", "-o", str(target)]
@@ -183,13 +190,15 @@ async def test_seed_then_export_writes_every_conversation_once(
     assert len(lines) == stored > 0
     assert len({line["id"] for line in lines}) == len(lines)
     assert {"id", "channel", "startedAt", "individualId", "mergeSetIds"} <= set(lines[0])
+    started = [line["startedAt"] for line in lines]  # the seed stores them in random order
+    assert started == sorted(started, reverse=True)  # newest first
     to_stdout = await asyncio.to_thread(
         runner.invoke, app, ["export", "--org", "demo", "--channels", "VOICE,EMAIL"]
     )
     assert to_stdout.exit_code == 0, to_stdout.output
     piped = [json.loads(line) for line in to_stdout.stdout.splitlines()]
     wanted = [line for line in lines if line["channel"] in ("VOICE", "EMAIL")]
-    assert sorted(p["id"] for p in piped) == sorted(w["id"] for w in wanted) != []
+    assert [p["id"] for p in piped] == [w["id"] for w in wanted] != []  # the same order
     assert f"{len(piped)} conversations exported" in to_stdout.stderr
     bad = await asyncio.to_thread(runner.invoke, app, ["export", "--since", "yesterday"])
     assert bad.exit_code == 2 and "ISO-8601" in bad.output
@@ -236,8 +245,8 @@ def test_serve_stops_its_embedded_database_when_it_stops(tmp_path: Path) -> None
     assert b"eyJ" in out  # the development token was printed
 
 
-def _import(path: Path, org: str = "acme") -> Result:
-    return CliRunner().invoke(app, ["import", str(path), "--org", org])
+def _import(path: Path, org: str = "acme", *options: str) -> Result:
+    return CliRunner().invoke(app, ["import", str(path), "--org", org, *options])
 
 
 async def test_import_matches_rows_by_external_id_then_by_email(
@@ -287,7 +296,7 @@ async def test_import_streams_in_batches_and_reports_line_numbers(
     monkeypatch.setattr("resolvers.importer.import_batch", counting)
     source = tmp_path / "many.csv"
     rows = [f"P{n},Person,p{n}@example.com,\n" for n in range(7)]
-    rows[4] = 'Bad,"Multi\nLine",not-an-email,\n'  # a quoted newline: the row spans 2 lines
+    rows[4] = "Bad,Row,not-an-email,\n"
     rows.append("Same,Twice,twice@example.com,\n")
     rows.append("Same,Twice,twice@example.com,\n")  # the same row again: unchanged
     source.write_text("firstName,lastName,workEmail,surveyOptOut\n" + "".join(rows))
@@ -295,8 +304,8 @@ async def test_import_streams_in_batches_and_reports_line_numbers(
     assert result.exit_code == 1, result.output
     assert "created 7, updated 0, unchanged 1, errors 1" in result.output
     assert batches == [3, 3, 3]
-    # the bad row starts on line 6 (header, then P0-P3) and spans two lines
-    assert re.search(r"│\s*6\s*│\s*workEmail: not a valid email", result.output), result.output
+    # the bad row is on line 6 (header, then P0-P3); its error shows the bad value
+    assert "  line 6: workEmail: not a valid email address: 'not-an-email'\n" in result.output
     assert await client[cli_env]["contacts"].count_documents({"org": "acme"}) == 7
 
 
@@ -305,7 +314,9 @@ async def test_import_streams_in_batches_and_reports_line_numbers(
     [
         ("", "is empty"),
         ("firstName,lastName,favouriteColour\nA,B,red\n", "unknown column(s) 'favouriteColour'"),
-        (b"firstName,lastName\n\xff\xfe,x\n", "cannot read"),
+        ("firstName,lastName,favouriteColour\n", "the accepted columns are firstName, middleName"),
+        ("lastName,workEmail\nB,b@example.com\n", "no firstName column"),
+        ('firstName,"lastName\nA,B\n', "the header row has an unterminated quote"),
     ],
 )
 def test_import_of_an_unusable_file_is_a_one_line_error_and_writes_nothing(
@@ -411,7 +422,312 @@ async def test_seed_tells_the_seed_documents_stories(
     )
     assert journey["journey"]["conversationCount"] == 4
     assert set(journey["journey"]["channels"]) == {"EMAIL", "SMS", "VOICE"}
-    again = await asyncio.to_thread(
-        CliRunner().invoke, app, ["seed", "--org", "acme", "--contacts", "10"]
+    assert (
+        f"6. Sam Lee merged with the contacts his email and phone created (contact {sam['node']['id']})"
+        in result.output
     )
-    assert again.exit_code == 2 and "already holds" in again.output
+
+
+def _story_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if re.match(r"\d\. |   \{ ", line)]
+
+
+async def test_seed_runs_again_printing_the_stories_and_resets_on_request(
+    cli_env: str, client: AsyncMongoClient[Doc]
+) -> None:
+    small = ["--org", "acme", "--contacts", "10", "--merge-sets", "1", "--conversations", "20"]
+    runner = CliRunner()
+    first = await asyncio.to_thread(runner.invoke, app, ["seed", *small])
+    assert first.exit_code == 0, first.output
+    contacts = client[cli_env]["contacts"]
+    stored = await contacts.count_documents({"org": "acme"})
+    told = _story_lines(first.output)
+    assert len(told) == 12  # six stories, each a title with its contact id and a query
+
+    again = await asyncio.to_thread(runner.invoke, app, ["seed", "--stories", *small])
+    assert again.exit_code == 0, again.output
+    assert "already holds the seeded data set; nothing written" in again.output
+    assert _story_lines(again.output) == told  # the same stories, the same ids
+    assert await contacts.count_documents({"org": "acme"}) == stored
+
+    reset = await asyncio.to_thread(runner.invoke, app, ["seed", "--reset", *small])
+    assert reset.exit_code == 0, reset.output
+    assert f"org acme: {stored + await _others(client, cli_env)} documents deleted" in reset.output
+    assert await contacts.count_documents({"org": "acme"}) == stored
+    assert len(_story_lines(reset.output)) == 12 and _story_lines(reset.output) != told
+
+
+async def _others(client: AsyncMongoClient[Doc], db: str) -> int:
+    """Documents of org acme outside the contacts collection."""
+    names = ("identifiers", "conversations", "merge_sets", "notes")
+    return sum([await client[db][n].count_documents({"org": "acme"}) for n in names])
+
+
+# --- the real `scv`, from anywhere inside the project ---------------------------------------
+
+
+def _scv(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """The installed `scv` as a user runs it: no MONGODB_URI, no secret, default data dir."""
+    full = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("MONGODB_URI", "SCV_JWT_SECRET", "SCV_DATA_DIR")
+    }
+    full.update(env)
+    scv = Path(sys.executable).with_name("scv")
+    return subprocess.run(
+        [str(scv), *args], cwd=cwd, env=full, capture_output=True, text=True, timeout=120
+    )
+
+
+def _project(tmp_path: Path) -> tuple[Path, Path]:
+    """A checkout of this project (its pyproject.toml) and a directory deep inside it."""
+    root = tmp_path / "checkout"
+    (root / "docs" / "deep").mkdir(parents=True)
+    (root / "pyproject.toml").write_text('[project]\nname = "scv-gateway"\nversion = "0"\n')
+    return root, root / "docs" / "deep"
+
+
+def test_data_commands_never_create_a_database_silently(tmp_path: Path) -> None:
+    root, inside = _project(tmp_path)
+    source = inside / "one.csv"
+    source.write_text("firstName,lastName\nA,B\n")
+    for args in (["import", str(source)], ["export"], ["check"], ["seed"], ["token"]):
+        result = _scv(args, inside, SCV_DB_NAME="firsthour")
+        line = _one_line_error(result)
+        assert "SCV_JWT_SECRET" in line if args == ["token"] else "MONGODB_URI" in line, line
+        if args != ["token"]:
+            assert "SCV_DATA_DIR to an existing data directory" in line
+            assert str(root / ".scv-data") in line  # the project's, not the working directory's
+    assert sorted(p.name for p in root.iterdir()) == ["docs", "pyproject.toml"]
+    assert sorted(p.name for p in inside.iterdir()) == ["one.csv"]
+
+
+def _wait_healthy(port: int, gateway: subprocess.Popen[str]) -> None:
+    for _ in range(600):
+        assert gateway.poll() is None, gateway.stderr.read() if gateway.stderr else ""
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError("scv serve never answered /healthz")
+
+
+def test_the_cli_uses_the_running_development_server_from_anywhere_in_the_project(
+    tmp_path: Path,
+) -> None:
+    """`make run` in the project root; the data commands and `scv token` from a directory
+    deep inside it find its embedded server and its development secret."""
+    root, inside = _project(tmp_path)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URI", "SCV_DATA_DIR")}
+    env.pop("SCV_JWT_SECRET", None)
+    env.update({"SCV_PORT": str(port), "SCV_DB_NAME": "firsthour"})
+    scv = Path(sys.executable).with_name("scv")
+    gateway = subprocess.Popen(
+        [str(scv), "serve"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert gateway.stdout is not None
+        dev_token = gateway.stdout.readline().strip()  # the banner's token is stdout's first line
+        _wait_healthy(port, gateway)
+        secret_file = root / ".scv-data.secret"
+        assert secret_file.stat().st_mode & 0o777 == 0o600
+        secret = secret_file.read_text().strip()
+        claims = jwt.decode(dev_token, secret, algorithms=["HS256"])
+        assert claims["org"] == "dev" and claims["exp"] - claims["iat"] == TOKEN_TTL_S
+
+        source = inside / "people.csv"
+        source.write_text("firstName,lastName,cellPhone\nAlexis,Firsthour,+1 803-123-0000\n")
+        imported = _scv(["import", str(source), "--org", "acme"], inside, SCV_DB_NAME="firsthour")
+        assert imported.returncode == 0, imported.stderr
+        assert "created 1" in imported.stderr
+        assert f"database: embedded at {root / '.scv-data'} (the running server" in imported.stderr
+        minted = _scv(["token", "--org", "acme"], inside)
+        assert minted.returncode == 0, minted.stderr
+        found = httpx.post(
+            f"http://127.0.0.1:{port}/graphql",
+            json={"query": '{ searchContacts(query: "Firsthour") { totalCount } }'},
+            headers={"Authorization": f"Bearer {minted.stdout.strip()}"},
+            timeout=30,
+        )
+        assert found.json()["data"] == {"searchContacts": {"totalCount": 1}}, found.text
+        exported = _scv(["export", "--org", "acme"], inside, SCV_DB_NAME="firsthour")
+        assert exported.returncode == 0 and "(the running server" in exported.stderr
+    finally:
+        gateway.terminate()
+        _, stderr = gateway.communicate(timeout=30)
+    assert f"valid for {TOKEN_TTL_S // 3600} hours" in stderr
+    assert not (inside / ".scv-data").exists() and not (inside / ".scv-data.log").exists()
+    # the server stopped: its data directory exists, so the data commands start it themselves
+    checked = _scv(["check"], inside, SCV_DB_NAME="firsthour")
+    assert checked.returncode == 0, checked.stderr
+    assert f"database: embedded at {root / '.scv-data'} (db firsthour)" in checked.stderr
+    # the development secret outlives the restart: the minted token still verifies
+    assert principal_from_token(secret, minted.stdout.strip()).org == "acme"
+
+
+def test_a_short_secret_is_one_warning_line(tmp_path: Path) -> None:
+    minted = _scv(["token", "--org", "acme"], tmp_path, SCV_JWT_SECRET="short")
+    assert minted.returncode == 0, minted.stderr
+    lines = [line for line in minted.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, minted.stderr
+    assert "SCV_JWT_SECRET is 5 bytes; it should be at least 32 bytes" in lines[0]
+    with warnings.catch_warnings():  # PyJWT's own warning, which the CLI kept quiet
+        warnings.simplefilter("ignore")
+        assert principal_from_token("short", minted.stdout.strip()).org == "acme"
+
+
+async def _people(client: AsyncMongoClient[Doc], db: str) -> dict[str, Doc]:
+    found = client[db]["contacts"].find({"org": "acme"})
+    return {doc["firstName"]: doc async for doc in found}
+
+
+async def test_an_unterminated_quote_is_that_rows_error_and_swallows_no_other_row(
+    cli_env: str, client: AsyncMongoClient[Doc], tmp_path: Path
+) -> None:
+    source = tmp_path / "broken.csv"
+    source.write_text(
+        "firstName,lastName,workEmail,externalIds\n"
+        'Ana,"Diaz,ana@example.com,t:unterm\n'
+        "Ben,Ortiz,ben@example.com,t:ben\n"
+        "Cy,Extra,cy@example.com,t:cy,surplus\n"
+        "Dee,Bad,dee@example.com,no-colon\n"
+        "Eve,Lane,eve@example.com,t:eve\n"
+    )
+    result = await asyncio.to_thread(_import, source)
+    assert result.exit_code == 1, result.output
+    assert "created 2, updated 0, unchanged 0, errors 3" in result.output, result.output
+    for expected in (
+        """line 2: unterminated quote: '"Diaz,ana@example.com,t:unterm'""",
+        "line 4: the row has 5 cells, the header 4: 'Cy,Extra,cy@example.com,t:cy,surplus'",
+        "line 5: external id 'no-colon' is not source:value",
+    ):
+        assert f"  {expected}\n" in result.output, result.output
+    people = await _people(client, cli_env)
+    assert sorted(people) == ["Ben", "Eve"]  # nothing of a bad row is written
+    assert people["Ben"]["lastName"] == "Ortiz"
+    identifiers = client[cli_env]["identifiers"]
+    assert await identifiers.count_documents({"key": {"$regex": "ana@|cy@|dee@"}}) == 0
+    again = await asyncio.to_thread(_import, source)
+    assert "created 0, updated 0, unchanged 2, errors 3" in again.output
+
+
+@pytest.mark.parametrize(
+    ("content", "described"),
+    [
+        (
+            "firstName;lastName;workEmail\nJosé;Müller;jose@example.com\n".encode("cp1252"),
+            "cp1252, semicolon-separated",
+        ),
+        (
+            "firstName,lastName,workEmail\nJosé,Müller “Jo”,jose@example.com\n".encode("cp1252"),
+            "cp1252, comma-separated",
+        ),
+        (
+            codecs.BOM_UTF8
+            + "firstName\tlastName\tworkEmail\nJosé\tMüller\tjose@example.com\r\n".encode(),
+            "utf-8, tab-separated",
+        ),
+        (
+            "firstName,lastName,workEmail\r\nJosé,Müller,jose@example.com\r\n".encode(),
+            "utf-8, comma-separated",
+        ),
+        (
+            "firstName;lastName;workEmail\nJosé;Müller\x81;jose@example.com\n".encode("latin-1"),
+            "latin-1, semicolon-separated",
+        ),
+        (
+            "firstName\tlastName\tworkEmail\nJosé\tMüller\tjose@example.com\n".encode("utf-16"),
+            "utf-16, tab-separated",
+        ),
+    ],
+)
+async def test_import_detects_the_encoding_and_the_delimiter(
+    cli_env: str, client: AsyncMongoClient[Doc], tmp_path: Path, content: bytes, described: str
+) -> None:
+    source = tmp_path / "crm.csv"
+    source.write_bytes(content)
+    result = await asyncio.to_thread(_import, source)
+    assert result.exit_code == 0, result.output
+    assert f"reading crm.csv: {described}" in result.output
+    assert "created 1, updated 0, unchanged 0, errors 0" in result.output
+    jose = (await _people(client, cli_env))["José"]
+    assert jose["lastName"].startswith("Müller") and jose["workEmail"] == "jose@example.com"
+
+
+async def test_import_options_force_the_encoding_and_the_delimiter(
+    cli_env: str, client: AsyncMongoClient[Doc], tmp_path: Path
+) -> None:
+    source = tmp_path / "forced.csv"
+    source.write_bytes("firstName|lastName\nZoë|Ng\n".encode("latin-1"))
+    forced = await asyncio.to_thread(
+        _import, source, "acme", "--encoding", "latin-1", "--delimiter", "|"
+    )
+    assert forced.exit_code == 0, forced.output
+    assert "reading forced.csv: iso8859-1, pipe-separated" in forced.output
+    assert "Zoë" in await _people(client, cli_env)
+    for options, message in (
+        (["--encoding", "utf-8"], "is not utf-8: byte b'\\xeb' cannot be decoded"),
+        (["--encoding", "klingon"], "unknown encoding 'klingon'"),
+        (["--delimiter", "::"], "--delimiter must be one of"),
+        (["--delimiter", ","], "unknown column(s) 'firstName|lastName'"),
+    ):
+        result = await asyncio.to_thread(_import, source, "acme", *options)
+        assert result.exit_code == 2, result.output
+        assert message in result.output, result.output
+        assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+async def test_import_of_a_crm_export_with_extra_columns(
+    cli_env: str, client: AsyncMongoClient[Doc], tmp_path: Path
+) -> None:
+    source = tmp_path / "export.csv"
+    source.write_text(
+        "Contact ID,firstName,lastName,Lead Source,workEmail\n0031,Ana,Lima,Web,ana@example.com\n"
+    )
+    refused = await asyncio.to_thread(_import, source)
+    assert refused.exit_code == 2
+    assert "unknown column(s) 'Contact ID', 'Lead Source'" in refused.output
+    assert "the accepted columns are firstName, middleName, lastName" in refused.output
+    assert "address.countryCode, surveyOptOut (or --ignore-unknown-columns)" in refused.output
+    result = await asyncio.to_thread(_import, source, "acme", "--ignore-unknown-columns")
+    assert result.exit_code == 0, result.output
+    assert "ignoring unknown column(s) 'Contact ID', 'Lead Source'" in result.output
+    assert "created 1, updated 0, unchanged 0, errors 0" in result.output
+    ana = (await _people(client, cli_env))["Ana"]
+    assert ana["workEmail"] == "ana@example.com" and "Lead Source" not in ana
+    again = await asyncio.to_thread(_import, source, "acme", "--ignore-unknown-columns")
+    assert "created 0, updated 0, unchanged 1, errors 0" in again.output
+
+
+def test_help_names_every_argument_plainly() -> None:
+    for command in ("import", "export", "seed", "check", "token", "serve"):
+        result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "120"})
+        assert result.exit_code == 0, result.output
+        for noise in ("{path}", "<list[str]>", "{", "[str]"):
+            assert noise not in result.output, (command, noise, result.output)
+    shown = CliRunner().invoke(app, ["import", "--help"], env={"COLUMNS": "120"}).output
+    for option in ("CONTACTS.CSV", "--encoding", "--delimiter", "--ignore-unknown-columns"):
+        assert option in shown
+
+
+def test_outside_the_checkout_the_data_directory_is_the_installed_checkouts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make run` installs the package editable: from any directory outside the checkout a
+    relative SCV_DATA_DIR still means the checkout's."""
+    checkout = Path(__file__).resolve().parents[2]
+    assert project_root(tmp_path) == checkout
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SCV_DATA_DIR", ".scv-data")
+    assert Settings().data_dir == checkout / ".scv-data"
+    assert Settings().dev_secret_file == checkout / ".scv-data.secret"
+    monkeypatch.setenv("SCV_DATA_DIR", str(tmp_path / "elsewhere"))
+    assert Settings().data_dir == tmp_path / "elsewhere"  # an absolute path stays as it is

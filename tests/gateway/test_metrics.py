@@ -98,8 +98,8 @@ async def test_requests_are_counted_by_operation_and_outcome(served: Served) -> 
         ("graphql", "Who", "FORBIDDEN"): 1,
         ("graphql", "_anonymous", "ok"): 1,
         ("graphql", "_anonymous", "UNAUTHENTICATED"): 1,
-        ("healthz", "/healthz", "ok"): 1,
-        ("other", "_unknown", "HTTP_404"): 1,
+        ("healthz", "", "ok"): 1,  # no GraphQL operation: the route says it all
+        ("other", "", "HTTP_404"): 1,
     }
     histogram = "scv_request_duration_seconds"
     assert value(samples, f"{histogram}_count", route="graphql", operation="Make") == 1
@@ -122,10 +122,7 @@ async def test_requests_are_counted_by_operation_and_outcome(served: Served) -> 
 async def test_scrapes_count_under_their_own_route(served: Served) -> None:
     await served.scrape()
     _, samples = await served.scrape()  # a request is counted when it has ended
-    assert (
-        value(samples, "scv_requests_total", route="metrics", operation="/metrics", outcome="ok")
-        == 1
-    )
+    assert value(samples, "scv_requests_total", route="metrics", operation="", outcome="ok") == 1
     assert not label_values(samples, "scv_requests_total", "operation", route="graphql")
 
 
@@ -247,3 +244,32 @@ def test_each_app_has_a_registry_of_its_own() -> None:
     assert first.registry is not second.registry
     assert b"scv_open_subscriptions 1.0" in first.render()[0]
     assert b"scv_open_subscriptions 0.0" in second.render()[0]
+
+
+async def test_get_queries_count_as_graphql_and_the_page_as_graphiql(served: Served) -> None:
+    auth = {"Authorization": f"Bearer {served.api.token()}"}
+    query = "query Typename { __typename }"
+    assert (await served.http.get("/graphql", params={"query": query}, headers=auth)).is_success
+    limited = await served.http.get(
+        "/graphql", params={"query": 'mutation M { deleteContact(id: "x") }'}, headers=auth
+    )
+    assert limited.status_code == 405
+    page = await served.http.get("/graphql", headers={"Accept": "text/html"})
+    assert page.headers["content-type"].startswith("text/html")
+
+    _, samples = await served.scrape()
+    assert (
+        value(samples, "scv_requests_total", route="graphql", operation="Typename", outcome="ok")
+        == 1
+    )
+    assert (
+        value(
+            samples,
+            "scv_requests_total",
+            route="graphql",
+            operation="_anonymous",
+            outcome="BAD_USER_INPUT",
+        )
+        == 1
+    )
+    assert value(samples, "scv_requests_total", route="graphiql", operation="", outcome="ok") == 1

@@ -13,7 +13,8 @@ import pytest
 from resolvers import claims, contacts
 from resolvers.clock import now
 from resolvers.contact_fields import ContactType, clean_input
-from resolvers.errors import NotFound
+from resolvers.errors import Conflict, NotFound
+from resolvers.invariants import find_violations
 from resolvers.store import Doc, Store
 from tests.conftest import principal
 
@@ -276,7 +277,7 @@ async def test_concurrent_edits_of_one_contact_lose_nothing(store: Store) -> Non
         {"personalEmail": "p@example.com"},
         {"otherEmail": "o@example.com"},
         {"twitterId": "@a"},
-    ]  # at most MAX_UPDATE_ATTEMPTS writers: each round of the compare-and-set has a winner
+    ]  # each edit is a transaction: a write conflict retries it on a fresh snapshot
     await asyncio.gather(
         *(contacts.update_contact(store, principal(), doc["_id"], edit) for edit in edits)
     )
@@ -339,3 +340,57 @@ async def test_an_edit_never_undoes_a_concurrent_merge(
         "set",
     )
     assert stored["title"] is None
+
+
+async def test_an_edit_interleaved_with_another_leaves_no_claim_on_a_value_no_longer_listed(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Edit 1 adds a phone and is held just before it claims it; edit 2 removes the phone
+    and finishes meanwhile. Claims written after the document (outside its transaction) left
+    the phone claimed by a contact that no longer lists it."""
+    doc = await contacts.create_contact(store, principal(), {"firstName": "A", "lastName": "A"})
+    held, resume = asyncio.Event(), asyncio.Event()
+    real_claim_all = claims.claim_all
+
+    async def claim_all(*args: Any, **kwargs: Any) -> None:
+        if PHONE in args[2] and not held.is_set():
+            held.set()
+            await resume.wait()
+        await real_claim_all(*args, **kwargs)
+
+    monkeypatch.setattr(claims, "claim_all", claim_all)
+    adding = asyncio.create_task(
+        contacts.update_contact(store, principal(), doc["_id"], {"cellPhone": "+18031230000"})
+    )
+    await held.wait()
+    removing: BaseException | None = None
+    try:  # with one transaction per edit this one conflicts with the held one
+        await contacts.update_contact(store, principal(), doc["_id"], {"cellPhone": None})
+    except Conflict as exc:
+        removing = exc
+    resume.set()
+    await adding
+    stored = await store.contacts.find_one({"_id": doc["_id"]})
+    assert stored is not None
+    claim = await store.identifiers.find_one({"key": PHONE})
+    if PHONE in stored["keys"]:
+        assert removing is not None  # the removal was refused, the phone listed and claimed
+        assert claim is not None and claim["contactId"] == doc["_id"]
+    else:
+        assert claim is None, "the phone is claimed by a contact that no longer lists it"
+    assert await find_violations(store) == []
+
+
+async def test_the_checker_flags_a_field_claim_its_holder_no_longer_lists(store: Store) -> None:
+    doc = await contacts.create_contact(
+        store, principal(), {"firstName": "A", "lastName": "A", "cellPhone": "+18031230000"}
+    )
+    sticky = await contacts.create_contact(store, principal(), {"firstName": "B", "lastName": "B"})
+    await claims.claim(store, "acme", "COOKIE:gc-b", sticky, claims.VIA_INTERACTION)
+    assert await find_violations(store) == []  # an interaction's claim need not be listed
+    # the document loses the phone, its claim stays behind (what the race above produced)
+    await store.contacts.update_one({"_id": doc["_id"]}, {"$set": {"cellPhone": None, "keys": []}})
+    assert await find_violations(store, "acme") == [
+        f"identifier {PHONE} (org acme) is claimed through a field by contact {doc['_id']}, "
+        "which no longer lists it"
+    ]

@@ -30,10 +30,38 @@ from resolvers.identifiers import (
         ("+44 20 7946 0018", "US", "+442079460018"),
         ("020 7946 0018", "GB", "+442079460018"),
         ("(803) 123-0000", "GB", "+448031230000"),
+        # international prefixes count as "+": 00 from anywhere, the region's own IDD
+        ("0044 20 7946 0005", "US", "+442079460005"),
+        ("00 1 803 555 0009", "US", "+18035550009"),
+        ("011 44 20 7946 0005", "US", "+442079460005"),
+        ("0044 20 7946 0005", "GB", "+442079460005"),
+        ("0011 44 20 7946 0005", "AU", "+442079460005"),
+        ("00 33 1 23 45 67 89", "FR", "+33123456789"),
+        # an extension is not part of the identifier
+        ("+1-803-555-0008 ext. 12", "US", "+18035550008"),
+        ("(803) 555-0008 x12", "US", "+18035550008"),
     ],
 )
 def test_phone_is_e164_with_default_region(raw: str, region: str, expected: str) -> None:
     assert normalize_phone(raw, region) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "stored"),
+    [
+        ("+1-803-555-0008 ext. 12", "+1-803-555-0008 ext. 12"),  # kept as entered
+        ("0044 20 7946 0005", "+442079460005"),
+        ("011 44 20 7946 0005", "+442079460005"),
+        ("not a phone", "not a phone"),
+    ],
+)
+def test_phone_field_keeps_an_extension_and_lists_the_number_without_it(
+    raw: str, stored: str
+) -> None:
+    fields = clean_input({"workPhone": raw}, "US")
+    assert fields["workPhone"] == stored
+    expected = normalize_phone(raw, "US")
+    assert contact_keys(fields, "US") == ([key(IdentifierType.PHONE, expected)] if expected else [])
 
 
 def test_possible_but_unallocated_phone_is_accepted() -> None:

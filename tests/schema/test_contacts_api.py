@@ -392,6 +392,25 @@ async def test_reverse_lookup_lists_curated_oldest_first(api: Api, store: Store)
         assert (await api.gql(REVERSE, {"v": nothing}))["reverseLookup"] == []
 
 
+async def test_phones_with_an_international_prefix_or_an_extension_are_found(api: Api) -> None:
+    london = await create(api, firstName="Lon", lastName="Don", workPhone="0044 20 7946 0005")
+    us = await create(api, firstName="Ext", lastName="Ension", cellPhone="+1-803-555-0008 ext. 12")
+    assert london["workPhone"] == "+442079460005"
+    assert identifiers_of(london) == {("PHONE", "+442079460005")}
+    assert us["cellPhone"] == "+1-803-555-0008 ext. 12"  # the extension is kept as entered
+    assert identifiers_of(us) == {("PHONE", "+18035550008")}
+    for value in ("0044 20 7946 0005", "011 44 20 7946 0005", "+44 20 7946 0005"):
+        found = await api.gql(SEARCH_DEFAULT, {"q": value})
+        assert [e["node"]["id"] for e in found["searchContacts"]["edges"]] == [london["id"]]
+        data = await api.gql(REVERSE, {"v": value})
+        assert [c["id"] for c in data["reverseLookup"]] == [london["id"]], value
+        data = await api.gql(IDENTIFIER, {"type": "PHONE", "value": value})
+        assert data["identifier"]["contact"]["id"] == london["id"], value
+    for value in ("(803) 555-0008", "+1-803-555-0008 ext. 12", "00 1 803 555 0008"):
+        data = await api.gql(IDENTIFIER, {"type": "PHONE", "value": value})
+        assert data["identifier"]["contact"]["id"] == us["id"], value
+
+
 async def test_seed_scenario_alexis_then_david(api: Api) -> None:
     alexis = await create(api, firstName="Alexis", lastName="Smith", cellPhone="+1 803-123-0000")
     david = await create(api, firstName="David", lastName="Brown", cellPhone="+1 803-123-0000")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from graphql import GraphQLObjectType
+from graphql.utilities.print_schema import print_input_value
+
 from schema.schema import schema
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schema.graphql"
@@ -17,8 +20,20 @@ def test_committed_sdl_matches_the_code() -> None:
     )
 
 
+def signatures() -> str:
+    """Every root field as ``name(arg: Type = default, …): Type``, one per line (the SDL
+    prints arguments one per line once they carry descriptions)."""
+    lines = []
+    for root in (schema._schema.query_type, schema._schema.mutation_type):
+        assert isinstance(root, GraphQLObjectType)
+        for name, field in root.fields.items():
+            args = ", ".join(print_input_value(a, arg) for a, arg in field.args.items())
+            lines.append(f"{name}({args}): {field.type}")
+    return "\n".join(lines)
+
+
 def test_sdl_has_the_contract_root_fields() -> None:
-    sdl = str(schema)
+    sdl = signatures()
     for fragment in (
         "contact(id: ID!): Contact",
         "contacts(ids: [ID!]!): [Contact]!",

@@ -1,0 +1,55 @@
+"""Every contact's merge history: the MERGE and UNMERGE events that involved it, oldest first.
+
+A merge set keeps its own history (``merge_sets.history``, with the snapshots an unmerge
+needs), but the set document goes when its first merge is undone. So each event is also
+written to ``merge_events`` in the same transaction as the merge or unmerge itself, without
+snapshots (no personal data, only ids): ``{_id, org, kind, at, by, inputIds, canonicalId,
+contactIds}``. ``contactIds`` are the contacts involved: every member of the set the event
+changed (a MERGE's new set, canonical included; an UNMERGE's set before the undo), so an
+ancestor sees the later merges of its set too. It is read through the multikey index
+``{org, contactIds}`` (``Store.ensure_indexes``), one command per batch of contacts.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from resolvers.store import Doc, Store
+
+PUBLIC_FIELDS = ("kind", "at", "by", "inputIds", "canonicalId")
+
+
+async def record(
+    store: Store, org: str, event: Doc, contact_ids: Sequence[str], session: AsyncClientSession
+) -> None:
+    """Log ``event`` (a merge set history entry) for every contact in ``contact_ids``."""
+    entry: Doc = {"_id": event["id"], "org": org, **{k: event[k] for k in PUBLIC_FIELDS}}
+    entry["contactIds"] = list(dict.fromkeys(contact_ids))
+    await store.merge_events.insert_one(entry, session=session)
+
+
+async def forget(
+    store: Store, org: str, contact_ids: Sequence[str], session: AsyncClientSession
+) -> None:
+    """Deleted contacts leave the events they were in (the other contacts keep them)."""
+    ids = list(contact_ids)
+    await store.merge_events.update_many(
+        {"org": org, "contactIds": {"$in": ids}},
+        {"$pull": {"contactIds": {"$in": ids}}},
+        session=session,
+    )
+
+
+async def history_by_contact(store: Store, org: str, ids: Sequence[str]) -> list[list[Doc]]:
+    """Each contact's events, oldest first (one indexed read for the whole batch)."""
+    wanted = list(set(ids))
+    docs = await store.merge_events.find({"org": org, "contactIds": {"$in": wanted}}).to_list()
+    docs.sort(key=lambda d: (d["at"], d["_id"]))
+    by_contact: dict[str, list[Doc]] = defaultdict(list)
+    for doc in docs:
+        for contact_id in doc["contactIds"]:
+            by_contact[contact_id].append(doc)
+    return [by_contact.get(i, []) for i in ids]

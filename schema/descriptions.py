@@ -1,0 +1,322 @@
+"""The schema's documentation: a description for every public type, field, argument and enum
+value that does not carry one where it is defined, keyed by schema coordinate
+(``Type``, ``Type.field``, ``Type.field(argument:)``, ``Enum.VALUE``).
+
+Descriptions written next to a field (``strawberry.field(description=…)``) stay there; this
+catalogue documents the rest in one reviewable place, including the values of the domain's
+enums, which live in ``resolvers/`` and so cannot carry Strawberry's ``enum_value``.
+:func:`describe` fills them into the executable schema, so introspection, GraphiQL's docs and
+``schema.graphql`` all show them. ``tests/schema/test_schema_docs.py`` walks the schema like
+graphql-schema-linter and fails on anything undescribed, and on catalogue entries that are
+stale or duplicate a description written in the code.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from graphql import (
+    GraphQLArgument,
+    GraphQLEnumType,
+    GraphQLEnumValue,
+    GraphQLField,
+    GraphQLInputField,
+    GraphQLInputObjectType,
+    GraphQLInterfaceType,
+    GraphQLNamedType,
+    GraphQLObjectType,
+    GraphQLSchema,
+)
+
+Described = GraphQLNamedType | GraphQLField | GraphQLArgument | GraphQLInputField | GraphQLEnumValue
+
+_NAME: Final = {
+    "firstName": "Given name.",
+    "middleName": "Middle name(s).",
+    "lastName": "Family name.",
+    "title": "Job title or form of address.",
+}
+_PHONES: Final = {
+    "workPhone": "Work phone: E.164 when it could be normalised (SCV_DEFAULT_REGION for "
+    "national numbers), else exactly as entered. Claims a PHONE identifier.",
+    "cellPhone": "Mobile phone, normalised like workPhone. Claims a PHONE identifier.",
+    "homePhone": "Home phone, normalised like workPhone. Claims a PHONE identifier.",
+    "otherPhone": "Any other phone, normalised like workPhone. Claims a PHONE identifier.",
+}
+_EMAILS: Final = {
+    "workEmail": "Work email, trimmed and lower-cased. Claims an EMAIL identifier.",
+    "personalEmail": "Personal email, trimmed and lower-cased. Claims an EMAIL identifier.",
+    "otherEmail": "Any other email, trimmed and lower-cased. Claims an EMAIL identifier.",
+}
+_SOCIAL: Final = {
+    "whatsAppId": "WhatsApp id. Claims a WHATSAPP identifier.",
+    "facebookId": "Facebook id. Claims a FACEBOOK identifier.",
+    "twitterId": "Twitter (X) id. Claims a TWITTER identifier.",
+    "lineId": "LINE id. Claims a LINE identifier.",
+    "instagramId": "Instagram id. Claims an INSTAGRAM identifier.",
+}
+_CONTACT_DATA: Final = {
+    **_NAME,
+    **_PHONES,
+    **_EMAILS,
+    **_SOCIAL,
+    "externalIds": "Ids of this person in other systems; each claims an EXTERNAL_ID "
+    "identifier `source:value`.",
+    "address": "Postal address.",
+    "surveyOptOut": "True when the person asked not to be surveyed.",
+}
+_ADDRESS: Final = {
+    "line1": "First address line.",
+    "line2": "Second address line.",
+    "city": "City or locality.",
+    "state": "State, province or region.",
+    "postalCode": "Postal or ZIP code.",
+    "countryCode": "ISO 3166-1 alpha-2 country code.",
+}
+_INTERACTION_DETAILS: Final = {
+    "queue": "The queue that handled it.",
+    "agent": "The agent who handled it.",
+    "wrapUpCode": "The agent's wrap-up code.",
+    "status": "Free-form status of the conversation.",
+    "notes": "Free-form notes on the conversation.",
+}
+_CONNECTION: Final = {
+    "edges": "The page's edges, in the list's order.",
+    "pageInfo": "Where the page is in the list, and the cursors to go on from.",
+    "totalCount": "How many items the whole list holds (all pages).",
+}
+_EDGE: Final = {"cursor": "Opaque cursor of this edge: pass it as `after` to read on."}
+_PAGE_ARGS: Final = {
+    "after": "The `endCursor` of the previous page; omitted for the first page.",
+}
+_TIME_ARGS: Final = {
+    "since": "Only conversations started at or after this moment.",
+    "until": "Only conversations started before this moment.",
+    "channels": "Only conversations on these channels.",
+}
+
+
+def _prefixed(prefix: str, entries: dict[str, str]) -> dict[str, str]:
+    return {f"{prefix}{key}": text for key, text in entries.items()}
+
+
+DESCRIPTIONS: Final[dict[str, str]] = {
+    # --- root types --------------------------------------------------------------------
+    "Query": "Reading contacts, identifiers, merge sets, journeys and conversations.",
+    "Mutation": "Changing contacts, merge sets and conversations.",
+    "Subscription": "Changes as they happen, over the graphql-transport-ws WebSocket.",
+    "Query.contact(id:)": "A contact id; an ancestor's id returns its canonical contact.",
+    "Query.contacts(ids:)": "At most 100 contact ids.",
+    "Query.searchContacts(query:)": "Name prefixes (every word), an exact email or a phone.",
+    "Query.searchContacts(types:)": "The contact types to search (default: CURATED only).",
+    "Query.searchContacts(first:)": "Page size, 1 to 100.",
+    "Query.searchContacts(after:)": _PAGE_ARGS["after"],
+    "Query.identifier(type:)": "The identifier's type.",
+    "Query.identifier(value:)": "The value, normalised before the lookup (E.164 phones, "
+    "lower-case emails).",
+    "Query.reverseLookup(value:)": "A phone number or an email address.",
+    "Query.conversation": "One conversation by id; null when unknown or expired. Needs "
+    "externalContacts:conversation:viewAll.",
+    "Query.conversation(id:)": "The conversation id given by the integration that recorded it.",
+    "Query.mergeSet(contactId:)": "Any member's id, canonical or ancestor.",
+    "Query.journey(contactId:)": "Any member's id; the journey is its whole merge set's.",
+    **_prefixed("Query.conversations", {f"({k}:)": v for k, v in _TIME_ARGS.items()}),
+    "Query.conversations(contactIds:)": "Only conversations of these contacts; each id is "
+    "expanded to its whole merge set.",
+    "Query.conversations(first:)": "Page size, 1 to 1000.",
+    "Query.conversations(after:)": _PAGE_ARGS["after"],
+    "Subscription.journeyUpdates(contactId:)": "Any member's id; updates cover its whole "
+    "merge set, as it is when each conversation arrives.",
+    # --- contacts ------------------------------------------------------------------------
+    "Contact": "A person (or an anonymous visitor) as the contact center knows them. A "
+    "merge set's members are contacts too: its canonical contact and read-only ancestors.",
+    "Contact.id": "The contact's id.",
+    "Contact.type": "How the contact came to be, and so whether it expires.",
+    **_prefixed("Contact.", _CONTACT_DATA),
+    "Contact.createdAt": "When the contact was created.",
+    "Contact.modifiedAt": "When its fields last changed.",
+    "Contact.expiresAt": "When an auto-created contact expires (SCV_RETENTION_DAYS after its "
+    "latest interaction); null for CURATED contacts and every member of a merge set.",
+    "Contact.readOnly": "True for an ancestor: a non-canonical member of a merge set, "
+    "which changes only through its canonical contact.",
+    "ContactType": "How a contact came to be.",
+    "ContactType.CURATED": "Created by a person or an integration; never expires; the only "
+    "type search and reverse lookup return by default.",
+    "ContactType.IDENTIFIED": "Auto-created by an interaction that carried personal data "
+    "(phone, email, social or external id); expires.",
+    "ContactType.EPHEMERAL": "Auto-created by an interaction with nothing but a cookie, or "
+    "no identifier; expires.",
+    "ExternalId": "The id of a person in another system.",
+    "ExternalId.source": "The system, e.g. `crm`.",
+    "ExternalId.value": "The id in that system.",
+    "Address": "A postal address.",
+    **_prefixed("Address.", _ADDRESS),
+    "Note": "A note an agent wrote on a contact.",
+    "Note.id": "The note's id.",
+    "Note.contactId": "The contact it was written on (a member of the contact's merge set).",
+    "Note.text": "The note.",
+    "Note.createdAt": "When it was written.",
+    "Note.createdBy": "The token subject (`sub`) that wrote it.",
+    "ContactConnection": "A page of contacts.",
+    **_prefixed("ContactConnection.", _CONNECTION),
+    "ContactEdge": "A contact in a page.",
+    **_prefixed("ContactEdge.", _EDGE),
+    "ContactEdge.node": "The contact.",
+    "PageInfo": "Where a page is in its list (Relay's PageInfo).",
+    "PageInfo.hasNextPage": "True when more items follow this page.",
+    "PageInfo.endCursor": "The cursor of the page's last edge; null for an empty page.",
+    # --- identifiers -----------------------------------------------------------------------
+    "Identifier": "A normalised value (phone, email, cookie, social or external id) claimed "
+    "by exactly one contact of the org.",
+    "Identifier.type": "The identifier's type.",
+    "Identifier.value": "Normalised: E.164 phone, lower-case email, `source:value` for "
+    "EXTERNAL_ID.",
+    "Identifier.claimedAt": "When its contact claimed it.",
+    "IdentifierType": "The kinds of identifiers.",
+    "IdentifierType.PHONE": "A phone number (E.164 when it could be normalised).",
+    "IdentifierType.EMAIL": "An email address (lower-cased).",
+    "IdentifierType.COOKIE": "A web cookie id.",
+    "IdentifierType.WHATSAPP": "A WhatsApp id.",
+    "IdentifierType.FACEBOOK": "A Facebook id.",
+    "IdentifierType.TWITTER": "A Twitter (X) id.",
+    "IdentifierType.LINE": "A LINE id.",
+    "IdentifierType.INSTAGRAM": "An Instagram id.",
+    "IdentifierType.EXTERNAL_ID": "An id in another system, as `source:value`.",
+    "IdentifierValue": "An identifier as an interaction carried it.",
+    "IdentifierValue.type": "The identifier's type.",
+    "IdentifierValue.value": "The value, normalised where possible.",
+    "IdentifierInput": "An identifier an interaction carries.",
+    "IdentifierInput.type": "The identifier's type.",
+    "IdentifierInput.value": "The value as seen; phones and emails are normalised.",
+    # --- merge sets ------------------------------------------------------------------------
+    "MergeSet": "Contacts merged into one: a canonical contact (the head) and its ancestors.",
+    "MergeSet.id": "The merge set's id.",
+    "MergeSet.contactIds": "Every member's id, the canonical contact's included.",
+    "MergeSet.size": "How many members the set has.",
+    "MergeSet.history": "The set's merges and unmerges, oldest first.",
+    "MergeSet.canonical": "The head of the set: the only member that can be edited.",
+    "MergeEvent": "A merge or an unmerge.",
+    "MergeEvent.kind": "MERGE or UNMERGE.",
+    "MergeEvent.at": "When it happened.",
+    "MergeEvent.by": "The token subject (`sub`) that did it.",
+    "MergeEvent.inputIds": "The canonical contacts the merge took as inputs (for an "
+    "UNMERGE: those of the merge it undid, which became canonical again).",
+    "MergeEvent.canonicalId": "The canonical contact the merge created (for an UNMERGE: the "
+    "one it removed).",
+    "MergeEventKind": "What a merge event did.",
+    "MergeEventKind.MERGE": "Contacts were merged under a new canonical contact.",
+    "MergeEventKind.UNMERGE": "The latest merge of a set was undone.",
+    # --- journeys and conversations --------------------------------------------------------
+    "Journey.conversationCount": "How many conversations the journey holds.",
+    "Journey.firstSeenAt": "When its oldest conversation started; null without any.",
+    "Journey.lastSeenAt": "When its newest conversation started; null without any.",
+    "Journey.channels": "The channels of its conversations, each once.",
+    "Journey.conversations(first:)": "Page size, 1 to 1000.",
+    "Journey.conversations(after:)": _PAGE_ARGS["after"],
+    **_prefixed("Journey.conversations", {f"({k}:)": v for k, v in _TIME_ARGS.items()}),
+    "Conversation": "One interaction (call, message thread, chat, email) on a channel.",
+    "Conversation.id": "The id given by the integration that recorded it.",
+    "Conversation.channel": "The channel it happened on.",
+    "Conversation.direction": "Who started it.",
+    "Conversation.startedAt": "When it started.",
+    "Conversation.endedAt": "When it ended; null while it goes on or when not known.",
+    "Conversation.durationSeconds": "endedAt - startedAt in seconds; null without endedAt.",
+    **_prefixed("Conversation.", _INTERACTION_DETAILS),
+    "Conversation.identifiers": "The identifiers it carried, normalised where possible.",
+    "Conversation.externalContactId": "The exact contact it is linked to (may be an "
+    "ancestor); null when unlinked.",
+    "ConversationConnection": "A page of conversations, newest first.",
+    **_prefixed("ConversationConnection.", _CONNECTION),
+    "ConversationEdge": "A conversation in a page.",
+    **_prefixed("ConversationEdge.", _EDGE),
+    "ConversationEdge.node": "The conversation.",
+    "Channel": "Where a conversation happened.",
+    "Channel.VOICE": "A phone call.",
+    "Channel.SMS": "Text messages.",
+    "Channel.EMAIL": "Email.",
+    "Channel.WEB_MESSAGING": "Web messaging (asynchronous, on a website or app).",
+    "Channel.WEB_CHAT": "Web chat (synchronous, on a website).",
+    "Channel.FACEBOOK": "Facebook Messenger.",
+    "Channel.TWITTER": "Twitter (X) direct messages.",
+    "Channel.WHATSAPP": "WhatsApp; its number is a WHATSAPP identifier, not a PHONE.",
+    "Channel.LINE": "LINE messages.",
+    "Channel.INSTAGRAM": "Instagram messages.",
+    "Channel.OPEN_MESSAGING": "A custom messaging integration; never resolved automatically.",
+    "Channel.CALLBACK": "A scheduled callback; never resolved automatically.",
+    "Channel.CAMPAIGN": "An outbound campaign; never resolved automatically.",
+    "Direction": "Who started a conversation.",
+    "Direction.INBOUND": "The customer.",
+    "Direction.OUTBOUND": "The contact center.",
+    "Resolution": "What recordInteraction did with an interaction.",
+    "Resolution.conversation": "The stored conversation.",
+    "InteractionInput": "An interaction to record and resolve to a contact.",
+    "InteractionInput.conversationId": "The integration's id; recording it again updates the "
+    "same conversation.",
+    "InteractionInput.channel": "The channel it happened on.",
+    "InteractionInput.direction": "Who started it.",
+    "InteractionInput.startedAt": "When it started.",
+    "InteractionInput.endedAt": "When it ended, when known.",
+    "InteractionInput.identifiers": "The identifiers it carried, resolved in priority order "
+    "EXTERNAL_ID, EMAIL, PHONE, social, COOKIE.",
+    "InteractionInput.provided": "Data the customer gave (e.g. a web form); its phones and "
+    "emails count as identifiers too.",
+    **_prefixed("InteractionInput.", _INTERACTION_DETAILS),
+    # --- mutations' arguments and inputs ----------------------------------------------------
+    "Mutation.createContact(input:)": "The new contact's fields.",
+    "Mutation.updateContact(id:)": "The contact (an ancestor's id edits its canonical).",
+    "Mutation.updateContact(input:)": "The fields to change: omitted = unchanged, null = cleared.",
+    "Mutation.deleteContact": "Deletes the contact, or its whole merge set, and hands its "
+    "identifiers on to the oldest live contact listing each; true when done.",
+    "Mutation.deleteContact(id:)": "Any member's id.",
+    "Mutation.promoteContact": "Makes an auto-created contact CURATED (it stops expiring); "
+    "on a curated contact it changes nothing.",
+    "Mutation.promoteContact(id:)": "The contact (an ancestor's id promotes its canonical).",
+    "Mutation.addNote": "Writes a note on a contact.",
+    "Mutation.addNote(contactId:)": "The contact (not an ancestor).",
+    "Mutation.addNote(text:)": "The note, at most 10,000 characters.",
+    "Mutation.recordInteraction(input:)": "The interaction.",
+    "Mutation.linkConversation(conversationId:)": "The conversation.",
+    "Mutation.linkConversation(contactId:)": "Exactly the contact to link to (an ancestor "
+    "too; no redirect to the canonical).",
+    "Mutation.unlinkConversation": "Clears a conversation's link to its contact.",
+    "Mutation.unlinkConversation(conversationId:)": "The conversation.",
+    "Mutation.mergeContacts(contactIds:)": "2 to 25 contact ids; each is replaced by its "
+    "canonical contact, and at least two distinct ones must remain.",
+    "Mutation.mergeContacts(valueOverride:)": "Fields of the new canonical contact that win "
+    "over the inputs' values.",
+    "Mutation.unmergeContacts(contactId:)": "Any member of the set.",
+    "ContactInput": "A contact's fields; phones and emails are normalised.",
+    **_prefixed("ContactInput.", _CONTACT_DATA),
+    "ExternalIdInput": "The id of a person in another system.",
+    "ExternalIdInput.source": "The system, e.g. `crm`.",
+    "ExternalIdInput.value": "The id in that system.",
+    "AddressInput": "A postal address.",
+    **_prefixed("AddressInput.", _ADDRESS),
+}
+
+
+def find(schema: GraphQLSchema, coordinate: str) -> Described | None:
+    """The schema element at ``coordinate``, or None when there is none."""
+    type_name, _, member = coordinate.partition(".")
+    named = schema.type_map.get(type_name)
+    if not member or named is None:
+        return named
+    field_name, _, argument = member.partition("(")
+    if isinstance(named, GraphQLEnumType):
+        value: GraphQLEnumValue | None = named.values.get(member)
+        return value
+    if isinstance(named, GraphQLObjectType | GraphQLInterfaceType | GraphQLInputObjectType):
+        field: GraphQLField | GraphQLInputField | None = named.fields.get(field_name)
+        if argument and isinstance(field, GraphQLField):
+            found: GraphQLArgument | None = field.args.get(argument.removesuffix(":)"))
+            return found
+        return None if argument else field
+    return None
+
+
+def describe(schema: GraphQLSchema) -> None:
+    """Fill the catalogue's descriptions into ``schema`` where the code wrote none."""
+    for coordinate, text in DESCRIPTIONS.items():
+        element = find(schema, coordinate)
+        if element is not None and not element.description:
+            element.description = text
