@@ -6,6 +6,12 @@ same result, both run ``calls`` times in the same run, interleaved (the order al
 call, so the machine's other work hits both alike). A row reports p50 and p99 of each and
 the ratio of the p50s against the row's targets: every p50 ≤ 25 ms and ≤ ``ratio`` times raw.
 
+The raw side is the least driver work an index serves: a find by ``_id``, a claim lookup, an
+update by ``_id``. Where the least work is itself the resolvers' data access — journey pages
+(an index range per member), whole-org pages (time windows) and their totals (count
+buckets), the export's first chunk — the raw side calls those functions directly, without
+HTTP or GraphQL: the ratio is then the gateway's own overhead.
+
 To add a row, add an :class:`Operation` to :func:`operations` — a name, the gateway call and
 the raw call, each ``(fixture, n) -> awaitable`` for the n-th call (use ``n`` to pick fresh
 ids when a call changes state, e.g. a merge needs two unmerged contacts each time).
@@ -24,6 +30,7 @@ import httpx
 import orjson
 from pymongo import ReturnDocument
 
+from resolvers import journeys
 from resolvers.clock import now
 from resolvers.contact_fields import ContactType
 from resolvers.contacts import new_contact_doc, new_id
@@ -33,7 +40,6 @@ from schema.scalars import serialize_datetime
 P50_LIMIT_MS = 25.0
 ROW_BUDGET_S = 20.0  # a row slower than this stops early (its call count shows it) …
 MIN_CALLS = 10  # … but never before this many calls
-SORT = [("startedAt", -1), ("_id", -1)]
 CONTACT_FIELDS = "id firstName lastName type"
 
 
@@ -366,7 +372,8 @@ def raw_journey(members: Callable[[Fixture], str]) -> Work:
 
 
 async def journey_queries(store: Store, org: str, contact_id: str) -> int:
-    """Contact, merge set, summary and the first page of 100, in the planner-friendly shapes."""
+    """Contact, merge set, summary and the first page of 100: the resolvers' own index-served
+    commands (one index range per member), called without HTTP or GraphQL."""
     contact = await store.contacts.find_one({"_id": contact_id, "org": org})
     assert contact is not None
     members = [contact_id]
@@ -374,41 +381,33 @@ async def journey_queries(store: Store, org: str, contact_id: str) -> int:
         merge_set = await store.merge_sets.find_one({"_id": contact["mergeSetId"], "org": org})
         assert merge_set is not None
         members = merge_set["memberIds"]
-    moment = now()
-    match = {
-        "externalContactId": {"$in": members},
-        "org": org,
-        "startedAt": {"$gt": moment - timedelta(days=60)},
-        "expiresAt": {"$gt": moment},
-    }
-    group = {
-        "_id": None,
-        "count": {"$sum": 1},
-        "first": {"$min": "$startedAt"},
-        "last": {"$max": "$startedAt"},
-        "channels": {"$addToSet": "$channel"},
-    }
-    summary = await (
-        await store.conversations.aggregate([{"$match": match}, {"$group": group}])
-    ).to_list()
-    page = await store.conversations.find(match).sort(SORT).limit(101).batch_size(101).to_list()
-    return len(page) + len(summary)
+    summary = await journeys.journey_summaries(store, org, [tuple(members)])
+    request = journeys.page_request(
+        journeys.JOURNEY_CURSOR, members, journeys.conversation_filter(), 100, None, maximum=100
+    )
+    page = await journeys.conversation_page(store, org, request)
+    return len(page.docs) + summary[0].count
 
 
 async def raw_conversations_page(fixture: Fixture, n: int) -> object:
-    query = {"org": fixture.org, "expiresAt": {"$gt": now()}}
-    page = await fixture.store.conversations.find(query).sort(SORT).limit(101).to_list()
-    total = await fixture.store.conversations.count_documents(query)
-    return len(page), total
+    """A whole-org page of 100 and its exact total: the resolvers' time-window reads and
+    count buckets, called without HTTP or GraphQL."""
+    request = journeys.page_request(
+        journeys.CONVERSATIONS_CURSOR, None, journeys.conversation_filter(), 100, None, maximum=100
+    )
+    page = await journeys.conversation_page(fixture.store, fixture.org, request)
+    return len(page.docs), await page.total()
 
 
 async def raw_first_line(fixture: Fixture, n: int) -> object:
-    query = {"org": fixture.org, "expiresAt": {"$gt": now()}}
-    cursor = fixture.store.conversations.find(query, batch_size=2500)
-    try:
-        return orjson.dumps(await anext(cursor, None), default=str)
-    finally:
-        await cursor.close()
+    """The export's first chunk (2,500 rows of the newest time windows), one line written."""
+    first: list[Doc] = []
+    async for chunk in journeys.org_pages(
+        fixture.store, fixture.org, journeys.conversation_filter(), 2500
+    ):
+        first = chunk
+        break
+    return orjson.dumps(first[0] if first else None, default=str)
 
 
 # --- the rows ---------------------------------------------------------------------------------
