@@ -11,7 +11,8 @@ decided by the database's unique index whichever worker a request reaches.
 
 Metrics: prometheus-client's multiprocess mode. Every worker writes its samples to files in
 ``PROMETHEUS_MULTIPROC_DIR`` (a fresh temporary directory unless the operator sets one), and
-``GET /metrics`` on any worker reports the sum over all of them.
+``GET /metrics`` on any worker reports the sum over all of them; counters of a worker that
+died stay in the sums, its live gauges (open subscriptions) leave them.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collections.abc import Iterator
 from typing import Final
 
 import uvicorn
+from prometheus_client.multiprocess import mark_process_dead
 from rich.console import Console
 from starlette.applications import Starlette
 from uvicorn.supervisors import Multiprocess
@@ -108,4 +110,16 @@ def serve_workers(settings: Settings, uri: str, where: str, console: Console) ->
         lifespan="on",
     )
     with worker_environment(uri, secret, dev_token):
-        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        _Supervisor(config, sockets=[config.bind_socket()]).run()
+
+
+class _Supervisor(Multiprocess):
+    """uvicorn's supervisor; a worker it replaces leaves the live gauges (open
+    subscriptions), as prometheus-client's multiprocess mode asks."""
+
+    def keep_subprocess_alive(self) -> None:
+        before = {process.pid for process in self.processes}
+        super().keep_subprocess_alive()
+        for pid in before - {process.pid for process in self.processes}:
+            if pid is not None:
+                mark_process_dead(pid)  # type: ignore[no-untyped-call]

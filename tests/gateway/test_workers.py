@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -33,6 +34,16 @@ class Served:
     process: subprocess.Popen[bytes]
     base: str
     token: str
+    metrics_dir: Path
+
+    def workers(self) -> set[int]:
+        """The worker processes (uvicorn spawns them; the resource tracker is not one)."""
+        found = set()
+        for child in psutil.Process(self.process.pid).children():
+            with contextlib.suppress(psutil.Error):
+                if "spawn_main" in " ".join(child.cmdline()):
+                    found.add(child.pid)
+        return found
 
     def worker_pids(self) -> set[int]:
         """The worker processes holding an open connection to our port right now."""
@@ -52,9 +63,12 @@ class Served:
 def served(mongo_uri: str, db_name: str, store: Store, tmp_path: Path) -> Iterator[Served]:
     """``scv serve --workers 2`` on the test's database, no SCV_JWT_SECRET (development)."""
     port = free_port()
+    metrics_dir = tmp_path / "metrics"  # the operator's own directory, kept afterwards
+    metrics_dir.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("SCV_JWT_SECRET", "SCV_WORKERS")}
     env.update(
         {
+            "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
             "MONGODB_URI": mongo_uri,
             "SCV_DB_NAME": db_name,
             "SCV_PORT": str(port),
@@ -72,7 +86,7 @@ def served(mongo_uri: str, db_name: str, store: Store, tmp_path: Path) -> Iterat
         assert process.stdout is not None
         token = process.stdout.readline().decode().strip()  # the one development token
         assert token.startswith("eyJ"), token
-        yield Served(process, f"http://127.0.0.1:{port}", token)
+        yield Served(process, f"http://127.0.0.1:{port}", token, metrics_dir)
     finally:
         process.terminate()
         process.communicate(timeout=30)
@@ -181,6 +195,27 @@ async def test_two_workers_share_a_token_the_metrics_and_the_claims(
         if len(racing) == 2:
             break
     assert len(racing) == 2, f"no race reached both workers ({racing})"
+
+
+async def test_a_worker_that_dies_is_replaced_and_leaves_the_live_gauges(served: Served) -> None:
+    await ready(served)
+    workers = served.workers()
+    assert len(workers) == 2
+    dead = min(workers)
+    assert (served.metrics_dir / f"gauge_livesum_{dead}.db").exists()
+    os.kill(dead, signal.SIGKILL)
+    for _ in range(300):
+        replaced = served.workers()
+        gone = not (served.metrics_dir / f"gauge_livesum_{dead}.db").exists()
+        if len(replaced) == 2 and dead not in replaced and gone:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError(f"worker {dead} was not replaced ({served.workers()})")
+    await ready(served)
+    async with httpx.AsyncClient(base_url=served.base) as http:
+        text = (await http.get("/metrics")).text
+    assert "scv_open_subscriptions 0.0" in text
 
 
 def test_a_worker_count_out_of_range_is_refused_before_anything_starts() -> None:
