@@ -19,6 +19,7 @@ from schema.merging import MergeMutation, MergeQuery
 from schema.operations import OperationSelection
 from schema.scalars import DATETIME_SCALAR, DateTime
 from schema.subscriptions import Subscription
+from schema.text_input import LoneSurrogates
 
 Query = merge_types("Query", (DirectoryQuery, InteractionQuery, MergeQuery, JourneyQuery))
 Mutation = merge_types("Mutation", (DirectoryMutation, InteractionMutation, MergeMutation))
@@ -41,7 +42,12 @@ def build_schema(*, documented: bool = True) -> GatewaySchema:
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        extensions=[ErrorCodes, QueryLimiter, OperationSelection],  # classes: one per request
+        extensions=[
+            ErrorCodes,
+            LoneSurrogates,
+            QueryLimiter,
+            OperationSelection,
+        ],  # one per request
         config=StrawberryConfig(scalar_map={DateTime: DATETIME_SCALAR}),
         execution_context_class=PlainFieldsExecutor,  # plain fields without execute_field
     )
