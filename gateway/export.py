@@ -33,9 +33,10 @@ from gateway.graphql_request import RequestRefused
 from gateway.http_errors import error_response, refusal_response
 from resolvers import journeys, loaders
 from resolvers.clock import now
+from resolvers.documents import ConversationDoc
 from resolvers.errors import BadUserInput, Unauthenticated
 from resolvers.principal import Permission
-from resolvers.store import Doc, Store
+from resolvers.store import Store
 from schema.scalars import parse_datetime, serialize_datetime
 
 log = logging.getLogger("scv.export")
@@ -46,7 +47,7 @@ FIRST_REPLY_TIMEOUT_S = 120.0
 MEDIA_TYPE = "application/x-ndjson"
 
 Resolved = tuple[str | None, list[str]]  # individualId, mergeSetIds
-Batch = list[Doc]
+Batch = list[ConversationDoc]
 Ready = tuple[Batch, dict[str, Resolved]]
 
 
@@ -150,7 +151,7 @@ async def _resolve_all(
         if batch is None or isinstance(batch, BaseException):
             await out.put(batch)
             return
-        linked = {d["externalContactId"] for d in batch if d.get("externalContactId")}
+        linked = set(journeys.linked_ids(batch))
         missing = [i for i in linked if i not in remembered]
         if missing:
             if len(remembered) + len(missing) > MAX_REMEMBERED:
@@ -181,7 +182,7 @@ def _iso(moment: datetime) -> str:
     return text[:-6] + "Z" if text.endswith("+00:00") else serialize_datetime(moment)
 
 
-def _line(doc: Doc, individual: str | None, members: list[str]) -> dict[str, Any]:
+def _line(doc: ConversationDoc, individual: str | None, members: list[str]) -> dict[str, Any]:
     ended = doc.get("endedAt")
     return {
         "id": doc["cid"],

@@ -34,10 +34,18 @@ from resolvers.clock import now, to_db_precision
 from resolvers.contact_fields import ContactType
 from resolvers.contacts import new_contact_doc
 from resolvers.conversations import UNRESOLVED_CHANNELS, Channel, Direction
+from resolvers.documents import (
+    ClaimDoc,
+    ContactDoc,
+    ContactFields,
+    ConversationDoc,
+    SeenIdentifierDoc,
+    field_of,
+)
 from resolvers.errors import Conflict
 from resolvers.identifiers import IdentifierType, key
 from resolvers.principal import Permission, Principal
-from resolvers.store import Doc, Store
+from resolvers.store import Store
 
 Progress = Callable[[int], None]
 
@@ -158,7 +166,7 @@ class SeedResult:
 class _Person:
     """A contact as planned, before it is written."""
 
-    doc: Doc
+    doc: ContactDoc
     cookie: str | None = None
     via: str = claims.VIA_FIELD
     conversations: list[datetime] = field(default_factory=list)
@@ -186,7 +194,7 @@ def _plan_people(
         roll = rng.random()
         first = rng.choice(FIRST_NAMES)
         last = rng.choice(LAST_NAMES)
-        fields: Doc = {}
+        fields: ContactFields = {}
         cookie: str | None = None
         if roll < 0.4:
             kind = ContactType.CURATED
@@ -247,7 +255,7 @@ def _plan_people(
     return people
 
 
-def _identifier_for(person: _Person, channel: Channel) -> Doc | None:
+def _identifier_for(person: _Person, channel: Channel) -> SeenIdentifierDoc | None:
     doc = person.doc
     if channel in (Channel.VOICE, Channel.SMS, Channel.CALLBACK):
         phone = doc.get("cellPhone") or doc.get("workPhone") or doc.get("whatsAppId")
@@ -260,7 +268,7 @@ def _identifier_for(person: _Person, channel: Channel) -> Doc | None:
         return {"type": "WHATSAPP", "value": number} if number else None
     if channel in SOCIAL_CHANNELS:
         kind, slot = SOCIAL_CHANNELS[channel]
-        value = doc.get(slot)
+        value = field_of(doc, slot)
         return {"type": str(kind), "value": value} if value else None
     if person.cookie:
         return {"type": "COOKIE", "value": person.cookie}
@@ -284,10 +292,10 @@ def _conversation_doc(
     number: int,
     channel: Channel,
     started: datetime,
-    seen: list[Doc],
+    seen: list[SeenIdentifierDoc],
     contact_id: str | None,
     written: datetime,
-) -> Doc:
+) -> ConversationDoc:
     """The document ``recordInteraction`` stores for such an interaction."""
     duration = rng.uniform(20, 1800) if channel is not Channel.CAMPAIGN else rng.uniform(5, 60)
     ended = to_db_precision(started + timedelta(seconds=duration))
@@ -402,7 +410,7 @@ async def seed(
 
     # conversations
     written = now()
-    batch_docs: list[Doc] = []
+    batch_docs: list[ConversationDoc] = []
     for number, (channel, started, who) in enumerate(plan):
         person = people[who] if who is not None else None
         seen_one = _identifier_for(person, channel) if person is not None else None
@@ -429,14 +437,16 @@ async def seed(
         result.conversations += len(batch_docs)
         tick(len(batch_docs))
     result.phones = [  # curated, never merged: a known customer calling in
-        p.doc["cellPhone"]
+        phone
         for p in people
-        if p.doc["type"] == ContactType.CURATED and p.doc["_id"] not in heads
+        if p.doc["type"] == ContactType.CURATED
+        and p.doc["_id"] not in heads
+        and (phone := p.doc["cellPhone"])
     ][:1000]
     return result
 
 
-def _finish_person(store: Store, person: _Person) -> Doc:
+def _finish_person(store: Store, person: _Person) -> ContactDoc:
     """Auto-created contacts live until their latest interaction + the retention period."""
     doc = person.doc
     if doc["type"] != ContactType.CURATED:
@@ -446,7 +456,7 @@ def _finish_person(store: Store, person: _Person) -> Doc:
     return doc
 
 
-def _claims_of(org: str, person: _Person) -> list[Doc]:
+def _claims_of(org: str, person: _Person) -> list[ClaimDoc]:
     docs = [claims._claim_doc(org, k, person.doc, person.via) for k in person.doc["keys"]]
     if person.cookie:
         cookie_key = key(IdentifierType.COOKIE, person.cookie)
@@ -487,6 +497,7 @@ async def _merge(
             break
         canonical = await merges.merge_contacts(store, principal, [p.doc["_id"] for p in group])
         set_id = canonical["mergeSetId"]
+        assert set_id is not None  # a merged canonical heads its set
         for person in group:
             heads[person.doc["_id"]] = canonical["_id"]
             person.doc["mergeSetId"] = set_id

@@ -17,9 +17,11 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 from resolvers.clock import now
+from resolvers.documents import ClaimDoc, ContactDoc
 from resolvers.errors import Conflict
 from resolvers.identifiers import split_key
-from resolvers.store import Doc, Store
+from resolvers.liveness import is_expired, is_live
+from resolvers.store import Store
 
 VIA_FIELD = "field"
 VIA_INTERACTION = "interaction"
@@ -30,34 +32,16 @@ MAX_CLAIM_ATTEMPTS = 16
 HOLDER_PROJECTION = {"since": 1, "readOnly": 1, "expiresAt": 1}
 
 
-def is_expired(doc: Doc, moment: datetime | None = None) -> bool:
-    expires = doc.get("expiresAt")
-    return expires is not None and expires <= (moment or now())
-
-
-def is_live(doc: Doc, moment: datetime | None = None) -> bool:
-    """Neither expired nor an ancestor: a contact that may hold claims."""
-    return not doc.get("readOnly", False) and not is_expired(doc, moment)
-
-
-def oldest_first(docs: list[Doc]) -> list[Doc]:
+def oldest_first(docs: list[ContactDoc]) -> list[ContactDoc]:
     return sorted(docs, key=lambda d: (d["createdAt"], d["_id"]))
 
 
-def live_filter(moment: datetime | None = None) -> dict[str, Any]:
-    """Contacts that are neither expired nor ancestors."""
-    return {
-        "readOnly": False,
-        "$or": [{"expiresAt": None}, {"expiresAt": {"$gt": moment or now()}}],
-    }
-
-
-def rank(contact: Doc) -> tuple[datetime, str]:
+def rank(contact: ContactDoc) -> tuple[datetime, str]:
     """Claim priority: the contact created first wins (a merge set is as old as its oldest)."""
     return (contact["since"], contact["_id"])
 
 
-def _claim_doc(org: str, identifier_key: str, contact: Doc, via: str) -> Doc:
+def _claim_doc(org: str, identifier_key: str, contact: ContactDoc, via: str) -> ClaimDoc:
     kind, value = split_key(identifier_key)
     return {
         "org": org,
@@ -75,7 +59,7 @@ async def claim(
     store: Store,
     org: str,
     identifier_key: str,
-    contact: Doc,
+    contact: ContactDoc,
     via: str,
     *,
     session: AsyncClientSession | None = None,
@@ -88,7 +72,7 @@ async def claim(
     """
     contact_id: str = contact["_id"]
     for _ in range(MAX_CLAIM_ATTEMPTS):
-        current: Doc | None
+        current: ClaimDoc | None
         if session is None:
             try:
                 await store.identifiers.insert_one(_claim_doc(org, identifier_key, contact, via))
@@ -170,7 +154,7 @@ async def claim_all(
     store: Store,
     org: str,
     keys: list[str],
-    contact: Doc,
+    contact: ContactDoc,
     via: str,
     *,
     session: AsyncClientSession | None = None,

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
+from resolvers.documents import AddressDoc, ContactFields, ExternalIdDoc
 from resolvers.errors import BadUserInput
 from resolvers.identifiers import (
     MAX_STRING,
@@ -17,7 +18,6 @@ from resolvers.identifiers import (
     normalize_value,
     phone_field_value,
 )
-from resolvers.store import Doc
 
 
 class ContactType(StrEnum):
@@ -58,9 +58,9 @@ def _text(field: str, value: Any, limit: int = MAX_STRING) -> str | None:
     return text or None
 
 
-def clean_input(patch: Mapping[str, Any], region: str) -> Doc:
+def clean_input(patch: Mapping[str, Any], region: str) -> ContactFields:
     """Validate and normalise a (partial) ContactInput. Keys absent stay absent; None clears."""
-    clean: Doc = {}
+    clean: ContactFields = {}
     for field, value in patch.items():
         if field not in ALL_FIELDS:
             raise BadUserInput(f"unknown contact field {field}")
@@ -89,13 +89,13 @@ def clean_input(patch: Mapping[str, Any], region: str) -> Doc:
     return clean
 
 
-def _external_ids(value: Any) -> list[Doc]:
+def _external_ids(value: Any) -> list[ExternalIdDoc]:
     if value is None:
         return []
     if len(value) > MAX_EXTERNAL_IDS:
         raise BadUserInput(f"at most {MAX_EXTERNAL_IDS} external ids")
     seen: set[tuple[str, str]] = set()
-    result: list[Doc] = []
+    result: list[ExternalIdDoc] = []
     for item in value:
         source = _text("externalIds.source", item.get("source"))
         ident = _text("externalIds.value", item.get("value"))
@@ -109,11 +109,11 @@ def _external_ids(value: Any) -> list[Doc]:
     return result
 
 
-def _address(value: Any) -> Doc | None:
+def _address(value: Any) -> AddressDoc | None:
     if value is None:
         return None
     address = {field: _text(f"address.{field}", value.get(field)) for field in ADDRESS_FIELDS}
-    return address if any(v is not None for v in address.values()) else None
+    return cast(AddressDoc, address) if any(v is not None for v in address.values()) else None
 
 
 def contact_keys(doc: Mapping[str, Any], region: str) -> list[str]:

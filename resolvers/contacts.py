@@ -9,7 +9,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from resolvers import claims, merge_history
+from resolvers import claims, liveness, merge_history
 from resolvers.clock import now
 from resolvers.contact_fields import (
     ALL_FIELDS,
@@ -18,10 +18,11 @@ from resolvers.contact_fields import (
     contact_keys,
     name_tokens,
 )
+from resolvers.documents import ContactDoc, ContactFields, NoteDoc, as_contact, field_of
 from resolvers.errors import BadUserInput, Conflict, NotFound, ReadOnly
 from resolvers.identifiers import MAX_STRING
 from resolvers.principal import Principal
-from resolvers.store import Doc, Store
+from resolvers.store import Store
 
 
 def new_id() -> str:
@@ -36,10 +37,10 @@ def new_contact_doc(
     *,
     moment: datetime | None = None,
     expires_at: datetime | None = None,
-) -> Doc:
+) -> ContactDoc:
     moment = moment or now()
     contact_id = new_id()
-    doc: Doc = {field: None for field in ALL_FIELDS}
+    doc: ContactFields = {field: None for field in ALL_FIELDS}
     doc.update({"externalIds": [], "surveyOptOut": False, "address": None})
     doc.update(fields)
     doc.update(
@@ -56,11 +57,12 @@ def new_contact_doc(
             "readOnly": False,
         }
     )
-    index_fields(store, doc)
-    return doc
+    contact = as_contact(doc)
+    index_fields(store, contact)
+    return contact
 
 
-def index_fields(store: Store, doc: Doc) -> None:
+def index_fields(store: Store, doc: ContactDoc) -> None:
     """Refresh the derived ``keys`` and ``nameTokens`` from the contact's fields."""
     doc["keys"] = contact_keys(doc, store.config.default_region)
     doc["nameTokens"] = name_tokens(doc)
@@ -68,19 +70,19 @@ def index_fields(store: Store, doc: Doc) -> None:
 
 async def get_exact(
     store: Store, org: str, contact_id: str, *, session: AsyncClientSession | None = None
-) -> Doc | None:
+) -> ContactDoc | None:
     """The contact with exactly this id (ancestors included), unless unknown or expired."""
     if not isinstance(contact_id, str) or len(contact_id) > MAX_STRING:
         return None
     doc = await store.contacts.find_one({"_id": contact_id, "org": org}, session=session)
-    if doc is None or claims.is_expired(doc):
+    if doc is None or liveness.is_expired(doc):
         return None
     return doc
 
 
 async def get_canonical(
     store: Store, org: str, contact_id: str, *, session: AsyncClientSession | None = None
-) -> Doc | None:
+) -> ContactDoc | None:
     """The contact, or for an ancestor id its merge set's canonical contact (aliases)."""
     doc = await get_exact(store, org, contact_id, session=session)
     if doc is not None and doc["canonicalId"] != doc["_id"]:
@@ -90,14 +92,16 @@ async def get_canonical(
 
 async def require_canonical(
     store: Store, org: str, contact_id: str, *, session: AsyncClientSession | None = None
-) -> Doc:
+) -> ContactDoc:
     doc = await get_canonical(store, org, contact_id, session=session)
     if doc is None:
         raise NotFound(f"no contact with id {contact_id}")
     return doc
 
 
-async def create_contact(store: Store, principal: Principal, patch: Mapping[str, Any]) -> Doc:
+async def create_contact(
+    store: Store, principal: Principal, patch: Mapping[str, Any]
+) -> ContactDoc:
     """A CURATED contact; claims every identifier its fields list that it is the oldest to list."""
     fields = clean_input(patch, store.config.default_region)
     if not fields.get("firstName") or not fields.get("lastName"):
@@ -110,7 +114,7 @@ async def create_contact(store: Store, principal: Principal, patch: Mapping[str,
 
 async def update_contact(
     store: Store, principal: Principal, contact_id: str, patch: Mapping[str, Any]
-) -> Doc:
+) -> ContactDoc:
     """Omitted fields stay, None clears; an auto-created contact becomes CURATED.
 
     The document write and the claims it implies (released values handed on, new values
@@ -120,11 +124,11 @@ async def update_contact(
     fields = clean_input(patch, store.config.default_region)
     org = principal.org
 
-    async def work(session: AsyncClientSession) -> Doc:
+    async def work(session: AsyncClientSession) -> ContactDoc:
         current = await require_canonical(store, org, contact_id, session=session)
         updated = _edited(store, current, fields)
         changes = {
-            name: updated[name]
+            name: field_of(updated, name)
             for name in (*fields, "keys", "nameTokens", "modifiedAt", "type", "expiresAt")
         }
         # $set, not a whole replacement: a concurrent renewal or merge keeps its own fields;
@@ -156,11 +160,10 @@ async def update_contact(
     return await store.in_transaction(work)
 
 
-def _edited(store: Store, current: Doc, fields: Doc) -> Doc:
+def _edited(store: Store, current: ContactDoc, fields: ContactFields) -> ContactDoc:
     """``current`` with the cleaned ``fields`` applied (None clears), re-indexed, promoted to
     CURATED, and a ``modifiedAt`` that strictly increases."""
-    updated = dict(current)
-    updated.update(fields)
+    updated = as_contact({**current, **fields})
     if "externalIds" in fields and fields["externalIds"] is None:
         updated["externalIds"] = []
     if "surveyOptOut" in fields and fields["surveyOptOut"] is None:
@@ -173,7 +176,7 @@ def _edited(store: Store, current: Doc, fields: Doc) -> Doc:
     return updated
 
 
-async def promote_contact(store: Store, principal: Principal, contact_id: str) -> Doc:
+async def promote_contact(store: Store, principal: Principal, contact_id: str) -> ContactDoc:
     """Make an auto-created contact CURATED (no expiry). A curated contact is returned as is."""
     org = principal.org
     doc = await require_canonical(store, org, contact_id)
@@ -228,7 +231,7 @@ async def delete_contact(store: Store, principal: Principal, contact_id: str) ->
     return True
 
 
-async def add_note(store: Store, principal: Principal, contact_id: str, text: str) -> Doc:
+async def add_note(store: Store, principal: Principal, contact_id: str, text: str) -> NoteDoc:
     if not isinstance(text, str) or not text.strip():
         raise BadUserInput("a note needs text")
     if len(text) > MAX_STRING * 10:
@@ -238,7 +241,7 @@ async def add_note(store: Store, principal: Principal, contact_id: str, text: st
         raise NotFound(f"no contact with id {contact_id}")
     if contact["readOnly"]:
         raise ReadOnly("this contact is an ancestor in a merge set; add the note to its canonical")
-    note: Doc = {
+    note: NoteDoc = {
         "_id": new_id(),
         "org": principal.org,
         "contactId": contact["_id"],

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from resolvers import claims
+from resolvers import claims, liveness
 from resolvers.clock import now
 from resolvers.contact_fields import ContactType, name_tokens
+from resolvers.documents import ClaimDoc, ContactDoc
 from resolvers.errors import BadUserInput
 from resolvers.identifiers import (
     MAX_STRING,
@@ -18,7 +19,7 @@ from resolvers.identifiers import (
     try_normalize_email,
 )
 from resolvers.pagination import Page, check_first, decode_cursor, encode_cursor
-from resolvers.store import Doc, Store
+from resolvers.store import Store
 
 SEARCH_MAX_FIRST = 100
 SEARCH_CURSOR = "search"
@@ -52,7 +53,7 @@ def search_filter(store: Store, org: str, query: str, types: list[ContactType]) 
     return {
         "org": org,
         "type": {"$in": [str(t) for t in types]},
-        "$and": [claims.live_filter(), {"$or": alternatives}],
+        "$and": [liveness.live_filter(), {"$or": alternatives}],
     }
 
 
@@ -63,7 +64,7 @@ async def search_contacts(
     types: list[ContactType],
     first: int,
     after: str | None,
-) -> tuple[Page, dict[str, Any]]:
+) -> tuple[Page[ContactDoc], dict[str, Any]]:
     """A page of matching canonical contacts in id order, and the filter (for totalCount)."""
     check_first(first, SEARCH_MAX_FIRST)
     if not types:
@@ -77,11 +78,11 @@ async def search_contacts(
     return Page(docs=docs[:first], has_next=len(docs) > first), base
 
 
-def search_cursor(doc: Doc) -> str:
+def search_cursor(doc: ContactDoc) -> str:
     return encode_cursor(SEARCH_CURSOR, doc["_id"])
 
 
-async def reverse_lookup(store: Store, org: str, value: str) -> list[Doc]:
+async def reverse_lookup(store: Store, org: str, value: str) -> list[ContactDoc]:
     """CURATED contacts that list the phone or email, oldest first."""
     if len(value) > MAX_STRING:
         raise BadUserInput(f"value is longer than {MAX_STRING} characters")
@@ -96,15 +97,19 @@ async def reverse_lookup(store: Store, org: str, value: str) -> list[Doc]:
         return []
     moment = now()
     listers = await store.contacts.find({"org": org, "keys": {"$in": keys}}).to_list()
-    curated = [d for d in listers if d["type"] == ContactType.CURATED and claims.is_live(d, moment)]
+    curated = [
+        d for d in listers if d["type"] == ContactType.CURATED and liveness.is_live(d, moment)
+    ]
     return claims.oldest_first(curated)[:500]
 
 
-async def find_identifier(store: Store, org: str, kind: IdentifierType, value: str) -> Doc | None:
+async def find_identifier(
+    store: Store, org: str, kind: IdentifierType, value: str
+) -> ClaimDoc | None:
     if len(value) > MAX_STRING:
         raise BadUserInput(f"value is longer than {MAX_STRING} characters")
     normalised = normalize_value(kind, value, store.config.default_region)
     if normalised is None:
         return None
     doc = await store.identifiers.find_one({"org": org, "key": key(kind, normalised)})
-    return None if doc is None or claims.is_expired(doc) else doc
+    return None if doc is None or liveness.is_expired(doc) else doc

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from resolvers import claims
+from resolvers import claims, liveness
 from resolvers.contact_fields import (
     ADDRESS_FIELDS,
     EMAIL_FIELDS,
@@ -27,10 +27,11 @@ from resolvers.contact_fields import (
     clean_input,
 )
 from resolvers.contacts import create_contact, update_contact
+from resolvers.documents import ContactDoc, ContactFields
 from resolvers.errors import BadUserInput, DomainError
 from resolvers.identifiers import IdentifierType, key
 from resolvers.principal import Principal
-from resolvers.store import Doc, Store
+from resolvers.store import Store
 
 MAX_ROWS = 1_000_000
 BATCH_ROWS = 500
@@ -119,13 +120,13 @@ def fingerprint(fields: Mapping[str, Any]) -> str:
 class _Parsed:
     line: int
     patch: dict[str, Any]
-    fields: Doc
+    fields: ContactFields
     fingerprint: str
 
 
 def _parse(line: int, row: Mapping[str, str | None], region: str) -> _Parsed:
     patch = row_to_patch(row)
-    fields: Doc = {}
+    fields: ContactFields = {}
     for name, value in patch.items():  # field by field: an error shows the value it is about
         try:
             fields.update(clean_input({name: value}, region))
@@ -136,11 +137,11 @@ def _parse(line: int, row: Mapping[str, str | None], region: str) -> _Parsed:
     return _Parsed(line, patch, fields, fingerprint(fields))
 
 
-def _curated(doc: Doc) -> bool:
-    return bool(doc["type"] == ContactType.CURATED and claims.is_live(doc))
+def _curated(doc: ContactDoc) -> bool:
+    return bool(doc["type"] == ContactType.CURATED and liveness.is_live(doc))
 
 
-async def _oldest_listing(store: Store, org: str, keys: list[str]) -> Doc | None:
+async def _oldest_listing(store: Store, org: str, keys: list[str]) -> ContactDoc | None:
     if not keys:
         return None
     listers = await store.contacts.find({"org": org, "keys": {"$in": keys}}).to_list()
@@ -148,7 +149,7 @@ async def _oldest_listing(store: Store, org: str, keys: list[str]) -> Doc | None
     return min(candidates, key=claims.rank) if candidates else None
 
 
-async def _match(store: Store, org: str, fields: Doc) -> Doc | None:
+async def _match(store: Store, org: str, fields: ContactFields) -> ContactDoc | None:
     """The curated contact a row is about: by external id first, then by email."""
     external = [
         key(IdentifierType.EXTERNAL_ID, f"{e['source']}:{e['value']}")

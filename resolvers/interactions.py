@@ -24,7 +24,7 @@ from typing import Any
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from resolvers import claims
+from resolvers import claims, liveness
 from resolvers.clock import now
 from resolvers.contact_fields import (
     EMAIL_FIELDS,
@@ -34,24 +34,25 @@ from resolvers.contact_fields import (
     clean_input,
     has_pii,
 )
-from resolvers.contacts import new_contact_doc, new_id
+from resolvers.contacts import get_canonical, new_contact_doc, new_id
 from resolvers.conversations import (
     UNRESOLVED_CHANNELS,
     Channel,
     Direction,
     check_conversation_id,
 )
+from resolvers.documents import ContactDoc, ContactFields, ConversationDoc, SeenIdentifierDoc
 from resolvers.errors import BadUserInput, Conflict
 from resolvers.identifiers import (
     MAX_STRING,
-    PRIORITY,
     IdentifierType,
     key,
     normalize_value,
+    priority_of,
     split_key,
 )
 from resolvers.principal import Principal
-from resolvers.store import Doc, Store
+from resolvers.store import Store, aggregate_rows
 
 MAX_IDENTIFIERS = 20
 MAX_RESOLVE_ATTEMPTS = 10
@@ -67,16 +68,16 @@ class Interaction:
     direction: Direction
     started_at: datetime
     ended_at: datetime | None
-    seen: list[Doc]  # identifiers as seen: {type, value}, normalised where possible
+    seen: list[SeenIdentifierDoc]  # identifiers as seen: {type, value}, normalised where possible
     keys: list[str]  # usable identifier keys, priority order
-    provided: Doc
-    details: Doc
+    provided: ContactFields
+    details: dict[str, str | None]
 
 
 @dataclass
 class Resolution:
-    conversation: Doc
-    contact: Doc | None
+    conversation: ConversationDoc
+    contact: ContactDoc | None
     created: bool
     keys: list[str] = field(default_factory=list)
     curated_only: bool = False
@@ -98,7 +99,7 @@ def parse_interaction(raw: Mapping[str, Any], region: str, retention_days: int =
     identifiers = raw.get("identifiers") or []
     if len(identifiers) > MAX_IDENTIFIERS:
         raise BadUserInput(f"at most {MAX_IDENTIFIERS} identifiers")
-    details: Doc = {}
+    details: dict[str, str | None] = {}
     for name in DETAIL_FIELDS:
         value = raw.get(name)
         if value is not None and len(value) > MAX_STRING:
@@ -106,7 +107,7 @@ def parse_interaction(raw: Mapping[str, Any], region: str, retention_days: int =
         details[name] = value
     provided = clean_input(raw.get("provided") or {}, region)
 
-    seen: list[Doc] = []
+    seen: list[SeenIdentifierDoc] = []
     keys: list[str] = []
     for item in identifiers:
         kind = IdentifierType(item["type"])
@@ -127,7 +128,7 @@ def parse_interaction(raw: Mapping[str, Any], region: str, retention_days: int =
         normalised = normalize_value(kind, value, region)
         if normalised is not None:
             keys.append(key(kind, normalised))
-    ordered = sorted(dict.fromkeys(keys), key=lambda k: PRIORITY.index(split_key(k)[0]))
+    ordered = sorted(dict.fromkeys(keys), key=priority_of)
     return Interaction(
         conversation_id=conversation_id,
         channel=channel,
@@ -151,13 +152,13 @@ async def record_interaction(
     )
     linked_id = existing.get("externalContactId") if existing else None
 
-    contact: Doc | None = None
+    contact: ContactDoc | None = None
     created = False
     taken: set[str] | None = None  # keys known to be claimed already (saves a read)
     if interaction.channel in UNRESOLVED_CHANNELS:
         pass
     elif linked_id is not None:
-        contact = await _canonical_of(store, org, linked_id)
+        contact = await get_canonical(store, org, linked_id)
     else:
         contact, created, taken = await _resolve(store, org, interaction)
     stitched: list[str] = []
@@ -180,16 +181,9 @@ async def record_interaction(
     )
 
 
-async def _canonical_of(store: Store, org: str, contact_id: str) -> Doc | None:
-    doc = await store.contacts.find_one({"_id": contact_id, "org": org})
-    if doc is not None and doc["canonicalId"] != doc["_id"]:
-        doc = await store.contacts.find_one({"_id": doc["canonicalId"], "org": org})
-    if doc is None or claims.is_expired(doc):
-        return None
-    return doc
-
-
-async def _claimed_contact(store: Store, org: str, keys: list[str]) -> tuple[Doc | None, set[str]]:
+async def _claimed_contact(
+    store: Store, org: str, keys: list[str]
+) -> tuple[ContactDoc | None, set[str]]:
     """The canonical contact of the first claimed key (priority order), if any, and the
     keys that are claimed."""
     if not keys:
@@ -210,8 +204,8 @@ async def _claimed_contact(store: Store, org: str, keys: list[str]) -> tuple[Doc
     ]
     found = [
         d
-        for d in await (await store.identifiers.aggregate(pipeline)).to_list()
-        if not claims.is_expired(d, moment)
+        for d in await aggregate_rows(store.identifiers, pipeline)
+        if not liveness.is_expired(d, moment)
     ]
     taken = {d["key"] for d in found}
     if not found:
@@ -220,7 +214,7 @@ async def _claimed_contact(store: Store, org: str, keys: list[str]) -> tuple[Doc
         h["_id"]: h
         for d in found
         for h in d["h"]
-        if h.get("org") == org and not claims.is_expired(h, moment)
+        if h.get("org") == org and not liveness.is_expired(h, moment)
     }
     by_key = {d["key"]: d["contactId"] for d in found}
     for identifier_key in keys:
@@ -228,14 +222,14 @@ async def _claimed_contact(store: Store, org: str, keys: list[str]) -> tuple[Doc
         if holder is None:
             continue
         if holder["readOnly"]:
-            return await _canonical_of(store, org, holder["canonicalId"]), taken
+            return await get_canonical(store, org, holder["canonicalId"]), taken
         return holder, taken
     return None, taken
 
 
 async def _resolve(
     store: Store, org: str, interaction: Interaction
-) -> tuple[Doc | None, bool, set[str] | None]:
+) -> tuple[ContactDoc | None, bool, set[str] | None]:
     """The resolved contact, whether this call created it, and the keys known claimed."""
     keys = interaction.keys
     for _ in range(MAX_RESOLVE_ATTEMPTS):
@@ -276,7 +270,7 @@ async def _hand_listed_keys_to_listers(store: Store, org: str, keys: list[str]) 
         for d in await store.contacts.find(
             {"org": org, "keys": {"$in": keys}}, {"keys": 1, "readOnly": 1, "expiresAt": 1}
         ).to_list()
-        if claims.is_live(d, moment)
+        if liveness.is_live(d, moment)
     ]
     if not listers:
         return False
@@ -285,10 +279,10 @@ async def _hand_listed_keys_to_listers(store: Store, org: str, keys: list[str]) 
     return True
 
 
-def _auto_contact(store: Store, org: str, interaction: Interaction) -> Doc:
+def _auto_contact(store: Store, org: str, interaction: Interaction) -> ContactDoc:
     """IDENTIFIED with the PII and provided data, or EPHEMERAL; identifier values fill the
     free matching fields (first phone → cellPhone, first email → personalEmail, …)."""
-    fields: Doc = dict(interaction.provided)
+    fields: ContactFields = dict(interaction.provided)
     external_ids = list(fields.get("externalIds") or [])
     social_by_type = {kind: name for name, kind in SOCIAL_FIELDS.items()}
     for identifier_key in interaction.keys:
@@ -312,7 +306,7 @@ def _auto_contact(store: Store, org: str, interaction: Interaction) -> Doc:
     return doc
 
 
-def _fill_free(fields: Doc, slots: tuple[str, ...], value: str) -> None:
+def _fill_free(fields: ContactFields, slots: tuple[str, ...], value: str) -> None:
     if any(fields.get(slot) == value for slot in slots):
         return
     for slot in slots:
@@ -322,7 +316,7 @@ def _fill_free(fields: Doc, slots: tuple[str, ...], value: str) -> None:
 
 
 async def _stitch(
-    store: Store, org: str, keys: list[str], contact: Doc, taken: set[str] | None
+    store: Store, org: str, keys: list[str], contact: ContactDoc, taken: set[str] | None
 ) -> list[str]:
     """Every identifier of the interaction that no one claims is claimed by the contact.
 
@@ -335,7 +329,7 @@ async def _stitch(
         held = await store.identifiers.find(
             {"org": org, "key": {"$in": keys}}, {"key": 1, "expiresAt": 1}
         ).to_list()
-        taken = {d["key"] for d in held if not claims.is_expired(d, moment)}
+        taken = {d["key"] for d in held if not liveness.is_expired(d, moment)}
     claimed: list[str] = []
     try:
         for identifier_key in keys:
@@ -352,7 +346,7 @@ async def _stitch(
 
 
 async def _undo(
-    store: Store, org: str, contact: Doc | None, *, created: bool, stitched: list[str]
+    store: Store, org: str, contact: ContactDoc | None, *, created: bool, stitched: list[str]
 ) -> None:
     """Best effort after a failed recording: no auto-created contact or new claim remains."""
     if contact is None:
@@ -372,7 +366,9 @@ async def _undo(
             )
 
 
-async def _renew_expiry(store: Store, org: str, contact: Doc, started_at: datetime) -> Doc:
+async def _renew_expiry(
+    store: Store, org: str, contact: ContactDoc, started_at: datetime
+) -> ContactDoc:
     """Auto-created contacts live until their latest interaction + SCV_RETENTION_DAYS."""
     if contact["type"] == ContactType.CURATED or contact.get("mergeSetId"):
         return contact
@@ -402,7 +398,7 @@ async def _renew_expiry(store: Store, org: str, contact: Doc, started_at: dateti
 
 async def _store_conversation(
     store: Store, org: str, interaction: Interaction, contact_id: str | None
-) -> Doc:
+) -> ConversationDoc:
     """Insert or update by (org, conversationId); an existing link is kept."""
     moment = now()
     duration = (
@@ -410,7 +406,7 @@ async def _store_conversation(
         if interaction.ended_at is not None
         else None
     )
-    details: Doc = {
+    details: dict[str, Any] = {  # the $set of the upsert
         "channel": str(interaction.channel),
         "direction": str(interaction.direction),
         "startedAt": interaction.started_at,
@@ -452,7 +448,7 @@ async def _store_conversation(
 
 async def other_matches(
     store: Store, org: str, keys: list[str], exclude: str | None, curated_only: bool
-) -> list[Doc]:
+) -> list[ContactDoc]:
     """Other live canonical contacts that list or claim one of the keys, oldest first."""
     if not keys:
         return []
@@ -460,7 +456,7 @@ async def other_matches(
     claimed = await store.identifiers.find(
         {"org": org, "key": {"$in": keys}}, {"contactId": 1, "expiresAt": 1}
     ).to_list()
-    holder_ids = list({c["contactId"] for c in claimed if not claims.is_expired(c, moment)})
+    holder_ids = list({c["contactId"] for c in claimed if not liveness.is_expired(c, moment)})
     # two index-only queries (listers, holders) rather than one $or the planner cannot serve
     found = {
         d["_id"]: d
@@ -473,7 +469,7 @@ async def other_matches(
         d
         for d in found.values()
         if d["_id"] != exclude
-        and claims.is_live(d, moment)
+        and liveness.is_live(d, moment)
         and (not curated_only or d["type"] == ContactType.CURATED)
     ]
     return claims.oldest_first(matches)[:100]

@@ -28,7 +28,7 @@ Query shapes are chosen to be exact on MongoDB and fast on the embedded server a
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,10 +36,11 @@ from typing import Any
 from resolvers import loaders
 from resolvers.clock import now
 from resolvers.conversations import Channel
+from resolvers.documents import ContactDoc, ConversationDoc
 from resolvers.errors import BadUserInput
 from resolvers.loaders import ContactLink
 from resolvers.pagination import check_first, decode_cursor, encode_cursor
-from resolvers.store import Doc, Store
+from resolvers.store import Store, aggregate_rows
 
 JOURNEY_CURSOR = "journey"
 CONVERSATIONS_CURSOR = "conversations"
@@ -57,37 +58,20 @@ MAX_EMPTY_WINDOWS = 2
 MAX_TIES = 1_000_000
 ONE_REPLY = 100_000  # batch size for results wanted in one reply (the server caps at 16 MB)
 
-# The document fields each GraphQL field of Conversation reads (selections drive projections).
-FIELD_SOURCES: dict[str, tuple[str, ...]] = {
-    "__typename": (),
-    "id": ("cid",),
-    "channel": ("channel",),
-    "direction": ("direction",),
-    "startedAt": ("startedAt",),
-    "endedAt": ("endedAt",),
-    "durationSeconds": ("durationSeconds",),
-    "queue": ("queue",),
-    "agent": ("agent",),
-    "wrapUpCode": ("wrapUpCode",),
-    "status": ("status",),
-    "notes": ("notes",),
-    "identifiers": ("identifiers",),
-    "externalContactId": ("externalContactId",),
-    "contact": ("externalContactId",),
-    "individual": ("externalContactId",),
-}
 ALWAYS_FETCHED = ("_id", "startedAt", "cid")
 
 
-def projection_for(selected: Iterable[str]) -> tuple[str, ...] | None:
-    """The document fields a selection of Conversation fields needs; None means everything."""
-    needed = set(ALWAYS_FETCHED)
-    for name in selected:
-        sources = FIELD_SOURCES.get(name)
-        if sources is None:
-            return None  # a field this module does not know: fetch the whole document
-        needed.update(sources)
-    return tuple(sorted(needed))
+def linked_ids(docs: Iterable[ConversationDoc]) -> Iterator[str]:
+    """The contact ids the conversations are linked to (unlinked ones skipped)."""
+    for doc in docs:
+        linked = doc.get("externalContactId")
+        if linked:
+            yield linked
+
+
+def projection_for(document_fields: Iterable[str]) -> tuple[str, ...]:
+    """A projection of ``document_fields`` plus what keyset pages always read."""
+    return tuple(sorted({*ALWAYS_FETCHED, *document_fields}))
 
 
 @dataclass(frozen=True)
@@ -192,7 +176,7 @@ def page_request(
 
 @dataclass
 class ConversationPage:
-    docs: list[Doc]
+    docs: list[ConversationDoc]
     has_next: bool
     cursors: list[str]
     count_filter: dict[str, Any] = field(default_factory=dict)
@@ -277,7 +261,7 @@ def _projection(fields: tuple[str, ...] | None) -> dict[str, int] | None:
     return {name: 1 for name in fields} if fields is not None else None
 
 
-def is_after(doc: Doc, position: Position | None) -> bool:
+def is_after(doc: ConversationDoc, position: Position | None) -> bool:
     """True when the row comes after the position in page order (newest first)."""
     if position is None:
         return True
@@ -296,7 +280,7 @@ async def _find_after(
     projection: dict[str, int] | None,
     after: Position | None,
     wanted: int,
-) -> list[Doc]:
+) -> list[ConversationDoc]:
     """Up to ``wanted`` rows of ``query`` after the position, newest first.
 
     The server returns the cursor's own instant inclusively, so the limit covers the rows
@@ -314,7 +298,7 @@ async def _find_after(
 
 async def _fetch_members(
     store: Store, org: str, request: PageRequest, moment: datetime, need: int
-) -> list[Doc]:
+) -> list[ConversationDoc]:
     assert request.members is not None
     if not request.members:
         return []
@@ -327,7 +311,7 @@ async def _fetch_members(
 
 async def _fetch_windowed(
     store: Store, org: str, request: PageRequest, moment: datetime, need: int
-) -> list[Doc]:
+) -> list[ConversationDoc]:
     """Rows of the whole org, read in time windows going back until ``need`` are found."""
     span = time_range(store, request.filter, request.after, moment)
     projection = _projection(request.fields)
@@ -338,7 +322,7 @@ async def _fetch_windowed(
     width = max(width, MIN_WINDOW)
     upper, upper_inclusive = span.upper, span.upper_inclusive
     anchor = upper if upper is not None else moment
-    collected: list[Doc] = []
+    collected: list[ConversationDoc] = []
     empty_windows = 0
     for attempt in range(MAX_WINDOWS):
         low = _minus(anchor, width)
@@ -353,7 +337,7 @@ async def _fetch_windowed(
             upper=upper,
             upper_inclusive=upper_inclusive,
         )
-        found: list[Doc] = []
+        found: list[ConversationDoc] = []
         if not window.empty:
             query = page_filter(org, None, request.filter, window, moment)
             position = after if attempt == 0 else None
@@ -386,7 +370,7 @@ def _minus(anchor: datetime, width: timedelta) -> datetime:
 
 
 def _finish(
-    request: PageRequest, docs: list[Doc], count_filter: dict[str, Any]
+    request: PageRequest, docs: list[ConversationDoc], count_filter: dict[str, Any]
 ) -> ConversationPage:
     has_next = len(docs) > request.first
     rows = docs[: request.first]
@@ -454,7 +438,7 @@ async def conversation_pages(
 
 async def _fetch_union(
     store: Store, org: str, requests: Sequence[PageRequest], moment: datetime
-) -> list[list[Doc]]:
+) -> list[list[ConversationDoc]]:
     spans = [time_range(store, r.filter, r.after, moment) for r in requests]
     members = sorted({m for r in requests for m in (r.members or ())})
     lowest = min(spans, key=lambda s: s.lower)
@@ -477,12 +461,12 @@ async def _fetch_union(
     query = page_filter(org, members, ConversationFilter(channels=channels), union_span, moment)
     cursor = store.conversations.find(query, _projection(fields)).sort(SORT)
     docs = await cursor.batch_size(ONE_REPLY).to_list()
-    result: list[list[Doc]] = []
+    result: list[list[ConversationDoc]] = []
     for request, span in zip(requests, spans, strict=True):
         wanted = set(request.members or ())
         chosen = request.filter.channels
         need = request.first + 1
-        rows: list[Doc] = []
+        rows: list[ConversationDoc] = []
         for doc in docs:
             if doc.get("externalContactId") not in wanted or not span.contains(doc["startedAt"]):
                 continue
@@ -504,7 +488,7 @@ async def _fetch_union(
 class JourneyHead:
     """The canonical contact of a journey and the ids whose conversations it includes."""
 
-    canonical: Doc
+    canonical: ContactDoc
     member_ids: tuple[str, ...]
 
 
@@ -573,8 +557,8 @@ async def journey_summaries(
             }
         },
     ]
-    groups = await (await store.conversations.aggregate(pipeline, batchSize=ONE_REPLY)).to_list()
-    by_contact: dict[str, list[Doc]] = {}
+    groups = await aggregate_rows(store.conversations, pipeline, batchSize=ONE_REPLY)
+    by_contact: dict[str, list[dict[str, Any]]] = {}  # $group rows
     for group in groups:
         by_contact.setdefault(group["_id"]["contact"], []).append(group)
     order = {str(c): n for n, c in enumerate(Channel)}

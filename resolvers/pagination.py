@@ -6,19 +6,21 @@ import base64
 import binascii
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 
 from resolvers.clock import to_db_precision
 from resolvers.errors import BadUserInput
 
+D = TypeVar("D")
+
 
 @dataclass(frozen=True)
-class Page:
+class Page(Generic[D]):
     """One page of documents, fetched with one extra row to know whether more follow."""
 
-    docs: list[dict[str, Any]]
+    docs: list[D]
     has_next: bool
 
 

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import strawberry
 
+from resolvers.documents import ClaimDoc, ContactDoc, MergeSetDoc, NoteDoc
 from resolvers.identifiers import key as identifier_key
 from resolvers.principal import Permission
-from resolvers.store import Doc
 from schema.context import Info, resolve_cached
 from schema.enums import ContactType, IdentifierType
-from schema.scalars import DateTime
+from schema.scalars import DateTime, optional_datetime
 
 if TYPE_CHECKING:
     from schema.journey import Journey
@@ -44,12 +43,12 @@ class Note:
     created_by: str
 
     @classmethod
-    def from_doc(cls, doc: Doc) -> Note:
+    def from_doc(cls, doc: NoteDoc) -> Note:
         return cls(
             id=strawberry.ID(doc["_id"]),
             contact_id=strawberry.ID(doc["contactId"]),
             text=doc["text"],
-            created_at=doc["createdAt"],
+            created_at=DateTime(doc["createdAt"]),
             created_by=doc["createdBy"],
         )
 
@@ -81,10 +80,10 @@ class Contact:
     modified_at: DateTime
     expires_at: DateTime | None
     read_only: bool
-    doc: strawberry.Private[Doc]
+    doc: strawberry.Private[ContactDoc]
 
     @classmethod
-    def from_doc(cls, doc: Doc) -> Contact:
+    def from_doc(cls, doc: ContactDoc) -> Contact:
         address = doc.get("address")
         return cls(
             id=strawberry.ID(doc["_id"]),
@@ -120,9 +119,9 @@ class Contact:
             if address
             else None,
             survey_opt_out=bool(doc.get("surveyOptOut")),
-            created_at=doc["createdAt"],
-            modified_at=doc["modifiedAt"],
-            expires_at=doc.get("expiresAt"),
+            created_at=DateTime(doc["createdAt"]),
+            modified_at=DateTime(doc["modifiedAt"]),
+            expires_at=optional_datetime(doc.get("expiresAt")),
             read_only=bool(doc.get("readOnly")),
             doc=doc,
         )
@@ -192,15 +191,15 @@ class Identifier:
     type: IdentifierType
     value: str
     claimed_at: DateTime
-    doc: strawberry.Private[Doc]
+    doc: strawberry.Private[ClaimDoc]
 
     @classmethod
-    def from_doc(cls, doc: Doc) -> Identifier:
+    def from_doc(cls, doc: ClaimDoc) -> Identifier:
         return cls(
             id=strawberry.ID(identifier_key(doc["type"], doc["value"])),
             type=IdentifierType(doc["type"]),
             value=doc["value"],
-            claimed_at=doc["claimedAt"],
+            claimed_at=DateTime(doc["claimedAt"]),
             doc=doc,
         )
 
@@ -255,14 +254,11 @@ class ContactConnection:
         return await info.context.store.contacts.count_documents(self.count_filter)
 
 
-def _merge_set_view(doc: Doc | None) -> MergeSet | None:
+def _merge_set_view(doc: MergeSetDoc | None) -> MergeSet | None:
     from schema.merge import MergeSet
 
     return MergeSet.from_doc(doc) if doc is not None else None
 
 
-def contact_or_none(doc: Doc | None) -> Contact | None:
+def contact_or_none(doc: ContactDoc | None) -> Contact | None:
     return Contact.from_doc(doc) if doc is not None else None
-
-
-_ = datetime  # DateTime values are datetimes

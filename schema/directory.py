@@ -6,7 +6,7 @@ import strawberry
 
 from resolvers import contacts, directory
 from resolvers.contact_fields import ContactType as DomainContactType
-from resolvers.errors import BadUserInput, NotFound
+from resolvers.errors import BadUserInput
 from resolvers.identifiers import IdentifierType as DomainIdentifierType
 from resolvers.principal import Permission
 from schema.contact import (
@@ -127,6 +127,3 @@ class DirectoryMutation:
         return Note.from_doc(
             await contacts.add_note(ctx.store, ctx.principal, str(contact_id), text)
         )
-
-
-_ = NotFound

@@ -9,7 +9,6 @@ import os
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +28,6 @@ from gateway.app import create_app
 from gateway.auth import ALL_PERMISSIONS, mint_token
 from gateway.embedded import EmbeddedServer, free_port
 from gateway.settings import Settings
-from resolvers import claims, contacts
-from resolvers.clock import now
-from resolvers.contact_fields import ContactType, clean_input
 from resolvers.principal import Principal
 from resolvers.store import Doc, DomainConfig, Store
 
@@ -242,17 +238,3 @@ async def logged(
     )
     yield Store(client[db_name], DomainConfig()), log
     await client.close()
-
-
-async def insert_auto(
-    store: Store, kind: ContactType = ContactType.IDENTIFIED, *, org: str = "acme", **fields: Any
-) -> str:
-    """An auto-created contact, as recordInteraction makes it (it claims what it lists)."""
-    clean = clean_input(fields, store.config.default_region)
-    doc = contacts.new_contact_doc(
-        store, org, clean, kind, expires_at=now() + timedelta(days=store.config.retention_days)
-    )
-    await store.contacts.insert_one(doc)
-    await claims.claim_all(store, org, doc["keys"], doc, via=claims.VIA_FIELD)
-    contact_id: str = doc["_id"]
-    return contact_id

@@ -20,10 +20,11 @@ from gateway.app import create_app
 from gateway.settings import Settings
 from resolvers import claims
 from resolvers.clock import now
+from resolvers.documents import ContactDoc, ConversationDoc
 from resolvers.identifiers import IdentifierType, key
-from resolvers.store import Doc, Store
+from resolvers.store import Store
 from tests.conftest import SECRET, Api, CommandLog
-from tests.resolvers.test_journeys import add_merge_set, contact_docs, conversation_doc
+from tests.factories import add_merge_set, contact_docs, conversation_doc
 
 BI_QUERY = """
 query Pull($first: Int!) {
@@ -86,8 +87,8 @@ async def commands_of(
 async def seed_bi(store: Store, count: int) -> None:
     """``count`` conversations, each linked to a contact of its own: a third are ancestors
     of 3-member merge sets, the rest never merged; every canonical claims a phone."""
-    linked: list[Doc] = []
-    heads: list[Doc] = []
+    linked: list[ContactDoc] = []
+    heads: list[ContactDoc] = []
     for _ in range(count // 9):
         canonical, members = await add_merge_set(store, size=3)
         heads.append(canonical)
@@ -185,7 +186,7 @@ async def test_journeys_of_many_contacts_are_read_together(
     api, log = counted
     heads: list[str] = []
     moment = now()
-    docs: list[Doc] = []
+    docs: list[ConversationDoc] = []
     for n in range(6):
         canonical, members = await add_merge_set(store, size=2 + n % 3)
         heads.append(canonical["_id"])
