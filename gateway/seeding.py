@@ -194,57 +194,21 @@ def _plan_people(
         roll = rng.random()
         first = rng.choice(FIRST_NAMES)
         last = rng.choice(LAST_NAMES)
-        fields: ContactFields = {}
         cookie: str | None = None
         if roll < 0.4:
             kind = ContactType.CURATED
-            fields = {
-                "firstName": first,
-                "lastName": last,
-                "cellPhone": _phone(n),
-                "workEmail": f"{first}.{last}.{n}@example.com".lower(),
-            }
-            if rng.random() < 0.3:
-                fields["title"] = rng.choice(("Ms", "Mr", "Dr"))
-            if rng.random() < 0.25:
-                fields["twitterId"] = f"@{first.lower()}{n}"
-            if rng.random() < 0.1:
-                fields["instagramId"] = f"{first.lower()}.{n}"
-            if rng.random() < 0.3:
-                fields["externalIds"] = [{"source": "crm", "value": f"C-{n:06d}"}]
-            if rng.random() < 0.2:
-                fields["address"] = {
-                    "line1": f"{rng.randint(1, 999)} Main St",
-                    "line2": None,
-                    "city": "Columbia",
-                    "state": "SC",
-                    "postalCode": f"29{rng.randint(100, 999)}",
-                    "countryCode": "US",
-                }
+            fields = _curated_fields(rng, n, first, last)
             created = at - timedelta(days=rng.uniform(60, 700))
             via = claims.VIA_FIELD
         elif roll < 0.85:
             kind = ContactType.IDENTIFIED
-            pick = rng.random()
-            if pick < 0.5:
-                fields["cellPhone"] = _phone(n)
-            elif pick < 0.8:
-                fields["personalEmail"] = f"{first}{n}@mail.example".lower()
-            else:
-                fields["whatsAppId"] = _phone(n)
-            if rng.random() < 0.3:
-                fields["facebookId"] = f"fb.{n}"
-            if rng.random() < 0.1:
-                fields["instagramId"] = f"ig.{n}"
-            if rng.random() < 0.08:
-                fields["lineId"] = f"line.{n}"
-            if rng.random() < 0.2:
-                fields["firstName"] = first
+            fields = _identified_fields(rng, n, first)
             created = at - timedelta(days=rng.uniform(1, 55))
             cookie = f"gc-{n:06d}" if rng.random() < 0.3 else None
             via = claims.VIA_INTERACTION
         else:
             kind = ContactType.EPHEMERAL
+            fields = {}
             created = at - timedelta(days=rng.uniform(1, 55))
             cookie = f"gc-{n:06d}"
             via = claims.VIA_INTERACTION
@@ -253,6 +217,53 @@ def _plan_people(
         doc["_id"] = doc["canonicalId"] = object_id(ids, created)
         people.append(_Person(doc=doc, cookie=cookie, via=via))
     return people
+
+
+def _curated_fields(rng: random.Random, n: int, first: str, last: str) -> ContactFields:
+    fields: ContactFields = {
+        "firstName": first,
+        "lastName": last,
+        "cellPhone": _phone(n),
+        "workEmail": f"{first}.{last}.{n}@example.com".lower(),
+    }
+    if rng.random() < 0.3:
+        fields["title"] = rng.choice(("Ms", "Mr", "Dr"))
+    if rng.random() < 0.25:
+        fields["twitterId"] = f"@{first.lower()}{n}"
+    if rng.random() < 0.1:
+        fields["instagramId"] = f"{first.lower()}.{n}"
+    if rng.random() < 0.3:
+        fields["externalIds"] = [{"source": "crm", "value": f"C-{n:06d}"}]
+    if rng.random() < 0.2:
+        fields["address"] = {
+            "line1": f"{rng.randint(1, 999)} Main St",
+            "line2": None,
+            "city": "Columbia",
+            "state": "SC",
+            "postalCode": f"29{rng.randint(100, 999)}",
+            "countryCode": "US",
+        }
+    return fields
+
+
+def _identified_fields(rng: random.Random, n: int, first: str) -> ContactFields:
+    fields: ContactFields = {}
+    pick = rng.random()
+    if pick < 0.5:
+        fields["cellPhone"] = _phone(n)
+    elif pick < 0.8:
+        fields["personalEmail"] = f"{first}{n}@mail.example".lower()
+    else:
+        fields["whatsAppId"] = _phone(n)
+    if rng.random() < 0.3:
+        fields["facebookId"] = f"fb.{n}"
+    if rng.random() < 0.1:
+        fields["instagramId"] = f"ig.{n}"
+    if rng.random() < 0.08:
+        fields["lineId"] = f"line.{n}"
+    if rng.random() < 0.2:
+        fields["firstName"] = first
+    return fields
 
 
 def _identifier_for(person: _Person, channel: Channel) -> SeenIdentifierDoc | None:
@@ -366,17 +377,50 @@ async def seed(
     at = now()
     result = SeedResult()
     people = _plan_people(store, org, contacts, rng, ids, at)
+    plan = _plan_conversations(people, conversations, rng, at)
+    await _write_people(store, org, people, result, tick)
+    # merge sets, through the merge resolver
+    heads = await _merge(store, org, people, merge_sets, rng, result, tick)
+    writer = _ConversationWriter(store, org, rng, ids, result, tick)
+    for number, (channel, started, who) in enumerate(plan):
+        person = people[who] if who is not None else None
+        seen_one = _identifier_for(person, channel) if person is not None else None
+        if seen_one is None and channel in UNRESOLVED_CHANNELS:
+            seen_one = {"type": "PHONE", "value": _phone(contacts + number)}
+        contact_id: str | None = None
+        if person is not None:
+            contact_id = person.doc["_id"]
+            head = heads.get(contact_id)
+            if head is not None and rng.random() < 0.3:
+                contact_id = head  # recorded after the merge: resolved to the canonical
+        await writer.add(number, channel, started, seen_one, contact_id)
+    await writer.flush()
+    result.phones = [  # curated, never merged: a known customer calling in
+        phone
+        for p in people
+        if p.doc["type"] == ContactType.CURATED
+        and p.doc["_id"] not in heads
+        and (phone := p.doc["cellPhone"])
+    ][:1000]
+    return result
 
-    # which person each conversation belongs to: a long tail of occasional callers and some
-    # regulars (up to 25 times as many conversations)
+
+Planned = tuple[Channel, datetime, int | None]  # channel, start, index of the linked person
+
+
+def _plan_conversations(
+    people: list[_Person], count: int, rng: random.Random, at: datetime
+) -> list[Planned]:
+    """Which person each conversation belongs to: a long tail of occasional callers and some
+    regulars (up to 25 times as many conversations); each person notes its conversations."""
     weights = list(itertools.accumulate(min(rng.paretovariate(1.2), 25) for _ in people))
     whom: list[int | None] = (
-        list(rng.choices(range(len(people)), cum_weights=weights, k=conversations))
+        list(rng.choices(range(len(people)), cum_weights=weights, k=count))
         if people
-        else [None] * conversations
+        else [None] * count
     )
     channels = list(CHANNEL_WEIGHTS)
-    plan: list[tuple[Channel, datetime, int | None]] = []
+    plan: list[Planned] = []
     earliest = at - HISTORY
     for who in whom:
         person = people[who] if who is not None else None
@@ -393,8 +437,13 @@ async def seed(
         if linked is not None:
             people[linked].conversations.append(started)
         plan.append((channel, started, linked))
+    return plan
 
-    # contacts and their claims
+
+async def _write_people(
+    store: Store, org: str, people: list[_Person], result: SeedResult, tick: Progress
+) -> None:
+    """The contacts and their claims, in batches."""
     for start in range(0, len(people), BATCH):
         batch = people[start : start + BATCH]
         docs = [_finish_person(store, p) for p in batch]
@@ -405,45 +454,52 @@ async def seed(
         result.contacts += len(docs)
         tick(len(docs))
 
-    # merge sets, through the merge resolver
-    heads = await _merge(store, org, people, merge_sets, rng, result, tick)
 
-    # conversations
-    written = now()
-    batch_docs: list[ConversationDoc] = []
-    for number, (channel, started, who) in enumerate(plan):
-        person = people[who] if who is not None else None
-        seen_one = _identifier_for(person, channel) if person is not None else None
-        if seen_one is None and channel in UNRESOLVED_CHANNELS:
-            seen_one = {"type": "PHONE", "value": _phone(contacts + number)}
+@dataclass
+class _ConversationWriter:
+    """Builds the planned conversations' documents and writes them in batches."""
+
+    store: Store
+    org: str
+    rng: random.Random
+    ids: random.Random
+    result: SeedResult
+    tick: Progress
+    written: datetime = field(default_factory=now)
+    batch: list[ConversationDoc] = field(default_factory=list)
+
+    async def add(
+        self,
+        number: int,
+        channel: Channel,
+        started: datetime,
+        seen_one: SeenIdentifierDoc | None,
+        contact_id: str | None,
+    ) -> None:
         seen = [seen_one] if seen_one is not None else []
-        contact_id: str | None = None
-        if person is not None and who is not None:
-            contact_id = person.doc["_id"]
-            head = heads.get(contact_id)
-            if head is not None and rng.random() < 0.3:
-                contact_id = head  # recorded after the merge: resolved to the canonical
-        doc = _conversation_doc(
-            store, org, rng, ids, number, channel, started, seen, contact_id, written
+        self.batch.append(
+            _conversation_doc(
+                self.store,
+                self.org,
+                self.rng,
+                self.ids,
+                number,
+                channel,
+                started,
+                seen,
+                contact_id,
+                self.written,
+            )
         )
-        batch_docs.append(doc)
-        if len(batch_docs) == BATCH:
-            await store.conversations.insert_many(batch_docs)
-            result.conversations += len(batch_docs)
-            tick(len(batch_docs))
-            batch_docs = []
-    if batch_docs:
-        await store.conversations.insert_many(batch_docs)
-        result.conversations += len(batch_docs)
-        tick(len(batch_docs))
-    result.phones = [  # curated, never merged: a known customer calling in
-        phone
-        for p in people
-        if p.doc["type"] == ContactType.CURATED
-        and p.doc["_id"] not in heads
-        and (phone := p.doc["cellPhone"])
-    ][:1000]
-    return result
+        if len(self.batch) == BATCH:
+            await self.flush()
+
+    async def flush(self) -> None:
+        if self.batch:
+            await self.store.conversations.insert_many(self.batch)
+            self.result.conversations += len(self.batch)
+            self.tick(len(self.batch))
+            self.batch = []
 
 
 def _finish_person(store: Store, person: _Person) -> ContactDoc:

@@ -72,45 +72,21 @@ async def claim(
     """
     contact_id: str = contact["_id"]
     for _ in range(MAX_CLAIM_ATTEMPTS):
-        current: ClaimDoc | None
         if session is None:
-            try:
-                await store.identifiers.insert_one(_claim_doc(org, identifier_key, contact, via))
-                return await _confirm_holder(store, org, identifier_key, contact_id)
-            except DuplicateKeyError:
-                current = await store.identifiers.find_one({"org": org, "key": identifier_key})
+            found = await _insert_or_read(store, org, identifier_key, contact, via)
         else:
-            current = await store.identifiers.find_one(
-                {"org": org, "key": identifier_key}, session=session
-            )
-            if current is None:
-                await store.identifiers.insert_one(
-                    _claim_doc(org, identifier_key, contact, via), session=session
-                )
-                return contact_id
-        if current is None:
+            found = await _read_or_insert(store, org, identifier_key, contact, via, session)
+        if isinstance(found, str):
+            return found  # decided
+        if found is None:
             continue  # released in between: try again
-        holder_id: str = current["contactId"]
+        holder_id = found["contactId"]
         if holder_id == contact_id:
             return contact_id
-        holder = await store.contacts.find_one(
-            {"_id": holder_id, "org": org}, HOLDER_PROJECTION, session=session
-        )
-        moment = now()
-        stale = (
-            holder is None
-            or holder.get("readOnly", False)
-            or is_expired(holder, moment)
-            or is_expired(current, moment)
-        )
-        if not stale:
-            assert holder is not None
-            if via != VIA_FIELD or current.get("via") != VIA_FIELD:
-                return holder_id
-            if rank(holder) <= rank(contact):
-                return holder_id
+        if await _claim_stands(store, org, found, contact, via, session):
+            return holder_id
         replaced = await store.identifiers.update_one(
-            {"_id": current["_id"], "contactId": holder_id},
+            {"_id": found["_id"], "contactId": holder_id},
             {"$set": _claim_doc(org, identifier_key, contact, via)},
             session=session,
         )
@@ -119,6 +95,61 @@ async def claim(
                 return await _confirm_holder(store, org, identifier_key, contact_id)
             return contact_id
     raise Conflict("the identifier is being changed concurrently; try again")
+
+
+async def _insert_or_read(
+    store: Store, org: str, identifier_key: str, contact: ContactDoc, via: str
+) -> str | ClaimDoc | None:
+    """Outside a transaction: the holder's id when the insert won, else the current claim."""
+    try:
+        await store.identifiers.insert_one(_claim_doc(org, identifier_key, contact, via))
+    except DuplicateKeyError:
+        return await store.identifiers.find_one({"org": org, "key": identifier_key})
+    return await _confirm_holder(store, org, identifier_key, contact["_id"])
+
+
+async def _read_or_insert(
+    store: Store,
+    org: str,
+    identifier_key: str,
+    contact: ContactDoc,
+    via: str,
+    session: AsyncClientSession,
+) -> str | ClaimDoc:
+    """Inside a transaction: the current claim, or the contact's id when there was none."""
+    current = await store.identifiers.find_one({"org": org, "key": identifier_key}, session=session)
+    if current is not None:
+        return current
+    await store.identifiers.insert_one(
+        _claim_doc(org, identifier_key, contact, via), session=session
+    )
+    return contact["_id"]
+
+
+async def _claim_stands(
+    store: Store,
+    org: str,
+    current: ClaimDoc,
+    contact: ContactDoc,
+    via: str,
+    session: AsyncClientSession | None,
+) -> bool:
+    """Whether ``current`` holds against ``contact``: it is not stale (its holder gone,
+    expired or an ancestor, or itself expired), and it is sticky or its holder ranks first."""
+    holder = await store.contacts.find_one(
+        {"_id": current["contactId"], "org": org}, HOLDER_PROJECTION, session=session
+    )
+    moment = now()
+    if (
+        holder is None
+        or holder.get("readOnly", False)
+        or is_expired(holder, moment)
+        or is_expired(current, moment)
+    ):
+        return False
+    if via != VIA_FIELD or current.get("via") != VIA_FIELD:
+        return True
+    return rank(holder) <= rank(contact)
 
 
 async def _confirm_holder(store: Store, org: str, identifier_key: str, contact_id: str) -> str:

@@ -64,29 +64,33 @@ def clean_input(patch: Mapping[str, Any], region: str) -> ContactFields:
     for field, value in patch.items():
         if field not in ALL_FIELDS:
             raise BadUserInput(f"unknown contact field {field}")
-        if field in PHONE_FIELDS:
-            text = _text(field, value)
-            clean[field] = None if text is None else phone_field_value(text, region)
-        elif field in EMAIL_FIELDS:
-            text = _text(field, value)
-            try:
-                clean[field] = None if text is None else normalize_email(text)
-            except BadUserInput as exc:
-                raise BadUserInput(f"{field}: {exc.message}") from None
-        elif field in SOCIAL_FIELDS:
-            text = _text(field, value)
-            clean[field] = (
-                None if text is None else normalize_value(SOCIAL_FIELDS[field], text, region)
-            )
-        elif field in STRING_FIELDS:
-            clean[field] = _text(field, value)
-        elif field == "externalIds":
-            clean[field] = _external_ids(value)
-        elif field == "address":
-            clean[field] = _address(value)
-        elif field == "surveyOptOut":
-            clean[field] = bool(value)
+        clean[field] = _clean_field(field, value, region)
     return clean
+
+
+def _clean_field(field: str, value: Any, region: str) -> Any:
+    if field in STRING_FIELDS:
+        text = _text(field, value)
+        return None if text is None else _normalised(field, text, region)
+    if field == "externalIds":
+        return _external_ids(value)
+    if field == "address":
+        return _address(value)
+    return bool(value)  # surveyOptOut
+
+
+def _normalised(field: str, text: str, region: str) -> str | None:
+    """A phone, email or social field's value in its normal form; a name as given."""
+    if field in PHONE_FIELDS:
+        return phone_field_value(text, region)
+    if field in EMAIL_FIELDS:
+        try:
+            return normalize_email(text)
+        except BadUserInput as exc:
+            raise BadUserInput(f"{field}: {exc.message}") from None
+    if field in SOCIAL_FIELDS:
+        return normalize_value(SOCIAL_FIELDS[field], text, region)
+    return text
 
 
 def _external_ids(value: Any) -> list[ExternalIdDoc]:

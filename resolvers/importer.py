@@ -75,32 +75,42 @@ class ImportReport:
 
 
 def row_to_patch(row: Mapping[str, str | None]) -> dict[str, Any]:
+    """A CSV row as a ContactInput patch: one column per field, ``address.*`` columns for
+    the address, ``externalIds`` as ``source:value;…``."""
     patch: dict[str, Any] = {}
     address: dict[str, Any] = {}
     for column, raw in row.items():
         name = column.strip()
         value = (raw or "").strip()
-        if name in STRING_FIELDS:
-            patch[name] = value or None
-        elif name == "externalIds":
-            ids = []
-            for part in filter(None, (p.strip() for p in value.split(";"))):
-                source, sep, ident = part.partition(":")
-                if not sep:
-                    raise BadUserInput(f"external id {shown(part)} is not source:value")
-                ids.append({"source": source, "value": ident})
-            patch["externalIds"] = ids
-        elif name.startswith("address.") and name[8:] in ADDRESS_FIELDS:
+        if name.startswith("address.") and name[8:] in ADDRESS_FIELDS:
             address[name[8:]] = value or None
-        elif name == "surveyOptOut":
-            if value.lower() not in TRUE | FALSE:
-                raise BadUserInput(f"surveyOptOut must be true or false, not {shown(value)}")
-            patch["surveyOptOut"] = value.lower() in TRUE
         elif name:
-            raise BadUserInput(f"unknown column {shown(name)}")
+            patch[name] = _column_value(name, value)
     if any(v is not None for v in address.values()):
         patch["address"] = address
     return patch
+
+
+def _column_value(name: str, value: str) -> Any:
+    if name in STRING_FIELDS:
+        return value or None
+    if name == "externalIds":
+        return _external_ids(value)
+    if name == "surveyOptOut":
+        if value.lower() not in TRUE | FALSE:
+            raise BadUserInput(f"surveyOptOut must be true or false, not {shown(value)}")
+        return value.lower() in TRUE
+    raise BadUserInput(f"unknown column {shown(name)}")
+
+
+def _external_ids(value: str) -> list[dict[str, str]]:
+    ids = []
+    for part in filter(None, (p.strip() for p in value.split(";"))):
+        source, sep, ident = part.partition(":")
+        if not sep:
+            raise BadUserInput(f"external id {shown(part)} is not source:value")
+        ids.append({"source": source, "value": ident})
+    return ids
 
 
 def _as_entered(value: Any) -> Any:

@@ -99,14 +99,37 @@ def parse_interaction(raw: Mapping[str, Any], region: str, retention_days: int =
     identifiers = raw.get("identifiers") or []
     if len(identifiers) > MAX_IDENTIFIERS:
         raise BadUserInput(f"at most {MAX_IDENTIFIERS} identifiers")
+    details = _details(raw)
+    provided = clean_input(raw.get("provided") or {}, region)
+    seen, keys = _seen_identifiers(identifiers, channel, region)
+    keys += _provided_keys(provided, region)
+    return Interaction(
+        conversation_id=conversation_id,
+        channel=channel,
+        direction=direction,
+        started_at=started_at,
+        ended_at=ended_at,
+        seen=seen,
+        keys=sorted(dict.fromkeys(keys), key=priority_of),
+        provided={k: v for k, v in provided.items() if v is not None},
+        details=details,
+    )
+
+
+def _details(raw: Mapping[str, Any]) -> dict[str, str | None]:
     details: dict[str, str | None] = {}
     for name in DETAIL_FIELDS:
         value = raw.get(name)
         if value is not None and len(value) > MAX_STRING:
             raise BadUserInput(f"{name} is longer than {MAX_STRING} characters")
         details[name] = value
-    provided = clean_input(raw.get("provided") or {}, region)
+    return details
 
+
+def _seen_identifiers(
+    identifiers: list[Mapping[str, Any]], channel: Channel, region: str
+) -> tuple[list[SeenIdentifierDoc], list[str]]:
+    """The identifiers as seen (normalised where possible) and the usable keys among them."""
     seen: list[SeenIdentifierDoc] = []
     keys: list[str] = []
     for item in identifiers:
@@ -120,6 +143,12 @@ def parse_interaction(raw: Mapping[str, Any], region: str, retention_days: int =
         seen.append({"type": str(kind), "value": normalised or value})
         if normalised is not None:
             keys.append(key(kind, normalised))
+    return seen, keys
+
+
+def _provided_keys(provided: ContactFields, region: str) -> list[str]:
+    """The keys of the phones and emails the interaction provides."""
+    keys: list[str] = []
     for field_name in (*EMAIL_FIELDS, *PHONE_FIELDS):
         value = provided.get(field_name)
         if not value:
@@ -128,18 +157,7 @@ def parse_interaction(raw: Mapping[str, Any], region: str, retention_days: int =
         normalised = normalize_value(kind, value, region)
         if normalised is not None:
             keys.append(key(kind, normalised))
-    ordered = sorted(dict.fromkeys(keys), key=priority_of)
-    return Interaction(
-        conversation_id=conversation_id,
-        channel=channel,
-        direction=direction,
-        started_at=started_at,
-        ended_at=ended_at,
-        seen=seen,
-        keys=ordered,
-        provided={k: v for k, v in provided.items() if v is not None},
-        details=details,
-    )
+    return keys
 
 
 async def record_interaction(
