@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,7 +18,14 @@ from resolvers.contact_fields import (
     contact_keys,
     name_tokens,
 )
-from resolvers.documents import ContactDoc, ContactFields, NoteDoc, as_contact, field_of
+from resolvers.documents import (
+    ContactDoc,
+    ContactFields,
+    MergeSetDoc,
+    NoteDoc,
+    as_contact,
+    field_of,
+)
 from resolvers.errors import BadUserInput, Conflict, NotFound, ReadOnly
 from resolvers.identifiers import MAX_STRING
 from resolvers.principal import Principal
@@ -88,6 +95,18 @@ async def get_canonical(
     if doc is not None and doc["canonicalId"] != doc["_id"]:
         doc = await get_exact(store, org, doc["canonicalId"], session=session)
     return doc
+
+
+async def canonicals_of(
+    load_many: Callable[[list[str]], Awaitable[list[ContactDoc | None]]], ids: list[str]
+) -> list[ContactDoc | None]:
+    """Each id's contact, or for an ancestor id its merge set's canonical contact; None for
+    an unknown id. ``load_many`` reads contacts by exact id (a batch loader), twice in all."""
+    exact = await load_many(ids)
+    canonical_ids = [d["canonicalId"] if d is not None else None for d in exact]
+    heads = await load_many([c for c in canonical_ids if c is not None])
+    by_id = {d["_id"]: d for d in heads if d is not None}
+    return [by_id.get(c) if c is not None else None for c in canonical_ids]
 
 
 async def require_canonical(
@@ -229,6 +248,13 @@ async def delete_contact(store: Store, principal: Principal, contact_id: str) ->
 
     await store.in_transaction(work)
     return True
+
+
+def note_owners(contact: ContactDoc, merge_set: MergeSetDoc | None) -> tuple[str, ...]:
+    """Whose notes a contact shows: every member's of its merge set, or its own."""
+    if merge_set is not None:
+        return tuple(merge_set["memberIds"])
+    return (contact["_id"],)
 
 
 async def add_note(store: Store, principal: Principal, contact_id: str, text: str) -> NoteDoc:

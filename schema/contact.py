@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import strawberry
 
+from resolvers import contacts
 from resolvers.documents import ClaimDoc, ContactDoc, MergeSetDoc, NoteDoc
 from resolvers.identifiers import key as identifier_key
 from resolvers.principal import Permission
@@ -163,13 +164,9 @@ class Contact:
 
     @strawberry.field(description="Notes of the whole merge set, newest first.")
     async def notes(self, info: Info) -> list[Note]:
-        members: tuple[str, ...] = (self.doc["_id"],)
         set_id = self.doc.get("mergeSetId")
-        if set_id:
-            merge_set = await info.context.loaders.merge_set.load(set_id)
-            if merge_set is not None:
-                members = tuple(merge_set["memberIds"])
-        docs = await info.context.loaders.notes.load(members)
+        merge_set = await info.context.loaders.merge_set.load(set_id) if set_id else None
+        docs = await info.context.loaders.notes.load(contacts.note_owners(self.doc, merge_set))
         return [Note.from_doc(d) for d in docs]
 
     @strawberry.field(description="Needs externalContacts:session:view.")

@@ -39,11 +39,8 @@ class DirectoryQuery:
         ctx.require(Permission.CONTACT_VIEW)
         if len(ids) > MAX_IDS:
             raise BadUserInput(f"at most {MAX_IDS} ids")
-        exact = await ctx.loaders.contact.load_many([str(i) for i in ids])
-        canonical_ids = [d["canonicalId"] if d is not None else None for d in exact]
-        heads = await ctx.loaders.contact.load_many([c for c in canonical_ids if c is not None])
-        by_id = {d["_id"]: d for d in heads if d is not None}
-        return [contact_or_none(by_id.get(c)) if c is not None else None for c in canonical_ids]
+        heads = await contacts.canonicals_of(ctx.loaders.contact.load_many, [str(i) for i in ids])
+        return [contact_or_none(d) for d in heads]
 
     @strawberry.field(description="Name prefixes, exact email or phone; first <= 100.")
     async def search_contacts(
