@@ -389,14 +389,16 @@ def seed(
 @app.command()
 def export(
     org: Annotated[str, typer.Option(help="Tenant to export.")] = "dev",
-    since: Annotated[str | None, typer.Option(help="ISO-8601 with offset.")] = None,
-    until: Annotated[str | None, typer.Option(help="ISO-8601 with offset.")] = None,
+    since: Annotated[str | None, typer.Option(help="ISO-8601 with offset (inclusive).")] = None,
+    until: Annotated[str | None, typer.Option(help="ISO-8601 with offset (exclusive).")] = None,
     channels: Annotated[str | None, typer.Option(help="Comma-separated, e.g. VOICE,EMAIL.")] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="File to write; default stdout.")
     ] = None,
 ) -> None:
-    """Write conversations as NDJSON, newest first (the same lines as the HTTP export)."""
+    """Write the org's visible conversations as NDJSON, newest first (startedAt, then id),
+    read in index order, with or without --since/--until: the same lines, in the same order,
+    as GET /export/conversations.ndjson."""
     from gateway.export import ndjson_lines
     from schema.scalars import parse_datetime
 

@@ -10,7 +10,9 @@ many lines are written.
 A line has the ``Conversation`` fields under their GraphQL names, plus ``individualId`` (the
 canonical contact of the linked contact, null when unlinked or the contact is gone) and
 ``mergeSetIds`` (every contact id of that merge set; just the contact when never merged).
-Lines come in storage order, not sorted: sorting a whole org would cost more than the pull.
+Lines come newest first (``startedAt``, then id, descending), read in keyset pages of time
+windows (``journeys.org_pages``): each query is an index range of one window, never a sort
+of the whole org, in memory or on the server.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-import pymongo
 from pymongo.errors import PyMongoError
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -32,7 +33,6 @@ from gateway.auth import principal_from_header
 from gateway.graphql_request import RequestRefused
 from gateway.http_errors import error_response, refusal_response
 from resolvers import journeys, loaders
-from resolvers.clock import now
 from resolvers.documents import ConversationDoc
 from resolvers.errors import BadUserInput, Unauthenticated
 from resolvers.principal import Permission
@@ -43,27 +43,11 @@ log = logging.getLogger("scv.export")
 
 CHUNK = 2500
 MAX_REMEMBERED = 100_000
-FIRST_REPLY_TIMEOUT_S = 120.0
 MEDIA_TYPE = "application/x-ndjson"
 
 Resolved = tuple[str | None, list[str]]  # individualId, mergeSetIds
 Batch = list[ConversationDoc]
 Ready = tuple[Batch, dict[str, Resolved]]
-
-
-def export_filter(
-    store: Store, org: str, filter: journeys.ConversationFilter, moment: datetime
-) -> dict[str, Any]:
-    """Visible conversations of the org within since/until and channels.
-
-    With a time range the ``startedAt`` clause leads (an index range); without one, ``org``
-    does: the whole org is read either way.
-    """
-    span = journeys.time_range(store, filter, None, moment)
-    query = journeys.page_filter(org, None, filter, span, moment)
-    if filter.since is None and filter.until is None:
-        query = {"org": org, **{k: v for k, v in query.items() if k != "org"}}
-    return query
 
 
 async def ndjson_lines(
@@ -83,13 +67,12 @@ async def ndjson_lines(
     chunk's contacts are resolved, and the current chunk is written.
     """
     filter = journeys.conversation_filter(since, until, channels)
-    query = export_filter(store, org, filter, now())
     # A ping under the ordinary timeout first: an unavailable database fails fast.
     await store.db.command("ping")
     batches: asyncio.Queue[Batch | BaseException | None] = asyncio.Queue(1)
     ready: asyncio.Queue[Ready | BaseException | None] = asyncio.Queue(1)
     stages = [
-        asyncio.create_task(_read(store, query, chunk, batches)),
+        asyncio.create_task(_read(store, org, filter, chunk, batches)),
         asyncio.create_task(_resolve_all(store, org, batches, ready)),
     ]
     try:
@@ -110,30 +93,18 @@ async def ndjson_lines(
 
 async def _read(
     store: Store,
-    query: dict[str, Any],
+    org: str,
+    filter: journeys.ConversationFilter,
     chunk: int,
     out: asyncio.Queue[Batch | BaseException | None],
 ) -> None:
-    """Batches of the cursor, then None (or the error that stopped it)."""
-    cursor = store.conversations.find(query, batch_size=chunk)
+    """Pages of the org, newest first, then None (or the error that stopped them)."""
     try:
-        # The embedded server gathers every match before its first reply, so that reply of a
-        # big org may take longer than the per-operation timeout (each later one has its own).
-        with pymongo.timeout(FIRST_REPLY_TIMEOUT_S):
-            first = await anext(cursor, None)
-        batch: Batch = [] if first is None else [first]
-        async for doc in cursor:
-            batch.append(doc)
-            if len(batch) >= chunk:
-                await out.put(batch)
-                batch = []
-        if batch:
+        async for batch in journeys.org_pages(store, org, filter, chunk):
             await out.put(batch)
         await out.put(None)
     except Exception as exc:  # handed on to the consumer, which raises it
         await out.put(exc)
-    finally:
-        await cursor.close()
 
 
 async def _resolve_all(

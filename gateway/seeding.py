@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 
 from bson import ObjectId
 
-from resolvers import claims, merges
+from resolvers import claims, conversation_counts, merges
 from resolvers.clock import now, to_db_precision
 from resolvers.contact_fields import ContactType
 from resolvers.contacts import new_contact_doc
@@ -495,8 +495,11 @@ class _ConversationWriter:
             await self.flush()
 
     async def flush(self) -> None:
+        """The conversations and their count buckets, as recordInteraction keeps them."""
         if self.batch:
             await self.store.conversations.insert_many(self.batch)
+            changes = [(d["startedAt"], d["channel"], 1) for d in self.batch]
+            await conversation_counts.record(self.store, self.org, changes)
             self.result.conversations += len(self.batch)
             self.tick(len(self.batch))
             self.batch = []

@@ -86,7 +86,7 @@ async def claim(
         if await _claim_stands(store, org, found, contact, via, session):
             return holder_id
         replaced = await store.identifiers.update_one(
-            {"_id": found["_id"], "contactId": holder_id},
+            {"org": org, "contactId": holder_id, "key": identifier_key},
             {"$set": _claim_doc(org, identifier_key, contact, via)},
             session=session,
         )
@@ -232,19 +232,19 @@ async def release(
     session: AsyncClientSession | None = None,
 ) -> list[str]:
     """Drop the contact's claims (all, or those of ``keys``); returns the released keys."""
+    if keys is not None and not keys:
+        return []
     query: dict[str, Any] = {"org": org, "contactId": contact_id}
     if keys is not None:
         query["key"] = {"$in": keys}
-    if only_via is not None:
-        query["via"] = only_via
-    held = await store.identifiers.find(query, {"key": 1}, session=session).to_list()
+    found = await store.identifiers.find(query, {"key": 1, "via": 1}, session=session).to_list()
+    held = [d["key"] for d in found if only_via is None or d.get("via") == only_via]
     if not held:
         return []
     await store.identifiers.delete_many(
-        {"_id": {"$in": [doc["_id"] for doc in held]}, "contactId": contact_id},
-        session=session,
+        {"org": org, "contactId": contact_id, "key": {"$in": held}}, session=session
     )
-    return [doc["key"] for doc in held]
+    return held
 
 
 async def set_claims_expiry(

@@ -201,22 +201,18 @@ async def promote_contact(store: Store, principal: Principal, contact_id: str) -
     doc = await require_canonical(store, org, contact_id)
     if doc["type"] == ContactType.CURATED:
         return doc
-    moment = now()
-    promoted = await store.contacts.find_one_and_update(
+    modified = max(now(), doc["modifiedAt"])
+    # update_one, not find_one_and_update: the embedded server serves it ~16x faster
+    promoted = await store.contacts.update_one(
         {"_id": doc["_id"], "org": org, "readOnly": False},
-        {
-            "$set": {
-                "type": str(ContactType.CURATED),
-                "expiresAt": None,
-                "modifiedAt": max(moment, doc["modifiedAt"]),
-            }
-        },
-        return_document=True,
+        {"$set": {"type": str(ContactType.CURATED), "expiresAt": None, "modifiedAt": modified}},
     )
-    if promoted is None:
+    if promoted.matched_count == 0:
         raise Conflict("the contact changed concurrently; try again")
     await claims.set_claims_expiry(store, org, [doc["_id"]], None)
-    return promoted
+    curated = doc.copy()
+    curated.update({"type": str(ContactType.CURATED), "expiresAt": None, "modifiedAt": modified})
+    return curated
 
 
 async def delete_contact(store: Store, principal: Principal, contact_id: str) -> bool:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import re
-from typing import Any
+from dataclasses import dataclass
 
 from resolvers import claims, liveness
 from resolvers.clock import now
@@ -26,35 +25,66 @@ SEARCH_CURSOR = "search"
 MAX_QUERY_TOKENS = 8
 
 
-def search_filter(store: Store, org: str, query: str, types: list[ContactType]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class SearchTerms:
+    """What a search query asks for: identifier keys (an exact email or phone) and name
+    prefixes (every word must start a name token)."""
+
+    keys: tuple[str, ...]
+    prefixes: tuple[str, ...]
+
+
+def search_terms(store: Store, query: str) -> SearchTerms:
     """Name prefixes (every word, case-insensitive), an exact email, or a normalised phone."""
     if len(query) > MAX_STRING:
         raise BadUserInput(f"query is longer than {MAX_STRING} characters")
     text = query.strip()
     if not text:
         raise BadUserInput("query must not be empty")
-    if "\x00" in text:  # MongoDB rejects a regex with a NUL byte (and no field holds one)
+    if "\x00" in text:
         raise BadUserInput("query contains a NUL character")
-    alternatives: list[dict[str, Any]] = []
+    keys: list[str] = []
     email = try_normalize_email(text) if "@" in text else None
     if email:
-        alternatives.append({"keys": key(IdentifierType.EMAIL, email)})
+        keys.append(key(IdentifierType.EMAIL, email))
     if sum(ch.isdigit() for ch in text) >= 3:
         phone = normalize_phone(text, store.config.default_region)
         if phone:
-            alternatives.append({"keys": key(IdentifierType.PHONE, phone)})
-    tokens = name_tokens({"firstName": text})[:MAX_QUERY_TOKENS]
-    if tokens:
-        alternatives.append(
-            {"$and": [{"nameTokens": {"$regex": "^" + re.escape(t)}} for t in tokens]}
+            keys.append(key(IdentifierType.PHONE, phone))
+    prefixes = name_tokens({"firstName": text})[:MAX_QUERY_TOKENS]
+    return SearchTerms(keys=tuple(keys), prefixes=tuple(prefixes))
+
+
+def _names_match(doc: ContactDoc, prefixes: tuple[str, ...]) -> bool:
+    tokens = doc.get("nameTokens") or []
+    return bool(prefixes) and all(any(t.startswith(p) for t in tokens) for p in prefixes)
+
+
+async def search_matches(
+    store: Store, org: str, terms: SearchTerms, types: list[ContactType]
+) -> list[ContactDoc]:
+    """Every live contact of the types that the terms find, in id order.
+
+    Two index-only queries, never a ``$or`` or a predicate beyond an index (the embedded
+    server scans for those): the keys on ``org_keys``, the longest name prefix as a range on
+    ``org_names``. Types, liveness and the other prefixes are checked here."""
+    found: dict[str, ContactDoc] = {}
+    if terms.keys:
+        listed = store.contacts.find({"org": org, "keys": {"$in": list(terms.keys)}})
+        for doc in await listed.to_list():
+            found[doc["_id"]] = doc
+    if terms.prefixes:
+        longest = max(terms.prefixes, key=len)
+        named = store.contacts.find(
+            {"org": org, "nameTokens": {"$gte": longest, "$lt": longest + "\U0010ffff"}}
         )
-    if not alternatives:  # nothing searchable in the query (e.g. "---"): match nothing
-        alternatives.append({"_id": {"$in": []}})
-    return {
-        "org": org,
-        "type": {"$in": [str(t) for t in types]},
-        "$and": [liveness.live_filter(), {"$or": alternatives}],
-    }
+        for doc in await named.to_list():
+            if _names_match(doc, terms.prefixes):
+                found[doc["_id"]] = doc
+    wanted = {str(t) for t in types}
+    moment = now()
+    matches = [d for d in found.values() if d["type"] in wanted and liveness.is_live(d, moment)]
+    return sorted(matches, key=lambda d: str(d["_id"]))
 
 
 async def search_contacts(
@@ -64,18 +94,19 @@ async def search_contacts(
     types: list[ContactType],
     first: int,
     after: str | None,
-) -> tuple[Page[ContactDoc], dict[str, Any]]:
-    """A page of matching canonical contacts in id order, and the filter (for totalCount)."""
+) -> tuple[Page[ContactDoc], int]:
+    """A page of matching canonical contacts in id order, and how many match in all."""
     check_first(first, SEARCH_MAX_FIRST)
     if not types:
         raise BadUserInput("types must not be empty")
-    base = search_filter(store, org, query, types)
-    page_filter = dict(base)
+    terms = search_terms(store, query)
+    last_id: str | None = None
     if after is not None:
-        (last_id,) = decode_cursor(SEARCH_CURSOR, after, 1)
-        page_filter["_id"] = {"$gt": last_id}
-    docs = await store.contacts.find(page_filter).sort("_id", 1).limit(first + 1).to_list()
-    return Page(docs=docs[:first], has_next=len(docs) > first), base
+        (position,) = decode_cursor(SEARCH_CURSOR, after, 1)
+        last_id = str(position)
+    matches = await search_matches(store, org, terms, types)
+    rest = [d for d in matches if last_id is None or str(d["_id"]) > str(last_id)]
+    return Page(docs=rest[:first], has_next=len(rest) > first), len(matches)
 
 
 def search_cursor(doc: ContactDoc) -> str:

@@ -124,6 +124,18 @@ class ConversationDoc(TypedDict):
     notes: str | None
 
 
+class CountBucketDoc(TypedDict):
+    """``conversation_counts``: an org's conversations started in one hour or day."""
+
+    _id: str  # "org|unit|start"
+    org: str
+    unit: str  # "h" or "d"
+    start: datetime
+    expiresAt: datetime
+    n: int
+    channels: dict[str, int]  # per channel
+
+
 class NoteDoc(TypedDict):
     """``notes``: free text on a contact."""
 

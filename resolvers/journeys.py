@@ -10,9 +10,12 @@ Query shapes are chosen to be exact on MongoDB and fast on the embedded server a
 - The keyset condition is ``startedAt <= t`` on the server; the rows at exactly ``t`` that
   were already returned are dropped here (the cursor knows how many there were). A top-level
   ``$or`` would be the textbook form, but the embedded server plans no index for it.
-- The first clause of a page filter is the one an index serves on its own
-  (``externalContactId`` for a merge set, ``startedAt`` otherwise); the rest (org, expiry,
-  channels) is checked on the candidates.
+- A page filter names only the fields of one compound index, as an equality prefix and one
+  trailing operator (the only shape the embedded server plans on an index; one predicate
+  more, or a top-level ``$or``, is a collection scan): ``{org, externalContactId, startedAt:
+  range}`` for one contact, ``{org, externalContactId: {$in}}`` for a merge set, ``{org,
+  startedAt: range}`` for the whole org. The rest (the time range of a set, expiry, channels)
+  is checked here on the candidates (``ServerQuery.keep``).
 - A pull over a whole org is read in time windows sized from the density seen so far (the
   cursor carries it): the embedded server sorts every candidate of a query before applying
   its limit, so an unbounded ``startedAt <= t`` would cost the whole remaining history per
@@ -27,14 +30,15 @@ Query shapes are chosen to be exact on MongoDB and fast on the embedded server a
 
 from __future__ import annotations
 
+import heapq
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from resolvers import loaders
-from resolvers.clock import now
+from resolvers import conversation_counts, loaders
+from resolvers.clock import now, to_db_precision
 from resolvers.conversations import Channel
 from resolvers.documents import ContactDoc, ConversationDoc
 from resolvers.errors import BadUserInput
@@ -47,6 +51,7 @@ CONVERSATIONS_CURSOR = "conversations"
 JOURNEY_MAX_FIRST = 1000
 CONVERSATIONS_MAX_FIRST = 1000
 MAX_CONTACT_IDS = 100
+Total = Callable[[], Awaitable[int]]
 
 SORT = [("startedAt", -1), ("_id", -1)]
 FIRST_SPACING = timedelta(minutes=5)  # assumed gap between conversations before any is seen
@@ -149,6 +154,7 @@ class PageRequest:
     first: int
     after: Position | None = None
     fields: tuple[str, ...] | None = None  # projection; None = whole documents
+    spacing_ms: float = 0.0  # expected gap between rows, sizing a first page's window
 
 
 def page_request(
@@ -179,7 +185,7 @@ class ConversationPage:
     docs: list[ConversationDoc]
     has_next: bool
     cursors: list[str]
-    count_filter: dict[str, Any] = field(default_factory=dict)
+    total: Total = field(default=lambda: _zero())
 
     @property
     def end_cursor(self) -> str | None:
@@ -197,7 +203,13 @@ class TimeRange:
     upper_inclusive: bool
 
     def ops(self) -> dict[str, datetime]:
-        ops = {("$gte" if self.lower_inclusive else "$gt"): self.lower}
+        """The range as query operators. An inclusive lower bound is sent as ``$gt`` one
+        millisecond earlier (the same set at the database's precision): the embedded server
+        drops the rows equal to a ``$gte`` bound on a descending field followed by more
+        index fields (secantusdb 0.7.0b3)."""
+        ops = {"$gt": self.lower}
+        if self.lower_inclusive:
+            ops = {"$gt": _minus(to_db_precision(self.lower), timedelta(milliseconds=1))}
         if self.upper is not None:
             ops["$lte" if self.upper_inclusive else "$lt"] = self.upper
         return ops
@@ -235,26 +247,68 @@ def time_range(
     return TimeRange(lower, lower_inclusive, upper, upper_inclusive)
 
 
+@dataclass(frozen=True)
+class ServerQuery:
+    """A filter an index serves exactly (``index``) and what is checked on its candidates
+    (the time range, expiry, channels)."""
+
+    index: dict[str, Any]
+    span: TimeRange
+    moment: datetime
+    channels: frozenset[str] | None
+    per_channel: bool = False  # read as one index range per channel (``indexes``)
+
+    @property
+    def indexes(self) -> list[dict[str, Any]]:
+        """The filters sent: ``index``, or one per channel on ``org_channel_page``."""
+        if not self.per_channel or self.channels is None:
+            return [self.index]
+        return [{**self.index, "channel": c} for c in sorted(self.channels)]
+
+    def keep(self, doc: ConversationDoc) -> bool:
+        """Visible (the span starts at the retention cutoff; ``expiresAt`` is checked too
+        when fetched), of a wanted channel, within the span."""
+        expires = doc.get("expiresAt")
+        if expires is not None and expires <= self.moment:
+            return False
+        if self.channels is not None and doc.get("channel") not in self.channels:
+            return False
+        return self.span.contains(doc["startedAt"])
+
+    @property
+    def residual(self) -> dict[str, Any]:
+        """``keep`` as a filter, for pipelines (a second ``$match`` after the indexed one)."""
+        rest: dict[str, Any] = {"startedAt": self.span.ops(), "expiresAt": {"$gt": self.moment}}
+        if self.channels is not None:
+            rest["channel"] = {"$in": sorted(self.channels)}
+        return rest
+
+    def pipeline(self) -> list[dict[str, Any]]:
+        return [{"$match": self.index}, {"$match": self.residual}]
+
+
 def page_filter(
     org: str,
     members: Sequence[str] | None,
     filter: ConversationFilter,
     span: TimeRange,
     moment: datetime,
-) -> dict[str, Any]:
-    """The server-side filter; its first clause is the one an index serves on its own."""
-    query: dict[str, Any] = {}
-    if members is not None:
-        query["externalContactId"] = members[0] if len(members) == 1 else {"$in": list(members)}
-        query["org"] = org
-        query["startedAt"] = span.ops()
+) -> ServerQuery:
+    """The index-only server filter of a page and the checks left for its candidates.
+
+    A whole-org page of some channels reads each channel's range (``{org, channel,
+    startedAt}``) and merges them, rather than reading every channel and dropping most."""
+    index: dict[str, Any] = {"org": org}
+    if members is None:
+        index["startedAt"] = span.ops()
+        if filter.channels is not None:
+            return ServerQuery(index, span, moment, filter.channels, per_channel=True)
+    elif len(members) == 1:
+        index["externalContactId"] = members[0]
+        index["startedAt"] = span.ops()
     else:
-        query["startedAt"] = span.ops()
-        query["org"] = org
-    query["expiresAt"] = {"$gt": moment}
-    if filter.channels is not None:
-        query["channel"] = {"$in": sorted(filter.channels)}
-    return query
+        index["externalContactId"] = {"$in": list(members)}
+    return ServerQuery(index=index, span=span, moment=moment, channels=filter.channels)
 
 
 def _projection(fields: tuple[str, ...] | None) -> dict[str, int] | None:
@@ -276,7 +330,7 @@ def is_after(doc: ConversationDoc, position: Position | None) -> bool:
 
 async def _find_after(
     store: Store,
-    query: dict[str, Any],
+    query: ServerQuery,
     projection: dict[str, int] | None,
     after: Position | None,
     wanted: int,
@@ -284,16 +338,30 @@ async def _find_after(
     """Up to ``wanted`` rows of ``query`` after the position, newest first.
 
     The server returns the cursor's own instant inclusively, so the limit covers the rows
-    already returned at that instant; a tie group bigger than the cursor knew is re-read.
+    already returned at that instant; a tie group bigger than the cursor knew, or rows the
+    checks drop, are made up by reading again with a bigger limit.
     """
     limit = wanted + (after.ties if after is not None else 0)
+    if projection is not None and query.channels is not None:
+        projection = {**projection, "channel": 1}
     while True:
-        cursor = store.conversations.find(query, projection).sort(SORT).limit(limit)
-        docs = await cursor.batch_size(limit).to_list()  # one reply: no getMore
-        kept = [d for d in docs if is_after(d, after)]
-        if len(kept) >= wanted or len(docs) < limit:
+        replies: list[list[ConversationDoc]] = []
+        for index in query.indexes:
+            cursor = store.conversations.find(index, projection).sort(SORT).limit(limit)
+            replies.append(await cursor.batch_size(limit).to_list())  # one reply: no getMore
+        docs = list(heapq.merge(*replies, key=_page_order, reverse=True))
+        cut = [reply[-1] for reply in replies if len(reply) >= limit]
+        if cut:  # past the last row of a cut-off reply, rows of that reply may be missing
+            floor = max(_page_order(d) for d in cut)
+            docs = [d for d in docs if _page_order(d) >= floor]
+        kept = [d for d in docs if query.keep(d) and is_after(d, after)]
+        if len(kept) >= wanted or not cut:
             return kept[:wanted]
-        limit += len(docs) - len(kept) + wanted
+        limit += limit - len(kept) + wanted
+
+
+def _page_order(doc: ConversationDoc) -> tuple[datetime, str]:
+    return (doc["startedAt"], doc["_id"])
 
 
 async def _fetch_members(
@@ -317,8 +385,9 @@ async def _fetch_windowed(
     projection = _projection(request.fields)
     after = request.after
     width = FIRST_SPACING * need
-    if after is not None and after.spacing_ms > 0:
-        width = timedelta(milliseconds=after.spacing_ms * need * WINDOW_MARGIN)
+    spacing = after.spacing_ms if after is not None else request.spacing_ms
+    if spacing > 0:
+        width = timedelta(milliseconds=spacing * need * WINDOW_MARGIN)
     width = max(width, MIN_WINDOW)
     upper, upper_inclusive = span.upper, span.upper_inclusive
     anchor = upper if upper is not None else moment
@@ -369,9 +438,7 @@ def _minus(anchor: datetime, width: timedelta) -> datetime:
         return datetime.min.replace(tzinfo=anchor.tzinfo)
 
 
-def _finish(
-    request: PageRequest, docs: list[ConversationDoc], count_filter: dict[str, Any]
-) -> ConversationPage:
+def _finish(request: PageRequest, docs: list[ConversationDoc], total: Total) -> ConversationPage:
     has_next = len(docs) > request.first
     rows = docs[: request.first]
     spacing = 0.0
@@ -388,18 +455,43 @@ def _finish(
         previous = started
         position = Position(started_at=started, id=doc["_id"], ties=run, spacing_ms=spacing)
         cursors.append(encode_position(request.kind, position))
-    return ConversationPage(
-        docs=rows, has_next=has_next, cursors=cursors, count_filter=count_filter
-    )
+    return ConversationPage(docs=rows, has_next=has_next, cursors=cursors, total=total)
 
 
-def count_filter(store: Store, org: str, request: PageRequest, moment: datetime) -> dict[str, Any]:
-    """The filter of the whole list the page belongs to (for ``totalCount``)."""
+async def _zero() -> int:
+    return 0
+
+
+def page_total(store: Store, org: str, request: PageRequest, moment: datetime) -> Total:
+    """How to count the whole list the page belongs to (``totalCount``), run only when asked:
+    a whole-org list from the conversation count buckets, a merge set's from its
+    conversations (an index range of the set)."""
     members = request.members
     if members is not None and not members:
-        return {"org": org, "_id": {"$in": []}}
+        return _zero
     span = time_range(store, request.filter, None, moment)
-    return page_filter(org, members, request.filter, span, moment)
+    if members is None:
+
+        async def from_buckets() -> int:
+            return await conversation_counts.count(
+                store,
+                org,
+                span.lower,
+                span.lower_inclusive,
+                span.upper,
+                span.upper_inclusive,
+                request.filter.channels,
+            )
+
+        return from_buckets
+    query = page_filter(org, members, request.filter, span, moment)
+
+    async def of_the_set() -> int:
+        pipeline = [*query.pipeline(), {"$count": "n"}]
+        found = await aggregate_rows(store.conversations, pipeline)
+        return int(found[0]["n"]) if found else 0
+
+    return of_the_set
 
 
 async def conversation_page(
@@ -412,7 +504,25 @@ async def conversation_page(
         docs = await _fetch_members(store, org, request, moment, need)
     else:
         docs = await _fetch_windowed(store, org, request, moment, need)
-    return _finish(request, docs, count_filter(store, org, request, moment))
+    return _finish(request, docs, page_total(store, org, request, moment))
+
+
+async def org_pages(
+    store: Store, org: str, filter: ConversationFilter, chunk: int
+) -> AsyncIterator[list[ConversationDoc]]:
+    """Every visible conversation of the org, newest first, ``chunk`` at a time: keyset pages
+    of time windows (the export), so no query reads more than its window. The first window
+    is sized from the count buckets of the day before (later ones from the page before)."""
+    after: Position | None = None
+    spacing = await conversation_counts.recent_spacing_ms(store, org, filter.until or now())
+    while True:
+        request = PageRequest(CONVERSATIONS_CURSOR, None, filter, chunk, after, None, spacing)
+        page = await conversation_page(store, org, request)
+        if page.docs:
+            yield page.docs
+        if not page.has_next or page.end_cursor is None:
+            return
+        after = decode_position(CONVERSATIONS_CURSOR, page.end_cursor)
 
 
 async def conversation_pages(
@@ -429,7 +539,7 @@ async def conversation_pages(
     if len(by_set) > 1:
         union = await _fetch_union(store, org, [r for _, r in by_set], moment)
         for (i, request), docs in zip(by_set, union, strict=True):
-            pages[i] = _finish(request, docs, count_filter(store, org, request, moment))
+            pages[i] = _finish(request, docs, page_total(store, org, request, moment))
     for i, request in enumerate(requests):
         if i not in pages:
             pages[i] = await conversation_page(store, org, request, moment=moment)
@@ -459,8 +569,8 @@ async def _fetch_union(
     if not members:
         return [[] for _ in requests]
     query = page_filter(org, members, ConversationFilter(channels=channels), union_span, moment)
-    cursor = store.conversations.find(query, _projection(fields)).sort(SORT)
-    docs = await cursor.batch_size(ONE_REPLY).to_list()
+    cursor = store.conversations.find(query.index, _projection(fields)).sort(SORT)
+    docs = [d for d in await cursor.batch_size(ONE_REPLY).to_list() if query.keep(d)]
     result: list[list[ConversationDoc]] = []
     for request, span in zip(requests, spans, strict=True):
         wanted = set(request.members or ())
@@ -545,9 +655,9 @@ async def journey_summaries(
         return [JourneySummary() for _ in member_sets]
     moment = now()
     span = time_range(store, ConversationFilter(), None, moment)
-    match = page_filter(org, members, ConversationFilter(), span, moment)
+    query = page_filter(org, members, ConversationFilter(), span, moment)
     pipeline: list[dict[str, Any]] = [
-        {"$match": match},
+        *query.pipeline(),
         {
             "$group": {
                 "_id": {"contact": "$externalContactId", "channel": "$channel"},

@@ -30,8 +30,11 @@ are released and re-claimed by the oldest live contact listing each value; final
 restored input claims the values its fields list by the field rule.
 
 Merge and unmerge each run as ONE transaction (``Store.in_transaction``): inputs are re-read
-inside it and every write is conditional on what was read, so concurrent merges over an
-overlapping contact serialize or fail with CONFLICT, and a failed step leaves no trace.
+inside it and every write goes to what was read (a concurrent change to it is a write
+conflict that retries the transaction), so concurrent merges over an overlapping contact
+serialize or fail with CONFLICT, and a failed step leaves no trace. Write filters name only
+indexed fields (``{org, _id}`` plus ``readOnly`` on ``org_id_state``, ``{org, contactId,
+key}`` for claims): a predicate beyond an index makes the embedded server scan.
 """
 
 from __future__ import annotations
@@ -297,7 +300,7 @@ async def _make_ancestors(store: Store, merge: _Merge) -> None:
     their sets follow it."""
     canonical_id, set_id, org = merge.canonical["_id"], merge.set_id, merge.org
     result = await store.contacts.update_many(
-        {"_id": {"$in": merge.input_ids}, "org": org, "readOnly": False},
+        {"org": org, "_id": {"$in": merge.input_ids}},  # read in this transaction: still canonical
         {
             "$set": {
                 "readOnly": True,
@@ -317,7 +320,7 @@ async def _make_ancestors(store: Store, merge: _Merge) -> None:
     ]
     if ancestors:
         result = await store.contacts.update_many(
-            {"_id": {"$in": ancestors}, "org": org, "readOnly": True},
+            {"org": org, "_id": {"$in": ancestors}},
             {"$set": {"canonicalId": canonical_id, "mergeSetId": set_id}},
             session=merge.session,
         )
@@ -331,7 +334,8 @@ async def _move_claims(store: Store, merge: _Merge) -> None:
         return
     canonical = merge.canonical
     result = await store.identifiers.update_many(
-        {"_id": {"$in": [c["_id"] for c in merge.held]}, "contactId": {"$in": merge.input_ids}},
+        # exactly ``held``: same snapshot
+        {"org": merge.org, "contactId": {"$in": merge.input_ids}},
         {
             "$set": {
                 "contactId": canonical["_id"],
@@ -343,13 +347,13 @@ async def _move_claims(store: Store, merge: _Merge) -> None:
     )
     _expect(result.matched_count, len(merge.held))
     unlisted = [
-        c["_id"]
+        c["key"]
         for c in merge.held
         if c.get("via") == claims.VIA_FIELD and c["key"] not in canonical["keys"]
     ]
     if unlisted:
         await store.identifiers.update_many(
-            {"_id": {"$in": unlisted}, "contactId": canonical["_id"]},
+            {"org": merge.org, "contactId": canonical["_id"], "key": {"$in": unlisted}},
             {"$set": {"via": claims.VIA_MERGE}},
             session=merge.session,
         )
@@ -504,12 +508,7 @@ async def _unmerge(
 ) -> list[ContactDoc]:
     undo = await _latest_merge(store, principal.org, contact_id, session)
     deleted = await store.contacts.delete_one(
-        {
-            "_id": undo.canonical_id,
-            "org": undo.org,
-            "readOnly": False,
-            "mergeSetId": undo.merge_set["_id"],
-        },
+        {"_id": undo.canonical_id, "org": undo.org, "readOnly": False},  # the set's head now
         session=session,
     )
     _expect(deleted.deleted_count, 1)
@@ -562,12 +561,7 @@ async def _restore_inputs(store: Store, undo: _Unmerge) -> list[ContactDoc]:
             # its old expiry passed while it was merged: give it a fresh lifetime, not oblivion
             contact["expiresAt"] = undo.moment + retention
         result = await store.contacts.replace_one(
-            {
-                "_id": contact["_id"],
-                "org": undo.org,
-                "readOnly": True,
-                "canonicalId": undo.canonical_id,
-            },
+            {"_id": contact["_id"], "org": undo.org, "readOnly": True},
             contact,
             session=undo.session,
         )
@@ -582,7 +576,7 @@ async def _reattach_ancestors(store: Store, undo: _Unmerge) -> None:
         ancestors = [m for m in snap["memberIds"] if m != snap["canonicalId"]]
         if ancestors:
             result = await store.contacts.update_many(
-                {"_id": {"$in": ancestors}, "org": undo.org, "canonicalId": undo.canonical_id},
+                {"org": undo.org, "_id": {"$in": ancestors}},
                 {"$set": {"canonicalId": snap["canonicalId"], "mergeSetId": snap["_id"]}},
                 session=undo.session,
             )
@@ -727,12 +721,15 @@ async def _return_snapshotted(
 async def _put_back(store: Store, undo: _Unmerge, current: ClaimDoc, claim: ClaimDoc) -> None:
     if current["_id"] == claim["_id"]:
         result = await store.identifiers.replace_one(
-            {"_id": current["_id"], "contactId": undo.canonical_id}, claim, session=undo.session
+            {"org": undo.org, "contactId": undo.canonical_id, "key": current["key"]},
+            claim,
+            session=undo.session,
         )
         _expect(result.matched_count, 1)
         return
     gone = await store.identifiers.delete_one(
-        {"_id": current["_id"], "contactId": undo.canonical_id}, session=undo.session
+        {"org": undo.org, "contactId": undo.canonical_id, "key": current["key"]},
+        session=undo.session,
     )
     _expect(gone.deleted_count, 1)
     await store.identifiers.insert_one(claim, session=undo.session)

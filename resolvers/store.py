@@ -19,6 +19,7 @@ from resolvers.documents import (
     ClaimDoc,
     ContactDoc,
     ConversationDoc,
+    CountBucketDoc,
     MergeEventDoc,
     MergeSetDoc,
     NoteDoc,
@@ -32,6 +33,7 @@ T = TypeVar("T")
 D = TypeVar("D", bound=Mapping[str, Any])
 
 MAX_TRANSACTION_ATTEMPTS = 8
+STALE_CONVERSATION_INDEXES = ("contact_page", "started")
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ class Store:
         self.conversations = _typed(db, "conversations", ConversationDoc)
         self.merge_sets = _typed(db, "merge_sets", MergeSetDoc)
         self.notes = _typed(db, "notes", NoteDoc)
+        # hourly and daily conversation counts per org (resolvers/conversation_counts.py)
+        self.conversation_counts = _typed(db, "conversation_counts", CountBucketDoc)
         self.merge_events = _typed(db, "merge_events", MergeEventDoc)
 
     async def ensure_indexes(self) -> None:
@@ -64,6 +68,17 @@ class Store:
                 # {org, _id: {$in: ids}} (batch loads): the embedded server plans it on this
                 # index; without it the org's every contact is read for each batch.
                 IndexModel([("org", ASCENDING), ("_id", ASCENDING)], name="org_id"),
+                # conditional writes ({org, _id, readOnly[, modifiedAt]}): the embedded server
+                # plans a filter on one index whose leading fields are exactly its fields
+                IndexModel(
+                    [
+                        ("org", ASCENDING),
+                        ("_id", ASCENDING),
+                        ("readOnly", ASCENDING),
+                        ("modifiedAt", ASCENDING),
+                    ],
+                    name="org_id_state",
+                ),
                 # the CSV importer recognises rows it imported before by their fingerprint
                 IndexModel([("org", ASCENDING), ("importKey", ASCENDING)], name="org_import"),
             ]
@@ -72,12 +87,22 @@ class Store:
             [
                 IndexModel([("org", ASCENDING), ("key", ASCENDING)], name="claim", unique=True),
                 IndexModel([("org", ASCENDING), ("contactId", ASCENDING)], name="org_contact"),
+                # a holder's claims by key ({org, contactId, key}): releases, moves, undo
+                IndexModel(
+                    [("org", ASCENDING), ("contactId", ASCENDING), ("key", ASCENDING)],
+                    name="org_contact_key",
+                ),
                 IndexModel([("expiresAt", ASCENDING)], name="ttl", expireAfterSeconds=0),
             ]
         )
         await self.conversations.create_indexes(
             [
                 IndexModel([("org", ASCENDING), ("cid", ASCENDING)], name="org_cid", unique=True),
+                # linking a conversation only while it is unlinked ({org, cid, externalContactId})
+                IndexModel(
+                    [("org", ASCENDING), ("cid", ASCENDING), ("externalContactId", ASCENDING)],
+                    name="org_cid_link",
+                ),
                 IndexModel(
                     [
                         ("org", ASCENDING),
@@ -91,22 +116,42 @@ class Store:
                     [("org", ASCENDING), ("startedAt", DESCENDING), ("_id", DESCENDING)],
                     name="org_page",
                 ),
-                IndexModel([("expiresAt", ASCENDING)], name="ttl", expireAfterSeconds=0),
-                # Journeys and BI pulls lead their filters with the clause these serve alone
-                # (see resolvers/journeys.py): the embedded server plans one index per query.
                 IndexModel(
                     [
-                        ("externalContactId", ASCENDING),
+                        ("org", ASCENDING),
+                        ("channel", ASCENDING),
                         ("startedAt", DESCENDING),
                         ("_id", DESCENDING),
                     ],
-                    name="contact_page",
+                    name="org_channel_page",
                 ),
-                IndexModel([("startedAt", DESCENDING), ("_id", DESCENDING)], name="started"),
+                IndexModel([("expiresAt", ASCENDING)], name="ttl", expireAfterSeconds=0),
             ]
         )
+        # Indexes of earlier versions that no query uses any more (every page filter now
+        # starts with org): each one only cost every conversation write an index update.
+        present = await self.conversations.index_information()
+        for stale in STALE_CONVERSATION_INDEXES:
+            if stale in present:
+                await self.conversations.drop_index(stale)
         await self.merge_sets.create_indexes(
-            [IndexModel([("org", ASCENDING), ("memberIds", ASCENDING)], name="org_members")]
+            [
+                IndexModel([("org", ASCENDING), ("memberIds", ASCENDING)], name="org_members"),
+                # {org, _id[, canonicalId]}: reads by id and writes conditional on the head
+                IndexModel(
+                    [("org", ASCENDING), ("_id", ASCENDING), ("canonicalId", ASCENDING)],
+                    name="org_id_head",
+                ),
+            ]
+        )
+        await self.conversation_counts.create_indexes(
+            [
+                IndexModel(
+                    [("org", ASCENDING), ("unit", ASCENDING), ("start", ASCENDING)],
+                    name="org_unit_start",
+                ),
+                IndexModel([("expiresAt", ASCENDING)], name="ttl", expireAfterSeconds=0),
+            ]
         )
         # Contact.mergeHistory: the events a batch of contacts was involved in
         await self.merge_events.create_indexes(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
 
@@ -244,11 +244,11 @@ class ContactEdge:
 class ContactConnection:
     edges: list[ContactEdge]
     page_info: PageInfo
-    count_filter: strawberry.Private[dict[str, Any]]
+    total: strawberry.Private[int]  # search reads every match (index-only) to page them
 
     @strawberry.field
-    async def total_count(self, info: Info) -> int:
-        return await info.context.store.contacts.count_documents(self.count_filter)
+    def total_count(self) -> int:
+        return self.total
 
 
 def _merge_set_view(doc: MergeSetDoc | None) -> MergeSet | None:

@@ -133,11 +133,11 @@ class ConversationEdge:
 class ConversationConnection:
     edges: list[ConversationEdge]
     page_info: PageInfo
-    count_filter: strawberry.Private[dict[str, Any]]
+    total: strawberry.Private[Callable[[], Awaitable[int]]]  # resolvers.journeys.page_total
 
     @strawberry.field
-    async def total_count(self, info: Info) -> int:
-        return await info.context.store.conversations.count_documents(self.count_filter)
+    async def total_count(self) -> int:
+        return await self.total()
 
 
 @strawberry.type

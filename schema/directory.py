@@ -55,7 +55,7 @@ class DirectoryQuery:
         ctx.require(Permission.CONTACT_VIEW)
         wanted = [DomainContactType(t) for t in (types or [])] or [DomainContactType.CURATED]
         cursor = after if isinstance(after, str) else None
-        page, count_filter = await directory.search_contacts(
+        page, total = await directory.search_contacts(
             ctx.store, ctx.org, query, wanted, 25 if first is None else first, cursor
         )
         edges = [
@@ -67,7 +67,7 @@ class DirectoryQuery:
             page_info=PageInfo.of(
                 [e.cursor for e in edges], has_next=page.has_next, after_given=cursor is not None
             ),
-            count_filter=count_filter,
+            total=total,
         )
 
     @strawberry.field(description="value is normalised first.")

@@ -50,7 +50,7 @@ async def page_connection(
     return ConversationConnection(
         edges=edges,
         page_info=PageInfo.of(page.cursors, has_next=page.has_next, after_given=after_given),
-        count_filter=page.count_filter,
+        total=page.total,
     )
 
 

@@ -190,13 +190,15 @@ async def test_seed_then_export_writes_every_conversation_once(
     assert len(lines) == stored > 0
     assert len({line["id"] for line in lines}) == len(lines)
     assert {"id", "channel", "startedAt", "individualId", "mergeSetIds"} <= set(lines[0])
+    started = [line["startedAt"] for line in lines]  # the seed stores them in random order
+    assert started == sorted(started, reverse=True)  # newest first
     to_stdout = await asyncio.to_thread(
         runner.invoke, app, ["export", "--org", "demo", "--channels", "VOICE,EMAIL"]
     )
     assert to_stdout.exit_code == 0, to_stdout.output
     piped = [json.loads(line) for line in to_stdout.stdout.splitlines()]
     wanted = [line for line in lines if line["channel"] in ("VOICE", "EMAIL")]
-    assert sorted(p["id"] for p in piped) == sorted(w["id"] for w in wanted) != []
+    assert [p["id"] for p in piped] == [w["id"] for w in wanted] != []  # the same order
     assert f"{len(piped)} conversations exported" in to_stdout.stderr
     bad = await asyncio.to_thread(runner.invoke, app, ["export", "--since", "yesterday"])
     assert bad.exit_code == 2 and "ISO-8601" in bad.output

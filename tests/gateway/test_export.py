@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -22,7 +23,7 @@ from resolvers.errors import Conflict
 from resolvers.invariants import find_violations
 from resolvers.principal import Permission
 from resolvers.store import Store
-from schema.scalars import serialize_datetime
+from schema.scalars import parse_datetime, serialize_datetime
 from tests.conftest import SECRET, Api, CommandLog
 from tests.factories import (
     add_contact,
@@ -192,8 +193,47 @@ async def test_lines_are_resolved_per_chunk_not_per_line(
     lookups = [n for n in log.names() if n.startswith("aggregate")]
     print(f"\nexport of 250 lines in chunks of 100: {log.names()}")
     assert len(lookups) == 1, log.names()  # contacts already seen are remembered
-    assert {n.split(":")[0] for n in log.names()} == {"find", "getMore", "aggregate"}
-    assert len(log.names()) <= 5
+    assert {n.split(":")[0] for n in log.names()} == {"find", "aggregate"}
+    # the count buckets sizing the first window, then three pages of at most two windows each
+    assert len(log.names()) <= 2 + 2 * 3
+
+
+async def test_the_export_is_newest_first_in_keyset_order_however_it_is_stored(
+    logged: tuple[Store, CommandLog],
+) -> None:
+    """Inserted in random order (storage order is not time order), with ties of startedAt
+    across chunk and window boundaries, a quiet month and another org in between: the lines
+    come newest first, ties by id descending, each once, without one query that sorts or
+    reads the whole org."""
+    store, log = logged
+    rng = random.Random(5)
+    moment = to_db_precision(now())
+    offsets = [rng.randint(0, 2000) for _ in range(700)] + [30 * 24 * 60 + n for n in range(40)]
+    offsets += [7] * 30  # a tie group bigger than a chunk's tail
+    docs = [
+        conversation_doc(store, f"c{n:04d}", moment - timedelta(minutes=m), channel="EMAIL")
+        for n, m in enumerate(offsets)
+    ]
+    docs += [conversation_doc(store, f"o{n}", moment, org="other") for n in range(50)]
+    rng.shuffle(docs)
+    await store.conversations.insert_many(docs)
+    mine = [d for d in docs if d["org"] == "acme"]
+    expected = [d["cid"] for d in sorted(mine, key=lambda d: (d["startedAt"], d["_id"]))][::-1]
+    log.clear()
+    lines = await collect(ndjson_lines(store, "acme", chunk=64))
+    assert [line["id"] for line in lines] == expected
+    for name in log.names():
+        assert name in ("find:conversation_counts", "find:conversations", "aggregate:1"), name
+    since = serialize_datetime(moment - timedelta(days=1))
+    window = await collect(ndjson_lines(store, "acme", since=parse_datetime(since), chunk=50))
+    cutoff = moment - timedelta(days=1)
+    assert [line["id"] for line in window] == [
+        c
+        for c, d in zip(
+            expected, sorted(mine, key=lambda d: (d["startedAt"], d["_id"]))[::-1], strict=True
+        )
+        if d["startedAt"] >= cutoff
+    ]
 
 
 async def test_ndjson_lines_refuses_bad_input_before_reading(store: Store) -> None:
@@ -281,3 +321,33 @@ async def test_the_demo_data_set_is_sound_reproducible_and_exports_whole(
     heads = set(result.set_heads.values())
     merged = [line for line in lines if line["individualId"] in heads]
     assert merged and all(len(line["mergeSetIds"]) >= 3 for line in merged)
+
+
+async def test_the_first_export_window_is_sized_from_the_count_buckets(
+    logged: tuple[Store, CommandLog],
+) -> None:
+    """3,000 conversations 20 s apart: the assumed five-minute spacing would make the first
+    window of 501 rows hold all 3,000 (read and sorted for one page); the buckets of the day
+    before size it to about one page."""
+    from resolvers import conversation_counts
+
+    store, log = logged
+    moment = to_db_precision(now())
+    docs = [
+        conversation_doc(store, f"d{n:04d}", moment - timedelta(seconds=20 * n))
+        for n in range(3000)
+    ]
+    await store.conversations.insert_many(docs)
+    await conversation_counts.record(
+        store, "acme", [(d["startedAt"], d["channel"], 1) for d in docs]
+    )
+    log.clear()
+    lines = await collect(ndjson_lines(store, "acme", chunk=500))
+    assert len(lines) == 3000
+    finds = [e.command for e in log.events if e.command_name == "find"]
+    assert finds[0]["find"] == "conversation_counts"
+    first_page = finds[1]["filter"]["startedAt"]
+    in_window = [
+        d for d in docs if first_page["$gt"] < d["startedAt"] <= first_page.get("$lte", moment)
+    ]
+    assert len(in_window) <= 2 * 501, len(in_window)

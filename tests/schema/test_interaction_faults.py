@@ -21,7 +21,7 @@ async def fail_once(client: AsyncMongoClient[Doc]) -> AsyncIterator[Any]:
         await client.admin.command(
             {
                 "configureFailPoint": "failCommand",
-                "mode": {"skip": skip} if skip else {"times": 1},
+                "mode": {"skip": skip, "times": 1} if skip else {"times": 1},
                 "data": {"failCommands": [command], "errorCode": 2},
             }
         )
@@ -52,7 +52,9 @@ def interaction(cid: str, *identifiers: tuple[str, str]) -> dict[str, Any]:
 async def test_failed_conversation_write_removes_the_auto_created_contact(
     api: Api, store: Store, fail_once: Any
 ) -> None:
-    await fail_once("findAndModify")
+    # the conversation's upsert is the fourth update: after the two claims' holder touches
+    # and the draft's keys
+    await fail_once("update", skip=3)
     _, errors = await api.gql_error(
         RECORD, interaction("f-1", ("PHONE", "+18032220000"), ("COOKIE", "ck"))
     )
@@ -70,7 +72,7 @@ async def test_failed_write_after_stitching_releases_the_new_claims(
         'cellPhone: "+18032220001"}) { id } }'
     )
     before = await snapshot(store)
-    await fail_once("findAndModify")
+    await fail_once("update", skip=1)  # the conversation's upsert, after the cookie's claim
     _, errors = await api.gql_error(
         RECORD, interaction("f-2", ("PHONE", "+18032220001"), ("COOKIE", "stitch-me"))
     )

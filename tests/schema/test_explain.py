@@ -1,0 +1,436 @@
+"""Every command the gateway sends is index-only: a battery of every operation, explained.
+
+An org of 2,000 contacts, 6,000 conversations (``gateway.seeding``, the documents the
+resolvers write), a note per contact, and 2,000 merge sets and merge events of a
+neighbouring org; then every
+query, mutation, subscription set-up, the NDJSON export and the CLI's import, export and
+check run once (pages, filters and counts included) through clients whose
+``tests.explain.ExplainLog`` captures each read and write filter, transactions included. Each
+is explained on the server (``executionStats``); the test fails on a collection scan, on a
+command that examines more than ``max(2 * returned, returned + 10)`` documents, or on a count
+over more than 1,000, and prints the worst offenders.
+
+A new operation adds its calls to ``battery`` (or a ``battery_*`` helper) below.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from pymongo import AsyncMongoClient
+
+from gateway.app import create_app
+from gateway.export import ndjson_lines
+from gateway.seeding import SeedResult, object_id, seed
+from gateway.settings import Settings
+from resolvers.contact_fields import ContactType
+from resolvers.documents import ContactDoc
+from resolvers.importer import import_rows
+from resolvers.invariants import find_violations
+from resolvers.journey_updates import journey_updates
+from resolvers.store import Doc, DomainConfig, Store
+from tests.conftest import SECRET, Api, principal
+from tests.explain import ExplainLog, Probe, Verdict, report, verdict, verdicts
+
+ORG = "acme"
+CONTACTS = 2000
+CONVERSATIONS = 6000
+
+
+@pytest.fixture
+async def explained(
+    mongo_uri: str, settings: Settings, store: Store
+) -> AsyncIterator[tuple[Api, Store, ExplainLog]]:
+    """The app and a store of its own database, both logging into one ExplainLog."""
+    log = ExplainLog()
+    app = create_app(settings, uri=mongo_uri, secret=SECRET, ensure_indexes=False, listeners=[log])
+    client: AsyncMongoClient[Doc] = AsyncMongoClient(
+        mongo_uri, tz_aware=True, event_listeners=[log]
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield Api(http), Store(client[store.db.name], DomainConfig()), log
+    await app.state.runtime.client.close()
+    await client.close()
+
+
+async def populate(store: Store) -> SeedResult:
+    result = await seed(store, ORG, contacts=CONTACTS, merge_sets=30, conversations=CONVERSATIONS)
+    rng = random.Random(7)
+    at = datetime.now(UTC)
+    contact_ids = [d["_id"] async for d in store.contacts.find({"org": ORG}, {"_id": 1})]
+    await store.notes.insert_many(
+        [
+            {
+                "_id": object_id(rng, at),
+                "org": ORG,
+                "contactId": contact_id,
+                "text": "asked about the invoice",
+                "createdAt": at - timedelta(minutes=n),
+                "createdBy": "agent-1",
+            }
+            for n, contact_id in enumerate(contact_ids)
+        ]
+    )
+    await store.merge_sets.insert_many(
+        [
+            {
+                "_id": object_id(rng, at),
+                "org": "neighbour",
+                "canonicalId": f"head-{n}",
+                "memberIds": [f"a-{n}", f"b-{n}", f"head-{n}"],
+                "history": [],
+            }
+            for n in range(CONTACTS)
+        ]
+    )
+    await store.merge_events.insert_many(
+        [
+            {
+                "_id": object_id(rng, at),
+                "org": "neighbour",
+                "kind": "MERGE",
+                "at": at,
+                "by": "agent-1",
+                "inputIds": [f"a-{n}", f"b-{n}"],
+                "canonicalId": f"head-{n}",
+                "contactIds": [f"a-{n}", f"b-{n}", f"head-{n}"],
+            }
+            for n in range(CONTACTS)
+        ]
+    )
+    return result
+
+
+CONTACT_FIELDS = """
+  id type firstName lastName workPhone cellPhone workEmail personalEmail readOnly expiresAt
+  externalIds { source value } address { city }
+  canonical { id }
+  mergeSet { id contactIds size history { kind at } canonical { id } contacts { id } }
+  identifiers { type value claimedAt contact { id } }
+  notes { id text createdAt }
+  mergeHistory { kind at inputIds canonicalId }
+  journey { contactIds conversationCount firstSeenAt lastSeenAt channels
+            conversations(first: 5) { totalCount edges { node { id } } } }
+"""
+CONTACT = f"query($id: ID!) {{ contact(id: $id) {{ {CONTACT_FIELDS} }} }}"
+CONTACTS_Q = "query($ids: [ID!]!) { contacts(ids: $ids) { id firstName canonical { id } } }"
+SEARCH = """query($q: String!, $after: String, $types: [ContactType!]) {
+  searchContacts(query: $q, first: 10, after: $after, types: $types) {
+    totalCount pageInfo { hasNextPage endCursor } edges { node { id firstName } }
+  }
+}"""
+IDENTIFIER = """query($t: IdentifierType!, $v: String!) {
+  identifier(type: $t, value: $v) { type value claimedAt contact { id } }
+}"""
+REVERSE = "query($v: String!) { reverseLookup(value: $v) { id } }"
+MERGE_SET = "query($id: ID!) { mergeSet(contactId: $id) { id contactIds contacts { id } } }"
+JOURNEY = """query($id: ID!, $first: Int!, $after: String, $since: DateTime, $until: DateTime,
+                  $channels: [Channel!]) {
+  journey(contactId: $id) {
+    contact { id } contactIds conversationCount firstSeenAt lastSeenAt channels
+    conversations(first: $first, after: $after, since: $since, until: $until,
+                  channels: $channels) {
+      totalCount pageInfo { hasNextPage endCursor }
+      edges { cursor node { id startedAt channel contact { id } individual { id } } }
+    }
+  }
+}"""
+CONVERSATION = """query($id: ID!) {
+  conversation(id: $id) { id channel startedAt externalContactId contact { id }
+                          individual { id mergeSet { contactIds } } }
+}"""
+CONVERSATIONS_Q = """query($first: Int!, $after: String, $since: DateTime, $until: DateTime,
+                         $channels: [Channel!], $ids: [ID!]) {
+  conversations(first: $first, after: $after, since: $since, until: $until,
+                channels: $channels, contactIds: $ids) {
+    totalCount pageInfo { hasNextPage endCursor }
+    edges { node { id startedAt channel contact { id } individual { id } } }
+  }
+}"""
+CREATE = "mutation($i: ContactInput!) { createContact(input: $i) { id } }"
+UPDATE = "mutation($id: ID!, $i: ContactInput!) { updateContact(id: $id, input: $i) { id } }"
+DELETE = "mutation($id: ID!) { deleteContact(id: $id) }"
+PROMOTE = "mutation($id: ID!) { promoteContact(id: $id) { id type } }"
+NOTE = "mutation($id: ID!, $t: String!) { addNote(contactId: $id, text: $t) { id } }"
+MERGE = "mutation($ids: [ID!]!) { mergeContacts(contactIds: $ids) { id } }"
+UNMERGE = "mutation($id: ID!) { unmergeContacts(contactId: $id) { id } }"
+LINK = """mutation($c: ID!, $id: ID!) {
+  linkConversation(conversationId: $c, contactId: $id) { id externalContactId }
+}"""
+UNLINK = "mutation($c: ID!) { unlinkConversation(conversationId: $c) { id } }"
+RECORD = """mutation($i: InteractionInput!) {
+  recordInteraction(input: $i) {
+    created conversation { id } contact { id journey { conversationCount } }
+    otherMatches { id }
+  }
+}"""
+
+
+class Battery:
+    """Every operation of the API, called on the seeded org."""
+
+    def __init__(self, api: Api, store: Store, plain: Store, seeded: SeedResult) -> None:
+        self.api = api
+        self.store = store  # logged: what the CLI and subscription code paths use
+        self.plain = plain  # not logged: the battery's own look-ups
+        self.seeded = seeded
+        self.serial = 0
+
+    async def some(self, query: dict[str, Any], n: int) -> list[ContactDoc]:
+        return await self.plain.contacts.find(query).limit(n).to_list()
+
+    def cid(self) -> str:
+        self.serial += 1
+        return f"explain-{self.serial}"
+
+    async def record(
+        self, channel: str, identifiers: list[Doc], cid: str | None = None, **extra: Any
+    ) -> Doc:
+        moment = datetime.now(UTC) - timedelta(minutes=self.serial)
+        data = await self.api.gql(
+            RECORD,
+            {
+                "i": {
+                    "conversationId": cid or self.cid(),
+                    "channel": channel,
+                    "startedAt": moment.isoformat(),
+                    "identifiers": identifiers,
+                    **extra,
+                }
+            },
+        )
+        resolution: Doc = data["recordInteraction"]
+        return resolution
+
+    async def reads(self) -> None:
+        gql = self.api.gql
+        curated = await self.some({"org": ORG, "type": "CURATED", "readOnly": False}, 3)
+        heads = list(self.seeded.set_heads.values())
+        member_sets = await self.plain.merge_sets.find({"org": ORG}).limit(2).to_list()
+        ancestor = next(m for m in member_sets[0]["memberIds"] if m != heads[0])
+        for contact_id in (curated[0]["_id"], heads[0], ancestor):
+            await gql(CONTACT, {"id": contact_id})
+        await gql(CONTACTS_Q, {"ids": [c["_id"] for c in curated] + [heads[0], "unknown"]})
+        person = curated[0]
+        for text in (person["lastName"], person["firstName"], "Ana Sm", "zzzz"):
+            page = await gql(SEARCH, {"q": text})
+            after = page["searchContacts"]["pageInfo"]["endCursor"]
+            if page["searchContacts"]["pageInfo"]["hasNextPage"]:
+                await gql(SEARCH, {"q": text, "after": after})
+        await gql(SEARCH, {"q": person["lastName"], "types": ["CURATED", "IDENTIFIED"]})
+        await gql(SEARCH, {"q": person["cellPhone"]})
+        await gql(SEARCH, {"q": person["workEmail"]})
+        await gql(IDENTIFIER, {"t": "PHONE", "v": person["cellPhone"]})
+        await gql(IDENTIFIER, {"t": "EMAIL", "v": person["workEmail"]})
+        await gql(REVERSE, {"v": person["cellPhone"]})
+        await gql(REVERSE, {"v": person["workEmail"]})
+        await gql(MERGE_SET, {"id": ancestor})
+        await self.journeys(heads[0], person["_id"])
+        await self.bi_pulls([*heads[:3], person["_id"]])
+
+    async def journeys(self, *contact_ids: str) -> None:
+        for contact_id in contact_ids:
+            after = None
+            for _ in range(3):
+                data = await self.api.gql(JOURNEY, {"id": contact_id, "first": 10, "after": after})
+                info = data["journey"]["conversations"]["pageInfo"]
+                if not info["hasNextPage"]:
+                    break
+                after = info["endCursor"]
+            week = datetime.now(UTC) - timedelta(days=7)
+            variables = {"id": contact_id, "first": 5, "since": week.isoformat()}
+            await self.api.gql(JOURNEY, variables)
+            until = {"id": contact_id, "first": 5, "until": week.isoformat()}
+            await self.api.gql(JOURNEY, until)
+            await self.api.gql(JOURNEY, {"id": contact_id, "first": 5, "channels": ["VOICE"]})
+
+    async def bi_pulls(self, contact_ids: list[str]) -> None:
+        gql = self.api.gql
+        after = None
+        for _ in range(3):
+            data = await gql(CONVERSATIONS_Q, {"first": 100, "after": after})
+            after = data["conversations"]["pageInfo"]["endCursor"]
+        await gql(CONVERSATIONS_Q, {"first": 1000})
+        day = datetime.now(UTC) - timedelta(days=1)
+        month = datetime.now(UTC) - timedelta(days=30)
+        await gql(CONVERSATIONS_Q, {"first": 50, "since": month.isoformat()})
+        await gql(CONVERSATIONS_Q, {"first": 50, "until": day.isoformat()})
+        await gql(CONVERSATIONS_Q, {"first": 50, "channels": ["EMAIL", "SMS"]})
+        await gql(CONVERSATIONS_Q, {"first": 20, "ids": contact_ids})
+        some = await self.plain.conversations.find({"org": ORG}).limit(1).to_list()
+        await gql(CONVERSATION, {"id": some[0]["cid"]})
+
+    async def writes(self) -> None:
+        gql = self.api.gql
+        created = await gql(
+            CREATE,
+            {"i": {"firstName": "Ines", "lastName": "Quarry", "workPhone": "+18035550101"}},
+        )
+        new_id = created["createContact"]["id"]
+        await gql(UPDATE, {"id": new_id, "i": {"workEmail": "ines.quarry@example.com"}})
+        await gql(UPDATE, {"id": new_id, "i": {"workPhone": "+18035550102"}})
+        await gql(NOTE, {"id": new_id, "t": "called back"})
+        known = await self.some({"org": ORG, "type": "CURATED", "mergeSetId": None}, 1)
+        await self.record("VOICE", [{"type": "PHONE", "value": known[0]["cellPhone"]}])
+        await self.record("EMAIL", [{"type": "EMAIL", "value": known[0]["workEmail"]}])
+        fresh = await self.record("VOICE", [{"type": "PHONE", "value": "+18035550177"}])
+        await self.record("SMS", [{"type": "PHONE", "value": "+18035550177"}])
+        await self.record("WHATSAPP", [{"type": "PHONE", "value": "+18035550178"}])
+        await self.record("FACEBOOK", [{"type": "FACEBOOK", "value": "fb.explain"}])
+        await self.record("WEB_MESSAGING", [{"type": "COOKIE", "value": "gc-explain"}])
+        await self.record(
+            "EMAIL",
+            [{"type": "EMAIL", "value": "new.person@example.com"}],
+            provided={"firstName": "Nia", "lastName": "New", "cellPhone": "+18035550179"},
+        )
+        await self.record("OPEN_MESSAGING", [{"type": "PHONE", "value": "+18035550180"}])
+        await self.record("CALLBACK", [])
+        again = [{"type": "PHONE", "value": known[0]["cellPhone"]}]
+        await self.record("SMS", again, cid="explain-1")  # recorded again: moved hour, channel
+        auto_id = fresh["contact"]["id"]
+        await gql(PROMOTE, {"id": auto_id})
+        autos = await self.some({"org": ORG, "type": "IDENTIFIED", "mergeSetId": None}, 3)
+        merged = await gql(MERGE, {"ids": [autos[0]["_id"], autos[1]["_id"]]})
+        head = merged["mergeContacts"]["id"]
+        await gql(MERGE, {"ids": [head, autos[2]["_id"]]})
+        conversation = await self.plain.conversations.find_one({"org": ORG, "cid": "explain-1"})
+        assert conversation is not None
+        await gql(LINK, {"c": "explain-1", "id": autos[0]["_id"]})
+        await gql(UNMERGE, {"id": autos[0]["_id"]})
+        await gql(UNLINK, {"c": "explain-1"})
+        await gql(LINK, {"c": "explain-1", "id": new_id})
+        await gql(DELETE, {"id": new_id})
+
+    async def subscription(self) -> None:
+        heads = list(self.seeded.set_heads.values())
+        updates = journey_updates(self.store, ORG, heads[1])
+        first = asyncio.ensure_future(anext(updates))
+        await asyncio.sleep(0.3)  # the change stream is open
+        await self.api.gql(LINK, {"c": "explain-2", "id": heads[1]})
+        doc = await asyncio.wait_for(first, 10)
+        assert doc["cid"] == "explain-2"
+        closing = getattr(updates, "aclose", None)
+        if closing is not None:
+            with contextlib.suppress(StopAsyncIteration):
+                await closing()
+
+    async def exports_and_cli(self) -> None:
+        token = self.api.token()
+        week = (datetime.now(UTC) - timedelta(days=7)).isoformat()
+        for params in ({}, {"since": week}, {"channels": "EMAIL"}):
+            response = await self.api.http.get(
+                "/export/conversations.ndjson",
+                params=params,
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert response.status_code == 200
+            assert response.text.count("\n") > 0
+        lines = [chunk async for chunk in ndjson_lines(self.store, ORG, chunk=1000)]
+        assert b"".join(lines).count(b"\n") >= CONVERSATIONS - 100
+        rows = [
+            (2, {"firstName": "Omar", "lastName": "Import", "workEmail": "omar@import.example"}),
+            (3, {"firstName": "Yara", "lastName": "Import", "externalIds": "crm:C-000001"}),
+        ]
+        someone = principal(ORG, sub="cli-import")
+        report_ = await import_rows(self.store, someone, rows)
+        assert report_.failed == 0, report_.errors
+        again = await import_rows(self.store, someone, rows)
+        assert again.unchanged == 2
+        assert await find_violations(self.store, ORG) == []
+
+
+# The one shape allowed to examine more than it returns, as long as it is an index scan: a
+# page of a merge set of several members is one command (the command-count tests hold a
+# journey page to one find), ``{org, externalContactId: {$in: members}}``; the embedded
+# server plans one operator per index, so that command cannot also bound startedAt and reads
+# the set's whole journey (tens to hundreds of rows) for each page. Removing this needs the
+# set's key on each conversation (maintained by link, merge and unmerge): not done yet.
+TOLERATED = {
+    "find conversations {org: str, externalContactId: {$in: [str]}} "
+    "sort(startedAt:-1,_id:-1) limit": "a merge set's page reads the set's journey",
+}
+
+
+def offenders(found: list[Verdict]) -> list[Verdict]:
+    return [
+        v
+        for v in found
+        if v.problem is not None and not (v.probe.shape in TOLERATED and v.stage == "IXSCAN")
+    ]
+
+
+@pytest.mark.timeout(600)
+async def test_every_command_of_every_operation_is_index_only(
+    explained: tuple[Api, Store, ExplainLog], store: Store
+) -> None:
+    api, logged_store, log = explained
+    seeded = await populate(store)
+    assert await store.contacts.count_documents({}) >= CONTACTS
+    assert await store.identifiers.count_documents({}) >= CONTACTS
+    log.clear()
+    battery = Battery(api, logged_store, store, seeded)
+    await battery.reads()
+    await battery.writes()
+    await battery.subscription()
+    await battery.exports_and_cli()
+    log.enabled = False
+    assert len({p.shape for p in log.probes}) > 40  # the battery did reach every operation
+    found = await verdicts(store.db, log)
+    text = report(found)
+    print(text)
+    assert offenders(found) == [], text
+    assert {v.probe.shape for v in found if v.problem} <= set(TOLERATED), text
+
+
+# --- the harness itself catches what it must -----------------------------------------------
+
+
+async def test_harness_flags_scans_overreads_and_big_counts(store: Store) -> None:
+    await store.db["conversations"].insert_many(  # bare documents: only what the probes read
+        [
+            {"_id": f"c{n:05d}", "org": ORG, "cid": f"x{n}", "channel": "VOICE", "n": n}
+            for n in range(1200)
+        ]
+    )
+    db = store.db
+    scan = await verdict(db, Probe("find", "conversations", {"channel": "VOICE"}, None, 0))
+    assert scan.problem == "COLLSCAN"
+    assert scan.examined == 1200
+    limited = await verdict(db, Probe("find", "conversations", {"org": ORG}, None, 5))
+    assert (limited.stage, limited.returned, limited.problem) == ("IXSCAN", 5, "examines too many")
+    point = await verdict(db, Probe("find", "conversations", {"org": ORG, "cid": "x7"}, None, 1))
+    assert point.problem is None
+    count = await verdict(db, Probe("count", "conversations", {"org": ORG}, None, 0))
+    assert count.problem == "count reads more than 1000"
+
+
+async def test_harness_captures_transactions_and_write_filters(
+    explained: tuple[Api, Store, ExplainLog],
+) -> None:
+    _, store, log = explained
+    await store.db["contacts"].insert_one(
+        {"_id": "p1", "org": ORG, "type": str(ContactType.CURATED)}
+    )
+
+    async def work(session: Any) -> None:
+        await store.contacts.update_one(
+            {"_id": "p1", "org": ORG}, {"$set": {"x": 1}}, session=session
+        )
+        await store.contacts.find_one({"org": ORG, "keys": "PHONE:+1"}, session=session)
+
+    await store.in_transaction(work)
+    await store.contacts.delete_many({"org": ORG, "lastName": "Nobody"})
+    shapes = [p.shape for p in log.probes]
+    assert "update contacts {_id: str, org: str} sort() limit" in shapes
+    assert "find contacts {org: str, keys: str} sort() limit" in shapes
+    assert "delete contacts {org: str, lastName: str} sort() all" in shapes
+    found = await verdicts(store.db, log)
+    assert [v.problem for v in found if v.probe.command == "delete"] == ["COLLSCAN"]
