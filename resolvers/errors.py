@@ -20,6 +20,8 @@ class Unauthenticated(DomainError):
 
 
 class Forbidden(DomainError):
+    """The token lacks the permission the field or operation needs."""
+
     code = "FORBIDDEN"
 
 
@@ -32,6 +34,8 @@ class BadUserInput(DomainError):
 
 
 class ReadOnly(DomainError):
+    """A write to an ancestor of a merge set: only its canonical contact is editable."""
+
     code = "READ_ONLY"
 
 
@@ -40,6 +44,8 @@ class MergeNotAllowed(DomainError):
 
 
 class Conflict(DomainError):
+    """A concurrent change won and retrying inside the gateway did not help: try again."""
+
     code = "CONFLICT"
 
 
@@ -48,6 +54,8 @@ class QueryTooComplex(DomainError):
 
 
 class ServiceUnavailable(DomainError):
+    """The database is unreachable or did not answer in time."""
+
     code = "SERVICE_UNAVAILABLE"
 
 

@@ -103,28 +103,9 @@ class Store:
                     [("org", ASCENDING), ("cid", ASCENDING), ("externalContactId", ASCENDING)],
                     name="org_cid_link",
                 ),
-                IndexModel(
-                    [
-                        ("org", ASCENDING),
-                        ("externalContactId", ASCENDING),
-                        ("startedAt", DESCENDING),
-                        ("_id", DESCENDING),
-                    ],
-                    name="org_contact_page",
-                ),
-                IndexModel(
-                    [("org", ASCENDING), ("startedAt", DESCENDING), ("_id", DESCENDING)],
-                    name="org_page",
-                ),
-                IndexModel(
-                    [
-                        ("org", ASCENDING),
-                        ("channel", ASCENDING),
-                        ("startedAt", DESCENDING),
-                        ("_id", DESCENDING),
-                    ],
-                    name="org_channel_page",
-                ),
+                _keyset_index("org_contact_page", "org", "externalContactId"),
+                _keyset_index("org_page", "org"),
+                _keyset_index("org_channel_page", "org", "channel"),
                 IndexModel([("expiresAt", ASCENDING)], name="ttl", expireAfterSeconds=0),
             ]
         )
@@ -193,6 +174,13 @@ class Store:
             # jittered backoff, so racing transactions run one after the other
             await asyncio.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
         raise Conflict("the change conflicted with a concurrent change; try again") from last
+
+
+def _keyset_index(name: str, *equal: str) -> IndexModel:
+    """An index for keyset pages, newest first: equality fields, then ``startedAt`` and
+    ``_id`` descending (the page order and its tie-break)."""
+    keys = [(field, ASCENDING) for field in equal]
+    return IndexModel([*keys, ("startedAt", DESCENDING), ("_id", DESCENDING)], name=name)
 
 
 def _typed(db: AsyncDatabase[Doc], name: str, shape: type[D]) -> AsyncCollection[D]:

@@ -16,14 +16,9 @@ import httpx
 import pytest
 import uvicorn
 from pymongo import AsyncMongoClient
-from pymongo.monitoring import (
-    CommandFailedEvent,
-    CommandListener,
-    CommandStartedEvent,
-    CommandSucceededEvent,
-)
 from starlette.applications import Starlette
 
+from bench.command_log import CommandLog
 from gateway.app import create_app
 from gateway.auth import ALL_PERMISSIONS, mint_token
 from gateway.embedded import EmbeddedServer, free_port
@@ -186,45 +181,6 @@ def refused_sockets_collected() -> Iterator[None]:
             yield
         finally:
             gc.collect()
-
-
-# commands that are not the query's own work
-NOISE = {"hello", "ismaster", "isMaster", "ping", "endSessions", "buildInfo", "saslStart"}
-
-
-class CommandLog(CommandListener):
-    """Every database command a client sends (handshakes and pings left out)."""
-
-    def __init__(self) -> None:
-        self.events: list[CommandStartedEvent] = []
-
-    def started(self, event: CommandStartedEvent) -> None:
-        if event.command_name not in NOISE:
-            self.events.append(event)
-
-    def succeeded(self, event: CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: CommandFailedEvent) -> None:
-        pass
-
-    def clear(self) -> None:
-        self.events.clear()
-
-    def names(self, *, get_more: bool = True) -> list[str]:
-        """``name:collection`` of each command (``aggregate:1`` is a database aggregate)."""
-        found = []
-        for event in self.events:
-            if event.command_name == "getMore" and not get_more:
-                continue
-            target = event.command.get(event.command_name)
-            if event.command_name == "getMore":
-                target = event.command.get("collection")
-            found.append(f"{event.command_name}:{target}")
-        return found
-
-    def count(self, *, get_more: bool = True) -> int:
-        return len(self.names(get_more=get_more))
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import orjson
 import pytest
 from pymongo.errors import ServerSelectionTimeoutError
 
+from bench.command_log import CommandLog
 from gateway.app import create_app
 from gateway.export import ndjson_lines
 from gateway.seeding import seed
@@ -24,7 +25,7 @@ from resolvers.invariants import find_violations
 from resolvers.principal import Permission
 from resolvers.store import Store
 from schema.scalars import parse_datetime, serialize_datetime
-from tests.conftest import SECRET, Api, CommandLog
+from tests.conftest import SECRET, Api
 from tests.factories import (
     add_contact,
     add_merge_set,

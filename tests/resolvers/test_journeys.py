@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from bench.command_log import CommandLog
 from resolvers import journeys, loaders
 from resolvers.clock import now, to_db_precision
 from resolvers.contact_fields import ContactType
@@ -24,7 +25,6 @@ from resolvers.journeys import (
     page_request,
 )
 from resolvers.store import Store
-from tests.conftest import CommandLog
 from tests.factories import (
     ORG,
     add_contact,

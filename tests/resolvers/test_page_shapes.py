@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
+from bench.command_log import CommandLog
 from resolvers.clock import now, to_db_precision
 from resolvers.journeys import (
     CONVERSATIONS_CURSOR,
@@ -14,7 +15,6 @@ from resolvers.journeys import (
     time_range,
 )
 from resolvers.store import Store
-from tests.conftest import CommandLog
 from tests.factories import ORG, add_contact, conversation_doc
 from tests.resolvers.test_journeys import all_pages
 

@@ -16,6 +16,7 @@ from datetime import timedelta
 import httpx
 import pytest
 
+from bench.command_log import BI_LEVELS, BI_QUERY, JOURNEY_LEVELS, JOURNEY_QUERY, CommandLog
 from gateway.app import create_app
 from gateway.settings import Settings
 from resolvers import claims
@@ -23,39 +24,8 @@ from resolvers.clock import now
 from resolvers.documents import ContactDoc, ConversationDoc
 from resolvers.identifiers import IdentifierType, key
 from resolvers.store import Store
-from tests.conftest import SECRET, Api, CommandLog
+from tests.conftest import SECRET, Api
 from tests.factories import add_merge_set, contact_docs, conversation_doc
-
-BI_QUERY = """
-query Pull($first: Int!) {
-  conversations(first: $first) {
-    edges { node {
-      id startedAt channel
-      contact { id }
-      individual { id mergeSet { contactIds } identifiers { value } }
-    } }
-    pageInfo { hasNextPage endCursor }
-  }
-}
-"""
-BI_LEVELS = 2  # node.contact/individual, then individual.mergeSet/identifiers
-
-JOURNEY_QUERY = """
-query Journey($id: ID!, $first: Int!) {
-  journey(contactId: $id) {
-    contact { id firstName }
-    contactIds conversationCount channels
-    conversations(first: $first) {
-      edges { node {
-        id startedAt
-        contact { id firstName readOnly }
-        individual { id mergeSet { contactIds size } }
-      } }
-    }
-  }
-}
-"""
-JOURNEY_LEVELS = 4  # journey, its fields (summary), node.contact/individual, mergeSet
 
 SLIM_QUERY = "query { conversations(first: 50) { edges { node { id startedAt } } } }"
 
