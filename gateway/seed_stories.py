@@ -75,13 +75,6 @@ def _id(resolution: Resolution) -> str:
     return contact_id
 
 
-async def already_told(store: Store, org: str) -> bool:
-    found = await store.conversations.find_one(
-        {"org": org, "cid": STORY_PREFIX + "alexis-call"}, {"_id": 1}
-    )
-    return found is not None
-
-
 async def write_stories(store: Store, principal: Principal) -> list[Story]:
     """Write the six stories into ``principal.org``; returns where to find each."""
     w = _Writer(store, principal)

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from resolvers import conversation_counts, loaders
+from resolvers import conversation_counts
 from resolvers.clock import now, to_db_precision
 from resolvers.conversations import Channel
 from resolvers.documents import ContactDoc, ConversationDoc
@@ -609,11 +609,6 @@ def journey_head(link: ContactLink | None) -> JourneyHead | None:
     return JourneyHead(canonical=link.canonical, member_ids=tuple(link.member_ids))
 
 
-async def get_journey_head(store: Store, org: str, contact_id: str) -> JourneyHead | None:
-    (link,) = await loaders.contact_links(store, org, [contact_id])
-    return journey_head(link)
-
-
 def expand_links(links: Iterable[ContactLink | None]) -> tuple[str, ...]:
     """Every contact id of the merge sets of the linked contacts; unknown ids add nothing."""
     members: dict[str, None] = {}
@@ -627,12 +622,6 @@ def check_contact_ids(contact_ids: Sequence[str]) -> list[str]:
     if len(contact_ids) > MAX_CONTACT_IDS:
         raise BadUserInput(f"at most {MAX_CONTACT_IDS} contactIds")
     return [str(i) for i in contact_ids]
-
-
-async def expand_contact_ids(store: Store, org: str, contact_ids: Sequence[str]) -> tuple[str, ...]:
-    """``contactIds`` of a BI pull, expanded to whole merge sets (unknown ids are ignored)."""
-    ids = check_contact_ids(contact_ids)
-    return expand_links(await loaders.contact_links(store, org, ids))
 
 
 @dataclass(frozen=True)

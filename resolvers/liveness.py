@@ -23,11 +23,3 @@ def is_expired(doc: Mapping[str, Any], moment: datetime | None = None) -> bool:
 def is_live(doc: Mapping[str, Any], moment: datetime | None = None) -> bool:
     """Neither expired nor an ancestor: a contact that may hold claims."""
     return not doc.get("readOnly", False) and not is_expired(doc, moment)
-
-
-def live_filter(moment: datetime | None = None) -> dict[str, Any]:
-    """The query clause for contacts that are neither expired nor ancestors."""
-    return {
-        "readOnly": False,
-        "$or": [{"expiresAt": None}, {"expiresAt": {"$gt": moment or now()}}],
-    }

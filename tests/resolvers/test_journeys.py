@@ -86,18 +86,30 @@ async def test_links_ignore_other_orgs_and_expired_contacts(store: Store) -> Non
     assert await loaders.contact_links(store, ORG, []) == []
 
 
+async def journey_head_of(store: Store, org: str, contact_id: str) -> journeys.JourneyHead | None:
+    """What Contact.journey does, with the links loader's batch function."""
+    (link,) = await loaders.contact_links(store, org, [contact_id])
+    return journeys.journey_head(link)
+
+
+async def expanded_ids(store: Store, contact_ids: list[str]) -> tuple[str, ...]:
+    """What Query.conversations(contactIds:) does, with the links loader's batch function."""
+    ids = journeys.check_contact_ids(contact_ids)
+    return journeys.expand_links(await loaders.contact_links(store, ORG, ids))
+
+
 async def test_a_journey_is_the_merge_set_of_any_member(store: Store) -> None:
     canonical, members = await add_merge_set(store, size=3)
     for member in members:
-        head = await journeys.get_journey_head(store, ORG, member["_id"])
+        head = await journey_head_of(store, ORG, member["_id"])
         assert head is not None
         assert head.canonical["_id"] == canonical["_id"]
         assert head.member_ids == tuple(m["_id"] for m in members)
     loner = await add_contact(store)
-    head = await journeys.get_journey_head(store, ORG, loner["_id"])
+    head = await journey_head_of(store, ORG, loner["_id"])
     assert head is not None and head.member_ids == (loner["_id"],)
-    assert await journeys.get_journey_head(store, ORG, "unknown") is None
-    assert await journeys.get_journey_head(store, "other-org", loner["_id"]) is None
+    assert await journey_head_of(store, ORG, "unknown") is None
+    assert await journey_head_of(store, "other-org", loner["_id"]) is None
 
 
 async def test_contact_ids_expand_to_whole_merge_sets_and_unknown_ones_are_ignored(
@@ -105,13 +117,13 @@ async def test_contact_ids_expand_to_whole_merge_sets_and_unknown_ones_are_ignor
 ) -> None:
     _, members = await add_merge_set(store, size=3)
     loner = await add_contact(store)
-    expanded = await journeys.expand_contact_ids(
-        store, ORG, [members[1]["_id"], "unknown", loner["_id"], members[0]["_id"]]
+    expanded = await expanded_ids(
+        store, [members[1]["_id"], "unknown", loner["_id"], members[0]["_id"]]
     )
     assert expanded == (*(m["_id"] for m in members), loner["_id"])
-    assert await journeys.expand_contact_ids(store, ORG, ["unknown"]) == ()
+    assert await expanded_ids(store, ["unknown"]) == ()
     with pytest.raises(BadUserInput):
-        await journeys.expand_contact_ids(store, ORG, ["x"] * (journeys.MAX_CONTACT_IDS + 1))
+        await expanded_ids(store, ["x"] * (journeys.MAX_CONTACT_IDS + 1))
 
 
 # --- pages of a merge set ---------------------------------------------------------------------
