@@ -20,8 +20,6 @@ class Unauthenticated(DomainError):
 
 
 class Forbidden(DomainError):
-    """The token lacks the permission the field or operation needs."""
-
     code = "FORBIDDEN"
 
 
@@ -34,8 +32,6 @@ class BadUserInput(DomainError):
 
 
 class ReadOnly(DomainError):
-    """A write to an ancestor of a merge set: only its canonical contact is editable."""
-
     code = "READ_ONLY"
 
 
@@ -44,8 +40,6 @@ class MergeNotAllowed(DomainError):
 
 
 class Conflict(DomainError):
-    """A concurrent change won and retrying inside the gateway did not help: try again."""
-
     code = "CONFLICT"
 
 
@@ -54,8 +48,6 @@ class QueryTooComplex(DomainError):
 
 
 class ServiceUnavailable(DomainError):
-    """The database is unreachable or did not answer in time."""
-
     code = "SERVICE_UNAVAILABLE"
 
 
