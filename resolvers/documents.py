@@ -2,7 +2,7 @@
 
 ``Store`` types its collections with these (``AsyncCollection[ContactDoc]`` …), so every
 read and write through it is checked by mypy: a misspelt key is a type error
-(``tests/typing/test_documents_typing.py`` proves it). They cost nothing at run time: a
+(``tests/typing/documents.py`` proves it). They cost nothing at run time: a
 document is still the plain dict PyMongo decodes.
 
 Two things the types cannot say, and how the code handles them:
@@ -13,6 +13,11 @@ Two things the types cannot say, and how the code handles them:
   input patches, the merge of fields and the CSV columns iterate over field-name tuples.
   Those are :data:`ContactFields`, an open-ended ``dict[str, Any]`` keyed by field name,
   and :func:`field_of` is the one place a contact's field is read by a computed name.
+
+What stays an untyped ``dict[str, Any]`` (``resolvers.store.Doc``), and why: the raw
+database handle and client (any collection), aggregation rows (``store.aggregate_rows``:
+their shape is the pipeline's ``$group``/``$lookup``/``$count``, named where they are read),
+and query filters and update documents (Mongo's operator language, not stored shapes).
 """
 
 from __future__ import annotations
