@@ -516,10 +516,10 @@ def _finish_person(store: Store, person: _Person) -> ContactDoc:
 
 
 def _claims_of(org: str, person: _Person) -> list[ClaimDoc]:
-    docs = [claims._claim_doc(org, k, person.doc, person.via) for k in person.doc["keys"]]
+    docs = [claims.claim_doc(org, k, person.doc, person.via) for k in person.doc["keys"]]
     if person.cookie:
         cookie_key = key(IdentifierType.COOKIE, person.cookie)
-        docs.append(claims._claim_doc(org, cookie_key, person.doc, claims.VIA_INTERACTION))
+        docs.append(claims.claim_doc(org, cookie_key, person.doc, claims.VIA_INTERACTION))
     return docs
 
 

@@ -41,7 +41,8 @@ def rank(contact: ContactDoc) -> tuple[datetime, str]:
     return (contact["since"], contact["_id"])
 
 
-def _claim_doc(org: str, identifier_key: str, contact: ContactDoc, via: str) -> ClaimDoc:
+def claim_doc(org: str, identifier_key: str, contact: ContactDoc, via: str) -> ClaimDoc:
+    """The claim ``contact`` makes on ``identifier_key`` now (it expires with the contact)."""
     kind, value = split_key(identifier_key)
     return {
         "org": org,
@@ -87,7 +88,7 @@ async def claim(
             return holder_id
         replaced = await store.identifiers.update_one(
             {"org": org, "contactId": holder_id, "key": identifier_key},
-            {"$set": _claim_doc(org, identifier_key, contact, via)},
+            {"$set": claim_doc(org, identifier_key, contact, via)},
             session=session,
         )
         if replaced.modified_count == 1:
@@ -102,7 +103,7 @@ async def _insert_or_read(
 ) -> str | ClaimDoc | None:
     """Outside a transaction: the holder's id when the insert won, else the current claim."""
     try:
-        await store.identifiers.insert_one(_claim_doc(org, identifier_key, contact, via))
+        await store.identifiers.insert_one(claim_doc(org, identifier_key, contact, via))
     except DuplicateKeyError:
         return await store.identifiers.find_one({"org": org, "key": identifier_key})
     return await _confirm_holder(store, org, identifier_key, contact["_id"])
@@ -121,7 +122,7 @@ async def _read_or_insert(
     if current is not None:
         return current
     await store.identifiers.insert_one(
-        _claim_doc(org, identifier_key, contact, via), session=session
+        claim_doc(org, identifier_key, contact, via), session=session
     )
     return contact["_id"]
 

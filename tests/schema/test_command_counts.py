@@ -69,7 +69,7 @@ async def seed_bi(store: Store, count: int) -> None:
     linked.extend(loners)
     await store.identifiers.insert_many(
         [
-            claims._claim_doc(
+            claims.claim_doc(
                 "acme", key(IdentifierType.PHONE, f"+1803555{n:04d}"), head, claims.VIA_FIELD
             )
             for n, head in enumerate(heads)
