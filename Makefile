@@ -10,7 +10,7 @@ LOCK := requirements.lock
 DEV_LOCK := requirements-dev.lock
 UV_COMPILE := $(BIN)/uv pip compile pyproject.toml --upgrade --universal --python-version 3.11 --generate-hashes --quiet
 
-.PHONY: run test lint format bench load schema check seed install install-dev assets screenshot clean lock
+.PHONY: run test lint format bench load faults schema check seed install install-dev assets screenshot clean lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,9 @@ bench: $(STAMP)  ## seed a realistic data set and print the benchmark table
 
 load: $(STAMP)  ## 60 s of mixed traffic from 50 clients on loopback, then the invariant checker
 	$(BIN)/python -m bench.load
+
+faults: $(STAMP)  ## SIGKILL the database under 20 writers, then gateways mid-merge: lost writes, recovery, conflicts
+	$(BIN)/python -m bench.faults
 
 schema: $(RUN_STAMP)  ## regenerate schema.graphql
 	$(BIN)/scv schema > schema.graphql

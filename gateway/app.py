@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import re
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from pymongo import AsyncMongoClient
-from pymongo.errors import OperationFailure, PyMongoError
 from pymongo.monitoring import CommandListener
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -22,15 +20,17 @@ from starlette.routing import Route, WebSocketRoute
 from gateway.auth import development_secret, mint_token, secret_length_warning
 from gateway.body_limit import BodySizeLimit
 from gateway.cors import cors_middleware
-from gateway.database import make_client, make_store
+from gateway.database import close_client, make_client, make_store
 from gateway.embedded import EmbeddedServer, running_uri
 from gateway.export import export_conversations
 from gateway.graphiql import assets_route, find_assets
 from gateway.graphql_app import GatewayGraphQL
+from gateway.last_resort import LastResort
 from gateway.logs import RequestLogging
 from gateway.metrics import Metrics
 from gateway.persisted_queries import PersistedQueries
 from gateway.rate_limit import RateLimiter
+from gateway.readiness import Readiness
 from gateway.settings import Settings
 from resolvers.store import Doc, Store
 from schema.limits import QueryLimits
@@ -119,18 +119,6 @@ def create_app(
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
-    async def readyz(request: Request) -> JSONResponse:
-        reason = embedded.exit_reason() if embedded is not None else None
-        if reason is None:
-            try:
-                await client.admin.command("ping")
-            except PyMongoError as exc:
-                reason = unreachable_reason(exc, settings.db_timeout_ms)
-        if reason is not None:
-            return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
-        mode = "embedded" if embedded is not None else "external"
-        return JSONResponse({"status": "ready", "database": mode})
-
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if ensure_indexes:
@@ -138,20 +126,22 @@ def create_app(
         try:
             yield
         finally:
-            await client.close()
+            await close_client(client)
 
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
-            Route("/readyz", readyz),
+            Route("/readyz", Readiness(client, embedded).endpoint),
             Route("/metrics", metrics.endpoint, methods=["GET"]),  # no token: the scraper's
             Route("/export/conversations.ndjson", export_conversations, methods=["GET"]),
             assets_route(graphiql_assets),
         ],
         lifespan=lifespan,
-        middleware=[  # outermost first: every request is logged and counted, big bodies refused
+        middleware=[  # outermost first: a JSON 500 whatever fails; every request logged and
+            # counted; big bodies refused
+            Middleware(LastResort),
             Middleware(RequestLogging, observer=metrics.observe_request),
             *cors_middleware(settings.cors_origin_list),  # refusals carry CORS headers too
             Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
@@ -171,32 +161,17 @@ def query_limits(settings: Settings) -> QueryLimits:
     )
 
 
-_ERRNO = re.compile(r"\[Errno (-?\d+)\] ([^(),:\n]{1,80})")
-
-
-def unreachable_reason(exc: PyMongoError, timeout_ms: int) -> str:
-    """One line for /readyz: the error's class and a short, safe hint (no hosts, no URIs)."""
-    name = type(exc).__name__
-    if isinstance(exc, OperationFailure):
-        return f"database error: {name} (code {exc.code})"
-    found = _ERRNO.search(str(exc))
-    if found is not None:  # e.g. "Connection refused", from the errno rather than the text
-        number = int(found.group(1))
-        hint = os.strerror(number) if number > 0 else found.group(2).strip()
-        return f"database unreachable: {name} ({hint})"
-    if exc.timeout:
-        return f"database unreachable: {name} (no answer within {timeout_ms} ms)"
-    return f"database unreachable: {name}"
-
-
 @contextlib.contextmanager
-def database(settings: Settings, *, share: bool = False) -> Iterator[Database]:
+def database(
+    settings: Settings, *, share: bool = False, announce: Callable[[str], None] | None = None
+) -> Iterator[Database]:
     """MONGODB_URI when set, else an embedded server on SCV_DATA_DIR (stopped on exit).
 
     With ``share`` (the CLI's data tools) an embedded server that `scv serve` already runs on
     the same directory is used instead of starting one (its files are locked while it runs);
     it is not ours, so ``embedded`` is then None. A data tool never creates a database: with
-    neither a running server nor an existing data directory it raises :class:`NoDatabase`.
+    neither a running server nor an existing data directory it raises :class:`NoDatabase`. ``announce`` is told
+    when the start waits for the previous server of the directory to exit.
     """
     if settings.mongodb_uri:
         yield Database(settings.mongodb_uri, where=uri_without_credentials(settings.mongodb_uri))
@@ -213,7 +188,9 @@ def database(settings: Settings, *, share: bool = False) -> Iterator[Database]:
                 f"no database at {data_dir}: set MONGODB_URI, or SCV_DATA_DIR to an existing "
                 "data directory, or start make run (scv serve) first"
             )
-    server = EmbeddedServer(data_dir, test_commands=settings.embedded_test_commands)
+    server = EmbeddedServer(
+        data_dir, test_commands=settings.embedded_test_commands, announce=announce
+    )
     server.start()
     try:
         yield Database(server.uri, server, where=where)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import socket
 import sys
 from collections.abc import Awaitable, Callable, Generator
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
@@ -81,9 +83,16 @@ class _Server(uvicorn.Server):
                     self.on_shutdown()
 
 
+def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM before (and after) uvicorn handles it: unwind, so the embedded database is
+    stopped by ``database()``'s exit instead of being orphaned mid-start."""
+    raise SystemExit(128 + signum)
+
+
 @app.command()
 def serve() -> None:
     """Serve the gateway (embedded database unless MONGODB_URI is set)."""
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     from gateway.app import create_app, database
     from gateway.logs import configure_logging
 
@@ -91,7 +100,7 @@ def serve() -> None:
     _check_port(settings.host, settings.port)
     configure_logging()  # JSON lines on stderr, personal data and tokens redacted
     try:
-        with database(settings) as db:
+        with database(settings, announce=lambda line: console.print(line, highlight=False)) as db:
             uri = db.uri
             application = create_app(
                 settings, uri=uri, secret=settings.jwt_secret, embedded=db.embedded

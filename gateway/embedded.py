@@ -2,22 +2,38 @@
 
 It runs in its own process on a free loopback port so the gateway and the database use
 separate cores. Its data lives in a directory that survives restarts.
+
+Durability and restarts:
+
+* every commit, transactions included, is synced to the journal before it is acknowledged
+  (``--sync-on-commit``: the server honours ``j: true`` on single writes but not on
+  ``commitTransaction``), so killing the server loses no acknowledged write;
+* idle transactions are aborted after 5 s (``gateway/embedded_daemon.py``), so those of a
+  killed gateway stop blocking other writers within seconds;
+* the child's pid is kept next to the data directory (``<dir>.pid``). A server started on
+  a directory whose previous server is still exiting (a gateway SIGKILLed a moment ago:
+  its child shuts down on the parent-death signal) waits up to
+  :data:`PREVIOUS_EXIT_WAIT_S` for it, and says so; a pid file whose process is gone is
+  ignored.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
+import psutil  # type: ignore[import-untyped]
+
 START_TIMEOUT_S = 60.0
+PREVIOUS_EXIT_WAIT_S = 10.0
 PR_SET_PDEATHSIG = 1
 
 
@@ -33,13 +49,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def _server_command() -> list[str]:
-    script = Path(sys.executable).with_name("secantusd-py")
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("secantusd-py")
-    if found:
-        return [found]
-    return [sys.executable, "-c", "import sys; from secantus.cli import main; sys.exit(main())"]
+    return [sys.executable, "-m", "gateway.embedded_daemon", "--sync-on-commit"]
 
 
 class EmbeddedServer:
@@ -53,6 +63,7 @@ class EmbeddedServer:
         port: int | None = None,
         test_commands: bool = False,
         log_path: Path | None = None,
+        announce: Callable[[str], None] | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.host = host
@@ -61,6 +72,7 @@ class EmbeddedServer:
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
         self.stopped = False  # stop() was called: not running, on purpose
+        self.announce = announce  # told, in one line, when start() waits for a predecessor
 
     @property
     def uri(self) -> str:
@@ -69,6 +81,7 @@ class EmbeddedServer:
     def start(self) -> EmbeddedServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.stopped = False
+        self._wait_for_previous()
         if self.port is None:
             self.port = free_port(self.host)
         elif not _port_is_free(self.host, self.port):
@@ -97,9 +110,39 @@ class EmbeddedServer:
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
             )
-        self._wait_ready(log_path)
+        try:
+            self.pid_file.write_text(str(self.process.pid))
+            self._wait_ready(log_path)
+        except BaseException:  # a failed start, or a signal meanwhile: no child left behind
+            self.stop()
+            raise
         self.uri_file.write_text(self.uri)
         return self
+
+    @property
+    def pid_file(self) -> Path:
+        """The running child's pid, so the next server on this directory can wait for it."""
+        return self.data_dir.with_name(self.data_dir.name + ".pid")
+
+    def _wait_for_previous(self) -> None:
+        """A previous server of this directory that is still exiting is waited for."""
+        previous = _previous_server(self.pid_file, self.data_dir)
+        if previous is None:
+            return
+        if self.announce is not None:
+            self.announce(
+                f"waiting up to {PREVIOUS_EXIT_WAIT_S:.0f}s for the previous embedded database"
+                f" of {self.data_dir} (pid {previous.pid}) to exit"
+            )
+        try:
+            previous.wait(timeout=PREVIOUS_EXIT_WAIT_S)
+        except psutil.TimeoutExpired:
+            raise EmbeddedServerError(
+                f"the data directory {self.data_dir} is already in use by another server"
+                f" (pid {previous.pid}, still running after {PREVIOUS_EXIT_WAIT_S:.0f}s)"
+            ) from None
+        except psutil.NoSuchProcess:
+            pass
 
     @property
     def uri_file(self) -> Path:
@@ -143,19 +186,12 @@ class EmbeddedServer:
     def stop(self) -> None:
         process, self.process = self.process, None
         self.stopped = True
-        if process is not None:
-            self.uri_file.unlink(missing_ok=True)
-        if process is None or process.poll() is not None:
+        if process is None:
             return
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
+        self.uri_file.unlink(missing_ok=True)
+        if process.poll() is None:
+            _terminate(process)
+        self.pid_file.unlink(missing_ok=True)  # only once the process is gone
 
     def __enter__(self) -> EmbeddedServer:
         return self.start()
@@ -167,6 +203,31 @@ class EmbeddedServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _terminate(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the child's process group, SIGKILL if it has not exited after 10 s."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
+
+
+def _previous_server(pid_file: Path, data_dir: Path) -> psutil.Process | None:
+    """The process a pid file names, if it is alive and serves ``data_dir`` (a pid reused
+    by another program, a zombie or a missing process: None, the file is stale)."""
+    try:
+        process = psutil.Process(int(pid_file.read_text().strip()))
+        alive = process.status() != psutil.STATUS_ZOMBIE
+        serves = str(data_dir) in process.cmdline()
+    except (OSError, ValueError, psutil.Error):
+        return None
+    return process if alive and serves else None
 
 
 def _die_with_parent() -> None:

@@ -41,6 +41,7 @@ from gateway.logs import current_request, error_codes
 from gateway.media_types import GRAPHQL_RESPONSE_JSON, prefers_html, response_media_type
 from gateway.persisted_queries import PersistedQueries
 from gateway.rate_limit import RateLimiter
+from gateway.request_body import loads
 from gateway.websocket import GatewayTransportWSHandler, OperationObserver
 from resolvers.errors import BadUserInput, Unauthenticated
 from resolvers.principal import Principal
@@ -109,6 +110,10 @@ class GatewayGraphQL(GraphQL[Context, None]):
         self.db_timeout_s = db_timeout_s  # one database deadline for a whole HTTP request
         self.rate_limiter = rate_limiter or RateLimiter()
         self.persisted_queries = persisted_queries or PersistedQueries()
+
+    def decode_json(self, data: str | bytes) -> object:
+        """Bodies, WebSocket messages and query parameters: strict, never a stray exception."""
+        return loads(data)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         principal = request.scope.get("scv.principal")

@@ -8,11 +8,11 @@ objects, a ``query`` or ``operationName`` that is not a string.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.request_body import loads
 from resolvers.errors import BadUserInput, DomainError
 
 __all__ = ["GraphQLParams", "RequestRefused", "params_from_json", "params_from_query"]
@@ -75,7 +75,7 @@ def _json_param(query_params: Mapping[str, str], name: str) -> object:
     if not text:
         return None
     try:
-        return json.loads(text)
+        return loads(text)  # strict: no RecursionError from a parameter nested 100,000 deep
     except ValueError:  # JSONDecodeError, and lone surrogates that cannot be decoded
         raise bad_request(f"the {name} parameter is not valid JSON") from None
 

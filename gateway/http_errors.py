@@ -17,8 +17,11 @@ def error_response(
     media_type: str = "application/json",
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
+    """``message`` may quote the caller's input: a lone surrogate in it is escaped (``\\ud800``)
+    rather than failing the UTF-8 encoding of the response."""
+    text = message.encode("utf-8", "backslashreplace").decode("utf-8")
     return JSONResponse(
-        {"errors": [{"message": message, "extensions": {"code": code}}]},
+        {"errors": [{"message": text, "extensions": {"code": code}}]},
         status_code=status,
         media_type=media_type,
         headers=dict(headers) if headers else None,

@@ -120,6 +120,7 @@ class RequestInfo:
     cost: int | None = None
     codes: list[str] = field(default_factory=list)
     status: int | None = None
+    log_level: int | None = None  # set by a handler whose error status is a routine answer
     graphiql: bool = False  # a GET of /graphql answered with GraphiQL's page
 
     def add_codes(self, codes: list[str]) -> None:
@@ -326,6 +327,8 @@ def _log_request(info: RequestInfo, elapsed_s: float, failure: BaseException | N
         "codes": info.codes,
     }
     level = logging.ERROR if status >= 500 else logging.INFO
+    if info.log_level is not None and failure is None:
+        level = info.log_level
     exc_info = (type(failure), failure, failure.__traceback__) if failure is not None else None
     request_log.log(
         level,

@@ -18,6 +18,7 @@ from schema.merging import MergeMutation, MergeQuery
 from schema.operations import OperationSelection
 from schema.scalars import DATETIME_SCALAR, DateTime
 from schema.subscriptions import Subscription
+from schema.text_input import LoneSurrogates
 
 Query = merge_types("Query", (DirectoryQuery, InteractionQuery, MergeQuery, JourneyQuery))
 Mutation = merge_types("Mutation", (DirectoryMutation, InteractionMutation, MergeMutation))
@@ -40,7 +41,12 @@ def build_schema(*, documented: bool = True) -> GatewaySchema:
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        extensions=[ErrorCodes, QueryLimiter, OperationSelection],  # classes: one per request
+        extensions=[
+            ErrorCodes,
+            LoneSurrogates,
+            QueryLimiter,
+            OperationSelection,
+        ],  # one per request
         config=StrawberryConfig(scalar_map={DateTime: DATETIME_SCALAR}),
     )
     if documented:  # introspection and the SDL show them

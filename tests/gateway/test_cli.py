@@ -122,11 +122,13 @@ def test_serve_on_a_busy_port_is_a_one_line_error(tmp_path: Path) -> None:
 
 
 def test_serve_on_a_data_dir_in_use_is_a_one_line_error(tmp_path: Path) -> None:
+    """After saying that it waits (10 s) for the directory's server to exit."""
     data_dir = tmp_path / "shared"
     with EmbeddedServer(data_dir):
-        line = _one_line_error(
-            _serve({"SCV_PORT": str(free_port()), "SCV_DATA_DIR": str(data_dir)})
-        )
+        result = _serve({"SCV_PORT": str(free_port()), "SCV_DATA_DIR": str(data_dir)})
+    waiting, _, rest = result.stderr.partition("\n")
+    assert waiting.startswith("waiting up to 10s for the previous embedded database of")
+    line = _one_line_error(subprocess.CompletedProcess(result.args, result.returncode, "", rest))
     assert "already in use" in line and str(data_dir) in line
 
 
