@@ -70,11 +70,14 @@ async def add_contact(
     *,
     kind: ContactType = ContactType.CURATED,
     expires_at: datetime | None = None,
+    doc_id: str | None = None,
     **fields: Any,
 ) -> ContactDoc:
     """A stored contact (named Ann Lee unless ``fields`` say otherwise) that claims nothing."""
     values: dict[str, Any] = {"firstName": "Ann", "lastName": "Lee", **fields}
     doc = new_contact_doc(store, org, values, kind, expires_at=expires_at)
+    if doc_id is not None:
+        doc["_id"] = doc["canonicalId"] = doc_id
     await store.contacts.insert_one(doc)
     return doc
 
