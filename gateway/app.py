@@ -80,16 +80,17 @@ def create_app(
     *,
     uri: str,
     secret: str | None = None,
+    dev_token: str | None = None,
     ensure_indexes: bool = True,
     listeners: Sequence[CommandListener] = (),
     embedded: EmbeddedServer | None = None,
 ) -> Starlette:
-    """The ASGI app for a database at ``uri``; with no secret a development token is minted.
+    """The ASGI app for a database at ``uri``; with no secret a development token is minted
+    (``dev_token``: one minted already with ``secret``, as ``scv serve --workers`` does).
 
     ``embedded`` is the server behind ``uri`` when this process started it: /readyz and
     /metrics then report on its child process.
     """
-    dev_token: str | None = None
     if secret is None:  # development mode: the data directory's secret (`scv token` reads it)
         secret = development_secret(settings.dev_secret_file)
         dev_token = mint_token(secret, org="dev", sub="developer")

@@ -90,18 +90,29 @@ def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
 
 
 @app.command()
-def serve() -> None:
+def serve(
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="Gateway processes over one database (SCV_WORKERS)."),
+    ] = None,
+) -> None:
     """Serve the gateway (embedded database unless MONGODB_URI is set)."""
     signal.signal(signal.SIGTERM, _exit_on_signal)
     from gateway.app import create_app, database
     from gateway.logs import configure_logging
+    from gateway.workers import serve_workers
 
     settings = Settings()
+    settings.workers = workers or settings.workers
     _check_port(settings.host, settings.port)
     configure_logging()  # JSON lines on stderr, personal data and tokens redacted
     try:
         with database(settings, announce=lambda line: console.print(line, highlight=False)) as db:
             uri = db.uri
+            if settings.workers > 1:
+                where = "MONGODB_URI" if settings.mongodb_uri else f"embedded database ({uri})"
+                serve_workers(settings, uri, where, console)
+                return
             application = create_app(
                 settings, uri=uri, secret=settings.jwt_secret, embedded=db.embedded
             )

@@ -42,6 +42,7 @@ from schema.scalars import parse_datetime, serialize_datetime
 log = logging.getLogger("scv.export")
 
 CHUNK = 2500
+FIRST_LINES = 250  # the first chunk is written in pieces this size: the first line comes sooner
 MAX_REMEMBERED = 100_000
 MEDIA_TYPE = "application/x-ndjson"
 
@@ -115,26 +116,41 @@ async def _resolve_all(
 ) -> None:
     """Each batch with the canonical id and merge set of every contact it links to: one
     batched lookup per batch for the contacts no earlier batch linked to (remembered up to
-    a bound), never one per line."""
+    a bound), never one per line. The first batch goes on in pieces of ``FIRST_LINES``, so
+    its first lines wait for the lookup of a few hundred contacts, not of thousands."""
     remembered: dict[str, Resolved] = {}
+    first = True
     while True:
         batch = await batches.get()
         if batch is None or isinstance(batch, BaseException):
             await out.put(batch)
             return
-        linked = set(journeys.linked_ids(batch))
-        missing = [i for i in linked if i not in remembered]
-        if missing:
-            if len(remembered) + len(missing) > MAX_REMEMBERED:
-                remembered.clear()
+        size = FIRST_LINES if first else len(batch)
+        first = False
+        for start in range(0, len(batch), size):
+            piece = batch[start : start + size]
             try:
-                heads = await loaders.merge_heads(store, org, missing)
+                await _remember_heads(store, org, piece, remembered)
             except Exception as exc:
                 await out.put(exc)
                 return
-            for contact_id, head in zip(missing, heads, strict=True):
-                remembered[contact_id] = head if head is not None else (None, [])
-        await out.put((batch, {i: remembered[i] for i in linked}))
+            linked = set(journeys.linked_ids(piece))
+            await out.put((piece, {i: remembered[i] for i in linked}))
+
+
+async def _remember_heads(
+    store: Store, org: str, batch: Batch, remembered: dict[str, Resolved]
+) -> None:
+    """Looks up the contacts of ``batch`` not remembered yet (one batched lookup)."""
+    linked = set(journeys.linked_ids(batch))
+    missing = [i for i in linked if i not in remembered]
+    if not missing:
+        return
+    if len(remembered) + len(missing) > MAX_REMEMBERED:
+        remembered.clear()
+    heads = await loaders.merge_heads(store, org, missing)
+    for contact_id, head in zip(missing, heads, strict=True):
+        remembered[contact_id] = head if head is not None else (None, [])
 
 
 def _render(docs: Batch, resolved: dict[str, Resolved]) -> bytes:
@@ -147,20 +163,14 @@ def _render(docs: Batch, resolved: dict[str, Resolved]) -> bytes:
     return b"\n".join(lines)
 
 
-def _iso(moment: datetime) -> str:
-    """The DateTime scalar's format (UTC, milliseconds, ``Z``), fast for UTC values."""
-    text = moment.isoformat(timespec="milliseconds")
-    return text[:-6] + "Z" if text.endswith("+00:00") else serialize_datetime(moment)
-
-
 def _line(doc: ConversationDoc, individual: str | None, members: list[str]) -> dict[str, Any]:
     ended = doc.get("endedAt")
     return {
         "id": doc["cid"],
         "channel": doc.get("channel"),
         "direction": doc.get("direction"),
-        "startedAt": _iso(doc["startedAt"]),
-        "endedAt": _iso(ended) if ended is not None else None,
+        "startedAt": serialize_datetime(doc["startedAt"]),
+        "endedAt": serialize_datetime(ended) if ended is not None else None,
         "durationSeconds": doc.get("durationSeconds"),
         "queue": doc.get("queue"),
         "agent": doc.get("agent"),

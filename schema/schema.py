@@ -11,6 +11,7 @@ from strawberry.types import ExecutionContext
 from schema.descriptions import describe
 from schema.directory import DirectoryMutation, DirectoryQuery
 from schema.errors import ErrorCodes
+from schema.execution import PlainFieldsExecutor
 from schema.interactions import InteractionMutation, InteractionQuery
 from schema.journeys import JourneyQuery
 from schema.limits import QueryLimiter
@@ -48,6 +49,7 @@ def build_schema(*, documented: bool = True) -> GatewaySchema:
             OperationSelection,
         ],  # one per request
         config=StrawberryConfig(scalar_map={DateTime: DATETIME_SCALAR}),
+        execution_context_class=PlainFieldsExecutor,  # plain fields without execute_field
     )
     if documented:  # introspection and the SDL show them
         describe(built._schema)
