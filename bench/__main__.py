@@ -37,16 +37,11 @@ import httpx
 import orjson
 import psutil  # type: ignore[import-untyped]
 from pymongo import AsyncMongoClient
-from pymongo.monitoring import (
-    CommandFailedEvent,
-    CommandListener,
-    CommandStartedEvent,
-    CommandSucceededEvent,
-)
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from bench.command_log import BI_LEVELS, BI_QUERY, JOURNEY_LEVELS, JOURNEY_QUERY, CommandLog
 from bench.operations import (
     P50_LIMIT_MS,
     Measured,
@@ -78,45 +73,6 @@ query Pull($after: String) {
   }
 }
 """
-COUNT_BI = """
-query Pull($first: Int!) {
-  conversations(first: $first) {
-    edges { node { id startedAt channel contact { id }
-                   individual { id mergeSet { contactIds } identifiers { value } } } }
-  }
-}
-"""
-COUNT_JOURNEY = """
-query Journey($id: ID!, $first: Int!) {
-  journey(contactId: $id) {
-    contact { id firstName } contactIds conversationCount channels
-    conversations(first: $first) {
-      edges { node { id startedAt contact { id firstName readOnly }
-                     individual { id mergeSet { contactIds size } } } }
-    }
-  }
-}
-"""
-
-
-class CommandLog(CommandListener):
-    """``name:collection`` of every data command a client sends (getMore left out)."""
-
-    QUIET = frozenset({"hello", "isMaster", "ismaster", "ping", "endSessions", "getMore"})
-
-    def __init__(self) -> None:
-        self.commands: list[str] = []
-
-    def started(self, event: CommandStartedEvent) -> None:
-        if event.command_name not in self.QUIET:
-            target = event.command.get(event.command_name)
-            self.commands.append(f"{event.command_name}:{target}")
-
-    def succeeded(self, event: CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: CommandFailedEvent) -> None:
-        pass
 
 
 @dataclass
@@ -291,13 +247,13 @@ async def measure_commands(uri: str, head_id: str) -> tuple[Row, Row]:
         timeout=120,
     ) as http:
         for label, query, variables in (
-            ("bi", COUNT_BI, {}),
-            ("journey", COUNT_JOURNEY, {"id": head_id}),
+            ("bi", BI_QUERY, {}),
+            ("journey", JOURNEY_QUERY, {"id": head_id}),
         ):
             for first in (20, 500):
-                log.commands.clear()
+                log.clear()
                 await gql(http, query, {**variables, "first": first})
-                counts[f"{label}{first}"] = list(log.commands)
+                counts[f"{label}{first}"] = log.names(get_more=False)
     await app.state.runtime.client.close()
 
     def row(label: str, key: str, levels: int) -> Row:
@@ -312,8 +268,8 @@ async def measure_commands(uri: str, head_id: str) -> tuple[Row, Row]:
         )
 
     return (
-        row("BI query (contact, individual{mergeSet, identifiers})", "bi", 2),
-        row("journey query (nested contacts, mergeSet)", "journey", 4),
+        row("BI query (contact, individual{mergeSet, identifiers})", "bi", BI_LEVELS),
+        row("journey query (nested contacts, mergeSet)", "journey", JOURNEY_LEVELS),
     )
 
 

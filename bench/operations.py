@@ -34,7 +34,8 @@ from resolvers import journeys
 from resolvers.clock import now
 from resolvers.contact_fields import ContactType
 from resolvers.contacts import new_contact_doc, new_id
-from resolvers.store import Doc, Store
+from resolvers.documents import ClaimDoc, ContactDoc, ConversationDoc, NoteDoc, field_of
+from resolvers.store import Store
 from schema.scalars import serialize_datetime
 
 P50_LIMIT_MS = 25.0
@@ -50,7 +51,7 @@ class Fixture:
     http: httpx.AsyncClient
     store: Store
     org: str
-    contacts: list[Doc]  # curated contacts with a name, a phone and an email
+    contacts: list[ContactDoc]  # curated contacts with a name, a phone and an email
     spare: list[str]  # unmerged IDENTIFIED contacts, for promote and merge (used up)
     conversation_ids: list[str]  # conversation ids (cid), for link and unlink
     small_set: str  # canonical id of a 3-member merge set
@@ -156,7 +157,7 @@ def call(query: str, variables: Callable[[Fixture, int], dict[str, Any]]) -> Wor
     return work
 
 
-def contact_of(fixture: Fixture, n: int) -> Doc:
+def contact_of(fixture: Fixture, n: int) -> ContactDoc:
     return fixture.contacts[n % len(fixture.contacts)]
 
 
@@ -202,7 +203,7 @@ async def export_first_line(fixture: Fixture, n: int) -> object:
 # --- raw driver work ----------------------------------------------------------------------
 
 
-def raw_contact(fixture: Fixture, n: int) -> Awaitable[Doc | None]:
+def raw_contact(fixture: Fixture, n: int) -> Awaitable[ContactDoc | None]:
     return fixture.store.contacts.find_one({"_id": contact_of(fixture, n)["_id"]})
 
 
@@ -246,7 +247,7 @@ async def raw_ingest_new(fixture: Fixture, n: int) -> object:
     contact = contact_doc(fixture, {"cellPhone": phone})
     contact_id = contact["_id"]
     await store.contacts.insert_one(contact)
-    claim = {
+    claim: ClaimDoc = {
         "org": fixture.org,
         "key": f"PHONE:{phone}",
         "type": "PHONE",
@@ -260,7 +261,7 @@ async def raw_ingest_new(fixture: Fixture, n: int) -> object:
     return await upsert_conversation(fixture, f"op-raw-new-{n}", phone, contact_id)
 
 
-def contact_doc(fixture: Fixture, fields: dict[str, Any]) -> Doc:
+def contact_doc(fixture: Fixture, fields: dict[str, Any]) -> ContactDoc:
     """An auto-created contact as the resolvers store it (so every later read handles it)."""
     expires = now() + timedelta(days=fixture.store.config.retention_days)
     return new_contact_doc(
@@ -321,8 +322,15 @@ async def raw_update(fixture: Fixture, n: int) -> object:
 
 
 async def raw_note(fixture: Fixture, n: int) -> object:
-    note = {"org": fixture.org, "contactId": contact_of(fixture, n)["_id"], "text": f"n{n}"}
-    return await fixture.store.notes.insert_one({"_id": new_id(), **note, "createdAt": now()})
+    note: NoteDoc = {
+        "_id": new_id(),
+        "org": fixture.org,
+        "contactId": contact_of(fixture, n)["_id"],
+        "text": f"n{n}",
+        "createdAt": now(),
+        "createdBy": "bench",
+    }
+    return await fixture.store.notes.insert_one(note)
 
 
 async def raw_promote(fixture: Fixture, n: int) -> object:
@@ -341,7 +349,14 @@ async def raw_merge(fixture: Fixture, n: int) -> object:
     async with store.db.client.start_session() as session, await session.start_transaction():
         await store.contacts.insert_one(head_doc, session=session)
         await store.merge_sets.insert_one(
-            {"_id": set_id, "org": fixture.org, "memberIds": [*members, head]}, session=session
+            {
+                "_id": set_id,
+                "org": fixture.org,
+                "canonicalId": head,
+                "memberIds": [*members, head],
+                "history": [],
+            },
+            session=session,
         )
         await store.contacts.update_many(
             {"_id": {"$in": [*members, head]}},
@@ -403,7 +418,7 @@ async def raw_conversations_page(fixture: Fixture, n: int) -> object:
 
 async def raw_first_line(fixture: Fixture, n: int) -> object:
     """The export's first chunk (2,500 rows of the newest time windows), one line written."""
-    first: list[Doc] = []
+    first: list[ConversationDoc] = []
     async for chunk in journeys.org_pages(
         fixture.store, fixture.org, journeys.conversation_filter(), 2500
     ):
@@ -428,7 +443,7 @@ def operations() -> list[Operation]:
     def search(field: str) -> Callable[[Fixture, int], dict[str, Any]]:
         def variables(f: Fixture, n: int) -> dict[str, Any]:
             contact = contact_of(f, n)
-            value = contact["nameTokens"][0] if field == "name" else contact[field]
+            value = contact["nameTokens"][0] if field == "name" else field_of(contact, field)
             return {"q": value}
 
         return variables

@@ -32,9 +32,10 @@ from starlette.responses import Response, StreamingResponse
 from gateway.authentication import principal_of
 from gateway.http_errors import RequestRefused, domain_error_response, refusal_response
 from resolvers import journeys, loaders
+from resolvers.documents import ConversationDoc
 from resolvers.errors import BadUserInput, DomainError, ServiceUnavailable
 from resolvers.principal import Permission
-from resolvers.store import Doc, Store
+from resolvers.store import Store
 from schema.errors import UNAVAILABLE_MESSAGE
 from schema.scalars import parse_datetime, serialize_datetime
 
@@ -46,7 +47,7 @@ MAX_REMEMBERED = 100_000
 MEDIA_TYPE = "application/x-ndjson"
 
 Resolved = tuple[str | None, list[str]]  # individualId, mergeSetIds
-Batch = list[Doc]
+Batch = list[ConversationDoc]
 Ready = tuple[Batch, dict[str, Resolved]]
 
 
@@ -133,7 +134,7 @@ async def _resolve_all(
             except Exception as exc:
                 await out.put(exc)
                 return
-            linked = {d["externalContactId"] for d in piece if d.get("externalContactId")}
+            linked = set(journeys.linked_ids(piece))
             await out.put((piece, {i: remembered[i] for i in linked}))
 
 
@@ -141,7 +142,7 @@ async def _remember_heads(
     store: Store, org: str, batch: Batch, remembered: dict[str, Resolved]
 ) -> None:
     """Looks up the contacts of ``batch`` not remembered yet (one batched lookup)."""
-    linked = {d["externalContactId"] for d in batch if d.get("externalContactId")}
+    linked = set(journeys.linked_ids(batch))
     missing = [i for i in linked if i not in remembered]
     if not missing:
         return
@@ -162,7 +163,7 @@ def _render(docs: Batch, resolved: dict[str, Resolved]) -> bytes:
     return b"\n".join(lines)
 
 
-def _line(doc: Doc, individual: str | None, members: list[str]) -> dict[str, Any]:
+def _line(doc: ConversationDoc, individual: str | None, members: list[str]) -> dict[str, Any]:
     ended = doc.get("endedAt")
     return {
         "id": doc["cid"],

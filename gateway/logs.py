@@ -254,41 +254,62 @@ class RequestLogging:
             method=scope["method"],
             path=scope["path"],
         )
-        sniffed: list[bytes] | None = None
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal sniffed
-            if message["type"] == "http.response.start":
-                info.status = message["status"]
-                response_headers = MutableHeaders(scope=message)
-                response_headers[REQUEST_ID_HEADER] = info.request_id
-                if info.status >= 400 and "json" in response_headers.get("content-type", ""):
-                    sniffed = []
-            elif message["type"] == "http.response.body" and sniffed is not None:
-                sniffed.append(message.get("body", b""))
-                if sum(len(chunk) for chunk in sniffed) > MAX_SNIFFED_BODY:
-                    sniffed = None
-            await send(message)
-
+        watch = _ResponseWatch(info, send)
         started = time.perf_counter()
         failure: BaseException | None = None
         with serving(info):
             try:
-                await self.app(scope, receive, send_with_id)
+                await self.app(scope, receive, watch.send)
             except Exception as exc:
                 failure = exc
                 raise
             finally:
-                if sniffed:
-                    with suppress(orjson.JSONDecodeError):
-                        info.add_codes(error_codes(orjson.loads(b"".join(sniffed))))
-                elapsed_s = time.perf_counter() - started
-                _log_request(info, elapsed_s, failure)
-                if self.observer is not None:
-                    try:
-                        self.observer(info, elapsed_s)
-                    except Exception:  # metrics must never fail a request
-                        request_log.exception("the request observer failed")
+                self._finish(info, watch, time.perf_counter() - started, failure)
+
+    def _finish(
+        self,
+        info: RequestInfo,
+        watch: _ResponseWatch,
+        elapsed_s: float,
+        failure: BaseException | None,
+    ) -> None:
+        info.add_codes(watch.error_codes())
+        _log_request(info, elapsed_s, failure)
+        if self.observer is not None:
+            try:
+                self.observer(info, elapsed_s)
+            except Exception:  # metrics must never fail a request
+                request_log.exception("the request observer failed")
+
+
+class _ResponseWatch:
+    """Passes the response on, noting its status, adding the request id header, and keeping
+    the body of a JSON error response (up to ``MAX_SNIFFED_BODY``) to read its codes."""
+
+    def __init__(self, info: RequestInfo, send: Send) -> None:
+        self.info = info
+        self._send = send
+        self.sniffed: list[bytes] | None = None
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.info.status = message["status"]
+            response_headers = MutableHeaders(scope=message)
+            response_headers[REQUEST_ID_HEADER] = self.info.request_id
+            if self.info.status >= 400 and "json" in response_headers.get("content-type", ""):
+                self.sniffed = []
+        elif message["type"] == "http.response.body" and self.sniffed is not None:
+            self.sniffed.append(message.get("body", b""))
+            if sum(len(chunk) for chunk in self.sniffed) > MAX_SNIFFED_BODY:
+                self.sniffed = None
+        await self._send(message)
+
+    def error_codes(self) -> list[str]:
+        if not self.sniffed:
+            return []
+        with suppress(orjson.JSONDecodeError):
+            return error_codes(orjson.loads(b"".join(self.sniffed)))
+        return []
 
 
 def _log_request(info: RequestInfo, elapsed_s: float, failure: BaseException | None) -> None:

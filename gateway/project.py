@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 PROJECT_NAME = "scv-gateway"
-_NAME_LINE = re.compile(r'^name\s*=\s*"scv-gateway"\s*$', re.MULTILINE)
+_NAME_LINE = re.compile(rf'^name\s*=\s*"{re.escape(PROJECT_NAME)}"\s*$', re.MULTILINE)
 
 
 def is_project_root(directory: Path) -> bool:

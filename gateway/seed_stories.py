@@ -22,10 +22,11 @@ from typing import Any
 from resolvers.clock import now
 from resolvers.contacts import create_contact, get_canonical
 from resolvers.conversations import link_conversation
+from resolvers.documents import ContactDoc
 from resolvers.interactions import Resolution, record_interaction
 from resolvers.merges import merge_contacts
 from resolvers.principal import Principal
-from resolvers.store import Doc, Store
+from resolvers.store import Store
 
 STORY_PREFIX = "story-"
 
@@ -43,7 +44,7 @@ class _Writer:
         self.principal = principal
         self.at = now()
 
-    async def contact(self, **fields: Any) -> Doc:
+    async def contact(self, **fields: Any) -> ContactDoc:
         return await create_contact(self.store, self.principal, fields)
 
     async def interaction(
@@ -72,13 +73,6 @@ def _id(resolution: Resolution) -> str:
     assert resolution.contact is not None
     contact_id: str = resolution.contact["_id"]
     return contact_id
-
-
-async def already_told(store: Store, org: str) -> bool:
-    found = await store.conversations.find_one(
-        {"org": org, "cid": STORY_PREFIX + "alexis-call"}, {"_id": 1}
-    )
-    return found is not None
 
 
 async def write_stories(store: Store, principal: Principal) -> list[Story]:

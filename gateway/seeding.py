@@ -34,10 +34,18 @@ from resolvers.clock import now, to_db_precision
 from resolvers.contact_fields import ContactType
 from resolvers.contacts import new_contact_doc
 from resolvers.conversations import UNRESOLVED_CHANNELS, Channel, Direction
+from resolvers.documents import (
+    ClaimDoc,
+    ContactDoc,
+    ContactFields,
+    ConversationDoc,
+    SeenIdentifierDoc,
+    field_of,
+)
 from resolvers.errors import Conflict
 from resolvers.identifiers import IdentifierType, key
 from resolvers.principal import Permission, Principal
-from resolvers.store import Doc, Store
+from resolvers.store import Store
 
 Progress = Callable[[int], None]
 
@@ -158,7 +166,7 @@ class SeedResult:
 class _Person:
     """A contact as planned, before it is written."""
 
-    doc: Doc
+    doc: ContactDoc
     cookie: str | None = None
     via: str = claims.VIA_FIELD
     conversations: list[datetime] = field(default_factory=list)
@@ -186,57 +194,21 @@ def _plan_people(
         roll = rng.random()
         first = rng.choice(FIRST_NAMES)
         last = rng.choice(LAST_NAMES)
-        fields: Doc = {}
         cookie: str | None = None
         if roll < 0.4:
             kind = ContactType.CURATED
-            fields = {
-                "firstName": first,
-                "lastName": last,
-                "cellPhone": _phone(n),
-                "workEmail": f"{first}.{last}.{n}@example.com".lower(),
-            }
-            if rng.random() < 0.3:
-                fields["title"] = rng.choice(("Ms", "Mr", "Dr"))
-            if rng.random() < 0.25:
-                fields["twitterId"] = f"@{first.lower()}{n}"
-            if rng.random() < 0.1:
-                fields["instagramId"] = f"{first.lower()}.{n}"
-            if rng.random() < 0.3:
-                fields["externalIds"] = [{"source": "crm", "value": f"C-{n:06d}"}]
-            if rng.random() < 0.2:
-                fields["address"] = {
-                    "line1": f"{rng.randint(1, 999)} Main St",
-                    "line2": None,
-                    "city": "Columbia",
-                    "state": "SC",
-                    "postalCode": f"29{rng.randint(100, 999)}",
-                    "countryCode": "US",
-                }
+            fields = _curated_fields(rng, n, first, last)
             created = at - timedelta(days=rng.uniform(60, 700))
             via = claims.VIA_FIELD
         elif roll < 0.85:
             kind = ContactType.IDENTIFIED
-            pick = rng.random()
-            if pick < 0.5:
-                fields["cellPhone"] = _phone(n)
-            elif pick < 0.8:
-                fields["personalEmail"] = f"{first}{n}@mail.example".lower()
-            else:
-                fields["whatsAppId"] = _phone(n)
-            if rng.random() < 0.3:
-                fields["facebookId"] = f"fb.{n}"
-            if rng.random() < 0.1:
-                fields["instagramId"] = f"ig.{n}"
-            if rng.random() < 0.08:
-                fields["lineId"] = f"line.{n}"
-            if rng.random() < 0.2:
-                fields["firstName"] = first
+            fields = _identified_fields(rng, n, first)
             created = at - timedelta(days=rng.uniform(1, 55))
             cookie = f"gc-{n:06d}" if rng.random() < 0.3 else None
             via = claims.VIA_INTERACTION
         else:
             kind = ContactType.EPHEMERAL
+            fields = {}
             created = at - timedelta(days=rng.uniform(1, 55))
             cookie = f"gc-{n:06d}"
             via = claims.VIA_INTERACTION
@@ -247,7 +219,54 @@ def _plan_people(
     return people
 
 
-def _identifier_for(person: _Person, channel: Channel) -> Doc | None:
+def _curated_fields(rng: random.Random, n: int, first: str, last: str) -> ContactFields:
+    fields: ContactFields = {
+        "firstName": first,
+        "lastName": last,
+        "cellPhone": _phone(n),
+        "workEmail": f"{first}.{last}.{n}@example.com".lower(),
+    }
+    if rng.random() < 0.3:
+        fields["title"] = rng.choice(("Ms", "Mr", "Dr"))
+    if rng.random() < 0.25:
+        fields["twitterId"] = f"@{first.lower()}{n}"
+    if rng.random() < 0.1:
+        fields["instagramId"] = f"{first.lower()}.{n}"
+    if rng.random() < 0.3:
+        fields["externalIds"] = [{"source": "crm", "value": f"C-{n:06d}"}]
+    if rng.random() < 0.2:
+        fields["address"] = {
+            "line1": f"{rng.randint(1, 999)} Main St",
+            "line2": None,
+            "city": "Columbia",
+            "state": "SC",
+            "postalCode": f"29{rng.randint(100, 999)}",
+            "countryCode": "US",
+        }
+    return fields
+
+
+def _identified_fields(rng: random.Random, n: int, first: str) -> ContactFields:
+    fields: ContactFields = {}
+    pick = rng.random()
+    if pick < 0.5:
+        fields["cellPhone"] = _phone(n)
+    elif pick < 0.8:
+        fields["personalEmail"] = f"{first}{n}@mail.example".lower()
+    else:
+        fields["whatsAppId"] = _phone(n)
+    if rng.random() < 0.3:
+        fields["facebookId"] = f"fb.{n}"
+    if rng.random() < 0.1:
+        fields["instagramId"] = f"ig.{n}"
+    if rng.random() < 0.08:
+        fields["lineId"] = f"line.{n}"
+    if rng.random() < 0.2:
+        fields["firstName"] = first
+    return fields
+
+
+def _identifier_for(person: _Person, channel: Channel) -> SeenIdentifierDoc | None:
     doc = person.doc
     if channel in (Channel.VOICE, Channel.SMS, Channel.CALLBACK):
         phone = doc.get("cellPhone") or doc.get("workPhone") or doc.get("whatsAppId")
@@ -260,7 +279,7 @@ def _identifier_for(person: _Person, channel: Channel) -> Doc | None:
         return {"type": "WHATSAPP", "value": number} if number else None
     if channel in SOCIAL_CHANNELS:
         kind, slot = SOCIAL_CHANNELS[channel]
-        value = doc.get(slot)
+        value = field_of(doc, slot)
         return {"type": str(kind), "value": value} if value else None
     if person.cookie:
         return {"type": "COOKIE", "value": person.cookie}
@@ -284,10 +303,10 @@ def _conversation_doc(
     number: int,
     channel: Channel,
     started: datetime,
-    seen: list[Doc],
+    seen: list[SeenIdentifierDoc],
     contact_id: str | None,
     written: datetime,
-) -> Doc:
+) -> ConversationDoc:
     """The document ``recordInteraction`` stores for such an interaction."""
     duration = rng.uniform(20, 1800) if channel is not Channel.CAMPAIGN else rng.uniform(5, 60)
     ended = to_db_precision(started + timedelta(seconds=duration))
@@ -358,17 +377,50 @@ async def seed(
     at = now()
     result = SeedResult()
     people = _plan_people(store, org, contacts, rng, ids, at)
+    plan = _plan_conversations(people, conversations, rng, at)
+    await _write_people(store, org, people, result, tick)
+    # merge sets, through the merge resolver
+    heads = await _merge(store, org, people, merge_sets, rng, result, tick)
+    writer = _ConversationWriter(store, org, rng, ids, result, tick)
+    for number, (channel, started, who) in enumerate(plan):
+        person = people[who] if who is not None else None
+        seen_one = _identifier_for(person, channel) if person is not None else None
+        if seen_one is None and channel in UNRESOLVED_CHANNELS:
+            seen_one = {"type": "PHONE", "value": _phone(contacts + number)}
+        contact_id: str | None = None
+        if person is not None:
+            contact_id = person.doc["_id"]
+            head = heads.get(contact_id)
+            if head is not None and rng.random() < 0.3:
+                contact_id = head  # recorded after the merge: resolved to the canonical
+        await writer.add(number, channel, started, seen_one, contact_id)
+    await writer.flush()
+    result.phones = [  # curated, never merged: a known customer calling in
+        phone
+        for p in people
+        if p.doc["type"] == ContactType.CURATED
+        and p.doc["_id"] not in heads
+        and (phone := p.doc["cellPhone"])
+    ][:1000]
+    return result
 
-    # which person each conversation belongs to: a long tail of occasional callers and some
-    # regulars (up to 25 times as many conversations)
+
+Planned = tuple[Channel, datetime, int | None]  # channel, start, index of the linked person
+
+
+def _plan_conversations(
+    people: list[_Person], count: int, rng: random.Random, at: datetime
+) -> list[Planned]:
+    """Which person each conversation belongs to: a long tail of occasional callers and some
+    regulars (up to 25 times as many conversations); each person notes its conversations."""
     weights = list(itertools.accumulate(min(rng.paretovariate(1.2), 25) for _ in people))
     whom: list[int | None] = (
-        list(rng.choices(range(len(people)), cum_weights=weights, k=conversations))
+        list(rng.choices(range(len(people)), cum_weights=weights, k=count))
         if people
-        else [None] * conversations
+        else [None] * count
     )
     channels = list(CHANNEL_WEIGHTS)
-    plan: list[tuple[Channel, datetime, int | None]] = []
+    plan: list[Planned] = []
     earliest = at - HISTORY
     for who in whom:
         person = people[who] if who is not None else None
@@ -385,8 +437,13 @@ async def seed(
         if linked is not None:
             people[linked].conversations.append(started)
         plan.append((channel, started, linked))
+    return plan
 
-    # contacts and their claims
+
+async def _write_people(
+    store: Store, org: str, people: list[_Person], result: SeedResult, tick: Progress
+) -> None:
+    """The contacts and their claims, in batches."""
     for start in range(0, len(people), BATCH):
         batch = people[start : start + BATCH]
         docs = [_finish_person(store, p) for p in batch]
@@ -397,53 +454,58 @@ async def seed(
         result.contacts += len(docs)
         tick(len(docs))
 
-    # merge sets, through the merge resolver
-    heads = await _merge(store, org, people, merge_sets, rng, result, tick)
 
-    # conversations
-    written = now()
-    batch_docs: list[Doc] = []
-    for number, (channel, started, who) in enumerate(plan):
-        person = people[who] if who is not None else None
-        seen_one = _identifier_for(person, channel) if person is not None else None
-        if seen_one is None and channel in UNRESOLVED_CHANNELS:
-            seen_one = {"type": "PHONE", "value": _phone(contacts + number)}
+@dataclass
+class _ConversationWriter:
+    """Builds the planned conversations' documents and writes them in batches."""
+
+    store: Store
+    org: str
+    rng: random.Random
+    ids: random.Random
+    result: SeedResult
+    tick: Progress
+    written: datetime = field(default_factory=now)
+    batch: list[ConversationDoc] = field(default_factory=list)
+
+    async def add(
+        self,
+        number: int,
+        channel: Channel,
+        started: datetime,
+        seen_one: SeenIdentifierDoc | None,
+        contact_id: str | None,
+    ) -> None:
         seen = [seen_one] if seen_one is not None else []
-        contact_id: str | None = None
-        if person is not None and who is not None:
-            contact_id = person.doc["_id"]
-            head = heads.get(contact_id)
-            if head is not None and rng.random() < 0.3:
-                contact_id = head  # recorded after the merge: resolved to the canonical
-        doc = _conversation_doc(
-            store, org, rng, ids, number, channel, started, seen, contact_id, written
+        self.batch.append(
+            _conversation_doc(
+                self.store,
+                self.org,
+                self.rng,
+                self.ids,
+                number,
+                channel,
+                started,
+                seen,
+                contact_id,
+                self.written,
+            )
         )
-        batch_docs.append(doc)
-        if len(batch_docs) == BATCH:
-            await _insert_conversations(store, org, batch_docs)
-            result.conversations += len(batch_docs)
-            tick(len(batch_docs))
-            batch_docs = []
-    if batch_docs:
-        await _insert_conversations(store, org, batch_docs)
-        result.conversations += len(batch_docs)
-        tick(len(batch_docs))
-    result.phones = [  # curated, never merged: a known customer calling in
-        p.doc["cellPhone"]
-        for p in people
-        if p.doc["type"] == ContactType.CURATED and p.doc["_id"] not in heads
-    ][:1000]
-    return result
+        if len(self.batch) == BATCH:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """The conversations and their count buckets, as recordInteraction keeps them."""
+        if self.batch:
+            await self.store.conversations.insert_many(self.batch)
+            changes = [(d["startedAt"], d["channel"], 1) for d in self.batch]
+            await conversation_counts.record(self.store, self.org, changes)
+            self.result.conversations += len(self.batch)
+            self.tick(len(self.batch))
+            self.batch = []
 
 
-async def _insert_conversations(store: Store, org: str, docs: list[Doc]) -> None:
-    """The conversations and their count buckets, as recordInteraction keeps them."""
-    await store.conversations.insert_many(docs)
-    changes = [(d["startedAt"], d["channel"], 1) for d in docs]
-    await conversation_counts.record(store, org, changes)
-
-
-def _finish_person(store: Store, person: _Person) -> Doc:
+def _finish_person(store: Store, person: _Person) -> ContactDoc:
     """Auto-created contacts live until their latest interaction + the retention period."""
     doc = person.doc
     if doc["type"] != ContactType.CURATED:
@@ -453,11 +515,11 @@ def _finish_person(store: Store, person: _Person) -> Doc:
     return doc
 
 
-def _claims_of(org: str, person: _Person) -> list[Doc]:
-    docs = [claims._claim_doc(org, k, person.doc, person.via) for k in person.doc["keys"]]
+def _claims_of(org: str, person: _Person) -> list[ClaimDoc]:
+    docs = [claims.claim_doc(org, k, person.doc, person.via) for k in person.doc["keys"]]
     if person.cookie:
         cookie_key = key(IdentifierType.COOKIE, person.cookie)
-        docs.append(claims._claim_doc(org, cookie_key, person.doc, claims.VIA_INTERACTION))
+        docs.append(claims.claim_doc(org, cookie_key, person.doc, claims.VIA_INTERACTION))
     return docs
 
 
@@ -494,6 +556,7 @@ async def _merge(
             break
         canonical = await merges.merge_contacts(store, principal, [p.doc["_id"] for p in group])
         set_id = canonical["mergeSetId"]
+        assert set_id is not None  # a merged canonical heads its set
         for person in group:
             heads[person.doc["_id"]] = canonical["_id"]
             person.doc["mergeSetId"] = set_id

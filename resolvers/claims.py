@@ -17,9 +17,11 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 from resolvers.clock import now
+from resolvers.documents import ClaimDoc, ContactDoc
 from resolvers.errors import Conflict
 from resolvers.identifiers import split_key
-from resolvers.store import Doc, Store
+from resolvers.liveness import is_expired, is_live
+from resolvers.store import Store
 
 VIA_FIELD = "field"
 VIA_INTERACTION = "interaction"
@@ -30,26 +32,17 @@ MAX_CLAIM_ATTEMPTS = 16
 HOLDER_PROJECTION = {"since": 1, "readOnly": 1, "expiresAt": 1}
 
 
-def is_expired(doc: Doc, moment: datetime | None = None) -> bool:
-    expires = doc.get("expiresAt")
-    return expires is not None and expires <= (moment or now())
-
-
-def is_live(doc: Doc, moment: datetime | None = None) -> bool:
-    """Neither expired nor an ancestor: a contact that may hold claims."""
-    return not doc.get("readOnly", False) and not is_expired(doc, moment)
-
-
-def oldest_first(docs: list[Doc]) -> list[Doc]:
+def oldest_first(docs: list[ContactDoc]) -> list[ContactDoc]:
     return sorted(docs, key=lambda d: (d["createdAt"], d["_id"]))
 
 
-def rank(contact: Doc) -> tuple[datetime, str]:
+def rank(contact: ContactDoc) -> tuple[datetime, str]:
     """Claim priority: the contact created first wins (a merge set is as old as its oldest)."""
     return (contact["since"], contact["_id"])
 
 
-def _claim_doc(org: str, identifier_key: str, contact: Doc, via: str) -> Doc:
+def claim_doc(org: str, identifier_key: str, contact: ContactDoc, via: str) -> ClaimDoc:
+    """The claim ``contact`` makes on ``identifier_key`` now (it expires with the contact)."""
     kind, value = split_key(identifier_key)
     return {
         "org": org,
@@ -67,7 +60,7 @@ async def claim(
     store: Store,
     org: str,
     identifier_key: str,
-    contact: Doc,
+    contact: ContactDoc,
     via: str,
     *,
     session: AsyncClientSession | None = None,
@@ -80,46 +73,22 @@ async def claim(
     """
     contact_id: str = contact["_id"]
     for _ in range(MAX_CLAIM_ATTEMPTS):
-        current: Doc | None
         if session is None:
-            try:
-                await store.identifiers.insert_one(_claim_doc(org, identifier_key, contact, via))
-                return await _confirm_holder(store, org, identifier_key, contact_id)
-            except DuplicateKeyError:
-                current = await store.identifiers.find_one({"org": org, "key": identifier_key})
+            found = await _insert_or_read(store, org, identifier_key, contact, via)
         else:
-            current = await store.identifiers.find_one(
-                {"org": org, "key": identifier_key}, session=session
-            )
-            if current is None:
-                await store.identifiers.insert_one(
-                    _claim_doc(org, identifier_key, contact, via), session=session
-                )
-                return contact_id
-        if current is None:
+            found = await _read_or_insert(store, org, identifier_key, contact, via, session)
+        if isinstance(found, str):
+            return found  # decided
+        if found is None:
             continue  # released in between: try again
-        holder_id: str = current["contactId"]
+        holder_id = found["contactId"]
         if holder_id == contact_id:
             return contact_id
-        holder = await store.contacts.find_one(
-            {"_id": holder_id, "org": org}, HOLDER_PROJECTION, session=session
-        )
-        moment = now()
-        stale = (
-            holder is None
-            or holder.get("readOnly", False)
-            or is_expired(holder, moment)
-            or is_expired(current, moment)
-        )
-        if not stale:
-            assert holder is not None
-            if via != VIA_FIELD or current.get("via") != VIA_FIELD:
-                return holder_id
-            if rank(holder) <= rank(contact):
-                return holder_id
+        if await _claim_stands(store, org, found, contact, via, session):
+            return holder_id
         replaced = await store.identifiers.update_one(
             {"org": org, "contactId": holder_id, "key": identifier_key},
-            {"$set": _claim_doc(org, identifier_key, contact, via)},
+            {"$set": claim_doc(org, identifier_key, contact, via)},
             session=session,
         )
         if replaced.modified_count == 1:
@@ -127,6 +96,61 @@ async def claim(
                 return await _confirm_holder(store, org, identifier_key, contact_id)
             return contact_id
     raise Conflict("the identifier is being changed concurrently; try again")
+
+
+async def _insert_or_read(
+    store: Store, org: str, identifier_key: str, contact: ContactDoc, via: str
+) -> str | ClaimDoc | None:
+    """Outside a transaction: the holder's id when the insert won, else the current claim."""
+    try:
+        await store.identifiers.insert_one(claim_doc(org, identifier_key, contact, via))
+    except DuplicateKeyError:
+        return await store.identifiers.find_one({"org": org, "key": identifier_key})
+    return await _confirm_holder(store, org, identifier_key, contact["_id"])
+
+
+async def _read_or_insert(
+    store: Store,
+    org: str,
+    identifier_key: str,
+    contact: ContactDoc,
+    via: str,
+    session: AsyncClientSession,
+) -> str | ClaimDoc:
+    """Inside a transaction: the current claim, or the contact's id when there was none."""
+    current = await store.identifiers.find_one({"org": org, "key": identifier_key}, session=session)
+    if current is not None:
+        return current
+    await store.identifiers.insert_one(
+        claim_doc(org, identifier_key, contact, via), session=session
+    )
+    return contact["_id"]
+
+
+async def _claim_stands(
+    store: Store,
+    org: str,
+    current: ClaimDoc,
+    contact: ContactDoc,
+    via: str,
+    session: AsyncClientSession | None,
+) -> bool:
+    """Whether ``current`` holds against ``contact``: it is not stale (its holder gone,
+    expired or an ancestor, or itself expired), and it is sticky or its holder ranks first."""
+    holder = await store.contacts.find_one(
+        {"_id": current["contactId"], "org": org}, HOLDER_PROJECTION, session=session
+    )
+    moment = now()
+    if (
+        holder is None
+        or holder.get("readOnly", False)
+        or is_expired(holder, moment)
+        or is_expired(current, moment)
+    ):
+        return False
+    if via != VIA_FIELD or current.get("via") != VIA_FIELD:
+        return True
+    return rank(holder) <= rank(contact)
 
 
 async def _confirm_holder(store: Store, org: str, identifier_key: str, contact_id: str) -> str:
@@ -162,7 +186,7 @@ async def claim_all(
     store: Store,
     org: str,
     keys: list[str],
-    contact: Doc,
+    contact: ContactDoc,
     via: str,
     *,
     session: AsyncClientSession | None = None,

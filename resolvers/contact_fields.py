@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
+from resolvers.documents import AddressDoc, ContactFields, ExternalIdDoc
 from resolvers.errors import BadUserInput
 from resolvers.identifiers import (
     MAX_STRING,
@@ -17,7 +18,6 @@ from resolvers.identifiers import (
     normalize_value,
     phone_field_value,
 )
-from resolvers.store import Doc
 
 
 class ContactType(StrEnum):
@@ -58,44 +58,48 @@ def _text(field: str, value: Any, limit: int = MAX_STRING) -> str | None:
     return text or None
 
 
-def clean_input(patch: Mapping[str, Any], region: str) -> Doc:
+def clean_input(patch: Mapping[str, Any], region: str) -> ContactFields:
     """Validate and normalise a (partial) ContactInput. Keys absent stay absent; None clears."""
-    clean: Doc = {}
+    clean: ContactFields = {}
     for field, value in patch.items():
         if field not in ALL_FIELDS:
             raise BadUserInput(f"unknown contact field {field}")
-        if field in PHONE_FIELDS:
-            text = _text(field, value)
-            clean[field] = None if text is None else phone_field_value(text, region)
-        elif field in EMAIL_FIELDS:
-            text = _text(field, value)
-            try:
-                clean[field] = None if text is None else normalize_email(text)
-            except BadUserInput as exc:
-                raise BadUserInput(f"{field}: {exc.message}") from None
-        elif field in SOCIAL_FIELDS:
-            text = _text(field, value)
-            clean[field] = (
-                None if text is None else normalize_value(SOCIAL_FIELDS[field], text, region)
-            )
-        elif field in STRING_FIELDS:
-            clean[field] = _text(field, value)
-        elif field == "externalIds":
-            clean[field] = _external_ids(value)
-        elif field == "address":
-            clean[field] = _address(value)
-        elif field == "surveyOptOut":
-            clean[field] = bool(value)
+        clean[field] = _clean_field(field, value, region)
     return clean
 
 
-def _external_ids(value: Any) -> list[Doc]:
+def _clean_field(field: str, value: Any, region: str) -> Any:
+    if field in STRING_FIELDS:
+        text = _text(field, value)
+        return None if text is None else _normalised(field, text, region)
+    if field == "externalIds":
+        return _external_ids(value)
+    if field == "address":
+        return _address(value)
+    return bool(value)  # surveyOptOut
+
+
+def _normalised(field: str, text: str, region: str) -> str | None:
+    """A phone, email or social field's value in its normal form; a name as given."""
+    if field in PHONE_FIELDS:
+        return phone_field_value(text, region)
+    if field in EMAIL_FIELDS:
+        try:
+            return normalize_email(text)
+        except BadUserInput as exc:
+            raise BadUserInput(f"{field}: {exc.message}") from None
+    if field in SOCIAL_FIELDS:
+        return normalize_value(SOCIAL_FIELDS[field], text, region)
+    return text
+
+
+def _external_ids(value: Any) -> list[ExternalIdDoc]:
     if value is None:
         return []
     if len(value) > MAX_EXTERNAL_IDS:
         raise BadUserInput(f"at most {MAX_EXTERNAL_IDS} external ids")
     seen: set[tuple[str, str]] = set()
-    result: list[Doc] = []
+    result: list[ExternalIdDoc] = []
     for item in value:
         source = _text("externalIds.source", item.get("source"))
         ident = _text("externalIds.value", item.get("value"))
@@ -109,11 +113,11 @@ def _external_ids(value: Any) -> list[Doc]:
     return result
 
 
-def _address(value: Any) -> Doc | None:
+def _address(value: Any) -> AddressDoc | None:
     if value is None:
         return None
     address = {field: _text(f"address.{field}", value.get(field)) for field in ADDRESS_FIELDS}
-    return address if any(v is not None for v in address.values()) else None
+    return cast(AddressDoc, address) if any(v is not None for v in address.values()) else None
 
 
 def contact_keys(doc: Mapping[str, Any], region: str) -> list[str]:

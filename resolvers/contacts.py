@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from resolvers import claims, merge_history
+from resolvers import claims, liveness, merge_history
 from resolvers.clock import now
 from resolvers.contact_fields import (
     ALL_FIELDS,
@@ -18,10 +18,18 @@ from resolvers.contact_fields import (
     contact_keys,
     name_tokens,
 )
+from resolvers.documents import (
+    ContactDoc,
+    ContactFields,
+    MergeSetDoc,
+    NoteDoc,
+    as_contact,
+    field_of,
+)
 from resolvers.errors import BadUserInput, Conflict, NotFound, ReadOnly
 from resolvers.identifiers import MAX_STRING
 from resolvers.principal import Principal
-from resolvers.store import Doc, Store
+from resolvers.store import Store
 
 
 def new_id() -> str:
@@ -36,10 +44,10 @@ def new_contact_doc(
     *,
     moment: datetime | None = None,
     expires_at: datetime | None = None,
-) -> Doc:
+) -> ContactDoc:
     moment = moment or now()
     contact_id = new_id()
-    doc: Doc = {field: None for field in ALL_FIELDS}
+    doc: ContactFields = {field: None for field in ALL_FIELDS}
     doc.update({"externalIds": [], "surveyOptOut": False, "address": None})
     doc.update(fields)
     doc.update(
@@ -56,11 +64,12 @@ def new_contact_doc(
             "readOnly": False,
         }
     )
-    index_fields(store, doc)
-    return doc
+    contact = as_contact(doc)
+    index_fields(store, contact)
+    return contact
 
 
-def index_fields(store: Store, doc: Doc) -> None:
+def index_fields(store: Store, doc: ContactDoc) -> None:
     """Refresh the derived ``keys`` and ``nameTokens`` from the contact's fields."""
     doc["keys"] = contact_keys(doc, store.config.default_region)
     doc["nameTokens"] = name_tokens(doc)
@@ -68,19 +77,19 @@ def index_fields(store: Store, doc: Doc) -> None:
 
 async def get_exact(
     store: Store, org: str, contact_id: str, *, session: AsyncClientSession | None = None
-) -> Doc | None:
+) -> ContactDoc | None:
     """The contact with exactly this id (ancestors included), unless unknown or expired."""
     if not isinstance(contact_id, str) or len(contact_id) > MAX_STRING:
         return None
     doc = await store.contacts.find_one({"_id": contact_id, "org": org}, session=session)
-    if doc is None or claims.is_expired(doc):
+    if doc is None or liveness.is_expired(doc):
         return None
     return doc
 
 
 async def get_canonical(
     store: Store, org: str, contact_id: str, *, session: AsyncClientSession | None = None
-) -> Doc | None:
+) -> ContactDoc | None:
     """The contact, or for an ancestor id its merge set's canonical contact (aliases)."""
     doc = await get_exact(store, org, contact_id, session=session)
     if doc is not None and doc["canonicalId"] != doc["_id"]:
@@ -88,16 +97,30 @@ async def get_canonical(
     return doc
 
 
+async def canonicals_of(
+    load_many: Callable[[list[str]], Awaitable[list[ContactDoc | None]]], ids: list[str]
+) -> list[ContactDoc | None]:
+    """Each id's contact, or for an ancestor id its merge set's canonical contact; None for
+    an unknown id. ``load_many`` reads contacts by exact id (a batch loader), twice in all."""
+    exact = await load_many(ids)
+    canonical_ids = [d["canonicalId"] if d is not None else None for d in exact]
+    heads = await load_many([c for c in canonical_ids if c is not None])
+    by_id = {d["_id"]: d for d in heads if d is not None}
+    return [by_id.get(c) if c is not None else None for c in canonical_ids]
+
+
 async def require_canonical(
     store: Store, org: str, contact_id: str, *, session: AsyncClientSession | None = None
-) -> Doc:
+) -> ContactDoc:
     doc = await get_canonical(store, org, contact_id, session=session)
     if doc is None:
         raise NotFound(f"no contact with id {contact_id}")
     return doc
 
 
-async def create_contact(store: Store, principal: Principal, patch: Mapping[str, Any]) -> Doc:
+async def create_contact(
+    store: Store, principal: Principal, patch: Mapping[str, Any]
+) -> ContactDoc:
     """A CURATED contact; claims every identifier its fields list that it is the oldest to list."""
     fields = clean_input(patch, store.config.default_region)
     if not fields.get("firstName") or not fields.get("lastName"):
@@ -110,7 +133,7 @@ async def create_contact(store: Store, principal: Principal, patch: Mapping[str,
 
 async def update_contact(
     store: Store, principal: Principal, contact_id: str, patch: Mapping[str, Any]
-) -> Doc:
+) -> ContactDoc:
     """Omitted fields stay, None clears; an auto-created contact becomes CURATED.
 
     The document write and the claims it implies (released values handed on, new values
@@ -120,11 +143,11 @@ async def update_contact(
     fields = clean_input(patch, store.config.default_region)
     org = principal.org
 
-    async def work(session: AsyncClientSession) -> Doc:
+    async def work(session: AsyncClientSession) -> ContactDoc:
         current = await require_canonical(store, org, contact_id, session=session)
         updated = _edited(store, current, fields)
         changes = {
-            name: updated[name]
+            name: field_of(updated, name)
             for name in (*fields, "keys", "nameTokens", "modifiedAt", "type", "expiresAt")
         }
         # $set, not a whole replacement: a concurrent renewal or merge keeps its own fields;
@@ -156,11 +179,10 @@ async def update_contact(
     return await store.in_transaction(work)
 
 
-def _edited(store: Store, current: Doc, fields: Doc) -> Doc:
+def _edited(store: Store, current: ContactDoc, fields: ContactFields) -> ContactDoc:
     """``current`` with the cleaned ``fields`` applied (None clears), re-indexed, promoted to
     CURATED, and a ``modifiedAt`` that strictly increases."""
-    updated = dict(current)
-    updated.update(fields)
+    updated = as_contact({**current, **fields})
     if "externalIds" in fields and fields["externalIds"] is None:
         updated["externalIds"] = []
     if "surveyOptOut" in fields and fields["surveyOptOut"] is None:
@@ -173,25 +195,24 @@ def _edited(store: Store, current: Doc, fields: Doc) -> Doc:
     return updated
 
 
-async def promote_contact(store: Store, principal: Principal, contact_id: str) -> Doc:
+async def promote_contact(store: Store, principal: Principal, contact_id: str) -> ContactDoc:
     """Make an auto-created contact CURATED (no expiry). A curated contact is returned as is."""
     org = principal.org
     doc = await require_canonical(store, org, contact_id)
     if doc["type"] == ContactType.CURATED:
         return doc
-    changes = {
-        "type": str(ContactType.CURATED),
-        "expiresAt": None,
-        "modifiedAt": max(now(), doc["modifiedAt"]),
-    }
+    modified = max(now(), doc["modifiedAt"])
     # update_one, not find_one_and_update: the embedded server serves it ~16x faster
     promoted = await store.contacts.update_one(
-        {"_id": doc["_id"], "org": org, "readOnly": False}, {"$set": changes}
+        {"_id": doc["_id"], "org": org, "readOnly": False},
+        {"$set": {"type": str(ContactType.CURATED), "expiresAt": None, "modifiedAt": modified}},
     )
     if promoted.matched_count == 0:
         raise Conflict("the contact changed concurrently; try again")
     await claims.set_claims_expiry(store, org, [doc["_id"]], None)
-    return {**doc, **changes}
+    curated = doc.copy()
+    curated.update({"type": str(ContactType.CURATED), "expiresAt": None, "modifiedAt": modified})
+    return curated
 
 
 async def delete_contact(store: Store, principal: Principal, contact_id: str) -> bool:
@@ -225,7 +246,14 @@ async def delete_contact(store: Store, principal: Principal, contact_id: str) ->
     return True
 
 
-async def add_note(store: Store, principal: Principal, contact_id: str, text: str) -> Doc:
+def note_owners(contact: ContactDoc, merge_set: MergeSetDoc | None) -> tuple[str, ...]:
+    """Whose notes a contact shows: every member's of its merge set, or its own."""
+    if merge_set is not None:
+        return tuple(merge_set["memberIds"])
+    return (contact["_id"],)
+
+
+async def add_note(store: Store, principal: Principal, contact_id: str, text: str) -> NoteDoc:
     if not isinstance(text, str) or not text.strip():
         raise BadUserInput("a note needs text")
     if len(text) > MAX_STRING * 10:
@@ -235,7 +263,7 @@ async def add_note(store: Store, principal: Principal, contact_id: str, text: st
         raise NotFound(f"no contact with id {contact_id}")
     if contact["readOnly"]:
         raise ReadOnly("this contact is an ancestor in a merge set; add the note to its canonical")
-    note: Doc = {
+    note: NoteDoc = {
         "_id": new_id(),
         "org": principal.org,
         "contactId": contact["_id"],

@@ -30,7 +30,7 @@ from typing import Any
 from pymongo import UpdateOne
 
 from resolvers.clock import to_db_precision
-from resolvers.store import Store
+from resolvers.store import Store, aggregate_rows
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -110,7 +110,7 @@ async def _exact(
     if channels is not None:
         pipeline.append({"$match": {"channel": {"$in": sorted(channels)}}})
     pipeline.append({"$count": "n"})
-    found = await (await store.conversations.aggregate(pipeline)).to_list()
+    found = await aggregate_rows(store.conversations, pipeline)
     return int(found[0]["n"]) if found else 0
 
 

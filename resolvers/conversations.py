@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from resolvers import claims
+from resolvers import liveness
 from resolvers.contacts import get_exact
+from resolvers.documents import ConversationDoc
 from resolvers.errors import BadUserInput, NotFound
 from resolvers.principal import Principal
-from resolvers.store import Doc, Store
+from resolvers.store import Store
 
 MAX_CONVERSATION_ID = 200
 
@@ -37,22 +38,6 @@ class Direction(StrEnum):
 # Channels whose interactions are stored but never resolved to a contact automatically.
 UNRESOLVED_CHANNELS = frozenset({Channel.OPEN_MESSAGING, Channel.CALLBACK, Channel.CAMPAIGN})
 
-# Fields of a conversation document, by GraphQL name (the export writes these).
-PUBLIC_FIELDS = (
-    "channel",
-    "direction",
-    "startedAt",
-    "endedAt",
-    "durationSeconds",
-    "queue",
-    "agent",
-    "wrapUpCode",
-    "status",
-    "notes",
-    "identifiers",
-    "externalContactId",
-)
-
 
 def check_conversation_id(conversation_id: str) -> str:
     text = str(conversation_id)
@@ -63,16 +48,16 @@ def check_conversation_id(conversation_id: str) -> str:
     return text
 
 
-async def get_conversation(store: Store, org: str, conversation_id: str) -> Doc | None:
+async def get_conversation(store: Store, org: str, conversation_id: str) -> ConversationDoc | None:
     if not conversation_id or len(conversation_id) > MAX_CONVERSATION_ID:
         return None
     doc = await store.conversations.find_one({"org": org, "cid": conversation_id})
-    if doc is None or claims.is_expired(doc):
+    if doc is None or liveness.is_expired(doc):
         return None
     return doc
 
 
-async def _require_conversation(store: Store, org: str, conversation_id: str) -> Doc:
+async def _require_conversation(store: Store, org: str, conversation_id: str) -> ConversationDoc:
     doc = await get_conversation(store, org, conversation_id)
     if doc is None:
         raise NotFound(f"no conversation with id {conversation_id}")
@@ -81,7 +66,7 @@ async def _require_conversation(store: Store, org: str, conversation_id: str) ->
 
 async def link_conversation(
     store: Store, principal: Principal, conversation_id: str, contact_id: str
-) -> Doc:
+) -> ConversationDoc:
     """Link to exactly the contact given: an ancestor stays an ancestor (no redirect)."""
     org = principal.org
     conversation = await _require_conversation(store, org, conversation_id)
@@ -91,12 +76,16 @@ async def link_conversation(
     return await _set_link(store, conversation, contact["_id"])
 
 
-async def unlink_conversation(store: Store, principal: Principal, conversation_id: str) -> Doc:
+async def unlink_conversation(
+    store: Store, principal: Principal, conversation_id: str
+) -> ConversationDoc:
     conversation = await _require_conversation(store, principal.org, conversation_id)
     return await _set_link(store, conversation, None)
 
 
-async def _set_link(store: Store, conversation: Doc, contact_id: str | None) -> Doc:
+async def _set_link(
+    store: Store, conversation: ConversationDoc, contact_id: str | None
+) -> ConversationDoc:
     """``update_one`` on ``{org, cid}`` (the unique index), not ``find_one_and_update``: the
     embedded server serves it ~16x faster; the conversation was just read."""
     updated = await store.conversations.update_one(
@@ -105,4 +94,6 @@ async def _set_link(store: Store, conversation: Doc, contact_id: str | None) -> 
     )
     if updated.matched_count == 0:
         raise NotFound(f"no conversation with id {conversation['cid']}")
-    return {**conversation, "externalContactId": contact_id}
+    linked = conversation.copy()
+    linked["externalContactId"] = contact_id
+    return linked

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from resolvers import claims
+from resolvers import claims, liveness
 from resolvers.clock import now
 from resolvers.contact_fields import ContactType, name_tokens
+from resolvers.documents import ClaimDoc, ContactDoc
 from resolvers.errors import BadUserInput
 from resolvers.identifiers import (
     MAX_STRING,
@@ -17,7 +18,7 @@ from resolvers.identifiers import (
     try_normalize_email,
 )
 from resolvers.pagination import Page, check_first, decode_cursor, encode_cursor, known_total
-from resolvers.store import Doc, Store
+from resolvers.store import Store
 
 SEARCH_MAX_FIRST = 100
 SEARCH_CURSOR = "search"
@@ -54,20 +55,20 @@ def search_terms(store: Store, query: str) -> SearchTerms:
     return SearchTerms(keys=tuple(keys), prefixes=tuple(prefixes))
 
 
-def _names_match(doc: Doc, prefixes: tuple[str, ...]) -> bool:
+def _names_match(doc: ContactDoc, prefixes: tuple[str, ...]) -> bool:
     tokens = doc.get("nameTokens") or []
     return bool(prefixes) and all(any(t.startswith(p) for t in tokens) for p in prefixes)
 
 
 async def search_matches(
     store: Store, org: str, terms: SearchTerms, types: list[ContactType]
-) -> list[Doc]:
+) -> list[ContactDoc]:
     """Every live contact of the types that the terms find, in id order.
 
     Two index-only queries, never a ``$or`` or a predicate beyond an index (the embedded
     server scans for those): the keys on ``org_keys``, the longest name prefix as a range on
     ``org_names``. Types, liveness and the other prefixes are checked here."""
-    found: dict[str, Doc] = {}
+    found: dict[str, ContactDoc] = {}
     if terms.keys:
         listed = store.contacts.find({"org": org, "keys": {"$in": list(terms.keys)}})
         for doc in await listed.to_list():
@@ -82,7 +83,7 @@ async def search_matches(
                 found[doc["_id"]] = doc
     wanted = {str(t) for t in types}
     moment = now()
-    matches = [d for d in found.values() if d["type"] in wanted and claims.is_live(d, moment)]
+    matches = [d for d in found.values() if d["type"] in wanted and liveness.is_live(d, moment)]
     return sorted(matches, key=lambda d: str(d["_id"]))
 
 
@@ -93,7 +94,7 @@ async def search_contacts(
     types: list[ContactType],
     first: int,
     after: str | None,
-) -> Page:
+) -> Page[ContactDoc]:
     """A page of matching canonical contacts in id order; its total is how many match."""
     check_first(first, SEARCH_MAX_FIRST)
     if not types:
@@ -114,11 +115,11 @@ async def search_contacts(
     )
 
 
-def search_cursor(doc: Doc) -> str:
+def search_cursor(doc: ContactDoc) -> str:
     return encode_cursor(SEARCH_CURSOR, doc["_id"])
 
 
-async def reverse_lookup(store: Store, org: str, value: str) -> list[Doc]:
+async def reverse_lookup(store: Store, org: str, value: str) -> list[ContactDoc]:
     """CURATED contacts that list the phone or email, oldest first."""
     if len(value) > MAX_STRING:
         raise BadUserInput(f"value is longer than {MAX_STRING} characters")
@@ -133,15 +134,19 @@ async def reverse_lookup(store: Store, org: str, value: str) -> list[Doc]:
         return []
     moment = now()
     listers = await store.contacts.find({"org": org, "keys": {"$in": keys}}).to_list()
-    curated = [d for d in listers if d["type"] == ContactType.CURATED and claims.is_live(d, moment)]
+    curated = [
+        d for d in listers if d["type"] == ContactType.CURATED and liveness.is_live(d, moment)
+    ]
     return claims.oldest_first(curated)[:500]
 
 
-async def find_identifier(store: Store, org: str, kind: IdentifierType, value: str) -> Doc | None:
+async def find_identifier(
+    store: Store, org: str, kind: IdentifierType, value: str
+) -> ClaimDoc | None:
     if len(value) > MAX_STRING:
         raise BadUserInput(f"value is longer than {MAX_STRING} characters")
     normalised = normalize_value(kind, value, store.config.default_region)
     if normalised is None:
         return None
     doc = await store.identifiers.find_one({"org": org, "key": key(kind, normalised)})
-    return None if doc is None or claims.is_expired(doc) else doc
+    return None if doc is None or liveness.is_expired(doc) else doc

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from resolvers import claims
+from resolvers import claims, liveness
 from resolvers.contact_fields import (
     ADDRESS_FIELDS,
     EMAIL_FIELDS,
@@ -27,10 +27,11 @@ from resolvers.contact_fields import (
     clean_input,
 )
 from resolvers.contacts import create_contact, update_contact
+from resolvers.documents import ContactDoc, ContactFields
 from resolvers.errors import BadUserInput, DomainError
 from resolvers.identifiers import IdentifierType, key
 from resolvers.principal import Principal
-from resolvers.store import Doc, Store
+from resolvers.store import Store
 
 MAX_ROWS = 1_000_000
 BATCH_ROWS = 500
@@ -74,32 +75,42 @@ class ImportReport:
 
 
 def row_to_patch(row: Mapping[str, str | None]) -> dict[str, Any]:
+    """A CSV row as a ContactInput patch: one column per field, ``address.*`` columns for
+    the address, ``externalIds`` as ``source:value;…``."""
     patch: dict[str, Any] = {}
     address: dict[str, Any] = {}
     for column, raw in row.items():
         name = column.strip()
         value = (raw or "").strip()
-        if name in STRING_FIELDS:
-            patch[name] = value or None
-        elif name == "externalIds":
-            ids = []
-            for part in filter(None, (p.strip() for p in value.split(";"))):
-                source, sep, ident = part.partition(":")
-                if not sep:
-                    raise BadUserInput(f"external id {shown(part)} is not source:value")
-                ids.append({"source": source, "value": ident})
-            patch["externalIds"] = ids
-        elif name.startswith("address.") and name[8:] in ADDRESS_FIELDS:
+        if name.startswith("address.") and name[8:] in ADDRESS_FIELDS:
             address[name[8:]] = value or None
-        elif name == "surveyOptOut":
-            if value.lower() not in TRUE | FALSE:
-                raise BadUserInput(f"surveyOptOut must be true or false, not {shown(value)}")
-            patch["surveyOptOut"] = value.lower() in TRUE
         elif name:
-            raise BadUserInput(f"unknown column {shown(name)}")
+            patch[name] = _column_value(name, value)
     if any(v is not None for v in address.values()):
         patch["address"] = address
     return patch
+
+
+def _column_value(name: str, value: str) -> Any:
+    if name in STRING_FIELDS:
+        return value or None
+    if name == "externalIds":
+        return _external_ids(value)
+    if name == "surveyOptOut":
+        if value.lower() not in TRUE | FALSE:
+            raise BadUserInput(f"surveyOptOut must be true or false, not {shown(value)}")
+        return value.lower() in TRUE
+    raise BadUserInput(f"unknown column {shown(name)}")
+
+
+def _external_ids(value: str) -> list[dict[str, str]]:
+    ids = []
+    for part in filter(None, (p.strip() for p in value.split(";"))):
+        source, sep, ident = part.partition(":")
+        if not sep:
+            raise BadUserInput(f"external id {shown(part)} is not source:value")
+        ids.append({"source": source, "value": ident})
+    return ids
 
 
 def _as_entered(value: Any) -> Any:
@@ -119,13 +130,13 @@ def fingerprint(fields: Mapping[str, Any]) -> str:
 class _Parsed:
     line: int
     patch: dict[str, Any]
-    fields: Doc
+    fields: ContactFields
     fingerprint: str
 
 
 def _parse(line: int, row: Mapping[str, str | None], region: str) -> _Parsed:
     patch = row_to_patch(row)
-    fields: Doc = {}
+    fields: ContactFields = {}
     for name, value in patch.items():  # field by field: an error shows the value it is about
         try:
             fields.update(clean_input({name: value}, region))
@@ -136,11 +147,11 @@ def _parse(line: int, row: Mapping[str, str | None], region: str) -> _Parsed:
     return _Parsed(line, patch, fields, fingerprint(fields))
 
 
-def _curated(doc: Doc) -> bool:
-    return bool(doc["type"] == ContactType.CURATED and claims.is_live(doc))
+def _curated(doc: ContactDoc) -> bool:
+    return bool(doc["type"] == ContactType.CURATED and liveness.is_live(doc))
 
 
-async def _oldest_listing(store: Store, org: str, keys: list[str]) -> Doc | None:
+async def _oldest_listing(store: Store, org: str, keys: list[str]) -> ContactDoc | None:
     if not keys:
         return None
     listers = await store.contacts.find({"org": org, "keys": {"$in": keys}}).to_list()
@@ -148,7 +159,7 @@ async def _oldest_listing(store: Store, org: str, keys: list[str]) -> Doc | None
     return min(candidates, key=claims.rank) if candidates else None
 
 
-async def _match(store: Store, org: str, fields: Doc) -> Doc | None:
+async def _match(store: Store, org: str, fields: ContactFields) -> ContactDoc | None:
     """The curated contact a row is about: by external id first, then by email."""
     external = [
         key(IdentifierType.EXTERNAL_ID, f"{e['source']}:{e['value']}")

@@ -19,11 +19,11 @@ import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from resolvers import claims, conversation_counts
+from resolvers import claims, conversation_counts, liveness
 from resolvers.clock import now
 from resolvers.contact_fields import (
     EMAIL_FIELDS,
@@ -33,24 +33,25 @@ from resolvers.contact_fields import (
     clean_input,
     has_pii,
 )
-from resolvers.contacts import new_contact_doc, new_id
+from resolvers.contacts import get_canonical, new_contact_doc, new_id
 from resolvers.conversations import (
     UNRESOLVED_CHANNELS,
     Channel,
     Direction,
     check_conversation_id,
 )
+from resolvers.documents import ContactDoc, ContactFields, ConversationDoc, SeenIdentifierDoc
 from resolvers.errors import BadUserInput, Conflict
 from resolvers.identifiers import (
     MAX_STRING,
-    PRIORITY,
     IdentifierType,
     key,
     normalize_value,
+    priority_of,
     split_key,
 )
 from resolvers.principal import Principal
-from resolvers.store import Doc, Store
+from resolvers.store import Store, aggregate_rows
 
 MAX_IDENTIFIERS = 20
 MAX_RESOLVE_ATTEMPTS = 10
@@ -66,16 +67,16 @@ class Interaction:
     direction: Direction
     started_at: datetime
     ended_at: datetime | None
-    seen: list[Doc]  # identifiers as seen: {type, value}, normalised where possible
+    seen: list[SeenIdentifierDoc]  # identifiers as seen: {type, value}, normalised where possible
     keys: list[str]  # usable identifier keys, priority order
-    provided: Doc
-    details: Doc
+    provided: ContactFields
+    details: dict[str, str | None]
 
 
 @dataclass
 class Resolution:
-    conversation: Doc
-    contact: Doc | None
+    conversation: ConversationDoc
+    contact: ContactDoc | None
     created: bool
     keys: list[str] = field(default_factory=list)
     curated_only: bool = False
@@ -97,15 +98,38 @@ def parse_interaction(raw: Mapping[str, Any], region: str, retention_days: int =
     identifiers = raw.get("identifiers") or []
     if len(identifiers) > MAX_IDENTIFIERS:
         raise BadUserInput(f"at most {MAX_IDENTIFIERS} identifiers")
-    details: Doc = {}
+    details = _details(raw)
+    provided = clean_input(raw.get("provided") or {}, region)
+    seen, keys = _seen_identifiers(identifiers, channel, region)
+    keys += _provided_keys(provided, region)
+    return Interaction(
+        conversation_id=conversation_id,
+        channel=channel,
+        direction=direction,
+        started_at=started_at,
+        ended_at=ended_at,
+        seen=seen,
+        keys=sorted(dict.fromkeys(keys), key=priority_of),
+        provided={k: v for k, v in provided.items() if v is not None},
+        details=details,
+    )
+
+
+def _details(raw: Mapping[str, Any]) -> dict[str, str | None]:
+    details: dict[str, str | None] = {}
     for name in DETAIL_FIELDS:
         value = raw.get(name)
         if value is not None and len(value) > MAX_STRING:
             raise BadUserInput(f"{name} is longer than {MAX_STRING} characters")
         details[name] = value
-    provided = clean_input(raw.get("provided") or {}, region)
+    return details
 
-    seen: list[Doc] = []
+
+def _seen_identifiers(
+    identifiers: list[Mapping[str, Any]], channel: Channel, region: str
+) -> tuple[list[SeenIdentifierDoc], list[str]]:
+    """The identifiers as seen (normalised where possible) and the usable keys among them."""
+    seen: list[SeenIdentifierDoc] = []
     keys: list[str] = []
     for item in identifiers:
         kind = IdentifierType(item["type"])
@@ -118,6 +142,12 @@ def parse_interaction(raw: Mapping[str, Any], region: str, retention_days: int =
         seen.append({"type": str(kind), "value": normalised or value})
         if normalised is not None:
             keys.append(key(kind, normalised))
+    return seen, keys
+
+
+def _provided_keys(provided: ContactFields, region: str) -> list[str]:
+    """The keys of the phones and emails the interaction provides."""
+    keys: list[str] = []
     for field_name in (*EMAIL_FIELDS, *PHONE_FIELDS):
         value = provided.get(field_name)
         if not value:
@@ -126,18 +156,7 @@ def parse_interaction(raw: Mapping[str, Any], region: str, retention_days: int =
         normalised = normalize_value(kind, value, region)
         if normalised is not None:
             keys.append(key(kind, normalised))
-    ordered = sorted(dict.fromkeys(keys), key=lambda k: PRIORITY.index(split_key(k)[0]))
-    return Interaction(
-        conversation_id=conversation_id,
-        channel=channel,
-        direction=direction,
-        started_at=started_at,
-        ended_at=ended_at,
-        seen=seen,
-        keys=ordered,
-        provided={k: v for k, v in provided.items() if v is not None},
-        details=details,
-    )
+    return keys
 
 
 async def record_interaction(
@@ -148,13 +167,13 @@ async def record_interaction(
     existing = await store.conversations.find_one({"org": org, "cid": interaction.conversation_id})
     linked_id = existing.get("externalContactId") if existing else None
 
-    contact: Doc | None = None
+    contact: ContactDoc | None = None
     created = False
     taken: set[str] | None = None  # keys known to be claimed already (saves a read)
     if interaction.channel in UNRESOLVED_CHANNELS:
         pass
     elif linked_id is not None:
-        contact = await _canonical_of(store, org, linked_id)
+        contact = await get_canonical(store, org, linked_id)
     else:
         contact, created, taken = await _resolve(store, org, interaction)
     stitched: list[str] = []
@@ -177,16 +196,9 @@ async def record_interaction(
     )
 
 
-async def _canonical_of(store: Store, org: str, contact_id: str) -> Doc | None:
-    doc = await store.contacts.find_one({"_id": contact_id, "org": org})
-    if doc is not None and doc["canonicalId"] != doc["_id"]:
-        doc = await store.contacts.find_one({"_id": doc["canonicalId"], "org": org})
-    if doc is None or claims.is_expired(doc):
-        return None
-    return doc
-
-
-async def _claimed_contact(store: Store, org: str, keys: list[str]) -> tuple[Doc | None, set[str]]:
+async def _claimed_contact(
+    store: Store, org: str, keys: list[str]
+) -> tuple[ContactDoc | None, set[str]]:
     """The canonical contact of the first claimed key (priority order), if any, and the
     keys that are claimed."""
     if not keys:
@@ -207,8 +219,8 @@ async def _claimed_contact(store: Store, org: str, keys: list[str]) -> tuple[Doc
     ]
     found = [
         d
-        for d in await (await store.identifiers.aggregate(pipeline)).to_list()
-        if not claims.is_expired(d, moment)
+        for d in await aggregate_rows(store.identifiers, pipeline)
+        if not liveness.is_expired(d, moment)
     ]
     taken = {d["key"] for d in found}
     if not found:
@@ -217,7 +229,7 @@ async def _claimed_contact(store: Store, org: str, keys: list[str]) -> tuple[Doc
         h["_id"]: h
         for d in found
         for h in d["h"]
-        if h.get("org") == org and not claims.is_expired(h, moment)
+        if h.get("org") == org and not liveness.is_expired(h, moment)
     }
     by_key = {d["key"]: d["contactId"] for d in found}
     for identifier_key in keys:
@@ -225,14 +237,14 @@ async def _claimed_contact(store: Store, org: str, keys: list[str]) -> tuple[Doc
         if holder is None:
             continue
         if holder["readOnly"]:
-            return await _canonical_of(store, org, holder["canonicalId"]), taken
+            return await get_canonical(store, org, holder["canonicalId"]), taken
         return holder, taken
     return None, taken
 
 
 async def _resolve(
     store: Store, org: str, interaction: Interaction
-) -> tuple[Doc | None, bool, set[str] | None]:
+) -> tuple[ContactDoc | None, bool, set[str] | None]:
     """The resolved contact, whether this call created it, and the keys known claimed."""
     keys = interaction.keys
     for _ in range(MAX_RESOLVE_ATTEMPTS):
@@ -273,7 +285,7 @@ async def _hand_listed_keys_to_listers(store: Store, org: str, keys: list[str]) 
         for d in await store.contacts.find(
             {"org": org, "keys": {"$in": keys}}, {"keys": 1, "readOnly": 1, "expiresAt": 1}
         ).to_list()
-        if claims.is_live(d, moment)
+        if liveness.is_live(d, moment)
     ]
     if not listers:
         return False
@@ -282,10 +294,10 @@ async def _hand_listed_keys_to_listers(store: Store, org: str, keys: list[str]) 
     return True
 
 
-def _auto_contact(store: Store, org: str, interaction: Interaction) -> Doc:
+def _auto_contact(store: Store, org: str, interaction: Interaction) -> ContactDoc:
     """IDENTIFIED with the PII and provided data, or EPHEMERAL; identifier values fill the
     free matching fields (first phone → cellPhone, first email → personalEmail, …)."""
-    fields: Doc = dict(interaction.provided)
+    fields: ContactFields = dict(interaction.provided)
     external_ids = list(fields.get("externalIds") or [])
     social_by_type = {kind: name for name, kind in SOCIAL_FIELDS.items()}
     for identifier_key in interaction.keys:
@@ -309,7 +321,7 @@ def _auto_contact(store: Store, org: str, interaction: Interaction) -> Doc:
     return doc
 
 
-def _fill_free(fields: Doc, slots: tuple[str, ...], value: str) -> None:
+def _fill_free(fields: ContactFields, slots: tuple[str, ...], value: str) -> None:
     if any(fields.get(slot) == value for slot in slots):
         return
     for slot in slots:
@@ -319,7 +331,7 @@ def _fill_free(fields: Doc, slots: tuple[str, ...], value: str) -> None:
 
 
 async def _stitch(
-    store: Store, org: str, keys: list[str], contact: Doc, taken: set[str] | None
+    store: Store, org: str, keys: list[str], contact: ContactDoc, taken: set[str] | None
 ) -> list[str]:
     """Every identifier of the interaction that no one claims is claimed by the contact.
 
@@ -332,7 +344,7 @@ async def _stitch(
         held = await store.identifiers.find(
             {"org": org, "key": {"$in": keys}}, {"key": 1, "expiresAt": 1}
         ).to_list()
-        taken = {d["key"] for d in held if not claims.is_expired(d, moment)}
+        taken = {d["key"] for d in held if not liveness.is_expired(d, moment)}
     claimed: list[str] = []
     try:
         for identifier_key in keys:
@@ -349,7 +361,7 @@ async def _stitch(
 
 
 async def _undo(
-    store: Store, org: str, contact: Doc | None, *, created: bool, stitched: list[str]
+    store: Store, org: str, contact: ContactDoc | None, *, created: bool, stitched: list[str]
 ) -> None:
     """Best effort after a failed recording: no auto-created contact or new claim remains."""
     if contact is None:
@@ -368,7 +380,9 @@ async def _undo(
             )
 
 
-async def _renew_expiry(store: Store, org: str, contact: Doc, started_at: datetime) -> Doc:
+async def _renew_expiry(
+    store: Store, org: str, contact: ContactDoc, started_at: datetime
+) -> ContactDoc:
     """Auto-created contacts live until their latest interaction + SCV_RETENTION_DAYS."""
     if contact["type"] == ContactType.CURATED or contact.get("mergeSetId"):
         return contact
@@ -406,8 +420,8 @@ async def _store_conversation(
     org: str,
     interaction: Interaction,
     contact_id: str | None,
-    existing: Doc | None,
-) -> Doc:
+    existing: ConversationDoc | None,
+) -> ConversationDoc:
     """Insert or update by (org, conversationId); an existing link is kept.
 
     ``update_one`` with an upsert, not ``find_one_and_update`` (~16x slower on the embedded
@@ -419,7 +433,7 @@ async def _store_conversation(
         if interaction.ended_at is not None
         else None
     )
-    details: Doc = {
+    details: dict[str, Any] = {  # the $set of the upsert
         "channel": str(interaction.channel),
         "direction": str(interaction.direction),
         "startedAt": interaction.started_at,
@@ -443,7 +457,8 @@ async def _store_conversation(
         started, channel = details["startedAt"], details["channel"]
         if result.upserted_id is not None:
             await conversation_counts.record(store, org, [(started, channel, 1)])
-            return {**where, **details, **inserted}
+            # the stored document: exactly these keys (a ConversationDoc by construction)
+            return cast(ConversationDoc, {**where, **details, **inserted})
         if existing is None:  # recorded concurrently after this call's first read
             existing = await store.conversations.find_one(where)
             if existing is None:
@@ -451,7 +466,7 @@ async def _store_conversation(
         elif (existing["startedAt"], existing["channel"]) != (started, channel):
             moved = [(existing["startedAt"], existing["channel"], -1), (started, channel, 1)]
             await conversation_counts.record(store, org, moved)
-        doc = {**existing, **details}
+        doc = cast(ConversationDoc, {**existing, **details})
         if doc.get("externalContactId") is None and contact_id is not None:
             linked = await store.conversations.update_one(
                 {**where, "externalContactId": None}, {"$set": {"externalContactId": contact_id}}
@@ -466,7 +481,7 @@ async def _store_conversation(
 
 async def other_matches(
     store: Store, org: str, keys: list[str], exclude: str | None, curated_only: bool
-) -> list[Doc]:
+) -> list[ContactDoc]:
     """Other live canonical contacts that list or claim one of the keys, oldest first."""
     if not keys:
         return []
@@ -474,7 +489,7 @@ async def other_matches(
     claimed = await store.identifiers.find(
         {"org": org, "key": {"$in": keys}}, {"contactId": 1, "expiresAt": 1}
     ).to_list()
-    holder_ids = list({c["contactId"] for c in claimed if not claims.is_expired(c, moment)})
+    holder_ids = list({c["contactId"] for c in claimed if not liveness.is_expired(c, moment)})
     # two index-only queries (listers, holders) rather than one $or the planner cannot serve
     found = {
         d["_id"]: d
@@ -487,7 +502,7 @@ async def other_matches(
         d
         for d in found.values()
         if d["_id"] != exclude
-        and claims.is_live(d, moment)
+        and liveness.is_live(d, moment)
         and (not curated_only or d["type"] == ContactType.CURATED)
     ]
     return claims.oldest_first(matches)[:100]

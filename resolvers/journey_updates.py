@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, cast
 
-from resolvers import claims
+from resolvers import liveness
 from resolvers.contacts import get_canonical
-from resolvers.store import Doc, Store
+from resolvers.documents import ConversationDoc
+from resolvers.store import Store
 
 
-async def journey_updates(store: Store, org: str, contact_id: str) -> AsyncIterator[Doc]:
+async def journey_updates(
+    store: Store, org: str, contact_id: str
+) -> AsyncIterator[ConversationDoc]:
     """Yield each conversation whose link lands in the contact's merge set, as it happens.
 
     One change stream per subscription, filtered by org on the server; whether a link
@@ -27,8 +31,11 @@ async def journey_updates(store: Store, org: str, contact_id: str) -> AsyncItera
     ]
     async with await store.conversations.watch(pipeline, full_document="updateLookup") as stream:
         async for change in stream:
-            doc = change.get("fullDocument")
-            if doc is None or claims.is_expired(doc):
+            # PyMongo types a change event as the collection's document; it holds one
+            doc = cast(
+                "ConversationDoc | None", cast(Mapping[str, Any], change).get("fullDocument")
+            )
+            if doc is None or doc["externalContactId"] is None or liveness.is_expired(doc):
                 continue
             target = await get_canonical(store, org, contact_id)
             if target is None:

@@ -32,14 +32,15 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from resolvers import conversation_counts, loaders
+from resolvers import conversation_counts
 from resolvers.clock import now, to_db_precision
 from resolvers.conversations import Channel
+from resolvers.documents import ContactDoc, ConversationDoc
 from resolvers.errors import BadUserInput
 from resolvers.loaders import ContactLink
 from resolvers.pagination import (
@@ -50,7 +51,7 @@ from resolvers.pagination import (
     encode_cursor,
     known_total,
 )
-from resolvers.store import Doc, Store
+from resolvers.store import Store, aggregate_rows
 
 JOURNEY_CURSOR = "journey"
 CONVERSATIONS_CURSOR = "conversations"
@@ -68,37 +69,20 @@ MAX_EMPTY_WINDOWS = 2
 MAX_TIES = 1_000_000
 ONE_REPLY = 100_000  # batch size for results wanted in one reply (the server caps at 16 MB)
 
-# The document fields each GraphQL field of Conversation reads (selections drive projections).
-FIELD_SOURCES: dict[str, tuple[str, ...]] = {
-    "__typename": (),
-    "id": ("cid",),
-    "channel": ("channel",),
-    "direction": ("direction",),
-    "startedAt": ("startedAt",),
-    "endedAt": ("endedAt",),
-    "durationSeconds": ("durationSeconds",),
-    "queue": ("queue",),
-    "agent": ("agent",),
-    "wrapUpCode": ("wrapUpCode",),
-    "status": ("status",),
-    "notes": ("notes",),
-    "identifiers": ("identifiers",),
-    "externalContactId": ("externalContactId",),
-    "contact": ("externalContactId",),
-    "individual": ("externalContactId",),
-}
 ALWAYS_FETCHED = ("_id", "startedAt", "cid")
 
 
-def projection_for(selected: Iterable[str]) -> tuple[str, ...] | None:
-    """The document fields a selection of Conversation fields needs; None means everything."""
-    needed = set(ALWAYS_FETCHED)
-    for name in selected:
-        sources = FIELD_SOURCES.get(name)
-        if sources is None:
-            return None  # a field this module does not know: fetch the whole document
-        needed.update(sources)
-    return tuple(sorted(needed))
+def linked_ids(docs: Iterable[ConversationDoc]) -> Iterator[str]:
+    """The contact ids the conversations are linked to (unlinked ones skipped)."""
+    for doc in docs:
+        linked = doc.get("externalContactId")
+        if linked:
+            yield linked
+
+
+def projection_for(document_fields: Iterable[str]) -> tuple[str, ...]:
+    """A projection of ``document_fields`` plus what keyset pages always read."""
+    return tuple(sorted({*ALWAYS_FETCHED, *document_fields}))
 
 
 @dataclass(frozen=True)
@@ -202,7 +186,7 @@ def page_request(
     )
 
 
-ConversationPage = Page  # a page of conversations, newest first
+ConversationPage = Page[ConversationDoc]  # a page of conversations, newest first
 
 
 # --- time ranges and filters --------------------------------------------------------------
@@ -278,7 +262,7 @@ class ServerQuery:
             return [self.index]
         return [{**self.index, "channel": c} for c in sorted(self.channels)]
 
-    def keep(self, doc: Doc) -> bool:
+    def keep(self, doc: ConversationDoc) -> bool:
         """Visible (the span starts at the retention cutoff; ``expiresAt`` is checked too
         when fetched), of a wanted channel, within the span."""
         expires = doc.get("expiresAt")
@@ -328,7 +312,7 @@ def _projection(fields: tuple[str, ...] | None) -> dict[str, int] | None:
     return {name: 1 for name in fields} if fields is not None else None
 
 
-def is_after(doc: Doc, position: Position | None) -> bool:
+def is_after(doc: ConversationDoc, position: Position | None) -> bool:
     """True when the row comes after the position in page order (newest first)."""
     if position is None:
         return True
@@ -347,7 +331,7 @@ async def _find_after(
     projection: dict[str, int] | None,
     after: Position | None,
     wanted: int,
-) -> list[Doc]:
+) -> list[ConversationDoc]:
     """Up to ``wanted`` rows of ``query`` after the position, newest first.
 
     The server returns the cursor's own instant inclusively, so the limit covers the rows
@@ -358,7 +342,7 @@ async def _find_after(
     if projection is not None and query.channels is not None:
         projection = {**projection, "channel": 1}
     while True:
-        replies: list[list[Doc]] = []
+        replies: list[list[ConversationDoc]] = []
         for index in query.indexes:
             cursor = store.conversations.find(index, projection).sort(SORT).limit(limit)
             replies.append(await cursor.batch_size(limit).to_list())  # one reply: no getMore
@@ -373,13 +357,13 @@ async def _find_after(
         limit += limit - len(kept) + wanted
 
 
-def _page_order(doc: Doc) -> tuple[datetime, str]:
+def _page_order(doc: ConversationDoc) -> tuple[datetime, str]:
     return (doc["startedAt"], doc["_id"])
 
 
 async def _fetch_members(
     store: Store, org: str, request: PageRequest, moment: datetime, need: int
-) -> list[Doc]:
+) -> list[ConversationDoc]:
     assert request.members is not None
     if not request.members:
         return []
@@ -392,7 +376,7 @@ async def _fetch_members(
 
 async def _fetch_windowed(
     store: Store, org: str, request: PageRequest, moment: datetime, need: int
-) -> list[Doc]:
+) -> list[ConversationDoc]:
     """Rows of the whole org, read in time windows going back until ``need`` are found."""
     span = time_range(store, request.filter, request.after, moment)
     projection = _projection(request.fields)
@@ -404,7 +388,7 @@ async def _fetch_windowed(
     width = max(width, MIN_WINDOW)
     upper, upper_inclusive = span.upper, span.upper_inclusive
     anchor = upper if upper is not None else moment
-    collected: list[Doc] = []
+    collected: list[ConversationDoc] = []
     empty_windows = 0
     for attempt in range(MAX_WINDOWS):
         low = _minus(anchor, width)
@@ -419,7 +403,7 @@ async def _fetch_windowed(
             upper=upper,
             upper_inclusive=upper_inclusive,
         )
-        found: list[Doc] = []
+        found: list[ConversationDoc] = []
         if not window.empty:
             query = page_filter(org, None, request.filter, window, moment)
             position = after if attempt == 0 else None
@@ -451,7 +435,7 @@ def _minus(anchor: datetime, width: timedelta) -> datetime:
         return datetime.min.replace(tzinfo=anchor.tzinfo)
 
 
-def _finish(request: PageRequest, docs: list[Doc], total: Total) -> ConversationPage:
+def _finish(request: PageRequest, docs: list[ConversationDoc], total: Total) -> ConversationPage:
     has_next = len(docs) > request.first
     rows = docs[: request.first]
     spacing = 0.0
@@ -497,7 +481,7 @@ def page_total(store: Store, org: str, request: PageRequest, moment: datetime) -
 
     async def of_the_set() -> int:
         pipeline = [*query.pipeline(), {"$count": "n"}]
-        found = await (await store.conversations.aggregate(pipeline)).to_list()
+        found = await aggregate_rows(store.conversations, pipeline)
         return int(found[0]["n"]) if found else 0
 
     return of_the_set
@@ -518,7 +502,7 @@ async def conversation_page(
 
 async def org_pages(
     store: Store, org: str, filter: ConversationFilter, chunk: int
-) -> AsyncIterator[list[Doc]]:
+) -> AsyncIterator[list[ConversationDoc]]:
     """Every visible conversation of the org, newest first, ``chunk`` at a time: keyset pages
     of time windows (the export), so no query reads more than its window. The first window
     is sized from the count buckets of the day before (later ones from the page before)."""
@@ -557,7 +541,7 @@ async def conversation_pages(
 
 async def _fetch_union(
     store: Store, org: str, requests: Sequence[PageRequest], moment: datetime
-) -> list[list[Doc]]:
+) -> list[list[ConversationDoc]]:
     spans = [time_range(store, r.filter, r.after, moment) for r in requests]
     members = sorted({m for r in requests for m in (r.members or ())})
     lowest = min(spans, key=lambda s: s.lower)
@@ -580,12 +564,12 @@ async def _fetch_union(
     query = page_filter(org, members, ConversationFilter(channels=channels), union_span, moment)
     cursor = store.conversations.find(query.index, _projection(fields)).sort(SORT)
     docs = [d for d in await cursor.batch_size(ONE_REPLY).to_list() if query.keep(d)]
-    result: list[list[Doc]] = []
+    result: list[list[ConversationDoc]] = []
     for request, span in zip(requests, spans, strict=True):
         wanted = set(request.members or ())
         chosen = request.filter.channels
         need = request.first + 1
-        rows: list[Doc] = []
+        rows: list[ConversationDoc] = []
         for doc in docs:
             if doc.get("externalContactId") not in wanted or not span.contains(doc["startedAt"]):
                 continue
@@ -607,7 +591,7 @@ async def _fetch_union(
 class JourneyHead:
     """The canonical contact of a journey and the ids whose conversations it includes."""
 
-    canonical: Doc
+    canonical: ContactDoc
     member_ids: tuple[str, ...]
 
 
@@ -616,11 +600,6 @@ def journey_head(link: ContactLink | None) -> JourneyHead | None:
     if link is None or link.canonical is None:
         return None
     return JourneyHead(canonical=link.canonical, member_ids=tuple(link.member_ids))
-
-
-async def get_journey_head(store: Store, org: str, contact_id: str) -> JourneyHead | None:
-    (link,) = await loaders.contact_links(store, org, [contact_id])
-    return journey_head(link)
 
 
 def expand_links(links: Iterable[ContactLink | None]) -> tuple[str, ...]:
@@ -636,12 +615,6 @@ def check_contact_ids(contact_ids: Sequence[str]) -> list[str]:
     if len(contact_ids) > MAX_CONTACT_IDS:
         raise BadUserInput(f"at most {MAX_CONTACT_IDS} contactIds")
     return [str(i) for i in contact_ids]
-
-
-async def expand_contact_ids(store: Store, org: str, contact_ids: Sequence[str]) -> tuple[str, ...]:
-    """``contactIds`` of a BI pull, expanded to whole merge sets (unknown ids are ignored)."""
-    ids = check_contact_ids(contact_ids)
-    return expand_links(await loaders.contact_links(store, org, ids))
 
 
 @dataclass(frozen=True)
@@ -676,8 +649,8 @@ async def journey_summaries(
             }
         },
     ]
-    groups = await (await store.conversations.aggregate(pipeline, batchSize=ONE_REPLY)).to_list()
-    by_contact: dict[str, list[Doc]] = {}
+    groups = await aggregate_rows(store.conversations, pipeline, batchSize=ONE_REPLY)
+    by_contact: dict[str, list[dict[str, Any]]] = {}  # $group rows
     for group in groups:
         by_contact.setdefault(group["_id"]["contact"], []).append(group)
     order = {str(c): n for n, c in enumerate(Channel)}

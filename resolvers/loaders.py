@@ -9,29 +9,30 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict, cast
 
-from resolvers import claims
+from resolvers import liveness
 from resolvers.clock import now
-from resolvers.store import Doc, Store
+from resolvers.documents import ClaimDoc, ContactDoc, MergeSetDoc, NoteDoc
+from resolvers.store import Store
 
 
-async def contacts_by_id(store: Store, org: str, ids: Sequence[str]) -> list[Doc | None]:
+async def contacts_by_id(store: Store, org: str, ids: Sequence[str]) -> list[ContactDoc | None]:
     """Contacts by exact id (ancestors included); None for unknown or expired."""
     moment = now()
     docs = await store.contacts.find({"org": org, "_id": {"$in": list(set(ids))}}).to_list()
-    found = {d["_id"]: d for d in docs if not claims.is_expired(d, moment)}
+    found = {d["_id"]: d for d in docs if not liveness.is_expired(d, moment)}
     return [found.get(i) for i in ids]
 
 
-async def claims_by_contact(store: Store, org: str, ids: Sequence[str]) -> list[list[Doc]]:
+async def claims_by_contact(store: Store, org: str, ids: Sequence[str]) -> list[list[ClaimDoc]]:
     """The identifiers each contact claims, oldest claim first."""
     moment = now()
     docs = await store.identifiers.find(
         {"org": org, "contactId": {"$in": list(set(ids))}}, batch_size=10_000
     ).to_list()
-    docs = [d for d in docs if not claims.is_expired(d, moment)]
-    grouped: dict[str, list[Doc]] = defaultdict(list)
+    docs = [d for d in docs if not liveness.is_expired(d, moment)]
+    grouped: dict[str, list[ClaimDoc]] = defaultdict(list)
     for doc in sorted(docs, key=lambda d: (d["claimedAt"], d["key"])):
         grouped[doc["contactId"]].append(doc)
     return [grouped.get(i, []) for i in ids]
@@ -39,15 +40,15 @@ async def claims_by_contact(store: Store, org: str, ids: Sequence[str]) -> list[
 
 async def notes_by_members(
     store: Store, org: str, member_lists: Sequence[tuple[str, ...]]
-) -> list[list[Doc]]:
+) -> list[list[NoteDoc]]:
     """Notes of every contact in each member list (a merge set), newest first."""
     all_ids = {i for members in member_lists for i in members}
     docs = await store.notes.find({"org": org, "contactId": {"$in": list(all_ids)}}).to_list()
     docs.sort(key=lambda d: (d["createdAt"], d["_id"]), reverse=True)
-    by_contact: dict[str, list[Doc]] = defaultdict(list)
+    by_contact: dict[str, list[NoteDoc]] = defaultdict(list)
     for doc in docs:
         by_contact[doc["contactId"]].append(doc)
-    result: list[list[Doc]] = []
+    result: list[list[NoteDoc]] = []
     for members in member_lists:
         notes = [n for m in members for n in by_contact.get(m, [])]
         notes.sort(key=lambda d: (d["createdAt"], d["_id"]), reverse=True)
@@ -55,7 +56,7 @@ async def notes_by_members(
     return result
 
 
-async def merge_sets_by_id(store: Store, org: str, ids: Sequence[str]) -> list[Doc | None]:
+async def merge_sets_by_id(store: Store, org: str, ids: Sequence[str]) -> list[MergeSetDoc | None]:
     docs = await store.merge_sets.find({"org": org, "_id": {"$in": list(set(ids))}}).to_list()
     found = {d["_id"]: d for d in docs}
     return [found.get(i) for i in ids]
@@ -70,9 +71,9 @@ MAX_LINK_ID = 200  # contact ids are 24-character ObjectId strings; longer keys 
 class ContactLink:
     """Exactly the contact asked for, the head of its merge set, and the set (if merged)."""
 
-    contact: Doc
-    canonical: Doc | None  # the contact itself when never merged; None when the head is gone
-    merge_set: Doc | None
+    contact: ContactDoc
+    canonical: ContactDoc | None  # the contact itself when never merged; None when the head is gone
+    merge_set: MergeSetDoc | None
 
     @property
     def member_ids(self) -> list[str]:
@@ -81,6 +82,14 @@ class ContactLink:
             return list(self.merge_set["memberIds"])
         head = self.canonical if self.canonical is not None else self.contact
         return [head["_id"]]
+
+
+class Joined(TypedDict, total=False):
+    """The one reply of :func:`link_pipeline` / :func:`head_pipeline` (projected there)."""
+
+    contacts: list[ContactDoc]
+    heads: list[ContactDoc]
+    sets: list[MergeSetDoc]
 
 
 def _by_id(collection: str, alias: str) -> list[dict[str, Any]]:
@@ -130,10 +139,10 @@ async def contact_links(store: Store, org: str, ids: Sequence[str]) -> list[Cont
         return [None for _ in ids]
     moment = now()
     replies = await (await store.db.aggregate(link_pipeline(wanted))).to_list()
-    joined: Doc = replies[0] if replies else {}
+    joined = cast(Joined, replies[0]) if replies else Joined()
 
-    def live(doc: Doc) -> bool:
-        return doc.get("org") == org and not claims.is_expired(doc, moment)
+    def live(doc: ContactDoc) -> bool:
+        return doc.get("org") == org and not liveness.is_expired(doc, moment)
 
     heads = {h["_id"]: h for h in joined.get("heads", []) if live(h)}
     sets = {s["_id"]: s for s in joined.get("sets", []) if s.get("org") == org}
@@ -142,7 +151,8 @@ async def contact_links(store: Store, org: str, ids: Sequence[str]) -> list[Cont
         if not live(doc):
             continue
         canonical = doc if doc["canonicalId"] == doc["_id"] else heads.get(doc["canonicalId"])
-        merge_set = sets.get(doc["mergeSetId"]) if doc.get("mergeSetId") else None
+        set_id = doc.get("mergeSetId")
+        merge_set = sets.get(set_id) if set_id else None
         found[doc["_id"]] = ContactLink(contact=doc, canonical=canonical, merge_set=merge_set)
     return [found.get(i) if isinstance(i, str) else None for i in ids]
 
@@ -185,12 +195,13 @@ async def merge_heads(
         return [None for _ in ids]
     moment = now()
     replies = await (await store.db.aggregate(head_pipeline(wanted))).to_list()
-    joined: Doc = replies[0] if replies else {}
+    joined = cast(Joined, replies[0]) if replies else Joined()
     sets = {s["_id"]: s["memberIds"] for s in joined.get("sets", []) if s.get("org") == org}
     found: dict[str, tuple[str, list[str]]] = {}
     for doc in joined.get("contacts", []):
-        if doc.get("org") != org or claims.is_expired(doc, moment):
+        if doc.get("org") != org or liveness.is_expired(doc, moment):
             continue
-        members = sets.get(doc["mergeSetId"]) if doc.get("mergeSetId") else None
+        set_id = doc.get("mergeSetId")
+        members = sets.get(set_id) if set_id else None
         found[doc["_id"]] = (doc["canonicalId"], list(members) if members else [doc["_id"]])
     return [found.get(i) if isinstance(i, str) else None for i in ids]

@@ -17,17 +17,28 @@ from collections.abc import Sequence
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from resolvers.store import Doc, Store
-
-PUBLIC_FIELDS = ("kind", "at", "by", "inputIds", "canonicalId")
+from resolvers.documents import MergeEntryDoc, MergeEventDoc
+from resolvers.store import Store
 
 
 async def record(
-    store: Store, org: str, event: Doc, contact_ids: Sequence[str], session: AsyncClientSession
+    store: Store,
+    org: str,
+    event: MergeEntryDoc,
+    contact_ids: Sequence[str],
+    session: AsyncClientSession,
 ) -> None:
     """Log ``event`` (a merge set history entry) for every contact in ``contact_ids``."""
-    entry: Doc = {"_id": event["id"], "org": org, **{k: event[k] for k in PUBLIC_FIELDS}}
-    entry["contactIds"] = list(dict.fromkeys(contact_ids))
+    entry: MergeEventDoc = {
+        "_id": event["id"],
+        "org": org,
+        "kind": event["kind"],
+        "at": event["at"],
+        "by": event["by"],
+        "inputIds": event["inputIds"],
+        "canonicalId": event["canonicalId"],
+        "contactIds": list(dict.fromkeys(contact_ids)),
+    }
     await store.merge_events.insert_one(entry, session=session)
 
 
@@ -43,12 +54,14 @@ async def forget(
     )
 
 
-async def history_by_contact(store: Store, org: str, ids: Sequence[str]) -> list[list[Doc]]:
+async def history_by_contact(
+    store: Store, org: str, ids: Sequence[str]
+) -> list[list[MergeEventDoc]]:
     """Each contact's events, oldest first (one indexed read for the whole batch)."""
     wanted = list(set(ids))
     docs = await store.merge_events.find({"org": org, "contactIds": {"$in": wanted}}).to_list()
     docs.sort(key=lambda d: (d["at"], d["_id"]))
-    by_contact: dict[str, list[Doc]] = defaultdict(list)
+    by_contact: dict[str, list[MergeEventDoc]] = defaultdict(list)
     for doc in docs:
         for contact_id in doc["contactIds"]:
             by_contact[contact_id].append(doc)

@@ -40,7 +40,8 @@ key}`` for claims): a predicate beyond an index makes the embedded server scan.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -57,9 +58,19 @@ from resolvers.contact_fields import (
     clean_input,
     has_pii,
 )
+from resolvers.documents import (
+    ClaimDoc,
+    ContactDoc,
+    ContactFields,
+    ExternalIdDoc,
+    MergeEntryDoc,
+    MergeSetDoc,
+    SetSnapshotDoc,
+    field_of,
+)
 from resolvers.errors import BadUserInput, Conflict, MergeNotAllowed, NotFound
 from resolvers.principal import Principal
-from resolvers.store import Doc, Store
+from resolvers.store import Store
 
 MIN_INPUTS = 2
 MAX_INPUTS = 25
@@ -68,8 +79,10 @@ MAX_SET_SIZE = 52
 MERGE = "MERGE"
 UNMERGE = "UNMERGE"
 
+CHANGED = "the merge set changed concurrently; try again"
 
-async def get_merge_set(store: Store, org: str, contact_id: str) -> Doc | None:
+
+async def get_merge_set(store: Store, org: str, contact_id: str) -> MergeSetDoc | None:
     """The merge set of any member (canonical or ancestor); None when never merged or unknown."""
     doc = await contacts.get_exact(store, org, contact_id)
     if doc is None or not doc.get("mergeSetId"):
@@ -82,23 +95,23 @@ async def merge_contacts(
     principal: Principal,
     contact_ids: Sequence[str],
     value_override_patch: Mapping[str, Any] | None = None,
-) -> Doc:
+) -> ContactDoc:
     """Merge the contacts' canonical contacts under a new canonical contact; returns it."""
     ids = [str(i) for i in contact_ids]
     if not MIN_INPUTS <= len(ids) <= MAX_INPUTS:
         raise BadUserInput(f"a merge takes {MIN_INPUTS} to {MAX_INPUTS} contact ids")
     override = clean_input(value_override_patch or {}, store.config.default_region)
 
-    async def work(session: AsyncClientSession) -> Doc:
+    async def work(session: AsyncClientSession) -> ContactDoc:
         return await _merge(store, principal, ids, override, session)
 
     return await store.in_transaction(work)
 
 
-async def unmerge_contacts(store: Store, principal: Principal, contact_id: str) -> list[Doc]:
+async def unmerge_contacts(store: Store, principal: Principal, contact_id: str) -> list[ContactDoc]:
     """Undo the latest merge of the contact's set; returns the restored contacts."""
 
-    async def work(session: AsyncClientSession) -> list[Doc]:
+    async def work(session: AsyncClientSession) -> list[ContactDoc]:
         return await _unmerge(store, principal, str(contact_id), session)
 
     return await store.in_transaction(work)
@@ -107,37 +120,106 @@ async def unmerge_contacts(store: Store, principal: Principal, contact_id: str) 
 # --- merge -------------------------------------------------------------------------------
 
 
+@dataclass
+class _Merge:
+    """What a merge read and decided, before it writes anything."""
+
+    org: str
+    session: AsyncClientSession
+    inputs: list[ContactDoc]
+    input_sets: dict[str, MergeSetDoc]  # by the id of the input heading the set
+    canonical: ContactDoc
+    survivor: MergeSetDoc | None  # the input set that grows; None: a new set
+    held: list[ClaimDoc]  # every claim the inputs hold
+    members: list[str]
+    event: MergeEntryDoc
+
+    @property
+    def input_ids(self) -> list[str]:
+        return [doc["_id"] for doc in self.inputs]
+
+    @property
+    def set_id(self) -> str:
+        return self.canonical["mergeSetId"] or ""
+
+
 async def _merge(
     store: Store,
     principal: Principal,
     ids: list[str],
-    override: Doc,
+    override: ContactFields,
     session: AsyncClientSession,
-) -> Doc:
+) -> ContactDoc:
+    merge = await _plan_merge(store, principal, ids, override, session)
+    await store.contacts.insert_one(merge.canonical, session=session)
+    await _make_ancestors(store, merge)
+    await _move_claims(store, merge)
+    await _write_merge_set(store, merge)
+    await merge_history.record(store, merge.org, merge.event, merge.members, session)
+    await _claim_new_values(store, merge)
+    return merge.canonical
+
+
+async def _plan_merge(
+    store: Store,
+    principal: Principal,
+    ids: list[str],
+    override: ContactFields,
+    session: AsyncClientSession,
+) -> _Merge:
     org = principal.org
-    inputs: list[Doc] = []
+    inputs = await _read_inputs(store, org, ids, session)
+    input_sets = await _read_input_sets(store, org, inputs, session)
+    _check_size(inputs, input_sets)
+    moment = now()
+    survivor = _survivor(inputs, input_sets)
+    set_id = survivor["_id"] if survivor is not None else contacts.new_id()
+    canonical = _new_canonical(store, org, inputs, override, set_id, moment)
+    held = await store.identifiers.find(
+        {"org": org, "contactId": {"$in": [doc["_id"] for doc in inputs]}}, session=session
+    ).to_list()
+    members = _members(inputs, input_sets, survivor, canonical["_id"])
+    event = _merge_event(principal, moment, canonical["_id"], inputs, input_sets, held)
+    return _Merge(org, session, inputs, input_sets, canonical, survivor, held, members, event)
+
+
+async def _read_inputs(
+    store: Store, org: str, ids: list[str], session: AsyncClientSession
+) -> list[ContactDoc]:
+    """The distinct canonical contacts of ``ids``; at least two, at most one CURATED."""
+    inputs: list[ContactDoc] = []
     for contact_id in ids:
         doc = await contacts.get_canonical(store, org, contact_id, session=session)
         if doc is None:
             raise NotFound(f"no contact with id {contact_id}")
         if doc["readOnly"] or doc["canonicalId"] != doc["_id"]:
-            raise Conflict("the merge set changed concurrently; try again")
+            raise Conflict(CHANGED)
         if all(doc["_id"] != seen["_id"] for seen in inputs):
             inputs.append(doc)
     if len(inputs) < MIN_INPUTS:
         raise BadUserInput("these ids are already one contact: a merge needs two different ones")
     if sum(1 for doc in inputs if doc["type"] == ContactType.CURATED) > 1:
         raise MergeNotAllowed("at most one curated contact can be merged")
+    return inputs
 
-    input_sets: dict[str, Doc] = {}
+
+async def _read_input_sets(
+    store: Store, org: str, inputs: list[ContactDoc], session: AsyncClientSession
+) -> dict[str, MergeSetDoc]:
+    """The merge sets the inputs head, by input id."""
+    input_sets: dict[str, MergeSetDoc] = {}
     for doc in inputs:
         if doc.get("mergeSetId"):
             merge_set = await store.merge_sets.find_one(
                 {"_id": doc["mergeSetId"], "org": org}, session=session
             )
             if merge_set is None or merge_set["canonicalId"] != doc["_id"]:
-                raise Conflict("the merge set changed concurrently; try again")
+                raise Conflict(CHANGED)
             input_sets[doc["_id"]] = merge_set
+    return input_sets
+
+
+def _check_size(inputs: list[ContactDoc], input_sets: dict[str, MergeSetDoc]) -> None:
     size = 1 + sum(
         len(input_sets[d["_id"]]["memberIds"]) if d["_id"] in input_sets else 1 for d in inputs
     )
@@ -146,27 +228,31 @@ async def _merge(
             f"a merge set has at most {MAX_SET_SIZE} members; this one would have {size}"
         )
 
-    moment = now()
-    fields = merged_fields(inputs, override)
-    canonical = contacts.new_contact_doc(
-        store, org, fields, _merged_type(inputs, fields), moment=moment
-    )
-    canonical["since"] = min(doc["since"] for doc in inputs)
-    survivor = _survivor(inputs, input_sets)
-    set_id = survivor["_id"] if survivor is not None else contacts.new_id()
-    canonical["mergeSetId"] = set_id
-    canonical_id = canonical["_id"]
-    input_ids = [doc["_id"] for doc in inputs]
 
-    held = await store.identifiers.find(
-        {"org": org, "contactId": {"$in": input_ids}}, session=session
-    ).to_list()
-    ancestors = [
-        member
-        for merge_set in input_sets.values()
-        for member in merge_set["memberIds"]
-        if member != merge_set["canonicalId"]
-    ]
+def _new_canonical(
+    store: Store,
+    org: str,
+    inputs: list[ContactDoc],
+    override: ContactFields,
+    set_id: str,
+    moment: datetime,
+) -> ContactDoc:
+    fields = merged_fields(inputs, override)
+    kind = _merged_type(inputs, fields)
+    canonical = contacts.new_contact_doc(store, org, fields, kind, moment=moment)
+    canonical["since"] = min(doc["since"] for doc in inputs)
+    canonical["mergeSetId"] = set_id
+    return canonical
+
+
+def _members(
+    inputs: list[ContactDoc],
+    input_sets: dict[str, MergeSetDoc],
+    survivor: MergeSetDoc | None,
+    canonical_id: str,
+) -> list[str]:
+    """The merged set's members: the survivor's, every other input (with its set), the new
+    canonical last."""
     members = [*(survivor["memberIds"] if survivor is not None else [])]
     for doc in inputs:
         if survivor is not None and doc["_id"] == survivor["canonicalId"]:
@@ -174,13 +260,24 @@ async def _merge(
         merge_set = input_sets.get(doc["_id"])
         members.extend(merge_set["memberIds"] if merge_set is not None else [doc["_id"]])
     members.append(canonical_id)
+    return members
 
-    event: Doc = {
+
+def _merge_event(
+    principal: Principal,
+    moment: datetime,
+    canonical_id: str,
+    inputs: list[ContactDoc],
+    input_sets: dict[str, MergeSetDoc],
+    held: list[ClaimDoc],
+) -> MergeEntryDoc:
+    """The MERGE history entry, with the snapshots undoing it needs."""
+    return {
         "id": contacts.new_id(),
         "kind": MERGE,
         "at": moment,
         "by": principal.sub,
-        "inputIds": input_ids,
+        "inputIds": [doc["_id"] for doc in inputs],
         "canonicalId": canonical_id,
         "inputs": [
             {"contact": doc, "identifiers": [c for c in held if c["contactId"] == doc["_id"]]}
@@ -197,11 +294,13 @@ async def _merge(
         ],
     }
 
-    # 1. the new canonical contact
-    await store.contacts.insert_one(canonical, session=session)
-    # 2. the inputs become ancestors
+
+async def _make_ancestors(store: Store, merge: _Merge) -> None:
+    """The inputs become read-only ancestors of the new canonical; the older ancestors of
+    their sets follow it."""
+    canonical_id, set_id, org = merge.canonical["_id"], merge.set_id, merge.org
     result = await store.contacts.update_many(
-        {"org": org, "_id": {"$in": input_ids}},  # read in this transaction: still canonical
+        {"org": org, "_id": {"$in": merge.input_ids}},  # read in this transaction: still canonical
         {
             "$set": {
                 "readOnly": True,
@@ -210,87 +309,111 @@ async def _merge(
                 "expiresAt": None,
             }
         },
-        session=session,
+        session=merge.session,
     )
-    _expect(result.matched_count, len(input_ids))
-    # 3. the older ancestors of the input sets follow the new canonical
+    _expect(result.matched_count, len(merge.inputs))
+    ancestors = [
+        member
+        for merge_set in merge.input_sets.values()
+        for member in merge_set["memberIds"]
+        if member != merge_set["canonicalId"]
+    ]
     if ancestors:
         result = await store.contacts.update_many(
             {"org": org, "_id": {"$in": ancestors}},
             {"$set": {"canonicalId": canonical_id, "mergeSetId": set_id}},
-            session=session,
+            session=merge.session,
         )
         _expect(result.matched_count, len(ancestors))
-    # 4. every identifier of the inputs moves to the new canonical
-    if held:
-        result = await store.identifiers.update_many(
-            {"org": org, "contactId": {"$in": input_ids}},  # exactly ``held``: same snapshot
-            {"$set": {"contactId": canonical_id, "claimedAt": moment, "expiresAt": None}},
-            session=session,
+
+
+async def _move_claims(store: Store, merge: _Merge) -> None:
+    """Every identifier of the inputs moves to the new canonical; a field claim its fields
+    do not list becomes a merge claim."""
+    if not merge.held:
+        return
+    canonical = merge.canonical
+    result = await store.identifiers.update_many(
+        # exactly ``held``: same snapshot
+        {"org": merge.org, "contactId": {"$in": merge.input_ids}},
+        {
+            "$set": {
+                "contactId": canonical["_id"],
+                "claimedAt": canonical["createdAt"],  # the merge time
+                "expiresAt": None,
+            }
+        },
+        session=merge.session,
+    )
+    _expect(result.matched_count, len(merge.held))
+    unlisted = [
+        c["key"]
+        for c in merge.held
+        if c.get("via") == claims.VIA_FIELD and c["key"] not in canonical["keys"]
+    ]
+    if unlisted:
+        await store.identifiers.update_many(
+            {"org": merge.org, "contactId": canonical["_id"], "key": {"$in": unlisted}},
+            {"$set": {"via": claims.VIA_MERGE}},
+            session=merge.session,
         )
-        _expect(result.matched_count, len(held))
-        unlisted = [
-            c["key"]
-            for c in held
-            if c.get("via") == claims.VIA_FIELD and c["key"] not in canonical["keys"]
-        ]
-        if unlisted:
-            await store.identifiers.update_many(
-                {"org": org, "contactId": canonical_id, "key": {"$in": unlisted}},
-                {"$set": {"via": claims.VIA_MERGE}},
-                session=session,
-            )
-    # 5. the merge set: grow the survivor (absorbing the other sets) or start a new one
-    if survivor is not None:
-        history = list(survivor.get("history", []))
-        absorbed = [s for s in input_sets.values() if s["_id"] != survivor["_id"]]
-        for merge_set in absorbed:
-            history.extend(merge_set.get("history", []))
-        if absorbed:
-            history.sort(key=lambda e: (e["at"], e["id"]))
-        result = await store.merge_sets.update_one(
-            {"_id": survivor["_id"], "org": org, "canonicalId": survivor["canonicalId"]},
-            {
-                "$set": {
-                    "canonicalId": canonical_id,
-                    "memberIds": members,
-                    "history": [*history, event],
-                }
-            },
-            session=session,
-        )
-        _expect(result.matched_count, 1)
-        if absorbed:
-            deleted = await store.merge_sets.delete_many(
-                {"_id": {"$in": [s["_id"] for s in absorbed]}, "org": org}, session=session
-            )
-            _expect(deleted.deleted_count, len(absorbed))
-    else:
+
+
+async def _write_merge_set(store: Store, merge: _Merge) -> None:
+    """Grow the survivor (absorbing the other input sets) or start a new set."""
+    survivor, org = merge.survivor, merge.org
+    if survivor is None:
         await store.merge_sets.insert_one(
             {
-                "_id": set_id,
+                "_id": merge.set_id,
                 "org": org,
-                "canonicalId": canonical_id,
-                "memberIds": members,
-                "history": [event],
+                "canonicalId": merge.canonical["_id"],
+                "memberIds": merge.members,
+                "history": [merge.event],
             },
-            session=session,
+            session=merge.session,
         )
-    await merge_history.record(store, org, event, members, session)
-    # 6. values the canonical lists that no input held: the ordinary field rule
-    moved = {c["key"] for c in held}
+        return
+    absorbed = [s for s in merge.input_sets.values() if s["_id"] != survivor["_id"]]
+    history = list(survivor.get("history", []))
+    for merge_set in absorbed:
+        history.extend(merge_set.get("history", []))
+    if absorbed:
+        history.sort(key=lambda e: (e["at"], e["id"]))
+    result = await store.merge_sets.update_one(
+        {"_id": survivor["_id"], "org": org, "canonicalId": survivor["canonicalId"]},
+        {
+            "$set": {
+                "canonicalId": merge.canonical["_id"],
+                "memberIds": merge.members,
+                "history": [*history, merge.event],
+            }
+        },
+        session=merge.session,
+    )
+    _expect(result.matched_count, 1)
+    if absorbed:
+        deleted = await store.merge_sets.delete_many(
+            {"_id": {"$in": [s["_id"] for s in absorbed]}, "org": org}, session=merge.session
+        )
+        _expect(deleted.deleted_count, len(absorbed))
+
+
+async def _claim_new_values(store: Store, merge: _Merge) -> None:
+    """Values the canonical lists that no input held: the ordinary field rule."""
+    moved = {c["key"] for c in merge.held}
+    canonical = merge.canonical
     await claims.claim_all(
         store,
-        org,
+        merge.org,
         [k for k in canonical["keys"] if k not in moved],
         canonical,
         claims.VIA_FIELD,
-        session=session,
+        session=merge.session,
     )
-    return canonical
 
 
-def _survivor(inputs: list[Doc], input_sets: dict[str, Doc]) -> Doc | None:
+def _survivor(inputs: list[ContactDoc], input_sets: dict[str, MergeSetDoc]) -> MergeSetDoc | None:
     """The input set that grows: the largest, ties to the oldest canonical."""
     candidates = [d for d in inputs if d["_id"] in input_sets]
     if not candidates:
@@ -299,7 +422,7 @@ def _survivor(inputs: list[Doc], input_sets: dict[str, Doc]) -> Doc | None:
     return input_sets[best["_id"]]
 
 
-def _merged_type(inputs: list[Doc], fields: Doc) -> ContactType:
+def _merged_type(inputs: list[ContactDoc], fields: ContactFields) -> ContactType:
     if any(doc["type"] == ContactType.CURATED for doc in inputs):
         return ContactType.CURATED
     if any(has_pii(doc) for doc in inputs) or has_pii(fields):
@@ -307,7 +430,7 @@ def _merged_type(inputs: list[Doc], fields: Doc) -> ContactType:
     return ContactType.EPHEMERAL
 
 
-def merged_fields(inputs: Sequence[Doc], override: Mapping[str, Any]) -> Doc:
+def merged_fields(inputs: Sequence[ContactDoc], override: Mapping[str, Any]) -> ContactFields:
     """The new canonical's fields: the override where given, else the most recently modified
     input with a value; losing phones and emails move to free phone and email fields.
 
@@ -315,45 +438,94 @@ def merged_fields(inputs: Sequence[Doc], override: Mapping[str, Any]) -> Doc:
     ``surveyOptOut`` is true when any input opted out, unless the override gives them.
     """
     recent = sorted(inputs, key=lambda d: (d["modifiedAt"], d["_id"]), reverse=True)
-    fields: Doc = {}
+    fields: ContactFields = {}
     # the address is taken whole from one input, never mixed from several
     for field in (*NAME_FIELDS, *PHONE_FIELDS, *EMAIL_FIELDS, *SOCIAL_FIELDS, "address"):
         if field in override:
             fields[field] = override[field]
         else:
-            fields[field] = next((d[field] for d in recent if d.get(field)), None)
-    if "externalIds" in override:
-        fields["externalIds"] = override["externalIds"]
-    else:
-        union: list[Doc] = []
-        for doc in recent:
-            for ext in doc.get("externalIds") or []:
-                if ext not in union and len(union) < MAX_EXTERNAL_IDS:
-                    union.append({"source": ext["source"], "value": ext["value"]})
-        fields["externalIds"] = union
-    if "surveyOptOut" in override:
-        fields["surveyOptOut"] = bool(override["surveyOptOut"])
-    else:
-        fields["surveyOptOut"] = any(bool(d.get("surveyOptOut")) for d in recent)
+            fields[field] = next((field_of(d, field) for d in recent if field_of(d, field)), None)
+    fields["externalIds"] = (
+        override["externalIds"] if "externalIds" in override else _external_ids_union(recent)
+    )
+    fields["surveyOptOut"] = (
+        bool(override["surveyOptOut"])
+        if "surveyOptOut" in override
+        else any(d["surveyOptOut"] for d in recent)
+    )
     for group in (PHONE_FIELDS, EMAIL_FIELDS):
-        present = {fields[f] for f in group if fields[f]}
-        free = [f for f in group if fields[f] is None and f not in override]
-        for doc in recent:
-            for field in group:
-                value = doc.get(field)
-                if free and value and value not in present:
-                    fields[free.pop(0)] = value
-                    present.add(value)
+        _keep_losing_values(fields, group, recent, override)
     return fields
+
+
+def _external_ids_union(recent: list[ContactDoc]) -> list[ExternalIdDoc]:
+    union: list[ExternalIdDoc] = []
+    for doc in recent:
+        for ext in doc.get("externalIds") or []:
+            if ext not in union and len(union) < MAX_EXTERNAL_IDS:
+                union.append({"source": ext["source"], "value": ext["value"]})
+    return union
+
+
+def _keep_losing_values(
+    fields: ContactFields,
+    group: tuple[str, ...],
+    recent: list[ContactDoc],
+    override: Mapping[str, Any],
+) -> None:
+    """The group's values no chosen field holds fill the group's free fields, most recent
+    input first."""
+    present = {fields[f] for f in group if fields[f]}
+    free = [f for f in group if fields[f] is None and f not in override]
+    for doc in recent:
+        for field in group:
+            value = field_of(doc, field)
+            if free and value and value not in present:
+                fields[free.pop(0)] = value
+                present.add(value)
 
 
 # --- unmerge -----------------------------------------------------------------------------
 
 
+@dataclass
+class _Unmerge:
+    """The set being undone, its latest merge, and what undoing it restores."""
+
+    org: str
+    session: AsyncClientSession
+    merge_set: MergeSetDoc
+    event: MergeEntryDoc  # the MERGE undone (with its snapshots)
+    moment: datetime
+
+    @property
+    def canonical_id(self) -> str:
+        return self.merge_set["canonicalId"]
+
+
 async def _unmerge(
     store: Store, principal: Principal, contact_id: str, session: AsyncClientSession
-) -> list[Doc]:
-    org = principal.org
+) -> list[ContactDoc]:
+    undo = await _latest_merge(store, principal.org, contact_id, session)
+    deleted = await store.contacts.delete_one(
+        {"_id": undo.canonical_id, "org": undo.org, "readOnly": False},  # the set's head now
+        session=session,
+    )
+    _expect(deleted.deleted_count, 1)
+    restored = await _restore_inputs(store, undo)
+    await _reattach_ancestors(store, undo)
+    entry = _unmerge_event(principal, undo)
+    await _restore_sets(store, undo, entry)
+    await merge_history.record(store, undo.org, entry, undo.merge_set["memberIds"], session)
+    await _restore_claims(store, undo, restored)
+    await _hand_on_links(store, undo, min(restored, key=claims.rank))
+    return restored
+
+
+async def _latest_merge(
+    store: Store, org: str, contact_id: str, session: AsyncClientSession
+) -> _Unmerge:
+    """The contact's set and the merge that made its current canonical."""
     doc = await contacts.get_exact(store, org, contact_id, session=session)
     if doc is None:
         raise NotFound(f"no contact with id {contact_id}")
@@ -363,167 +535,148 @@ async def _unmerge(
         {"_id": doc["mergeSetId"], "org": org}, session=session
     )
     if merge_set is None:
-        raise Conflict("the merge set changed concurrently; try again")
+        raise Conflict(CHANGED)
     canonical_id = merge_set["canonicalId"]
-    history: list[Doc] = list(merge_set.get("history", []))
     event = next(
         (
             e
-            for e in reversed(history)
+            for e in reversed(merge_set.get("history", []))
             if e["kind"] == MERGE and e["canonicalId"] == canonical_id and "inputs" in e
         ),
         None,
     )
     if event is None:
         raise Conflict("the merge set has no merge to undo")
-    moment = now()
-    retention = timedelta(days=store.config.retention_days)
+    return _Unmerge(org, session, merge_set, event, now())
 
-    # 1. the canonical contact the merge created goes
-    deleted = await store.contacts.delete_one(
-        {"_id": canonical_id, "org": org, "readOnly": False},  # the set's head in this snapshot
-        session=session,
-    )
-    _expect(deleted.deleted_count, 1)
-    # 2. the inputs are restored as they were before the merge
-    restored: list[Doc] = []
-    for item in event["inputs"]:
-        contact = dict(item["contact"])
+
+async def _restore_inputs(store: Store, undo: _Unmerge) -> list[ContactDoc]:
+    """The inputs as they were before the merge (a passed expiry gets a fresh lifetime)."""
+    retention = timedelta(days=store.config.retention_days)
+    restored: list[ContactDoc] = []
+    for item in undo.event.get("inputs", []):
+        contact = item["contact"].copy()
         expires = contact.get("expiresAt")
-        if expires is not None and expires <= moment:
+        if expires is not None and expires <= undo.moment:
             # its old expiry passed while it was merged: give it a fresh lifetime, not oblivion
-            contact["expiresAt"] = moment + retention
+            contact["expiresAt"] = undo.moment + retention
         result = await store.contacts.replace_one(
-            {"_id": contact["_id"], "org": org, "readOnly": True},
+            {"_id": contact["_id"], "org": undo.org, "readOnly": True},
             contact,
-            session=session,
+            session=undo.session,
         )
         _expect(result.matched_count, 1)
         restored.append(contact)
-    # 3. the older ancestors follow their own set's canonical again
-    for snap in event["sets"]:
+    return restored
+
+
+async def _reattach_ancestors(store: Store, undo: _Unmerge) -> None:
+    """The older ancestors follow their own set's canonical again."""
+    for snap in undo.event.get("sets", []):
         ancestors = [m for m in snap["memberIds"] if m != snap["canonicalId"]]
         if ancestors:
             result = await store.contacts.update_many(
-                {"org": org, "_id": {"$in": ancestors}},
+                {"org": undo.org, "_id": {"$in": ancestors}},
                 {"$set": {"canonicalId": snap["canonicalId"], "mergeSetId": snap["_id"]}},
-                session=session,
+                session=undo.session,
             )
             _expect(result.matched_count, len(ancestors))
-    # 4. the sets: the survivor shrinks back, absorbed sets come back, a new set goes
-    by_id = {e["id"]: e for e in history}
-    undo: Doc = {
+
+
+def _unmerge_event(principal: Principal, undo: _Unmerge) -> MergeEntryDoc:
+    return {
         "id": contacts.new_id(),
         "kind": UNMERGE,
-        "at": moment,
+        "at": undo.moment,
         "by": principal.sub,
-        "inputIds": list(event["inputIds"]),
-        "canonicalId": canonical_id,
-        "undoes": event["id"],
+        "inputIds": list(undo.event["inputIds"]),
+        "canonicalId": undo.canonical_id,
+        "undoes": undo.event["id"],
     }
-    done = {key: value for key, value in event.items() if key not in ("inputs", "sets")}
-    done["undoneBy"] = undo["id"]
-    snapshotted = {i for snap in event["sets"] for i in snap["eventIds"]}
-    survivor_snap: Doc | None = None
-    for snap in event["sets"]:
-        if snap["_id"] == merge_set["_id"]:
+
+
+async def _restore_sets(store: Store, undo: _Unmerge, entry: MergeEntryDoc) -> None:
+    """The survivor shrinks back, absorbed sets come back, a set the merge started goes."""
+    history = undo.merge_set.get("history", [])
+    by_id = {e["id"]: e for e in history}
+    survivor_snap: SetSnapshotDoc | None = None
+    for snap in undo.event.get("sets", []):
+        if snap["_id"] == undo.merge_set["_id"]:
             survivor_snap = snap
             continue
         await store.merge_sets.insert_one(
             {
                 "_id": snap["_id"],
-                "org": org,
+                "org": undo.org,
                 "canonicalId": snap["canonicalId"],
                 "memberIds": snap["memberIds"],
                 "history": [by_id[i] for i in snap["eventIds"] if i in by_id],
             },
-            session=session,
+            session=undo.session,
         )
-    if survivor_snap is not None:
-        later = [
-            done if e["id"] == event["id"] else e for e in history if e["id"] not in snapshotted
-        ]
-        result = await store.merge_sets.update_one(
-            {"_id": merge_set["_id"], "org": org, "canonicalId": canonical_id},
-            {
-                "$set": {
-                    "canonicalId": survivor_snap["canonicalId"],
-                    "memberIds": survivor_snap["memberIds"],
-                    "history": [
-                        *(by_id[i] for i in survivor_snap["eventIds"] if i in by_id),
-                        *later,
-                        undo,
-                    ],
-                }
-            },
-            session=session,
-        )
-        _expect(result.matched_count, 1)
-    else:
+    if survivor_snap is None:
         # the merge started this set: undoing it leaves no set (and no member pointing at one)
         deleted = await store.merge_sets.delete_one(
-            {"_id": merge_set["_id"], "org": org, "canonicalId": canonical_id}, session=session
+            {"_id": undo.merge_set["_id"], "org": undo.org, "canonicalId": undo.canonical_id},
+            session=undo.session,
         )
         _expect(deleted.deleted_count, 1)
-    await merge_history.record(store, org, undo, merge_set["memberIds"], session)
-    # 5. identifiers
-    await _restore_claims(store, org, canonical_id, event, restored, session)
-    # 6. notes written on the removed canonical stay with the set's oldest input
-    oldest = min(restored, key=claims.rank)
+        return
+    result = await store.merge_sets.update_one(
+        {"_id": undo.merge_set["_id"], "org": undo.org, "canonicalId": undo.canonical_id},
+        {
+            "$set": {
+                "canonicalId": survivor_snap["canonicalId"],
+                "memberIds": survivor_snap["memberIds"],
+                "history": _shrunk_history(undo, survivor_snap, entry),
+            }
+        },
+        session=undo.session,
+    )
+    _expect(result.matched_count, 1)
+
+
+def _shrunk_history(
+    undo: _Unmerge, survivor_snap: SetSnapshotDoc, entry: MergeEntryDoc
+) -> list[MergeEntryDoc]:
+    """The survivor's history before the merge, then its later events (the undone merge
+    without its snapshots, marked undone), then the UNMERGE."""
+    history = undo.merge_set.get("history", [])
+    by_id = {e["id"]: e for e in history}
+    snapshotted = {i for snap in undo.event.get("sets", []) for i in snap["eventIds"]}
+    done = undo.event.copy()
+    done.pop("inputs", None)
+    done.pop("sets", None)
+    done["undoneBy"] = entry["id"]
+    later = [done if e["id"] == done["id"] else e for e in history if e["id"] not in snapshotted]
+    return [*(by_id[i] for i in survivor_snap["eventIds"] if i in by_id), *later, entry]
+
+
+async def _hand_on_links(store: Store, undo: _Unmerge, oldest: ContactDoc) -> None:
+    """Notes written on the removed canonical, and conversations linked to it (recorded while
+    the set existed), stay with the set's oldest input; every other link stays exact."""
     await store.notes.update_many(
-        {"org": org, "contactId": canonical_id},
+        {"org": undo.org, "contactId": undo.canonical_id},
         {"$set": {"contactId": oldest["_id"]}},
-        session=session,
+        session=undo.session,
     )
-    # 7. conversations linked to the removed canonical (recorded while the set existed) are
-    #    not orphaned either: they move to the same input; every other link stays exact
     await store.conversations.update_many(
-        {"org": org, "externalContactId": canonical_id},
+        {"org": undo.org, "externalContactId": undo.canonical_id},
         {"$set": {"externalContactId": oldest["_id"]}},
-        session=session,
+        session=undo.session,
     )
-    return restored
 
 
-async def _restore_claims(
-    store: Store,
-    org: str,
-    canonical_id: str,
-    event: Doc,
-    restored: list[Doc],
-    session: AsyncClientSession,
-) -> None:
+async def _restore_claims(store: Store, undo: _Unmerge, restored: list[ContactDoc]) -> None:
+    """Snapshotted claims the removed canonical still holds go back as they were; its other
+    claims are released and re-claimed by the claim rule; claims an input lost meanwhile are
+    claimed again; every restored input claims the values its fields list."""
+    org, canonical_id, session = undo.org, undo.canonical_id, undo.session
     held = await store.identifiers.find(
         {"org": org, "contactId": canonical_id}, session=session
     ).to_list()
     held_by_key = {c["key"]: c for c in held}
-    by_contact = {c["_id"]: c for c in restored}
-    returned: set[str] = set()
-    lost: list[tuple[str, Doc, str]] = []
-    for item in event["inputs"]:
-        contact = by_contact[item["contact"]["_id"]]
-        for snap in item["identifiers"]:
-            current = held_by_key.get(snap["key"])
-            if current is None:
-                lost.append((snap["key"], contact, snap.get("via", claims.VIA_FIELD)))
-                continue
-            claim = {**snap, "expiresAt": contact.get("expiresAt")}
-            if current["_id"] == claim["_id"]:
-                result = await store.identifiers.replace_one(
-                    {"org": org, "contactId": canonical_id, "key": current["key"]},
-                    claim,
-                    session=session,
-                )
-                _expect(result.matched_count, 1)
-            else:
-                gone = await store.identifiers.delete_one(
-                    {"org": org, "contactId": canonical_id, "key": current["key"]},
-                    session=session,
-                )
-                _expect(gone.deleted_count, 1)
-                await store.identifiers.insert_one(claim, session=session)
-            returned.add(snap["key"])
-    # claims the removed canonical made after the merge: released, then the claim rule
+    returned, lost = await _return_snapshotted(store, undo, restored, held_by_key)
     released = await claims.release(
         store,
         org,
@@ -532,16 +685,56 @@ async def _restore_claims(
         session=session,
     )
     await claims.reclaim(store, org, released, exclude=[canonical_id], session=session)
-    # claims an input held before the merge that its canonical lost meanwhile
     for identifier_key, contact, via in lost:
         await claims.claim(store, org, identifier_key, contact, via, session=session)
-    # and every value an input lists, by the field rule (older listers keep theirs)
     for contact in sorted(restored, key=claims.rank):
         await claims.claim_all(
             store, org, contact["keys"], contact, claims.VIA_FIELD, session=session
         )
 
 
+async def _return_snapshotted(
+    store: Store,
+    undo: _Unmerge,
+    restored: list[ContactDoc],
+    held_by_key: dict[str, ClaimDoc],
+) -> tuple[set[str], list[tuple[str, ContactDoc, str]]]:
+    """Each input's snapshotted claims, put back; returns the keys returned and the claims
+    the removed canonical had lost (key, input, via)."""
+    by_contact = {c["_id"]: c for c in restored}
+    returned: set[str] = set()
+    lost: list[tuple[str, ContactDoc, str]] = []
+    for item in undo.event.get("inputs", []):
+        contact = by_contact[item["contact"]["_id"]]
+        for snap in item["identifiers"]:
+            current = held_by_key.get(snap["key"])
+            if current is None:
+                lost.append((snap["key"], contact, snap.get("via", claims.VIA_FIELD)))
+                continue
+            claim = snap.copy()
+            claim["expiresAt"] = contact.get("expiresAt")
+            await _put_back(store, undo, current, claim)
+            returned.add(snap["key"])
+    return returned, lost
+
+
+async def _put_back(store: Store, undo: _Unmerge, current: ClaimDoc, claim: ClaimDoc) -> None:
+    if current["_id"] == claim["_id"]:
+        result = await store.identifiers.replace_one(
+            {"org": undo.org, "contactId": undo.canonical_id, "key": current["key"]},
+            claim,
+            session=undo.session,
+        )
+        _expect(result.matched_count, 1)
+        return
+    gone = await store.identifiers.delete_one(
+        {"org": undo.org, "contactId": undo.canonical_id, "key": current["key"]},
+        session=undo.session,
+    )
+    _expect(gone.deleted_count, 1)
+    await store.identifiers.insert_one(claim, session=undo.session)
+
+
 def _expect(count: int, wanted: int) -> None:
     if count != wanted:
-        raise Conflict("the merge set changed concurrently; try again")
+        raise Conflict(CHANGED)

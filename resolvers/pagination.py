@@ -11,12 +11,14 @@ import binascii
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 
 from resolvers.clock import to_db_precision
 from resolvers.errors import BadUserInput
+
+D = TypeVar("D")
 
 # How many items the whole list holds; run only when a caller asks (``totalCount``).
 Total = Callable[[], Awaitable[int]]
@@ -36,11 +38,11 @@ def known_total(count: int) -> Total:
 
 
 @dataclass
-class Page:
+class Page(Generic[D]):
     """One page of documents (fetched with one extra row to know whether more follow), one
     cursor per document, and how to count the whole list."""
 
-    docs: list[dict[str, Any]]
+    docs: list[D]
     has_next: bool
     cursors: list[str]
     total: Total = field(default=_zero)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -15,10 +15,22 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
+from resolvers.documents import (
+    ClaimDoc,
+    ContactDoc,
+    ConversationDoc,
+    CountBucketDoc,
+    MergeEventDoc,
+    MergeSetDoc,
+    NoteDoc,
+)
 from resolvers.errors import Conflict
 
+# An untyped document: only for the database handle itself and for aggregation replies
+# whose shape a pipeline builds (each caller names what it reads).
 Doc = dict[str, Any]
 T = TypeVar("T")
+D = TypeVar("D", bound=Mapping[str, Any])
 
 MAX_TRANSACTION_ATTEMPTS = 8
 STALE_CONVERSATION_INDEXES = ("contact_page", "started")
@@ -36,14 +48,14 @@ class Store:
     def __init__(self, db: AsyncDatabase[Doc], config: DomainConfig | None = None) -> None:
         self.db = db
         self.config = config or DomainConfig()
-        self.contacts: AsyncCollection[Doc] = db["contacts"]
-        self.identifiers: AsyncCollection[Doc] = db["identifiers"]
-        self.conversations: AsyncCollection[Doc] = db["conversations"]
-        self.merge_sets: AsyncCollection[Doc] = db["merge_sets"]
-        self.notes: AsyncCollection[Doc] = db["notes"]
+        self.contacts = _typed(db, "contacts", ContactDoc)
+        self.identifiers = _typed(db, "identifiers", ClaimDoc)
+        self.conversations = _typed(db, "conversations", ConversationDoc)
+        self.merge_sets = _typed(db, "merge_sets", MergeSetDoc)
+        self.notes = _typed(db, "notes", NoteDoc)
         # hourly and daily conversation counts per org (resolvers/conversation_counts.py)
-        self.conversation_counts: AsyncCollection[Doc] = db["conversation_counts"]
-        self.merge_events: AsyncCollection[Doc] = db["merge_events"]
+        self.conversation_counts = _typed(db, "conversation_counts", CountBucketDoc)
+        self.merge_events = _typed(db, "merge_events", MergeEventDoc)
 
     async def ensure_indexes(self) -> None:
         """Create every index the queries rely on. Idempotent."""
@@ -91,28 +103,9 @@ class Store:
                     [("org", ASCENDING), ("cid", ASCENDING), ("externalContactId", ASCENDING)],
                     name="org_cid_link",
                 ),
-                IndexModel(
-                    [
-                        ("org", ASCENDING),
-                        ("externalContactId", ASCENDING),
-                        ("startedAt", DESCENDING),
-                        ("_id", DESCENDING),
-                    ],
-                    name="org_contact_page",
-                ),
-                IndexModel(
-                    [("org", ASCENDING), ("startedAt", DESCENDING), ("_id", DESCENDING)],
-                    name="org_page",
-                ),
-                IndexModel(
-                    [
-                        ("org", ASCENDING),
-                        ("channel", ASCENDING),
-                        ("startedAt", DESCENDING),
-                        ("_id", DESCENDING),
-                    ],
-                    name="org_channel_page",
-                ),
+                _keyset_index("org_contact_page", "org", "externalContactId"),
+                _keyset_index("org_page", "org"),
+                _keyset_index("org_channel_page", "org", "channel"),
                 IndexModel([("expiresAt", ASCENDING)], name="ttl", expireAfterSeconds=0),
             ]
         )
@@ -181,6 +174,29 @@ class Store:
             # jittered backoff, so racing transactions run one after the other
             await asyncio.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
         raise Conflict("the change conflicted with a concurrent change; try again") from last
+
+
+def _keyset_index(name: str, *equal: str) -> IndexModel:
+    """An index for keyset pages, newest first: equality fields, then ``startedAt`` and
+    ``_id`` descending (the page order and its tie-break)."""
+    keys = [(field, ASCENDING) for field in equal]
+    return IndexModel([*keys, ("startedAt", DESCENDING), ("_id", DESCENDING)], name=name)
+
+
+def _typed(db: AsyncDatabase[Doc], name: str, shape: type[D]) -> AsyncCollection[D]:
+    """The collection, typed with its document shape (PyMongo decodes to dicts either way)."""
+    del shape  # only its type matters
+    return cast("AsyncCollection[D]", db[name])
+
+
+async def aggregate_rows(
+    collection: AsyncCollection[Any], pipeline: list[dict[str, Any]], **options: Any
+) -> list[Doc]:
+    """All rows of an aggregation on ``collection``: shaped by the pipeline (``$group``,
+    ``$lookup`` …), not by the collection's documents, so the caller names what it reads."""
+    cursor = await collection.aggregate(pipeline, **options)
+    rows: list[Doc] = await cursor.to_list()
+    return rows
 
 
 async def _commit(session: AsyncClientSession) -> None:

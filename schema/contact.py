@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
 
+from resolvers import contacts
+from resolvers.documents import ClaimDoc, ContactDoc, MergeSetDoc, NoteDoc
 from resolvers.identifiers import key as identifier_key
-from resolvers.store import Doc
 from schema.context import Info, resolve_cached
 from schema.enums import ContactType, IdentifierType
 from schema.pagination import Connection
 from schema.permissions import CanViewContacts, CanViewSessions
-from schema.scalars import DateTime
+from schema.scalars import DateTime, optional_datetime
 
 if TYPE_CHECKING:
     from schema.journey import Journey
@@ -45,12 +45,12 @@ class Note:
     created_by: str
 
     @classmethod
-    def from_doc(cls, doc: Doc) -> Note:
+    def from_doc(cls, doc: NoteDoc) -> Note:
         return cls(
             id=strawberry.ID(doc["_id"]),
             contact_id=strawberry.ID(doc["contactId"]),
             text=doc["text"],
-            created_at=doc["createdAt"],
+            created_at=DateTime(doc["createdAt"]),
             created_by=doc["createdBy"],
         )
 
@@ -82,10 +82,10 @@ class Contact:
     modified_at: DateTime
     expires_at: DateTime | None
     read_only: bool
-    doc: strawberry.Private[Doc]
+    doc: strawberry.Private[ContactDoc]
 
     @classmethod
-    def from_doc(cls, doc: Doc) -> Contact:
+    def from_doc(cls, doc: ContactDoc) -> Contact:
         address = doc.get("address")
         return cls(
             id=strawberry.ID(doc["_id"]),
@@ -121,9 +121,9 @@ class Contact:
             if address
             else None,
             survey_opt_out=bool(doc.get("surveyOptOut")),
-            created_at=doc["createdAt"],
-            modified_at=doc["modifiedAt"],
-            expires_at=doc.get("expiresAt"),
+            created_at=DateTime(doc["createdAt"]),
+            modified_at=DateTime(doc["modifiedAt"]),
+            expires_at=optional_datetime(doc.get("expiresAt")),
             read_only=bool(doc.get("readOnly")),
             doc=doc,
         )
@@ -165,13 +165,9 @@ class Contact:
 
     @strawberry.field(description="Notes of the whole merge set, newest first.")
     async def notes(self, info: Info) -> list[Note]:
-        members: tuple[str, ...] = (self.doc["_id"],)
         set_id = self.doc.get("mergeSetId")
-        if set_id:
-            merge_set = await info.context.loaders.merge_set.load(set_id)
-            if merge_set is not None:
-                members = tuple(merge_set["memberIds"])
-        docs = await info.context.loaders.notes.load(members)
+        merge_set = await info.context.loaders.merge_set.load(set_id) if set_id else None
+        docs = await info.context.loaders.notes.load(contacts.note_owners(self.doc, merge_set))
         return [Note.from_doc(d) for d in docs]
 
     @strawberry.field(
@@ -194,15 +190,15 @@ class Identifier:
     type: IdentifierType
     value: str
     claimed_at: DateTime
-    doc: strawberry.Private[Doc]
+    doc: strawberry.Private[ClaimDoc]
 
     @classmethod
-    def from_doc(cls, doc: Doc) -> Identifier:
+    def from_doc(cls, doc: ClaimDoc) -> Identifier:
         return cls(
             id=strawberry.ID(identifier_key(doc["type"], doc["value"])),
             type=IdentifierType(doc["type"]),
             value=doc["value"],
-            claimed_at=doc["claimedAt"],
+            claimed_at=DateTime(doc["claimedAt"]),
             doc=doc,
         )
 
@@ -222,14 +218,11 @@ class Identifier:
 ContactConnection = Connection[Contact]
 
 
-def _merge_set_view(doc: Doc | None) -> MergeSet | None:
+def _merge_set_view(doc: MergeSetDoc | None) -> MergeSet | None:
     from schema.merge import MergeSet
 
     return MergeSet.from_doc(doc) if doc is not None else None
 
 
-def contact_or_none(doc: Doc | None) -> Contact | None:
+def contact_or_none(doc: ContactDoc | None) -> Contact | None:
     return Contact.from_doc(doc) if doc is not None else None
-
-
-_ = datetime  # DateTime values are datetimes

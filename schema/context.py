@@ -11,8 +11,9 @@ from strawberry.dataloader import DataLoader
 from strawberry.types import Info as _Info
 
 from resolvers import journeys, loaders, merge_history
+from resolvers.documents import ClaimDoc, ContactDoc, MergeEventDoc, MergeSetDoc, NoteDoc
 from resolvers.principal import Permission, Principal
-from resolvers.store import Doc, Store
+from resolvers.store import Store
 from schema.limits import DEFAULT_LIMITS, QueryLimits
 
 MAX_BATCH = 500
@@ -22,19 +23,19 @@ class Loaders:
     """DataLoaders for one request: calls made in the same event-loop turn share a batch."""
 
     def __init__(self, store: Store, org: str) -> None:
-        self.contact: DataLoader[str, Doc | None] = DataLoader(
+        self.contact: DataLoader[str, ContactDoc | None] = DataLoader(
             partial(loaders.contacts_by_id, store, org), max_batch_size=MAX_BATCH
         )
-        self.claims: DataLoader[str, list[Doc]] = DataLoader(
+        self.claims: DataLoader[str, list[ClaimDoc]] = DataLoader(
             partial(loaders.claims_by_contact, store, org), max_batch_size=MAX_BATCH
         )
-        self.notes: DataLoader[tuple[str, ...], list[Doc]] = DataLoader(
+        self.notes: DataLoader[tuple[str, ...], list[NoteDoc]] = DataLoader(
             partial(loaders.notes_by_members, store, org), max_batch_size=MAX_BATCH
         )
-        self.merge_set: DataLoader[str, Doc | None] = DataLoader(
+        self.merge_set: DataLoader[str, MergeSetDoc | None] = DataLoader(
             partial(loaders.merge_sets_by_id, store, org), max_batch_size=MAX_BATCH
         )
-        self.merge_history: DataLoader[str, list[Doc]] = DataLoader(
+        self.merge_history: DataLoader[str, list[MergeEventDoc]] = DataLoader(
             partial(merge_history.history_by_contact, store, org), max_batch_size=MAX_BATCH
         )
         # Journeys and BI pulls: a contact with its canonical contact and merge set in one

@@ -9,15 +9,15 @@ import strawberry
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 
 from resolvers import interactions, journeys
+from resolvers.documents import ConversationDoc
 from resolvers.loaders import ContactLink
 from resolvers.principal import Permission
-from resolvers.store import Doc
 from schema.contact import Contact
 from schema.context import Info
 from schema.enums import Channel, Direction, IdentifierType
 from schema.pagination import Connection
 from schema.permissions import checked_in_code
-from schema.scalars import DateTime
+from schema.scalars import DateTime, optional_datetime
 
 
 @strawberry.type
@@ -29,8 +29,9 @@ class IdentifierValue:
 @strawberry.type
 class Conversation:
     id: strawberry.ID
-    channel: Channel
-    direction: Direction
+    # None only in a projected document whose selection does not read it (never serialised)
+    channel: Channel | None = strawberry.field(graphql_type=Channel)
+    direction: Direction | None = strawberry.field(graphql_type=Direction)
     started_at: DateTime
     ended_at: DateTime | None
     duration_seconds: float | None
@@ -41,13 +42,13 @@ class Conversation:
     notes: str | None
     identifiers: list[IdentifierValue]
     external_contact_id: strawberry.ID | None
-    doc: strawberry.Private[Doc]
+    doc: strawberry.Private[ConversationDoc]
     # a page's contact links, fetched once for all its rows when they are selected
     links: strawberry.Private[Mapping[str, ContactLink | None] | None] = None
 
     @classmethod
     def from_doc(
-        cls, doc: Doc, links: Mapping[str, ContactLink | None] | None = None
+        cls, doc: ConversationDoc, links: Mapping[str, ContactLink | None] | None = None
     ) -> Conversation:
         """A view of a stored (possibly projected) document: a projection holds only the
         fields the selection reads, so an absent enum is never serialised."""
@@ -56,10 +57,10 @@ class Conversation:
         direction = doc.get("direction")
         return cls(
             id=strawberry.ID(doc["cid"]),
-            channel=Channel(channel) if channel is not None else cast(Channel, None),
-            direction=Direction(direction) if direction is not None else cast(Direction, None),
-            started_at=doc["startedAt"],
-            ended_at=doc.get("endedAt"),
+            channel=Channel(channel) if channel is not None else None,
+            direction=Direction(direction) if direction is not None else None,
+            started_at=DateTime(doc["startedAt"]),
+            ended_at=optional_datetime(doc.get("endedAt")),
             duration_seconds=doc.get("durationSeconds"),
             queue=doc.get("queue"),
             agent=doc.get("agent"),
@@ -196,6 +197,33 @@ def node_fields(info: Info) -> list[str]:
     return names
 
 
-def node_projection(info: Info) -> tuple[str, ...] | None:
-    """The document fields a connection field's node selection reads."""
-    return journeys.projection_for(node_fields(info))
+# The document fields each GraphQL field of Conversation reads (selections drive projections).
+FIELD_SOURCES: dict[str, tuple[str, ...]] = {
+    "__typename": (),
+    "id": ("cid",),
+    "channel": ("channel",),
+    "direction": ("direction",),
+    "startedAt": ("startedAt",),
+    "endedAt": ("endedAt",),
+    "durationSeconds": ("durationSeconds",),
+    "queue": ("queue",),
+    "agent": ("agent",),
+    "wrapUpCode": ("wrapUpCode",),
+    "status": ("status",),
+    "notes": ("notes",),
+    "identifiers": ("identifiers",),
+    "externalContactId": ("externalContactId",),
+    "contact": ("externalContactId",),
+    "individual": ("externalContactId",),
+}
+
+
+def node_projection(selected: Iterable[str]) -> tuple[str, ...] | None:
+    """The document fields a selection of Conversation fields reads; None means everything."""
+    needed: set[str] = set()
+    for name in selected:
+        sources = FIELD_SOURCES.get(name)
+        if sources is None:
+            return None  # a field this module does not know: fetch the whole document
+        needed.update(sources)
+    return journeys.projection_for(needed)

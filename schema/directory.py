@@ -6,7 +6,7 @@ import strawberry
 
 from resolvers import contacts, directory
 from resolvers.contact_fields import ContactType as DomainContactType
-from resolvers.errors import BadUserInput, NotFound
+from resolvers.errors import BadUserInput
 from resolvers.identifiers import IdentifierType as DomainIdentifierType
 from schema.contact import (
     Contact,
@@ -48,11 +48,8 @@ class DirectoryQuery:
         ctx = info.context
         if len(ids) > MAX_IDS:
             raise BadUserInput(f"at most {MAX_IDS} ids")
-        exact = await ctx.loaders.contact.load_many([str(i) for i in ids])
-        canonical_ids = [d["canonicalId"] if d is not None else None for d in exact]
-        heads = await ctx.loaders.contact.load_many([c for c in canonical_ids if c is not None])
-        by_id = {d["_id"]: d for d in heads if d is not None}
-        return [contact_or_none(by_id.get(c)) if c is not None else None for c in canonical_ids]
+        heads = await contacts.canonicals_of(ctx.loaders.contact.load_many, [str(i) for i in ids])
+        return [contact_or_none(d) for d in heads]
 
     @strawberry.field(
         description="Name prefixes, exact email or phone; first <= 100.",
@@ -131,6 +128,3 @@ class DirectoryMutation:
         return Note.from_doc(
             await contacts.add_note(ctx.store, ctx.principal, str(contact_id), text)
         )
-
-
-_ = NotFound

@@ -6,6 +6,8 @@ from enum import Enum
 from typing import Any
 
 import strawberry
+from strawberry.schema.name_converter import NameConverter
+from strawberry.types.base import get_object_definition
 from strawberry.types.unset import UnsetType
 
 from schema.enums import IdentifierType
@@ -56,40 +58,17 @@ class IdentifierInput:
     value: str
 
 
-_CAMEL = {
-    "first_name": "firstName",
-    "middle_name": "middleName",
-    "last_name": "lastName",
-    "work_phone": "workPhone",
-    "cell_phone": "cellPhone",
-    "home_phone": "homePhone",
-    "other_phone": "otherPhone",
-    "work_email": "workEmail",
-    "personal_email": "personalEmail",
-    "other_email": "otherEmail",
-    "whats_app_id": "whatsAppId",
-    "facebook_id": "facebookId",
-    "twitter_id": "twitterId",
-    "line_id": "lineId",
-    "instagram_id": "instagramId",
-    "external_ids": "externalIds",
-    "survey_opt_out": "surveyOptOut",
-    "postal_code": "postalCode",
-    "country_code": "countryCode",
-    "conversation_id": "conversationId",
-    "started_at": "startedAt",
-    "ended_at": "endedAt",
-    "wrap_up_code": "wrapUpCode",
-}
+_NAMES = NameConverter()  # the schema's own naming (auto camel case)
 
 
 def to_patch(value: Any) -> dict[str, Any]:
     """A Strawberry input object as a dict of the fields the caller gave, in GraphQL names."""
     patch: dict[str, Any] = {}
-    for name, item in vars(value).items():
+    for field in get_object_definition(value, strict=True).fields:
+        item = getattr(value, field.python_name)
         if isinstance(item, UnsetType):
             continue
-        patch[_CAMEL.get(name, name)] = _plain(item)
+        patch[_NAMES.get_graphql_name(field)] = _plain(item)
     return patch
 
 

@@ -9,15 +9,16 @@ from typing import TypeVar
 import strawberry
 
 from resolvers import journeys
+from resolvers.documents import ContactDoc
 from resolvers.loaders import ContactLink
 from resolvers.principal import Permission
-from resolvers.store import Doc
 from schema.contact import Contact
 from schema.context import Info
 from schema.conversation import (
     Conversation,
     ConversationConnection,
     node_fields,
+    node_projection,
 )
 from schema.enums import Channel
 from schema.pagination import Connection
@@ -38,9 +39,7 @@ async def page_connection(
     links are fetched here, once for the page, so the rows resolve them without awaiting."""
     links: dict[str, ContactLink | None] | None = None
     if LINKED_FIELDS.intersection(selected) and info.context.principal.can(Permission.CONTACT_VIEW):
-        linked = list(
-            dict.fromkeys(d["externalContactId"] for d in page.docs if d.get("externalContactId"))
-        )
+        linked = list(dict.fromkeys(journeys.linked_ids(page.docs)))
         if linked:
             links = dict(
                 zip(linked, await info.context.loaders.links.load_many(linked), strict=True)
@@ -111,13 +110,13 @@ class Journey:
             50 if first is None else first,
             given(after),
             maximum=journeys.JOURNEY_MAX_FIRST,
-            fields=journeys.projection_for(selected),
+            fields=node_projection(selected),
         )
         page = await info.context.loaders.conversation_page.load(request)
         return await page_connection(info, page, selected, after_given=request.after is not None)
 
 
-async def journey_of(info: Info, contact: Doc) -> Journey | None:
+async def journey_of(info: Info, contact: ContactDoc) -> Journey | None:
     """The journey of a contact's merge set (an ancestor's is its canonical's)."""
     link = await info.context.loaders.links.load(contact.get("canonicalId") or contact["_id"])
     head = journeys.journey_head(link)

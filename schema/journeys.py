@@ -8,7 +8,7 @@ import strawberry
 
 from resolvers import journeys
 from schema.context import Info
-from schema.conversation import ConversationConnection, node_fields
+from schema.conversation import ConversationConnection, node_fields, node_projection
 from schema.enums import Channel
 from schema.journey import Journey, given, page_connection
 from schema.permissions import CanViewAllConversations, CanViewSessions
@@ -51,7 +51,7 @@ class JourneyQuery:
             100 if first is None else first,
             given(after),
             maximum=journeys.CONVERSATIONS_MAX_FIRST,
-            fields=journeys.projection_for(selected),
+            fields=node_projection(selected),
         )
         contact_ids = given(contact_ids)
         if contact_ids is not None:

@@ -6,7 +6,7 @@ from enum import StrEnum
 
 import strawberry
 
-from resolvers.store import Doc
+from resolvers.documents import MergeEntryDoc, MergeEventDoc, MergeSetDoc
 from schema.contact import Contact
 from schema.context import Info
 from schema.permissions import CanViewContacts
@@ -28,10 +28,10 @@ class MergeEvent:
     canonical_id: strawberry.ID
 
     @classmethod
-    def from_doc(cls, doc: Doc) -> MergeEvent:
+    def from_doc(cls, doc: MergeEntryDoc | MergeEventDoc) -> MergeEvent:
         return cls(
             kind=MergeEventKind(doc["kind"]),
-            at=doc["at"],
+            at=DateTime(doc["at"]),
             by=doc["by"],
             input_ids=[strawberry.ID(i) for i in doc["inputIds"]],
             canonical_id=strawberry.ID(doc["canonicalId"]),
@@ -44,10 +44,10 @@ class MergeSet:
     contact_ids: list[strawberry.ID]
     size: int
     history: list[MergeEvent]
-    doc: strawberry.Private[Doc]
+    doc: strawberry.Private[MergeSetDoc]
 
     @classmethod
-    def from_doc(cls, doc: Doc) -> MergeSet:
+    def from_doc(cls, doc: MergeSetDoc) -> MergeSet:
         return cls(
             id=strawberry.ID(doc["_id"]),
             contact_ids=[strawberry.ID(i) for i in doc["memberIds"]],

@@ -9,13 +9,14 @@ reads nothing itself; ``totalCount`` runs the page's own count, and only when se
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 import strawberry
 
 from resolvers.pagination import Page, Total
 
 T = TypeVar("T")
+D = TypeVar("D")  # the stored document a node shows
 
 
 @strawberry.type
@@ -58,9 +59,7 @@ class Connection(Generic[T]):
         return await self.total()
 
     @classmethod
-    def of(
-        cls, page: Page, node: Callable[[dict[str, Any]], T], *, after_given: bool
-    ) -> Connection[T]:
+    def of(cls, page: Page[D], node: Callable[[D], T], *, after_given: bool) -> Connection[T]:
         """The connection of a domain page, each document shown as ``node(doc)``."""
         return Connection(
             edges=[

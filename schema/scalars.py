@@ -56,3 +56,8 @@ DATETIME_SCALAR = strawberry.scalar(
     serialize=serialize_datetime,
     parse_value=parse_datetime,
 )
+
+
+def optional_datetime(value: datetime | None) -> DateTime | None:
+    """A stored, possibly absent, date-time as the ``DateTime`` scalar's value."""
+    return DateTime(value) if value is not None else None

@@ -9,7 +9,6 @@ import os
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,21 +16,13 @@ import httpx
 import pytest
 import uvicorn
 from pymongo import AsyncMongoClient
-from pymongo.monitoring import (
-    CommandFailedEvent,
-    CommandListener,
-    CommandStartedEvent,
-    CommandSucceededEvent,
-)
 from starlette.applications import Starlette
 
+from bench.command_log import CommandLog
 from gateway.app import create_app
 from gateway.auth import ALL_PERMISSIONS, mint_token
 from gateway.embedded import EmbeddedServer, free_port
 from gateway.settings import Settings
-from resolvers import claims, contacts
-from resolvers.clock import now
-from resolvers.contact_fields import ContactType, clean_input
 from resolvers.principal import Principal
 from resolvers.store import Doc, DomainConfig, Store
 
@@ -192,45 +183,6 @@ def refused_sockets_collected() -> Iterator[None]:
             gc.collect()
 
 
-# commands that are not the query's own work
-NOISE = {"hello", "ismaster", "isMaster", "ping", "endSessions", "buildInfo", "saslStart"}
-
-
-class CommandLog(CommandListener):
-    """Every database command a client sends (handshakes and pings left out)."""
-
-    def __init__(self) -> None:
-        self.events: list[CommandStartedEvent] = []
-
-    def started(self, event: CommandStartedEvent) -> None:
-        if event.command_name not in NOISE:
-            self.events.append(event)
-
-    def succeeded(self, event: CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: CommandFailedEvent) -> None:
-        pass
-
-    def clear(self) -> None:
-        self.events.clear()
-
-    def names(self, *, get_more: bool = True) -> list[str]:
-        """``name:collection`` of each command (``aggregate:1`` is a database aggregate)."""
-        found = []
-        for event in self.events:
-            if event.command_name == "getMore" and not get_more:
-                continue
-            target = event.command.get(event.command_name)
-            if event.command_name == "getMore":
-                target = event.command.get("collection")
-            found.append(f"{event.command_name}:{target}")
-        return found
-
-    def count(self, *, get_more: bool = True) -> int:
-        return len(self.names(get_more=get_more))
-
-
 @pytest.fixture
 async def logged(
     mongo_uri: str, db_name: str, store: Store
@@ -242,17 +194,3 @@ async def logged(
     )
     yield Store(client[db_name], DomainConfig()), log
     await client.close()
-
-
-async def insert_auto(
-    store: Store, kind: ContactType = ContactType.IDENTIFIED, *, org: str = "acme", **fields: Any
-) -> str:
-    """An auto-created contact, as recordInteraction makes it (it claims what it lists)."""
-    clean = clean_input(fields, store.config.default_region)
-    doc = contacts.new_contact_doc(
-        store, org, clean, kind, expires_at=now() + timedelta(days=store.config.retention_days)
-    )
-    await store.contacts.insert_one(doc)
-    await claims.claim_all(store, org, doc["keys"], doc, via=claims.VIA_FIELD)
-    contact_id: str = doc["_id"]
-    return contact_id

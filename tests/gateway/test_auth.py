@@ -17,12 +17,12 @@ import pytest
 from gateway.app import create_app
 from gateway.auth import ALL_PERMISSIONS
 from gateway.settings import Settings
-from resolvers import contacts
 from resolvers.clock import now
 from resolvers.contact_fields import ContactType
 from resolvers.principal import Permission
 from resolvers.store import Store
 from tests.conftest import SECRET, Api, codes, refused_sockets_collected
+from tests.factories import add_contact
 
 QUERY = "query($id: ID!) { contact(id: $id) { id } }"
 CREATE = """mutation($i: ContactInput!) {
@@ -288,14 +288,14 @@ MUTATIONS: list[tuple[str, Permission, str]] = [
 async def test_mutation_without_its_permission_is_forbidden_and_writes_nothing(
     api: Api, store: Store, name: str, permission: Permission, mutation: str
 ) -> None:
-    doc = contacts.new_contact_doc(
+    doc = await add_contact(
         store,
-        "acme",
-        {"firstName": "Auto", "cellPhone": "+18031230000"},
-        ContactType.IDENTIFIED,
+        kind=ContactType.IDENTIFIED,
         expires_at=now() + timedelta(days=1),
+        firstName="Auto",
+        lastName=None,
+        cellPhone="+18031230000",
     )
-    await store.contacts.insert_one(doc)
     before = await store.contacts.find({}).to_list()
     lacking = [p for p in ALL_PERMISSIONS if p != permission]
     variables = {} if name == "createContact" else {"id": doc["_id"]}

@@ -12,19 +12,21 @@ import orjson
 import pytest
 from pymongo.errors import ServerSelectionTimeoutError
 
+from bench.command_log import CommandLog
 from gateway.app import create_app
 from gateway.export import ndjson_lines
 from gateway.seeding import seed
 from gateway.settings import Settings
 from resolvers.clock import now, to_db_precision
 from resolvers.conversations import Channel
+from resolvers.documents import ConversationDoc
 from resolvers.errors import Conflict
 from resolvers.invariants import find_violations
 from resolvers.principal import Permission
-from resolvers.store import Doc, Store
+from resolvers.store import Store
 from schema.scalars import parse_datetime, serialize_datetime
-from tests.conftest import SECRET, Api, CommandLog
-from tests.resolvers.test_journeys import (
+from tests.conftest import SECRET, Api
+from tests.factories import (
     add_contact,
     add_merge_set,
     contact_docs,
@@ -118,7 +120,7 @@ async def test_the_export_filters_by_time_and_channel_and_hides_expired_and_fore
             conversation_doc(store, "recent", moment - timedelta(hours=1)),
             conversation_doc(store, "foreign", moment - timedelta(days=2), org="other-org"),
             conversation_doc(
-                store, "expired", moment - timedelta(days=2), expiresAt=moment - timedelta(days=1)
+                store, "expired", moment - timedelta(days=2), expires_at=moment - timedelta(days=1)
             ),
         ]
     )
@@ -293,9 +295,22 @@ async def test_the_demo_data_set_is_sound_reproducible_and_exports_whole(
     await seed(store, "again", contacts=150, merge_sets=6, conversations=1500, seed=5)
     again = await store.conversations.find({"org": "again"}).to_list()
 
-    def shape(docs: list[Doc]) -> list[tuple[Any, ...]]:  # times are relative to now
-        fields = ("cid", "channel", "direction", "queue", "agent", "status", "identifiers")
-        return sorted(tuple(str(d[f]) for f in fields) for d in docs)
+    def shape(docs: list[ConversationDoc]) -> list[tuple[Any, ...]]:  # times are relative to now
+        return sorted(
+            tuple(
+                str(v)
+                for v in (
+                    d["cid"],
+                    d["channel"],
+                    d["direction"],
+                    d["queue"],
+                    d["agent"],
+                    d["status"],
+                    d["identifiers"],
+                )
+            )
+            for d in docs
+        )
 
     assert shape(again) == shape(stored)
     with pytest.raises(Conflict):  # a second data set in the same org would collide

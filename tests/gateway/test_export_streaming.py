@@ -6,11 +6,11 @@ from datetime import timedelta
 
 import orjson
 
+from bench.command_log import CommandLog
 from gateway.export import FIRST_LINES, ndjson_lines
 from resolvers.clock import now
 from resolvers.store import Store
-from tests.conftest import CommandLog
-from tests.resolvers.test_journeys import add_contact, conversation_doc
+from tests.factories import add_contact, conversation_doc
 
 
 async def test_the_first_chunk_is_written_in_small_pieces_and_the_rest_whole(

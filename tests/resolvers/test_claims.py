@@ -4,41 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from resolvers import claims, contacts
 from resolvers.clock import now
-from resolvers.contact_fields import ContactType, clean_input
+from resolvers.contact_fields import ContactType
+from resolvers.documents import ContactDoc, field_of
 from resolvers.errors import Conflict, NotFound
 from resolvers.invariants import find_violations
-from resolvers.store import Doc, Store
+from resolvers.store import Store
 from tests.conftest import principal
+from tests.factories import build_contact, insert_contact
 
 PHONE = "PHONE:+18031230000"
-
-
-def build(
-    store: Store,
-    fields: Mapping[str, Any],
-    *,
-    org: str = "acme",
-    kind: ContactType = ContactType.CURATED,
-    moment: datetime | None = None,
-    expires_at: datetime | None = None,
-) -> Doc:
-    clean = clean_input(fields, store.config.default_region)
-    return contacts.new_contact_doc(store, org, clean, kind, moment=moment, expires_at=expires_at)
-
-
-async def insert(store: Store, doc: Doc, *, claim: bool = True) -> Doc:
-    await store.contacts.insert_one(doc)
-    if claim:
-        await claims.claim_all(store, doc["org"], doc["keys"], doc, claims.VIA_FIELD)
-    return doc
 
 
 async def holder(store: Store, identifier_key: str, org: str = "acme") -> str | None:
@@ -85,11 +66,13 @@ async def test_second_lister_does_not_take_the_claim(store: Store) -> None:
 
 async def test_younger_contact_that_claimed_first_hands_over_to_the_older(store: Store) -> None:
     base = now()
-    older = build(store, {"cellPhone": "+18031230000"}, moment=base)
-    younger = build(store, {"cellPhone": "+18031230000"}, moment=base + timedelta(seconds=1))
-    await insert(store, younger)
+    older = build_contact(store, {"cellPhone": "+18031230000"}, moment=base)
+    younger = build_contact(
+        store, {"cellPhone": "+18031230000"}, moment=base + timedelta(seconds=1)
+    )
+    await insert_contact(store, younger)
     assert await holder(store, PHONE) == younger["_id"]
-    await insert(store, older)
+    await insert_contact(store, older)
     assert await holder(store, PHONE) == older["_id"]
     # and the younger one claiming again changes nothing
     result = await claims.claim(store, "acme", PHONE, younger, claims.VIA_FIELD)
@@ -99,17 +82,17 @@ async def test_younger_contact_that_claimed_first_hands_over_to_the_older(store:
 
 async def test_same_moment_ties_are_broken_by_id(store: Store) -> None:
     moment = now()
-    first = build(store, {"cellPhone": "+18031230000"}, moment=moment)
-    second = build(store, {"cellPhone": "+18031230000"}, moment=moment)
+    first = build_contact(store, {"cellPhone": "+18031230000"}, moment=moment)
+    second = build_contact(store, {"cellPhone": "+18031230000"}, moment=moment)
     assert first["_id"] < second["_id"]
-    await insert(store, second)
-    await insert(store, first)
+    await insert_contact(store, second)
+    await insert_contact(store, first)
     assert await holder(store, PHONE) == first["_id"]
 
 
 async def test_twenty_racing_claims_leave_the_oldest_holding(store: Store) -> None:
-    docs = [build(store, {"cellPhone": "(803) 123-0000", "workEmail": "x@example.com"})]
-    docs += [build(store, {"cellPhone": "(803) 123-0000"}) for _ in range(19)]
+    docs = [build_contact(store, {"cellPhone": "(803) 123-0000", "workEmail": "x@example.com"})]
+    docs += [build_contact(store, {"cellPhone": "(803) 123-0000"}) for _ in range(19)]
     assert sorted(docs, key=claims.rank) == docs  # built in order: the first is the oldest
     await store.contacts.insert_many(docs)
     shuffled = docs[1:]
@@ -141,10 +124,12 @@ async def test_twenty_racing_creations_leave_the_oldest_holding(store: Store) ->
 
 async def test_delete_hands_the_value_to_the_oldest_remaining_live_lister(store: Store) -> None:
     base = now()
-    holder_doc = await insert(store, build(store, {"cellPhone": "+18031230000"}, moment=base))
-    expired = await insert(
+    holder_doc = await insert_contact(
+        store, build_contact(store, {"cellPhone": "+18031230000"}, moment=base)
+    )
+    expired = await insert_contact(
         store,
-        build(
+        build_contact(
             store,
             {"cellPhone": "+18031230000"},
             kind=ContactType.IDENTIFIED,
@@ -152,14 +137,18 @@ async def test_delete_hands_the_value_to_the_oldest_remaining_live_lister(store:
             expires_at=base - timedelta(seconds=1),
         ),
     )
-    ancestor = build(store, {"cellPhone": "+18031230000"}, moment=base + timedelta(seconds=2))
-    ancestor["readOnly"] = True
-    await insert(store, ancestor)
-    middle = await insert(
-        store, build(store, {"workPhone": "+18031230000"}, moment=base + timedelta(seconds=3))
+    ancestor = build_contact(
+        store, {"cellPhone": "+18031230000"}, moment=base + timedelta(seconds=2)
     )
-    await insert(
-        store, build(store, {"homePhone": "+18031230000"}, moment=base + timedelta(seconds=4))
+    ancestor["readOnly"] = True
+    await insert_contact(store, ancestor)
+    middle = await insert_contact(
+        store,
+        build_contact(store, {"workPhone": "+18031230000"}, moment=base + timedelta(seconds=3)),
+    )
+    await insert_contact(
+        store,
+        build_contact(store, {"homePhone": "+18031230000"}, moment=base + timedelta(seconds=4)),
     )
     assert await holder(store, PHONE) == holder_doc["_id"]
 
@@ -211,8 +200,10 @@ async def test_moving_a_value_between_fields_keeps_the_claim(store: Store) -> No
 
 async def test_interaction_claims_are_sticky(store: Store) -> None:
     base = now()
-    older = build(store, {"cellPhone": "+18031230000"}, moment=base)
-    younger = build(store, {}, kind=ContactType.IDENTIFIED, moment=base + timedelta(seconds=1))
+    older = build_contact(store, {"cellPhone": "+18031230000"}, moment=base)
+    younger = build_contact(
+        store, {}, kind=ContactType.IDENTIFIED, moment=base + timedelta(seconds=1)
+    )
     await store.contacts.insert_many([older, younger])
     await claims.claim(store, "acme", PHONE, younger, claims.VIA_INTERACTION)
     await claims.claim_all(store, "acme", older["keys"], older, claims.VIA_FIELD)
@@ -227,25 +218,28 @@ async def test_interaction_claims_are_sticky(store: Store) -> None:
 
 async def test_stale_claims_are_taken_over(store: Store) -> None:
     base = now()
-    gone = build(store, {"cellPhone": "+18031230000"}, moment=base)
-    await insert(store, gone)
+    gone = build_contact(store, {"cellPhone": "+18031230000"}, moment=base)
+    await insert_contact(store, gone)
     await store.contacts.delete_one({"_id": gone["_id"]})  # holder vanished without release
-    newcomer = await insert(
-        store, build(store, {"cellPhone": "+18031230000"}, moment=base + timedelta(seconds=1))
+    newcomer = await insert_contact(
+        store,
+        build_contact(store, {"cellPhone": "+18031230000"}, moment=base + timedelta(seconds=1)),
     )
     assert await holder(store, PHONE) == newcomer["_id"]
 
     await store.contacts.update_one({"_id": newcomer["_id"]}, {"$set": {"readOnly": True}})
-    third = await insert(
-        store, build(store, {"cellPhone": "+18031230000"}, moment=base + timedelta(seconds=2))
+    third = await insert_contact(
+        store,
+        build_contact(store, {"cellPhone": "+18031230000"}, moment=base + timedelta(seconds=2)),
     )
     assert await holder(store, PHONE) == third["_id"]
 
     expired_at = now() - timedelta(seconds=1)
     await store.contacts.update_one({"_id": third["_id"]}, {"$set": {"expiresAt": expired_at}})
     await claims.set_claims_expiry(store, "acme", [third["_id"]], expired_at)
-    fourth = await insert(
-        store, build(store, {"cellPhone": "+18031230000"}, moment=base + timedelta(seconds=3))
+    fourth = await insert_contact(
+        store,
+        build_contact(store, {"cellPhone": "+18031230000"}, moment=base + timedelta(seconds=3)),
     )
     assert await holder(store, PHONE) == fourth["_id"]
 
@@ -285,7 +279,7 @@ async def test_concurrent_edits_of_one_contact_lose_nothing(store: Store) -> Non
     assert stored is not None
     for edit in edits:
         for field, value in edit.items():
-            assert stored[field] == value, field
+            assert field_of(stored, field) == value, field
     assert len(stored["keys"]) == len(edits)
     claimed = await store.identifiers.find({"contactId": doc["_id"]}).to_list()
     assert sorted(c["key"] for c in claimed) == sorted(stored["keys"])
@@ -319,7 +313,7 @@ async def test_an_edit_never_undoes_a_concurrent_merge(
     doc = await contacts.create_contact(store, principal(), {"firstName": "A", "lastName": "A"})
     real_require = contacts.require_canonical
 
-    async def merged_meanwhile(*args: Any, **kwargs: Any) -> Doc:
+    async def merged_meanwhile(*args: Any, **kwargs: Any) -> ContactDoc:
         current = await real_require(*args, **kwargs)
         if current["_id"] == doc["_id"] and not current["readOnly"]:
             # between the edit's read and its write, a merge makes the contact an ancestor

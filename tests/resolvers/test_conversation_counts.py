@@ -7,15 +7,16 @@ from datetime import timedelta
 
 from resolvers import conversation_counts
 from resolvers.clock import now, to_db_precision
+from resolvers.documents import ConversationDoc
 from resolvers.journeys import ConversationFilter, PageRequest, page_total
-from resolvers.store import Doc, Store
+from resolvers.store import Store
 from tests.conftest import Api
-from tests.resolvers.test_journeys import ORG, conversation_doc
+from tests.factories import ORG, conversation_doc
 
 CHANNELS = ("VOICE", "EMAIL", "SMS")
 
 
-async def seed_counted(store: Store, n: int, rng: random.Random) -> list[Doc]:
+async def seed_counted(store: Store, n: int, rng: random.Random) -> list[ConversationDoc]:
     moment = now()
     docs = [
         conversation_doc(

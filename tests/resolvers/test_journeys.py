@@ -1,20 +1,19 @@
 """Journeys and BI pages in the domain: merge-set expansion, keyset pages, windows, summaries.
 
-The builders at the top write documents exactly as the resolvers do (a merge set as the
-merge resolver leaves it) and are shared by the schema and gateway tests.
+The documents are built by ``tests/factories.py``, exactly as the resolvers write them.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
+from bench.command_log import CommandLog
 from resolvers import journeys, loaders
 from resolvers.clock import now, to_db_precision
 from resolvers.contact_fields import ContactType
-from resolvers.contacts import new_contact_doc, new_id
 from resolvers.errors import BadUserInput
 from resolvers.journeys import (
     CONVERSATIONS_CURSOR,
@@ -25,115 +24,13 @@ from resolvers.journeys import (
     conversation_page,
     page_request,
 )
-from resolvers.store import Doc, Store
-from tests.conftest import CommandLog
-
-ORG = "acme"
-
-# --- builders shared by the journey, command-count and export tests --------------------------
-
-
-async def add_contact(
-    store: Store,
-    org: str = ORG,
-    *,
-    kind: ContactType = ContactType.CURATED,
-    expires_at: datetime | None = None,
-    **fields: Any,
-) -> Doc:
-    values: dict[str, Any] = {"firstName": "Ann", "lastName": "Lee", **fields}
-    doc = new_contact_doc(store, org, values, kind, expires_at=expires_at)
-    await store.contacts.insert_one(doc)
-    return doc
-
-
-def contact_docs(store: Store, count: int, org: str = ORG) -> list[Doc]:
-    return [
-        new_contact_doc(store, org, {"firstName": f"P{n}", "lastName": "Doe"}, ContactType.CURATED)
-        for n in range(count)
-    ]
-
-
-async def add_merge_set(store: Store, size: int = 3, org: str = ORG) -> tuple[Doc, list[Doc]]:
-    """A merge set as a merge leaves it: size-1 readOnly ancestors under a new canonical
-    contact, every member with ``mergeSetId``, none expiring, and the ``merge_sets`` doc."""
-    moment = now()
-    set_id = new_id()
-    ancestors = [
-        new_contact_doc(
-            store, org, {"firstName": f"A{n}"}, ContactType.IDENTIFIED, expires_at=moment
-        )
-        for n in range(size - 1)
-    ]
-    canonical = new_contact_doc(
-        store, org, {"firstName": "Head", "lastName": "Set"}, ContactType.CURATED
-    )
-    canonical["mergeSetId"] = set_id
-    canonical["since"] = min(a["since"] for a in ancestors)
-    for ancestor in ancestors:
-        ancestor.update(
-            readOnly=True, canonicalId=canonical["_id"], mergeSetId=set_id, expiresAt=None
-        )
-    members = [*ancestors, canonical]
-    await store.contacts.insert_many(members)
-    await store.merge_sets.insert_one(
-        {
-            "_id": set_id,
-            "org": org,
-            "canonicalId": canonical["_id"],
-            "memberIds": [m["_id"] for m in members],
-            "history": [
-                {
-                    "id": new_id(),
-                    "kind": "MERGE",
-                    "at": moment,
-                    "by": "tester",
-                    "inputIds": [a["_id"] for a in ancestors],
-                    "canonicalId": canonical["_id"],
-                }
-            ],
-        }
-    )
-    return canonical, members
-
-
-def conversation_doc(
-    store: Store,
-    cid: str,
-    started: datetime,
-    contact_id: str | None = None,
-    *,
-    org: str = ORG,
-    channel: str = "VOICE",
-    doc_id: str | None = None,
-    **details: Any,
-) -> Doc:
-    """The document recordInteraction stores (expiring retention_days after it started)."""
-    started = to_db_precision(started)
-    ended = started + timedelta(minutes=3)
-    moment = now()
-    return {
-        "_id": doc_id or new_id(),
-        "org": org,
-        "cid": cid,
-        "channel": channel,
-        "direction": "INBOUND",
-        "startedAt": started,
-        "endedAt": ended,
-        "durationSeconds": 180.0,
-        "identifiers": [{"type": "PHONE", "value": "+18031230000"}],
-        "expiresAt": started + timedelta(days=store.config.retention_days),
-        "modifiedAt": moment,
-        "queue": "Support",
-        "agent": "agent-1",
-        "wrapUpCode": None,
-        "status": "completed",
-        "notes": None,
-        "createdAt": moment,
-        "externalContactId": contact_id,
-        **details,
-    }
-
+from resolvers.store import Store
+from tests.factories import (
+    ORG,
+    add_contact,
+    add_merge_set,
+    conversation_doc,
+)
 
 # --- fixtures ---------------------------------------------------------------------------------
 
@@ -189,18 +86,30 @@ async def test_links_ignore_other_orgs_and_expired_contacts(store: Store) -> Non
     assert await loaders.contact_links(store, ORG, []) == []
 
 
+async def journey_head_of(store: Store, org: str, contact_id: str) -> journeys.JourneyHead | None:
+    """What Contact.journey does, with the links loader's batch function."""
+    (link,) = await loaders.contact_links(store, org, [contact_id])
+    return journeys.journey_head(link)
+
+
+async def expanded_ids(store: Store, contact_ids: list[str]) -> tuple[str, ...]:
+    """What Query.conversations(contactIds:) does, with the links loader's batch function."""
+    ids = journeys.check_contact_ids(contact_ids)
+    return journeys.expand_links(await loaders.contact_links(store, ORG, ids))
+
+
 async def test_a_journey_is_the_merge_set_of_any_member(store: Store) -> None:
     canonical, members = await add_merge_set(store, size=3)
     for member in members:
-        head = await journeys.get_journey_head(store, ORG, member["_id"])
+        head = await journey_head_of(store, ORG, member["_id"])
         assert head is not None
         assert head.canonical["_id"] == canonical["_id"]
         assert head.member_ids == tuple(m["_id"] for m in members)
     loner = await add_contact(store)
-    head = await journeys.get_journey_head(store, ORG, loner["_id"])
+    head = await journey_head_of(store, ORG, loner["_id"])
     assert head is not None and head.member_ids == (loner["_id"],)
-    assert await journeys.get_journey_head(store, ORG, "unknown") is None
-    assert await journeys.get_journey_head(store, "other-org", loner["_id"]) is None
+    assert await journey_head_of(store, ORG, "unknown") is None
+    assert await journey_head_of(store, "other-org", loner["_id"]) is None
 
 
 async def test_contact_ids_expand_to_whole_merge_sets_and_unknown_ones_are_ignored(
@@ -208,13 +117,13 @@ async def test_contact_ids_expand_to_whole_merge_sets_and_unknown_ones_are_ignor
 ) -> None:
     _, members = await add_merge_set(store, size=3)
     loner = await add_contact(store)
-    expanded = await journeys.expand_contact_ids(
-        store, ORG, [members[1]["_id"], "unknown", loner["_id"], members[0]["_id"]]
+    expanded = await expanded_ids(
+        store, [members[1]["_id"], "unknown", loner["_id"], members[0]["_id"]]
     )
     assert expanded == (*(m["_id"] for m in members), loner["_id"])
-    assert await journeys.expand_contact_ids(store, ORG, ["unknown"]) == ()
+    assert await expanded_ids(store, ["unknown"]) == ()
     with pytest.raises(BadUserInput):
-        await journeys.expand_contact_ids(store, ORG, ["x"] * (journeys.MAX_CONTACT_IDS + 1))
+        await expanded_ids(store, ["x"] * (journeys.MAX_CONTACT_IDS + 1))
 
 
 # --- pages of a merge set ---------------------------------------------------------------------
@@ -290,7 +199,7 @@ async def test_expired_conversations_are_never_returned(store: Store) -> None:
                 "expired",
                 moment - timedelta(days=1),
                 contact["_id"],
-                expiresAt=moment - timedelta(seconds=1),
+                expires_at=moment - timedelta(seconds=1),
             ),
             conversation_doc(store, "too-old", moment - timedelta(days=61), contact["_id"]),
         ]
@@ -446,14 +355,3 @@ async def test_summaries_count_first_last_and_channels_per_merge_set(
     assert summary.first_seen_at == t0 and summary.last_seen_at == t0 + timedelta(days=2)
     assert summary.channels == ("VOICE", "EMAIL")
     assert empty == journeys.JourneySummary()
-
-
-def test_projection_follows_the_selection() -> None:
-    assert journeys.projection_for(["id", "startedAt"]) == ("_id", "cid", "startedAt")
-    assert journeys.projection_for(["individual", "__typename"]) == (
-        "_id",
-        "cid",
-        "externalContactId",
-        "startedAt",
-    )
-    assert journeys.projection_for(["somethingNew"]) is None

@@ -11,6 +11,7 @@ import time
 from gateway.embedded_daemon import TRANSACTION_LIFETIME_S
 from resolvers.errors import Conflict
 from resolvers.store import Store
+from tests.factories import add_contact
 
 # a "gateway" that updates a contact in a transaction and is killed before committing
 HOLDER = """
@@ -34,7 +35,7 @@ DEADLINE_S = 4 * TRANSACTION_LIFETIME_S  # the old lifetime (60 s) is far beyond
 async def test_a_killed_writers_transaction_stops_blocking_within_seconds(
     store: Store, mongo_uri: str, db_name: str
 ) -> None:
-    await store.contacts.insert_one({"_id": "c1", "org": "acme", "firstName": "Free"})
+    await add_contact(store, doc_id="c1", firstName="Free")
     holder = await asyncio.create_subprocess_exec(
         sys.executable, "-c", HOLDER, mongo_uri, db_name, stdout=asyncio.subprocess.PIPE
     )
@@ -63,4 +64,5 @@ async def test_a_killed_writers_transaction_stops_blocking_within_seconds(
             assert time.monotonic() < deadline, "the killed transaction still blocks"
             await asyncio.sleep(0.2)
     assert conflicts > 0  # it did block at first: the transaction was really left open
-    assert (await store.contacts.find_one({"_id": "c1"}) or {})["firstName"] == "Moved"
+    moved = await store.contacts.find_one({"_id": "c1"})
+    assert moved is not None and moved["firstName"] == "Moved"

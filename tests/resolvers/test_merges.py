@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import random
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from resolvers import claims, contacts, merges
 from resolvers.clock import now
-from resolvers.contact_fields import ContactType, clean_input
+from resolvers.contact_fields import ContactType
+from resolvers.documents import ContactDoc
 from resolvers.errors import BadUserInput, DomainError, MergeNotAllowed, NotFound
 from resolvers.invariants import find_violations
 from resolvers.store import Doc, Store
 from tests.conftest import principal
+from tests.factories import auto_contact as auto
 
 P = principal()
 COLLECTIONS = ("contacts", "identifiers", "conversations", "merge_sets", "notes")
@@ -24,34 +26,18 @@ PHONE_2 = "+18031230002"
 PHONE_3 = "+18031230003"
 
 
-async def curated(store: Store, first: str = "Ada", **fields: Any) -> Doc:
+async def curated(store: Store, first: str = "Ada", **fields: Any) -> ContactDoc:
     return await contacts.create_contact(
         store, P, {"firstName": first, "lastName": "Lovelace", **fields}
     )
 
 
-async def auto(
-    store: Store,
-    kind: ContactType = ContactType.IDENTIFIED,
-    *,
-    org: str = "acme",
-    expires_at: datetime | None = None,
-    **fields: Any,
-) -> Doc:
-    """An auto-created contact as recordInteraction makes it: it claims what its fields list."""
-    clean = clean_input(fields, store.config.default_region)
-    expiry = expires_at if expires_at is not None else now() + timedelta(days=60)
-    doc = contacts.new_contact_doc(store, org, clean, kind, expires_at=expiry)
-    await store.contacts.insert_one(doc)
-    await claims.claim_all(store, org, doc["keys"], doc, via=claims.VIA_FIELD)
-    return doc
-
-
 async def snapshot(store: Store) -> dict[str, list[Doc]]:
+    """Every document of every collection, as plain documents (compared whole)."""
     return {name: await store.db[name].find().sort("_id", 1).to_list() for name in COLLECTIONS}
 
 
-async def reread(store: Store, contact_id: str) -> Doc:
+async def reread(store: Store, contact_id: str) -> ContactDoc:
     doc = await store.contacts.find_one({"_id": contact_id})
     assert doc is not None
     return doc
@@ -189,7 +175,7 @@ async def test_external_ids_are_joined_and_opt_out_is_kept(store: Store) -> None
 async def test_type_of_the_new_canonical(
     store: Store, kinds: tuple[ContactType, ContactType], expected: ContactType
 ) -> None:
-    docs: list[Doc] = []
+    docs: list[ContactDoc] = []
     for i, kind in enumerate(kinds):
         if kind == ContactType.CURATED:
             docs.append(await curated(store))
@@ -455,6 +441,7 @@ async def test_unmerge_renews_an_expiry_that_passed_meanwhile(store: Store) -> N
     )
     restored = await merges.unmerge_contacts(store, P, b["_id"])
     expiry = restored[0]["expiresAt"]
+    assert expiry is not None
     assert expiry > now() + timedelta(days=59)
     assert restored[1]["expiresAt"] == b["expiresAt"]
     claim = await store.identifiers.find_one({"key": f"PHONE:{PHONE_1}"})
@@ -492,7 +479,7 @@ async def test_racing_overlapping_merges_keep_every_invariant(store: Store) -> N
     docs += [await auto(store, ContactType.EPHEMERAL) for _ in range(4)]
     ids = [d["_id"] for d in docs]
 
-    async def attempt(picked: list[str]) -> Doc | str:
+    async def attempt(picked: list[str]) -> ContactDoc | str:
         try:
             return await merges.merge_contacts(store, P, picked)
         except DomainError as exc:
@@ -510,7 +497,7 @@ async def test_racing_overlapping_merges_keep_every_invariant(store: Store) -> N
     assert await store.contacts.count_documents({}) == len(docs) + len(merged)
 
     # and unmerges racing merges too
-    async def undo(contact_id: str) -> list[Doc] | str:
+    async def undo(contact_id: str) -> list[ContactDoc] | str:
         try:
             return await merges.unmerge_contacts(store, P, contact_id)
         except DomainError as exc:
@@ -541,13 +528,14 @@ async def test_find_violations_reports_broken_data(store: Store) -> None:
     await store.identifiers.update_one(
         {"key": f"PHONE:{PHONE_1}"}, {"$set": {"contactId": a["_id"]}}
     )
-    await store.merge_sets.insert_one(
+    # deliberately broken documents: written untyped, past the collections' shapes
+    await store.db["merge_sets"].insert_one(
         {"_id": "other", "org": "acme", "canonicalId": merged["_id"], "memberIds": [merged["_id"]]}
     )
     lonely = await auto(store, ContactType.EPHEMERAL)
     await store.contacts.update_one({"_id": lonely["_id"]}, {"$set": {"expiresAt": None}})
     await store.identifiers.drop_index("claim")
-    await store.identifiers.insert_one(
+    await store.db["identifiers"].insert_one(
         {"org": "acme", "key": f"PHONE:{PHONE_2}", "contactId": merged["_id"], "expiresAt": None}
     )
     found = "\n".join(await find_violations(store))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
+from bench.command_log import CommandLog
 from resolvers.clock import now, to_db_precision
 from resolvers.journeys import (
     CONVERSATIONS_CURSOR,
@@ -14,8 +15,8 @@ from resolvers.journeys import (
     time_range,
 )
 from resolvers.store import Store
-from tests.conftest import CommandLog
-from tests.resolvers.test_journeys import ORG, add_contact, all_pages, conversation_doc
+from tests.factories import ORG, add_contact, conversation_doc
+from tests.resolvers.test_journeys import all_pages
 
 
 async def test_org_pages_of_some_channels_merge_one_range_per_channel(

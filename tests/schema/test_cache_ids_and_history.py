@@ -11,10 +11,11 @@ import httpx
 import pytest
 from pymongo import AsyncMongoClient
 
+from bench.command_log import CommandLog
 from gateway.app import create_app
 from gateway.settings import Settings
 from resolvers.store import Doc, Store
-from tests.conftest import SECRET, Api, CommandLog
+from tests.conftest import SECRET, Api
 from tests.schema.test_merge_api import failpoint
 
 CREATE = "mutation($i: ContactInput!) { createContact(input: $i) { id } }"

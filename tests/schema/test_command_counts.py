@@ -16,45 +16,16 @@ from datetime import timedelta
 import httpx
 import pytest
 
+from bench.command_log import BI_LEVELS, BI_QUERY, JOURNEY_LEVELS, JOURNEY_QUERY, CommandLog
 from gateway.app import create_app
 from gateway.settings import Settings
 from resolvers import claims
 from resolvers.clock import now
+from resolvers.documents import ContactDoc, ConversationDoc
 from resolvers.identifiers import IdentifierType, key
-from resolvers.store import Doc, Store
-from tests.conftest import SECRET, Api, CommandLog
-from tests.resolvers.test_journeys import add_merge_set, contact_docs, conversation_doc
-
-BI_QUERY = """
-query Pull($first: Int!) {
-  conversations(first: $first) {
-    edges { node {
-      id startedAt channel
-      contact { id }
-      individual { id mergeSet { contactIds } identifiers { value } }
-    } }
-    pageInfo { hasNextPage endCursor }
-  }
-}
-"""
-BI_LEVELS = 2  # node.contact/individual, then individual.mergeSet/identifiers
-
-JOURNEY_QUERY = """
-query Journey($id: ID!, $first: Int!) {
-  journey(contactId: $id) {
-    contact { id firstName }
-    contactIds conversationCount channels
-    conversations(first: $first) {
-      edges { node {
-        id startedAt
-        contact { id firstName readOnly }
-        individual { id mergeSet { contactIds size } }
-      } }
-    }
-  }
-}
-"""
-JOURNEY_LEVELS = 4  # journey, its fields (summary), node.contact/individual, mergeSet
+from resolvers.store import Store
+from tests.conftest import SECRET, Api
+from tests.factories import add_merge_set, contact_docs, conversation_doc
 
 SLIM_QUERY = "query { conversations(first: 50) { edges { node { id startedAt } } } }"
 
@@ -86,8 +57,8 @@ async def commands_of(
 async def seed_bi(store: Store, count: int) -> None:
     """``count`` conversations, each linked to a contact of its own: a third are ancestors
     of 3-member merge sets, the rest never merged; every canonical claims a phone."""
-    linked: list[Doc] = []
-    heads: list[Doc] = []
+    linked: list[ContactDoc] = []
+    heads: list[ContactDoc] = []
     for _ in range(count // 9):
         canonical, members = await add_merge_set(store, size=3)
         heads.append(canonical)
@@ -98,7 +69,7 @@ async def seed_bi(store: Store, count: int) -> None:
     linked.extend(loners)
     await store.identifiers.insert_many(
         [
-            claims._claim_doc(
+            claims.claim_doc(
                 "acme", key(IdentifierType.PHONE, f"+1803555{n:04d}"), head, claims.VIA_FIELD
             )
             for n, head in enumerate(heads)
@@ -185,7 +156,7 @@ async def test_journeys_of_many_contacts_are_read_together(
     api, log = counted
     heads: list[str] = []
     moment = now()
-    docs: list[Doc] = []
+    docs: list[ConversationDoc] = []
     for n in range(6):
         canonical, members = await add_merge_set(store, size=2 + n % 3)
         heads.append(canonical["_id"])

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from resolvers import claims, contacts
 from resolvers.clock import now
-from resolvers.contact_fields import ContactType, clean_input
-from resolvers.store import Doc, Store
+from resolvers.contact_fields import ContactType
+from resolvers.store import Store
 from tests.conftest import Api, codes
+from tests.factories import auto_contact
 
 FIELDS = """
 fragment C on Contact {
@@ -65,23 +65,6 @@ async def fetch(api: Api, contact_id: str, org: str = "acme") -> dict[str, Any] 
     data = await api.gql(CONTACT, {"id": contact_id}, org=org)
     found: dict[str, Any] | None = data["contact"]
     return found
-
-
-async def insert_auto(
-    store: Store,
-    fields: dict[str, Any],
-    *,
-    org: str = "acme",
-    kind: ContactType = ContactType.IDENTIFIED,
-    expires_at: datetime | None = None,
-) -> Doc:
-    """An auto-created contact, as recordInteraction would make it (it claims what it lists)."""
-    clean = clean_input(fields, store.config.default_region)
-    expiry = expires_at if expires_at is not None else now() + timedelta(days=60)
-    doc = contacts.new_contact_doc(store, org, clean, kind, expires_at=expiry)
-    await store.contacts.insert_one(doc)
-    await claims.claim_all(store, org, doc["keys"], doc, claims.VIA_FIELD)
-    return doc
 
 
 async def counts(store: Store) -> tuple[int, int, int]:
@@ -179,8 +162,8 @@ async def test_contact_of_another_org_is_null(api: Api) -> None:
 
 
 async def test_expired_contact_is_not_returned(api: Api, store: Store) -> None:
-    doc = await insert_auto(
-        store, {"cellPhone": "+18031230000"}, expires_at=now() - timedelta(seconds=1)
+    doc = await auto_contact(
+        store, cellPhone="+18031230000", expires_at=now() - timedelta(seconds=1)
     )
     assert await fetch(api, doc["_id"]) is None
     data = await api.gql(IDENTIFIER, {"type": "PHONE", "value": "+18031230000"})
@@ -215,12 +198,10 @@ async def test_contacts_takes_at_most_100_ids(api: Api) -> None:
 
 async def test_search_returns_curated_only_unless_types_widen(api: Api, store: Store) -> None:
     curated = await create(api, firstName="Casey", lastName="Jones", cellPhone="+18031230000")
-    auto = await insert_auto(
-        store, {"firstName": "Casey", "lastName": "Auto", "workPhone": "+18031230000"}
-    )
-    ephemeral = await insert_auto(store, {"firstName": "Casey"}, kind=ContactType.EPHEMERAL)
-    await insert_auto(
-        store, {"firstName": "Casey"}, expires_at=now() - timedelta(seconds=1)
+    auto = await auto_contact(store, firstName="Casey", lastName="Auto", workPhone="+18031230000")
+    ephemeral = await auto_contact(store, firstName="Casey", kind=ContactType.EPHEMERAL)
+    await auto_contact(
+        store, firstName="Casey", expires_at=now() - timedelta(seconds=1)
     )  # expired: never returned
 
     default = await api.gql(SEARCH_DEFAULT, {"q": "casey"})
@@ -378,7 +359,7 @@ async def test_identifier_unknown_or_unusable_is_null(api: Api) -> None:
 
 async def test_reverse_lookup_lists_curated_oldest_first(api: Api, store: Store) -> None:
     first = await create(api, firstName="First", cellPhone="+1 803-123-0000")
-    await insert_auto(store, {"firstName": "Auto", "cellPhone": "+18031230000"})
+    await auto_contact(store, firstName="Auto", cellPhone="+18031230000")
     second = await create(api, firstName="Second", workPhone="(803) 123-0000")
     third = await create(api, firstName="Third", otherEmail="shared@example.com")
     await create(api, firstName="Unrelated", cellPhone="+18031230001")
@@ -591,7 +572,7 @@ async def test_update_omitted_is_unchanged_null_is_cleared(api: Api) -> None:
 
 
 async def test_update_promotes_an_auto_created_contact(api: Api, store: Store) -> None:
-    doc = await insert_auto(store, {"cellPhone": "+18031230000"})
+    doc = await auto_contact(store, cellPhone="+18031230000")
     before = await fetch(api, doc["_id"])
     assert before is not None
     assert before["type"] == "IDENTIFIED"
@@ -636,7 +617,7 @@ async def test_delete_removes_the_contact_its_notes_and_claims(api: Api, store: 
 
 
 async def test_promote_makes_auto_created_contacts_curated(api: Api, store: Store) -> None:
-    doc = await insert_auto(store, {"firstName": "Eph"}, kind=ContactType.EPHEMERAL)
+    doc = await auto_contact(store, firstName="Eph", kind=ContactType.EPHEMERAL)
     assert search_ids(await api.gql(SEARCH_DEFAULT, {"q": "eph"})) == []
     data = await api.gql(PROMOTE, {"id": doc["_id"]})
     promoted = data["promoteContact"]

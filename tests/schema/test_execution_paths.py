@@ -236,7 +236,9 @@ async def test_every_document_of_the_suite_answers_the_same_through_both_executo
         {"org": ORG, "externalContactId": {"$ne": None}}
     )
     assert head and curated and conversation
-    values = Values(head["_id"], conversation["cid"], curated["cellPhone"], curated["firstName"])
+    phone, name = curated["cellPhone"], curated["firstName"]
+    assert phone is not None and name is not None
+    values = Values(head["_id"], conversation["cid"], phone, name)
     known = {doc["_id"] for doc in await store.contacts.find({}, {"_id": 1}).to_list()}
     known |= {doc["_id"] for doc in await store.merge_sets.find({}, {"_id": 1}).to_list()}
     tokens = [

@@ -31,6 +31,7 @@ from gateway.export import ndjson_lines
 from gateway.seeding import SeedResult, object_id, seed
 from gateway.settings import Settings
 from resolvers.contact_fields import ContactType
+from resolvers.documents import ContactDoc
 from resolvers.importer import import_rows
 from resolvers.invariants import find_violations
 from resolvers.journey_updates import journey_updates
@@ -183,7 +184,7 @@ class Battery:
         self.seeded = seeded
         self.serial = 0
 
-    async def some(self, query: dict[str, Any], n: int) -> list[Doc]:
+    async def some(self, query: dict[str, Any], n: int) -> list[ContactDoc]:
         return await self.plain.contacts.find(query).limit(n).to_list()
 
     def cid(self) -> str:
@@ -393,7 +394,7 @@ async def test_every_command_of_every_operation_is_index_only(
 
 
 async def test_harness_flags_scans_overreads_and_big_counts(store: Store) -> None:
-    await store.conversations.insert_many(
+    await store.db["conversations"].insert_many(  # bare documents: only what the probes read
         [
             {"_id": f"c{n:05d}", "org": ORG, "cid": f"x{n}", "channel": "VOICE", "n": n}
             for n in range(1200)
@@ -415,7 +416,9 @@ async def test_harness_captures_transactions_and_write_filters(
     explained: tuple[Api, Store, ExplainLog],
 ) -> None:
     _, store, log = explained
-    await store.contacts.insert_one({"_id": "p1", "org": ORG, "type": str(ContactType.CURATED)})
+    await store.db["contacts"].insert_one(
+        {"_id": "p1", "org": ORG, "type": str(ContactType.CURATED)}
+    )
 
     async def work(session: Any) -> None:
         await store.contacts.update_one(

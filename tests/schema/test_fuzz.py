@@ -42,7 +42,8 @@ from resolvers.identifiers import IdentifierType
 from resolvers.invariants import find_violations
 from resolvers.principal import Principal
 from resolvers.store import Doc, Store
-from tests.conftest import Api, insert_auto
+from tests.conftest import Api
+from tests.factories import insert_auto
 
 T = TypeVar("T")
 
@@ -556,6 +557,11 @@ async def acme_data(store: Store) -> tuple[str, str]:
             "createdAt": now(),
             "modifiedAt": now(),
             "externalContactId": auto,
+            "queue": None,
+            "agent": None,
+            "wrapUpCode": None,
+            "status": None,
+            "notes": None,
         }
     )
     return curated, auto

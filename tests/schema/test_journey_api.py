@@ -8,11 +8,12 @@ from typing import Any
 import pytest
 
 from resolvers.clock import now, to_db_precision
+from resolvers.documents import ContactDoc
 from resolvers.principal import Permission
-from resolvers.store import Doc, Store
+from resolvers.store import Store
 from schema.scalars import serialize_datetime
 from tests.conftest import Api, codes
-from tests.resolvers.test_journeys import (
+from tests.factories import (
     add_contact,
     add_merge_set,
     conversation_doc,
@@ -62,7 +63,7 @@ def iso(moment: datetime) -> str:
     return serialize_datetime(moment)
 
 
-async def journey_set(store: Store) -> tuple[Doc, list[Doc], datetime]:
+async def journey_set(store: Store) -> tuple[ContactDoc, list[ContactDoc], datetime]:
     """A 3-member merge set with five conversations over its members, one a day."""
     canonical, members = await add_merge_set(store, size=3)
     t0 = to_db_precision(now() - timedelta(days=10))

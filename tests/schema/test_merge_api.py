@@ -15,7 +15,8 @@ from resolvers.contact_fields import ContactType
 from resolvers.invariants import find_violations
 from resolvers.principal import Permission
 from resolvers.store import Doc, Store
-from tests.conftest import Api, codes, insert_auto
+from tests.conftest import Api, codes
+from tests.factories import insert_auto
 
 PHONE_1 = "+18031230001"
 PHONE_2 = "+18031230002"
