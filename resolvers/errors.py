@@ -16,38 +16,59 @@ class DomainError(Exception):
 
 
 class Unauthenticated(DomainError):
+    """No bearer token, or one that is malformed, expired or badly signed (HTTP 401)."""
+
     code = "UNAUTHENTICATED"
 
 
 class Forbidden(DomainError):
+    """The token lacks the permission the field or operation needs; the field resolves to
+    null and the rest of the response is still returned."""
+
     code = "FORBIDDEN"
 
 
 class NotFound(DomainError):
+    """A mutation names an id unknown in the caller's org (queries answer null instead)."""
+
     code = "NOT_FOUND"
 
 
 class BadUserInput(DomainError):
+    """Input the contract refuses: malformed values, out-of-range arguments, bad bodies."""
+
     code = "BAD_USER_INPUT"
 
 
 class ReadOnly(DomainError):
+    """A write to an ancestor (a non-canonical member of a merge set) that does not redirect
+    to its canonical contact, such as addNote."""
+
     code = "READ_ONLY"
 
 
 class MergeNotAllowed(DomainError):
+    """A merge the rules refuse: two CURATED contacts, or a set beyond 52 members."""
+
     code = "MERGE_NOT_ALLOWED"
 
 
 class Conflict(DomainError):
+    """A concurrent change won; the caller may retry."""
+
     code = "CONFLICT"
 
 
 class QueryTooComplex(DomainError):
+    """A document over the depth, alias, token or cost limits, or a subscription over
+    the per-connection limit."""
+
     code = "QUERY_TOO_COMPLEX"
 
 
 class ServiceUnavailable(DomainError):
+    """The database did not answer within the request's deadline."""
+
     code = "SERVICE_UNAVAILABLE"
 
 

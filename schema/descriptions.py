@@ -65,21 +65,21 @@ _CONTACT_DATA: Final = {
     "address": "Postal address.",
     "surveyOptOut": "True when the person asked not to be surveyed.",
 }
-_ADDRESS: Final = {
-    "line1": "First address line.",
-    "line2": "Second address line.",
-    "city": "City or locality.",
-    "state": "State, province or region.",
-    "postalCode": "Postal or ZIP code.",
-    "countryCode": "ISO 3166-1 alpha-2 country code.",
-}
-_INTERACTION_DETAILS: Final = {
-    "queue": "The queue that handled it.",
-    "agent": "The agent who handled it.",
-    "wrapUpCode": "The agent's wrap-up code.",
-    "status": "Free-form status of the conversation.",
-    "notes": "Free-form notes on the conversation.",
-}
+_ADDRESS: Final = dict(
+    line1="First address line.",
+    line2="Second address line.",
+    city="City or locality.",
+    state="State, province or region.",
+    postalCode="Postal or ZIP code.",
+    countryCode="ISO 3166-1 alpha-2 country code.",
+)
+_INTERACTION_DETAILS: Final = dict(
+    queue="The queue that handled it.",
+    agent="The agent who handled it.",
+    wrapUpCode="The agent's wrap-up code.",
+    status="Free-form status of the conversation.",
+    notes="Free-form notes on the conversation.",
+)
 _CONNECTION: Final = {
     "edges": "The page's edges, in the list's order.",
     "pageInfo": "Where the page is in the list, and the cursors to go on from.",
