@@ -105,20 +105,7 @@ def create_app(
     runtime = Runtime(settings, secret, dev_token, client, store, metrics, rate_limiter, embedded)
     graphiql_assets = find_assets(settings.graphiql_assets)  # None: from the CDN (logged)
     tokens = BearerTokens(secret)
-    graphql = GatewayGraphQL(
-        schema,
-        store=store,
-        tokens=tokens,
-        dev_token=dev_token,
-        graphiql_local_assets=graphiql_assets is not None,
-        limits=query_limits(settings),
-        db_timeout_s=settings.db_timeout_ms / 1000,
-        max_subscriptions=settings.max_subscriptions,
-        operation_observer=metrics.subscriptions_changed,
-        rate_limiter=rate_limiter,
-        persisted_queries=PersistedQueries(),
-        allowed_origins=settings.cors_origin_list,
-    )
+    graphql = _graphql_endpoint(runtime, tokens, local_assets=graphiql_assets is not None)
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -143,17 +130,43 @@ def create_app(
             assets_route(graphiql_assets),
         ],
         lifespan=lifespan,
-        middleware=[  # outermost first: a JSON 500 whatever fails; every request logged and
-            # counted; big bodies refused
-            Middleware(LastResort),
-            Middleware(RequestLogging, observer=metrics.observe_request),
-            *cors_middleware(settings.cors_origin_list),  # refusals carry CORS headers too
-            Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
-            Middleware(AuthenticationMiddleware, backend=tokens),  # request.user, once
-        ],
+        middleware=_middleware(settings, metrics, tokens),
     )
     app.state.runtime = runtime
     return app
+
+
+def _graphql_endpoint(
+    runtime: Runtime, tokens: BearerTokens, *, local_assets: bool
+) -> GatewayGraphQL:
+    """``/graphql`` over HTTP and WebSocket, with the settings' limits."""
+    settings, metrics = runtime.settings, runtime.metrics
+    return GatewayGraphQL(
+        schema,
+        store=runtime.store,
+        tokens=tokens,
+        dev_token=runtime.dev_token,
+        graphiql_local_assets=local_assets,
+        limits=query_limits(settings),
+        db_timeout_s=settings.db_timeout_ms / 1000,
+        max_subscriptions=settings.max_subscriptions,
+        operation_observer=metrics.subscriptions_changed,
+        rate_limiter=runtime.rate_limiter,
+        persisted_queries=PersistedQueries(),
+        allowed_origins=settings.cors_origin_list,
+    )
+
+
+def _middleware(settings: Settings, metrics: Metrics, tokens: BearerTokens) -> list[Middleware]:
+    """Outermost first: a JSON 500 whatever fails; every request logged and counted; CORS
+    (refusals carry its headers too); big bodies refused; the caller read once."""
+    return [
+        Middleware(LastResort),
+        Middleware(RequestLogging, observer=metrics.observe_request),
+        *cors_middleware(settings.cors_origin_list),
+        Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
+        Middleware(AuthenticationMiddleware, backend=tokens),  # request.user
+    ]
 
 
 def query_limits(settings: Settings) -> QueryLimits:

@@ -1,0 +1,76 @@
+"""Every index the queries rely on, per collection, and the ones earlier versions left behind.
+
+The embedded server plans a filter on one index whose leading fields are exactly the
+filter's equality fields (plus one trailing range): each index below names the query shape
+it serves. ``tests/schema/test_explain.py`` proves every command the gateway sends uses one.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from pymongo import ASCENDING, DESCENDING, IndexModel
+
+
+def index(name: str, *fields: str, **options: Any) -> IndexModel:
+    """An ascending compound index on ``fields``."""
+    return IndexModel([(field, ASCENDING) for field in fields], name=name, **options)
+
+
+def keyset_index(name: str, *equal: str) -> IndexModel:
+    """An index for keyset pages, newest first: equality fields, then ``startedAt`` and
+    ``_id`` descending (the page order and its tie-break)."""
+    keys = [(field, ASCENDING) for field in equal]
+    return IndexModel([*keys, ("startedAt", DESCENDING), ("_id", DESCENDING)], name=name)
+
+
+TTL: Final = index("ttl", "expiresAt", expireAfterSeconds=0)
+
+INDEXES: Final[dict[str, list[IndexModel]]] = {
+    "contacts": [
+        index("org_keys", "org", "keys"),  # who lists a value, oldest first
+        index("org_names", "org", "nameTokens"),  # name search: an anchored prefix range
+        index("org_set", "org", "mergeSetId"),
+        TTL,
+        # {org, _id: {$in: ids}} (batch loads): without it the org's every contact is read
+        index("org_id", "org", "_id"),
+        # conditional writes ({org, _id, readOnly[, modifiedAt]})
+        index("org_id_state", "org", "_id", "readOnly", "modifiedAt"),
+        # the CSV importer recognises rows it imported before by their fingerprint
+        index("org_import", "org", "importKey"),
+    ],
+    "identifiers": [
+        index("claim", "org", "key", unique=True),  # the arbiter of every claim race
+        index("org_contact", "org", "contactId"),
+        # a holder's claims by key ({org, contactId, key}): releases, moves, undo
+        index("org_contact_key", "org", "contactId", "key"),
+        TTL,
+    ],
+    "conversations": [
+        index("org_cid", "org", "cid", unique=True),
+        # linking a conversation only while it is unlinked ({org, cid, externalContactId})
+        index("org_cid_link", "org", "cid", "externalContactId"),
+        keyset_index("org_contact_page", "org", "externalContactId"),
+        keyset_index("org_page", "org"),
+        keyset_index("org_channel_page", "org", "channel"),
+        TTL,
+    ],
+    "merge_sets": [
+        index("org_members", "org", "memberIds"),
+        # {org, _id[, canonicalId]}: reads by id and writes conditional on the head
+        index("org_id_head", "org", "_id", "canonicalId"),
+    ],
+    "conversation_counts": [index("org_unit_start", "org", "unit", "start"), TTL],
+    # Contact.mergeHistory: the events a batch of contacts was involved in
+    "merge_events": [index("org_contacts", "org", "contactIds")],
+    "notes": [
+        IndexModel(
+            [("org", ASCENDING), ("contactId", ASCENDING), ("createdAt", DESCENDING)],
+            name="org_contact_created",
+        )
+    ],
+}
+
+# Indexes of earlier versions that no query uses any more (every page filter now starts with
+# org): each one only cost every write of its collection an index update.
+STALE_INDEXES: Final[dict[str, tuple[str, ...]]] = {"conversations": ("contact_page", "started")}
