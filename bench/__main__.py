@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 import psutil  # type: ignore[import-untyped]
 from pymongo import AsyncMongoClient
 from rich.console import Console
@@ -45,6 +44,7 @@ from bench.command_log import BI_LEVELS, BI_QUERY, JOURNEY_LEVELS, JOURNEY_QUERY
 from bench.operations import (
     P50_LIMIT_MS,
     Measured,
+    gql,
     make_fixture,
     measure,
     operations,
@@ -105,14 +105,6 @@ async def raw_pull(store: Store) -> int:
 
 
 # --- the gateway's way -------------------------------------------------------------------
-
-
-async def gql(http: httpx.AsyncClient, query: str, variables: dict[str, Any]) -> Any:
-    response = await http.post("/graphql", json={"query": query, "variables": variables})
-    body = orjson.loads(response.content)
-    if response.status_code != 200 or body.get("errors"):
-        raise RuntimeError(f"GraphQL failed: {response.status_code} {response.text[:500]}")
-    return body["data"]
 
 
 async def gql_pull(http: httpx.AsyncClient) -> int:

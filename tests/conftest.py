@@ -143,6 +143,19 @@ async def api(mongo_uri: str, settings: Settings, store: Store) -> AsyncIterator
     await app.state.runtime.client.close()
 
 
+@pytest.fixture
+async def counted(
+    mongo_uri: str, settings: Settings, store: Store
+) -> AsyncIterator[tuple[Api, CommandLog]]:
+    """The API, and a log of every database command it sends."""
+    log = CommandLog()
+    app = create_app(settings, uri=mongo_uri, secret=SECRET, ensure_indexes=False, listeners=[log])
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield Api(http), log
+    await app.state.runtime.client.close()
+
+
 @contextlib.asynccontextmanager
 async def served(app: Starlette) -> AsyncIterator[int]:
     """A real uvicorn serving ``app`` on a free loopback port (yielded) until the block ends;

@@ -3,19 +3,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
-import pytest
 from pymongo import AsyncMongoClient
 
 from bench.command_log import CommandLog
-from gateway.app import create_app
-from gateway.settings import Settings
 from resolvers.store import Doc, Store
-from tests.conftest import SECRET, Api
+from tests.conftest import Api
 from tests.schema.test_merge_api import failpoint
 
 CREATE = "mutation($i: ContactInput!) { createContact(input: $i) { id } }"
@@ -27,18 +22,6 @@ HISTORY = """query($ids: [ID!]!) {
 EXACT_HISTORY = (
     "query($id: ID!) { mergeSet(contactId: $id) { contacts { id mergeHistory { kind } } } }"
 )
-
-
-@pytest.fixture
-async def counted(
-    mongo_uri: str, settings: Settings, store: Store
-) -> AsyncIterator[tuple[Api, CommandLog]]:
-    log = CommandLog()
-    app = create_app(settings, uri=mongo_uri, secret=SECRET, ensure_indexes=False, listeners=[log])
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-        yield Api(http), log
-    await app.state.runtime.client.close()
 
 
 async def create(api: Api, first: str, **fields: Any) -> str:

@@ -10,36 +10,18 @@ older history in further windows; tests/resolvers/test_journeys.py covers those)
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import httpx
-import pytest
-
 from bench.command_log import BI_LEVELS, BI_QUERY, JOURNEY_LEVELS, JOURNEY_QUERY, CommandLog
-from gateway.app import create_app
-from gateway.settings import Settings
 from resolvers import claims
 from resolvers.clock import now
 from resolvers.documents import ContactDoc, ConversationDoc
 from resolvers.identifiers import IdentifierType, key
 from resolvers.store import Store
-from tests.conftest import SECRET, Api
+from tests.conftest import Api
 from tests.factories import add_merge_set, contact_docs, conversation_doc
 
 SLIM_QUERY = "query { conversations(first: 50) { edges { node { id startedAt } } } }"
-
-
-@pytest.fixture
-async def counted(
-    mongo_uri: str, settings: Settings, store: Store
-) -> AsyncIterator[tuple[Api, CommandLog]]:
-    log = CommandLog()
-    app = create_app(settings, uri=mongo_uri, secret=SECRET, ensure_indexes=False, listeners=[log])
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-        yield Api(http), log
-    await app.state.runtime.client.close()
 
 
 async def commands_of(
