@@ -33,6 +33,8 @@ from resolvers.principal import Principal
 from resolvers.store import Store
 
 if TYPE_CHECKING:
+    from gateway.seed_stories import Story
+    from gateway.seeding import SeedResult
     from resolvers.importer import ImportReport
 
 T = TypeVar("T")
@@ -352,8 +354,8 @@ def seed(
     Running it again writes nothing new and prints the stories and their ids again;
     --reset deletes the org's data first and writes it all again.
     """
-    from gateway.seed_stories import Story, told_stories, write_stories
-    from gateway.seeding import SeedResult, holds_data_set, reset_org
+    from gateway.seed_stories import told_stories, write_stories
+    from gateway.seeding import holds_data_set, reset_org
     from gateway.seeding import seed as write_data_set
 
     settings = Settings()
@@ -393,6 +395,11 @@ def seed(
         return (told if stories else []), result
 
     told, result = _run_with_store(settings, work)
+    _print_seeded(org, told, result)
+
+
+def _print_seeded(org: str, told: list[Story], result: SeedResult | None) -> None:
+    """What ``scv seed`` wrote, and every story with its query to paste into GraphiQL."""
     if result is not None:
         console.print(
             f"org {org}: {result.contacts} contacts, {len(result.merge_sets)} merge sets, "
