@@ -63,6 +63,25 @@ INDEXES: Final[dict[str, list[IndexModel]]] = {
     "conversation_counts": [index("org_unit_start", "org", "unit", "start"), TTL],
     # Contact.mergeHistory: the events a batch of contacts was involved in
     "merge_events": [index("org_contacts", "org", "contactIds")],
+    # web journeys: a cookie's events in time order (sessions, WebSession.events), idempotent
+    # eventIds, and a cookie's sessions newest first (journeys join them through the claims)
+    "web_events": [
+        index("org_cookie_at", "org", "cookie", "at", "_id"),
+        index(
+            "org_event_id",
+            "org",
+            "eventId",
+            unique=True,
+            partialFilterExpression={"eventId": {"$type": "string"}},
+        ),
+        TTL,
+    ],
+    "web_sessions": [
+        keyset_index("org_cookie_page", "org", "cookie"),
+        # the sessions a batch may touch: those ending within the gap of its earliest event
+        index("org_cookie_end", "org", "cookie", "endedAt"),
+        TTL,
+    ],
     "notes": [
         IndexModel(
             [("org", ASCENDING), ("contactId", ASCENDING), ("createdAt", DESCENDING)],

@@ -23,7 +23,7 @@ from typing import Any, cast
 
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from resolvers import claims, conversation_counts, liveness
+from resolvers import claims, conversation_counts, liveness, web_stitching
 from resolvers.clock import now
 from resolvers.contact_fields import (
     EMAIL_FIELDS,
@@ -101,7 +101,7 @@ def parse_interaction(raw: Mapping[str, Any], region: str, retention_days: int =
     details = _details(raw)
     provided = clean_input(raw.get("provided") or {}, region)
     seen, keys = _seen_identifiers(identifiers, channel, region)
-    keys += _provided_keys(provided, region)
+    keys += provided_keys(provided, region)
     return Interaction(
         conversation_id=conversation_id,
         channel=channel,
@@ -145,7 +145,7 @@ def _seen_identifiers(
     return seen, keys
 
 
-def _provided_keys(provided: ContactFields, region: str) -> list[str]:
+def provided_keys(provided: ContactFields, region: str) -> list[str]:
     """The keys of the phones and emails the interaction provides."""
     keys: list[str] = []
     for field_name in (*EMAIL_FIELDS, *PHONE_FIELDS):
@@ -181,6 +181,10 @@ async def record_interaction(
         if contact is not None and interaction.channel not in UNRESOLVED_CHANNELS:
             stitched = await _stitch(store, org, interaction.keys, contact, taken)
             contact = await _renew_expiry(store, org, contact, interaction.started_at)
+            if interaction.channel is Channel.WEB_MESSAGING:  # a form fill adopts the cookie
+                await web_stitching.after_form_fill(
+                    store, org, interaction.keys, interaction.provided, contact
+                )
         conversation = await _store_conversation(
             store, org, interaction, contact["_id"] if contact is not None else None, existing
         )
@@ -196,13 +200,33 @@ async def record_interaction(
     )
 
 
-async def _claimed_contact(
+async def resolve_and_stitch(
+    store: Store, org: str, interaction: Interaction
+) -> tuple[ContactDoc, bool]:
+    """recordInteraction's resolution for identifiers without a conversation: resolve (or
+    auto-create), stitch the unclaimed identifiers, renew the expiry. The resolved canonical
+    contact and whether this call created it. recordWebEvents resolves cookies with it."""
+    contact, created, taken = await _resolve(store, org, interaction)
+    if contact is None:  # only when resolution kept losing races
+        raise Conflict("the identifiers are changing concurrently; try again")
+    stitched: list[str] = []
+    try:
+        stitched = await _stitch(store, org, interaction.keys, contact, taken)
+        contact = await _renew_expiry(store, org, contact, interaction.started_at)
+    except BaseException:
+        await _undo(store, org, contact, created=created, stitched=stitched)
+        raise
+    return contact, created
+
+
+async def claimed_holders(
     store: Store, org: str, keys: list[str]
-) -> tuple[ContactDoc | None, set[str]]:
-    """The canonical contact of the first claimed key (priority order), if any, and the
-    keys that are claimed."""
+) -> tuple[dict[str, ContactDoc], set[str]]:
+    """The live holder of each claimed key (possibly an ancestor: the caller takes its
+    canonical) and the keys that are claimed, in one command. recordWebEvents resolves every
+    cookie of a batch with it."""
     if not keys:
-        return None, set()
+        return {}, set()
     moment = now()
     # the claims and their holders in one command
     pipeline: list[dict[str, Any]] = [
@@ -223,17 +247,24 @@ async def _claimed_contact(
         if not liveness.is_expired(d, moment)
     ]
     taken = {d["key"] for d in found}
-    if not found:
-        return None, taken
     holders = {
         h["_id"]: h
         for d in found
         for h in d["h"]
         if h.get("org") == org and not liveness.is_expired(h, moment)
     }
-    by_key = {d["key"]: d["contactId"] for d in found}
+    by_key = {d["key"]: holders[d["contactId"]] for d in found if d["contactId"] in holders}
+    return by_key, taken
+
+
+async def _claimed_contact(
+    store: Store, org: str, keys: list[str]
+) -> tuple[ContactDoc | None, set[str]]:
+    """The canonical contact of the first claimed key (priority order), if any, and the
+    keys that are claimed."""
+    by_key, taken = await claimed_holders(store, org, keys)
     for identifier_key in keys:
-        holder = holders.get(by_key.get(identifier_key, ""))
+        holder = by_key.get(identifier_key)
         if holder is None:
             continue
         if holder["readOnly"]:

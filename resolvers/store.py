@@ -25,6 +25,7 @@ from resolvers.documents import (
 )
 from resolvers.errors import Conflict
 from resolvers.indexes import INDEXES, STALE_INDEXES
+from resolvers.web_documents import WebEventDoc, WebSessionDoc
 
 # An untyped document: only for the database handle itself and for aggregation replies
 # whose shape a pipeline builds (each caller names what it reads).
@@ -39,6 +40,7 @@ MAX_TRANSACTION_ATTEMPTS = 8
 class DomainConfig:
     default_region: str = "US"
     retention_days: int = 60
+    web_session_gap_minutes: int = 30  # SCV_WEB_SESSION_GAP_MINUTES: inactivity ending a visit
 
 
 class Store:
@@ -55,6 +57,9 @@ class Store:
         # hourly and daily conversation counts per org (resolvers/conversation_counts.py)
         self.conversation_counts = _typed(db, "conversation_counts", CountBucketDoc)
         self.merge_events = _typed(db, "merge_events", MergeEventDoc)
+        # web journeys (resolvers/web_events.py, resolvers/web_sessions.py)
+        self.web_events = _typed(db, "web_events", WebEventDoc)
+        self.web_sessions = _typed(db, "web_sessions", WebSessionDoc)
 
     async def ensure_indexes(self) -> None:
         """Create every index the queries rely on (:mod:`resolvers.indexes`) and drop the

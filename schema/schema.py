@@ -20,9 +20,12 @@ from schema.operations import OperationSelection
 from schema.scalars import DATETIME_SCALAR, DateTime
 from schema.subscriptions import Subscription
 from schema.text_input import LoneSurrogates
+from schema.web import WebMutation
 
 Query = merge_types("Query", (DirectoryQuery, InteractionQuery, MergeQuery, JourneyQuery))
-Mutation = merge_types("Mutation", (DirectoryMutation, InteractionMutation, MergeMutation))
+Mutation = merge_types(
+    "Mutation", (DirectoryMutation, InteractionMutation, MergeMutation, WebMutation)
+)
 
 
 class GatewaySchema(strawberry.Schema):

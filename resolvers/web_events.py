@@ -1,0 +1,365 @@
+"""recordWebEvents: store a web tracker's batch of events, resolve their cookies, keep sessions.
+
+The whole batch is validated before anything is written (``BAD_USER_INPUT`` for the whole
+call otherwise). Then, in input order:
+
+- each distinct cookie is resolved the way a ``WEB_MESSAGING`` interaction would resolve it
+  (``interactions.claimed_holders`` for every cookie of the batch in one read, then
+  ``interactions.resolve_and_stitch`` for a cookie nobody claims: an ``EPHEMERAL`` contact);
+- a ``FORM_SUBMIT`` with ``provided`` data resolves like a web form fill (its email or phone
+  first, then the cookie is stitched) and, when the cookie belongs to a cookie-only
+  ephemeral visitor, moves the cookie to the person (``resolvers.web_stitching``).
+
+The writes of the batch run in one transaction: the new events (``insert_many``; an
+``eventId`` already stored is skipped, so a retried batch is stored once), the cookie moves,
+the contacts' expiry renewals and the sessions around the new events
+(``web_sessions.rebuild``). Events expire ``retention_days`` after they happened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pymongo import UpdateMany, UpdateOne
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import DuplicateKeyError
+
+from resolvers import interactions, web_sessions, web_stitching
+from resolvers.clock import now, to_db_precision
+from resolvers.contact_fields import ContactType, clean_input
+from resolvers.contacts import get_canonical, new_id
+from resolvers.conversations import Channel, Direction
+from resolvers.documents import ContactDoc
+from resolvers.errors import BadUserInput, Conflict
+from resolvers.identifiers import MAX_STRING, IdentifierType, key, priority_of
+from resolvers.principal import Principal
+from resolvers.store import Store
+from resolvers.web_documents import KeyValueDoc, WebEventDoc
+
+MAX_EVENTS = 500
+MAX_ATTRIBUTES = 20
+MAX_FUTURE = timedelta(days=1)  # an `at` later than this is a broken clock, not a visit
+MAX_ATTEMPTS = 3
+TEXT_FIELDS = ("url", "title", "referrer", "name")
+# Cookie values that identify no one (the contract's built-in blocked values); the org's own
+# list joins here once the blocked-identifier registry exists.
+BUILT_IN_BLOCKED = frozenset(
+    {"anonymous", "unknown", "null", "undefined", "none", "n/a", "test", "0", "-1"}
+)
+
+
+def is_blocked_cookie(cookie: str) -> bool:
+    return cookie.strip().lower() in BUILT_IN_BLOCKED
+
+
+class WebEventType(StrEnum):
+    PAGE_VIEW = "PAGE_VIEW"
+    FORM_SUBMIT = "FORM_SUBMIT"
+    CUSTOM = "CUSTOM"
+
+
+@dataclass(frozen=True)
+class WebEvent:
+    """A validated event: its document (without org, id and expiry) and its form data."""
+
+    cookie: str
+    event_id: str | None
+    type: WebEventType
+    at: datetime
+    details: dict[str, str | None]
+    attributes: list[KeyValueDoc]
+    provided: dict[str, Any]
+
+    @property
+    def cookie_key(self) -> str:
+        return key(IdentifierType.COOKIE, self.cookie)
+
+
+@dataclass
+class WebEventsResult:
+    accepted: int
+    contact_ids: list[str]
+    created: list[str] = field(default_factory=list)  # contacts auto-created by the batch
+    moves: list[web_stitching.CookieMove] = field(default_factory=list)
+
+
+# --- validation ----------------------------------------------------------------------------
+
+
+def _text(value: Any, name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > MAX_STRING:
+        raise BadUserInput(f"{name} is longer than {MAX_STRING} characters")
+    return value
+
+
+def _cookie(value: Any) -> str:
+    text = _text(value, "cookie")
+    cookie = (text or "").strip()
+    if not cookie:
+        raise BadUserInput("cookie is empty")
+    if is_blocked_cookie(cookie):
+        raise BadUserInput(f"the cookie value {cookie!r} is blocked: it identifies no one")
+    return cookie
+
+
+def _at(value: Any, moment: datetime, retention_days: int) -> datetime:
+    if not isinstance(value, datetime):
+        raise BadUserInput("at must be a date-time")
+    at = to_db_precision(value)
+    if at > moment + MAX_FUTURE:
+        raise BadUserInput("at is too far in the future")
+    try:
+        at + timedelta(days=retention_days)  # its expiry must be a date
+    except OverflowError:
+        raise BadUserInput("at is too far in the future") from None
+    return at
+
+
+def _attributes(value: Any) -> list[KeyValueDoc]:
+    items = list(value or [])
+    if len(items) > MAX_ATTRIBUTES:
+        raise BadUserInput(f"at most {MAX_ATTRIBUTES} attributes")
+    return [
+        {"key": _text(i["key"], "attribute key") or "", "value": _text(i["value"], "value") or ""}
+        for i in items
+    ]
+
+
+def parse_event(raw: Mapping[str, Any], moment: datetime, region: str, retention: int) -> WebEvent:
+    kind = WebEventType(raw["type"])
+    provided = raw.get("provided")
+    if provided is not None and kind is not WebEventType.FORM_SUBMIT:
+        raise BadUserInput("provided is only for FORM_SUBMIT events")
+    cleaned = clean_input(provided or {}, region)
+    event_id = raw.get("eventId")
+    return WebEvent(
+        cookie=_cookie(raw.get("cookie")),
+        event_id=_text(str(event_id) if event_id is not None else None, "eventId"),
+        type=kind,
+        at=_at(raw.get("at"), moment, retention),
+        details={name: _text(raw.get(name), name) for name in TEXT_FIELDS},
+        attributes=_attributes(raw.get("attributes")),
+        provided={k: v for k, v in cleaned.items() if v is not None},
+    )
+
+
+def parse_events(store: Store, raw_events: Sequence[Mapping[str, Any]]) -> list[WebEvent]:
+    """Every event validated, or BAD_USER_INPUT for the whole call."""
+    if not 1 <= len(raw_events) <= MAX_EVENTS:
+        raise BadUserInput(f"between 1 and {MAX_EVENTS} events a call")
+    moment = now()
+    config = store.config
+    return [
+        parse_event(raw, moment, config.default_region, config.retention_days) for raw in raw_events
+    ]
+
+
+# --- resolution ----------------------------------------------------------------------------
+
+
+def _interaction(event: WebEvent, region: str) -> interactions.Interaction:
+    """The web form fill (or plain visit) as the interaction it resolves like."""
+    keys = [event.cookie_key, *interactions.provided_keys(event.provided, region)]
+    return interactions.Interaction(
+        conversation_id="",
+        channel=Channel.WEB_MESSAGING,
+        direction=Direction.INBOUND,
+        started_at=event.at,
+        ended_at=None,
+        seen=[],
+        keys=sorted(dict.fromkeys(keys), key=priority_of),
+        provided=event.provided,
+        details={},
+    )
+
+
+@dataclass
+class Resolver:
+    """Who each cookie of a batch resolves to, as the events are walked in input order."""
+
+    store: Store
+    org: str
+    current: dict[str, ContactDoc]
+    result: WebEventsResult
+    latest: dict[str, datetime] = field(default_factory=dict)  # renewals still to write
+    seen: dict[str, ContactDoc] = field(default_factory=dict)  # every contact resolved, by id
+
+    async def contact_of(self, event: WebEvent) -> ContactDoc:
+        if event.type is WebEventType.FORM_SUBMIT and event.provided:
+            return await self._form_fill(event)
+        known = self.current.get(event.cookie)
+        if known is None:
+            known = await self._resolve(event)
+            self.current[event.cookie] = known
+            return known
+        self.seen[known["_id"]] = known
+        self.latest[known["_id"]] = max(event.at, self.latest.get(known["_id"], event.at))
+        return known
+
+    async def _resolve(self, event: WebEvent) -> ContactDoc:
+        region = self.store.config.default_region
+        contact, created = await interactions.resolve_and_stitch(
+            self.store, self.org, _interaction(event, region)
+        )
+        if created:
+            self.result.created.append(contact["_id"])
+        self.seen[contact["_id"]] = contact
+        return contact
+
+    async def _form_fill(self, event: WebEvent) -> ContactDoc:
+        """Resolved like a web form fill; the cookie's later events go to whoever holds it
+        after: the person when it was free or moves, else its (non-ephemeral) holder."""
+        contact = await self._resolve(event)
+        moves: list[web_stitching.CookieMove] = []
+        if web_stitching.identifies(event.provided):
+            moves = await web_stitching.movable_cookies(
+                self.store, self.org, [event.cookie_key], contact
+            )
+            self.result.moves.extend(moves)
+        if moves or event.cookie not in self.current:
+            self.current[event.cookie] = contact
+        return contact
+
+
+async def _known_cookies(store: Store, org: str, events: list[WebEvent]) -> dict[str, ContactDoc]:
+    """The canonical contact of every claimed cookie of the batch (one read; an ancestor
+    holder, which a merge re-points at once, is looked up on its own)."""
+    cookies = list(dict.fromkeys(e.cookie for e in events))
+    by_key, _ = await interactions.claimed_holders(
+        store, org, [key(IdentifierType.COOKIE, c) for c in cookies]
+    )
+    known: dict[str, ContactDoc] = {}
+    for cookie in cookies:
+        holder = by_key.get(key(IdentifierType.COOKIE, cookie))
+        if holder is not None and holder["readOnly"]:
+            holder = await get_canonical(store, org, holder["canonicalId"])
+        if holder is not None:
+            known[cookie] = holder
+    return known
+
+
+# --- the write -----------------------------------------------------------------------------
+
+
+def _doc(org: str, event: WebEvent, retention_days: int) -> WebEventDoc:
+    doc: WebEventDoc = {
+        "_id": new_id(),
+        "org": org,
+        "cookie": event.cookie,
+        "type": str(event.type),
+        "at": event.at,
+        "url": event.details["url"],
+        "title": event.details["title"],
+        "referrer": event.details["referrer"],
+        "name": event.details["name"],
+        "attributes": event.attributes,
+        "expiresAt": event.at + timedelta(days=retention_days),
+    }
+    if event.event_id is not None:
+        doc["eventId"] = event.event_id
+    return doc
+
+
+async def _new_docs(
+    store: Store, org: str, events: list[WebEvent], session: AsyncClientSession
+) -> list[WebEventDoc]:
+    """The documents of the events not stored yet (an eventId stored before, or twice in the
+    batch, is stored once)."""
+    ids = sorted({e.event_id for e in events if e.event_id is not None})
+    stored: set[str] = set()
+    if ids:
+        found = await store.web_events.find(
+            {"org": org, "eventId": {"$in": ids}}, {"eventId": 1}, session=session
+        ).to_list()
+        stored = {d["eventId"] for d in found if "eventId" in d}
+    docs: list[WebEventDoc] = []
+    for event in events:
+        if event.event_id is not None:
+            if event.event_id in stored:
+                continue
+            stored.add(event.event_id)
+        docs.append(_doc(org, event, store.config.retention_days))
+    return docs
+
+
+async def _renew(
+    store: Store,
+    org: str,
+    contacts: Mapping[str, ContactDoc],
+    latest: Mapping[str, datetime],
+    session: AsyncClientSession,
+) -> None:
+    """Auto-created, unmerged contacts live until their latest event + the retention period
+    (and so do their claims): two commands for the whole batch."""
+    retention = timedelta(days=store.config.retention_days)
+    renewals = {
+        contact_id: at + retention
+        for contact_id, at in latest.items()
+        if contacts[contact_id]["type"] != ContactType.CURATED
+        and not contacts[contact_id].get("mergeSetId")
+        and (contacts[contact_id].get("expiresAt") or at) < at + retention
+    }
+    if not renewals:
+        return
+    await store.contacts.bulk_write(
+        [
+            UpdateOne(
+                {"_id": i, "org": org, "readOnly": False},
+                {"$max": {"expiresAt": expires, "lastSeenAt": expires - retention}},
+            )
+            for i, expires in renewals.items()
+        ],
+        ordered=False,
+        session=session,
+    )
+    await store.identifiers.bulk_write(
+        [
+            UpdateMany({"org": org, "contactId": i}, {"$max": {"expiresAt": expires}})
+            for i, expires in renewals.items()
+        ],
+        ordered=False,
+        session=session,
+    )
+
+
+async def _write(
+    store: Store, org: str, events: list[WebEvent], resolver: Resolver
+) -> list[web_stitching.CookieMove]:
+    contacts = resolver.seen
+
+    async def work(session: AsyncClientSession) -> list[web_stitching.CookieMove]:
+        docs = await _new_docs(store, org, events, session)
+        if docs:
+            await store.web_events.insert_many(docs, ordered=True, session=session)
+        moved = await web_stitching.move_claims(store, org, resolver.result.moves, session)
+        await _renew(store, org, contacts, resolver.latest, session)
+        spans = web_sessions.spans_of((d["cookie"], d["at"]) for d in docs)
+        await web_sessions.rebuild(store, org, spans, session)
+        return moved
+
+    for _ in range(MAX_ATTEMPTS):
+        try:
+            return await store.in_transaction(work)
+        except DuplicateKeyError:
+            continue  # the same eventId stored concurrently: read the stored ids again
+    raise Conflict("the same events are being recorded concurrently; try again")
+
+
+async def record_web_events(
+    store: Store, principal: Principal, raw_events: Sequence[Mapping[str, Any]]
+) -> WebEventsResult:
+    org = principal.org
+    events = parse_events(store, raw_events)
+    result = WebEventsResult(accepted=len(events), contact_ids=[])
+    resolver = Resolver(store, org, await _known_cookies(store, org, events), result)
+    for event in events:
+        contact = await resolver.contact_of(event)
+        result.contact_ids.append(contact["_id"])
+    result.moves = await _write(store, org, events, resolver)
+    return result
