@@ -28,7 +28,8 @@ from pymongo import UpdateMany, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
-from resolvers import interactions, web_sessions, web_stitching
+from resolvers import blocked_identifiers, interactions, web_sessions, web_stitching
+from resolvers.blocked_identifiers import BlockList
 from resolvers.clock import now, to_db_precision
 from resolvers.contact_fields import ContactType, clean_input
 from resolvers.contacts import get_canonical, new_id
@@ -45,15 +46,6 @@ MAX_ATTRIBUTES = 20
 MAX_FUTURE = timedelta(days=1)  # an `at` later than this is a broken clock, not a visit
 MAX_ATTEMPTS = 3
 TEXT_FIELDS = ("url", "title", "referrer", "name")
-# Cookie values that identify no one (the contract's built-in blocked values); the org's own
-# list joins here once the blocked-identifier registry exists.
-BUILT_IN_BLOCKED = frozenset(
-    {"anonymous", "unknown", "null", "undefined", "none", "n/a", "test", "0", "-1"}
-)
-
-
-def is_blocked_cookie(cookie: str) -> bool:
-    return cookie.strip().lower() in BUILT_IN_BLOCKED
 
 
 class WebEventType(StrEnum):
@@ -98,13 +90,13 @@ def _text(value: Any, name: str) -> str | None:
     return value
 
 
-def _cookie(value: Any) -> str:
+def _cookie(value: Any, blocked: BlockList) -> str:
     text = _text(value, "cookie")
     cookie = (text or "").strip()
     if not cookie:
         raise BadUserInput("cookie is empty")
-    if is_blocked_cookie(cookie):
-        raise BadUserInput(f"the cookie value {cookie!r} is blocked: it identifies no one")
+    if blocked.is_blocked(key(IdentifierType.COOKIE, cookie)):
+        raise BadUserInput("a cookie value is blocked: it identifies no one")
     return cookie
 
 
@@ -131,41 +123,54 @@ def _attributes(value: Any) -> list[KeyValueDoc]:
     ]
 
 
-def parse_event(raw: Mapping[str, Any], moment: datetime, region: str, retention: int) -> WebEvent:
+@dataclass(frozen=True)
+class Checks:
+    """What validating a batch needs: the time, the settings and the org's block list."""
+
+    moment: datetime
+    region: str
+    retention_days: int
+    blocked: BlockList
+
+
+def parse_event(raw: Mapping[str, Any], checks: Checks) -> WebEvent:
     kind = WebEventType(raw["type"])
     provided = raw.get("provided")
     if provided is not None and kind is not WebEventType.FORM_SUBMIT:
         raise BadUserInput("provided is only for FORM_SUBMIT events")
-    cleaned = clean_input(provided or {}, region)
+    cleaned = clean_input(provided or {}, checks.region)
     event_id = raw.get("eventId")
     return WebEvent(
-        cookie=_cookie(raw.get("cookie")),
+        cookie=_cookie(raw.get("cookie"), checks.blocked),
         event_id=_text(str(event_id) if event_id is not None else None, "eventId"),
         type=kind,
-        at=_at(raw.get("at"), moment, retention),
+        at=_at(raw.get("at"), checks.moment, checks.retention_days),
         details={name: _text(raw.get(name), name) for name in TEXT_FIELDS},
         attributes=_attributes(raw.get("attributes")),
         provided={k: v for k, v in cleaned.items() if v is not None},
     )
 
 
-def parse_events(store: Store, raw_events: Sequence[Mapping[str, Any]]) -> list[WebEvent]:
-    """Every event validated, or BAD_USER_INPUT for the whole call."""
+async def parse_events(
+    store: Store, org: str, raw_events: Sequence[Mapping[str, Any]]
+) -> tuple[list[WebEvent], BlockList]:
+    """Every event validated (one read: the org's block list), or BAD_USER_INPUT for the
+    whole call."""
     if not 1 <= len(raw_events) <= MAX_EVENTS:
         raise BadUserInput(f"between 1 and {MAX_EVENTS} events a call")
-    moment = now()
     config = store.config
-    return [
-        parse_event(raw, moment, config.default_region, config.retention_days) for raw in raw_events
-    ]
+    blocked = await blocked_identifiers.load_block_list(store, org)
+    checks = Checks(now(), config.default_region, config.retention_days, blocked)
+    return [parse_event(raw, checks) for raw in raw_events], blocked
 
 
 # --- resolution ----------------------------------------------------------------------------
 
 
-def _interaction(event: WebEvent, region: str) -> interactions.Interaction:
-    """The web form fill (or plain visit) as the interaction it resolves like."""
-    keys = [event.cookie_key, *interactions.provided_keys(event.provided, region)]
+def _interaction(event: WebEvent, region: str, blocked: BlockList) -> interactions.Interaction:
+    """The web form fill (or plain visit) as the interaction it resolves like (blocked
+    provided values are no identifiers)."""
+    keys = blocked.keep([event.cookie_key, *interactions.provided_keys(event.provided, region)])
     return interactions.Interaction(
         conversation_id="",
         channel=Channel.WEB_MESSAGING,
@@ -187,6 +192,7 @@ class Resolver:
     org: str
     current: dict[str, ContactDoc]
     result: WebEventsResult
+    blocked: BlockList
     latest: dict[str, datetime] = field(default_factory=dict)  # renewals still to write
     seen: dict[str, ContactDoc] = field(default_factory=dict)  # every contact resolved, by id
 
@@ -205,7 +211,7 @@ class Resolver:
     async def _resolve(self, event: WebEvent) -> ContactDoc:
         region = self.store.config.default_region
         contact, created = await interactions.resolve_and_stitch(
-            self.store, self.org, _interaction(event, region)
+            self.store, self.org, _interaction(event, region, self.blocked)
         )
         if created:
             self.result.created.append(contact["_id"])
@@ -355,9 +361,9 @@ async def record_web_events(
     store: Store, principal: Principal, raw_events: Sequence[Mapping[str, Any]]
 ) -> WebEventsResult:
     org = principal.org
-    events = parse_events(store, raw_events)
+    events, blocked = await parse_events(store, org, raw_events)
     result = WebEventsResult(accepted=len(events), contact_ids=[])
-    resolver = Resolver(store, org, await _known_cookies(store, org, events), result)
+    resolver = Resolver(store, org, await _known_cookies(store, org, events), result, blocked)
     for event in events:
         contact = await resolver.contact_of(event)
         result.contact_ids.append(contact["_id"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from resolvers import blocked_identifiers
 from resolvers.clock import now
 from resolvers.store import Store
 from schema.scalars import serialize_datetime
@@ -84,8 +85,8 @@ def form(cookie: str, minutes: float, **provided: Any) -> dict[str, Any]:
     }
 
 
-async def record(api: Api, *events: dict[str, Any]) -> list[str]:
-    data = await api.gql(RECORD, {"events": list(events)})
+async def record(api: Api, *events: dict[str, Any], org: str = "acme") -> list[str]:
+    data = await api.gql(RECORD, {"events": list(events)}, org=org)
     assert data["recordWebEvents"]["accepted"] == len(events)
     ids: list[str] = data["recordWebEvents"]["contactIds"]
     return ids
@@ -392,3 +393,16 @@ async def test_expired_events_and_sessions_never_show(api: Api, store: Store) ->
 async def test_an_unknown_contacts_journey_is_null(api: Api) -> None:
     data = await api.gql(SESSIONS, {"id": "000000000000000000000000"})
     assert data["journey"] is None
+
+
+async def test_a_cookie_the_org_blocked_is_refused(api: Api, store: Store) -> None:
+    async def block(session: Any) -> None:
+        await blocked_identifiers.add_blocked(
+            store, "acme", ["COOKIE:shared-kiosk"], session=session
+        )
+
+    await store.in_transaction(block)
+    _, errors = await api.gql_error(RECORD, {"events": [view("c-1", 0), view("shared-kiosk", 1)]})
+    assert codes(errors) == ["BAD_USER_INPUT"]
+    assert await store.web_events.count_documents({}) == 0
+    assert await record(api, view("shared-kiosk", 1), org="other")  # another org's list
