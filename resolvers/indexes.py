@@ -67,19 +67,12 @@ INDEXES: Final[dict[str, list[IndexModel]]] = {
     # eventIds, and a cookie's sessions newest first (journeys join them through the claims)
     "web_events": [
         index("org_cookie_at", "org", "cookie", "at", "_id"),
-        index(
-            "org_event_id",
-            "org",
-            "eventId",
-            unique=True,
-            partialFilterExpression={"eventId": {"$type": "string"}},
-        ),
+        index("org_event_id", "org", "eventId", unique=True),  # the event's own id if none given
         TTL,
     ],
     "web_sessions": [
         keyset_index("org_cookie_page", "org", "cookie"),
-        # the sessions a batch may touch: those ending within the gap of its earliest event
-        index("org_cookie_end", "org", "cookie", "endedAt"),
+        index("org_id", "org", "_id"),  # the writes of a batch, by id
         TTL,
     ],
     "notes": [

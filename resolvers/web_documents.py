@@ -7,7 +7,7 @@ cookies its merge set claims now, so moving a claim moves the visits without a r
 from __future__ import annotations
 
 from datetime import datetime
-from typing import NotRequired, TypedDict
+from typing import TypedDict
 
 
 class KeyValueDoc(TypedDict):
@@ -21,7 +21,7 @@ class WebEventDoc(TypedDict):
     _id: str
     org: str
     cookie: str  # the normalised COOKIE value
-    eventId: NotRequired[str]  # the caller's idempotency key (unique per org when given)
+    eventId: str  # the caller's idempotency key (unique per org); the event's own id if none
     type: str  # web_events.WebEventType
     at: datetime
     url: str | None
@@ -42,7 +42,10 @@ class WebSessionDoc(TypedDict):
     endedAt: datetime
     pageViews: int
     eventCount: int
-    landingUrl: str | None
-    exitUrl: str | None
-    referrer: str | None
+    landingUrl: str | None  # the url of its first event that has one
+    landingAt: datetime | None  # and when (joining sessions compares them)
+    exitUrl: str | None  # the url of its last event that has one
+    exitAt: datetime | None
+    referrer: str | None  # the referrer of its first event that has one
+    referrerAt: datetime | None
     expiresAt: datetime  # its last event's expiry

@@ -266,9 +266,9 @@ def _doc(org: str, event: WebEvent, retention_days: int) -> WebEventDoc:
         "name": event.details["name"],
         "attributes": event.attributes,
         "expiresAt": event.at + timedelta(days=retention_days),
+        "eventId": "",
     }
-    if event.event_id is not None:
-        doc["eventId"] = event.event_id
+    doc["eventId"] = event.event_id if event.event_id is not None else doc["_id"]
     return doc
 
 
@@ -283,7 +283,7 @@ async def _new_docs(
         found = await store.web_events.find(
             {"org": org, "eventId": {"$in": ids}}, {"eventId": 1}, session=session
         ).to_list()
-        stored = {d["eventId"] for d in found if "eventId" in d}
+        stored = {d["eventId"] for d in found}
     docs: list[WebEventDoc] = []
     for event in events:
         if event.event_id is not None:
@@ -339,14 +339,20 @@ async def _write(
 ) -> list[web_stitching.CookieMove]:
     contacts = resolver.seen
 
+    cookie_keys = sorted({e.cookie_key for e in events})
+
     async def work(session: AsyncClientSession) -> list[web_stitching.CookieMove]:
+        # Writing the cookies' claims first makes two batches of one cookie conflict (the
+        # later one retries with the other's sessions in view) instead of both adding one.
+        await store.identifiers.update_many(
+            {"org": org, "key": {"$in": cookie_keys}}, {"$inc": {"webSeq": 1}}, session=session
+        )
         docs = await _new_docs(store, org, events, session)
         if docs:
             await store.web_events.insert_many(docs, ordered=True, session=session)
         moved = await web_stitching.move_claims(store, org, resolver.result.moves, session)
         await _renew(store, org, contacts, resolver.latest, session)
-        spans = web_sessions.spans_of((d["cookie"], d["at"]) for d in docs)
-        await web_sessions.rebuild(store, org, spans, session)
+        await web_sessions.rebuild(store, org, docs, session)
         return moved
 
     for _ in range(MAX_ATTEMPTS):

@@ -14,7 +14,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from resolvers import journeys, liveness
 from resolvers.clock import now
@@ -65,31 +64,34 @@ def event_request(session: WebSessionDoc, first: int, after: str | None) -> Even
 WebEventPage = Page[WebEventDoc]
 
 
-def _event_filter(org: str, requests: Sequence[EventRequest]) -> dict[str, Any]:
-    cookies = sorted({r.cookie for r in requests})
-    low = min(r.started_at for r in requests)
-    high = max(r.ended_at for r in requests)
-    where: Any = cookies[0] if len(cookies) == 1 else {"$in": cookies}
-    return {"org": org, "cookie": where, "at": {"$gte": low, "$lt": through(high)}}
+def _spans(requests: Sequence[EventRequest]) -> dict[str, tuple[datetime, datetime]]:
+    """Per cookie, the time span of its requested sessions."""
+    spans: dict[str, tuple[datetime, datetime]] = {}
+    for r in requests:
+        low, high = spans.get(r.cookie, (r.started_at, r.ended_at))
+        spans[r.cookie] = (min(low, r.started_at), max(high, r.ended_at))
+    return spans
 
 
 async def event_pages(
     store: Store, org: str, requests: Sequence[EventRequest]
 ) -> list[WebEventPage]:
-    """Batch function of the "events of a session" DataLoader: one read for every session of
-    the batch, split here (``totalCount`` counts the session's visible events)."""
-    if not requests:
-        return []
+    """Batch function of the "events of a session" DataLoader: one read per cookie for every
+    session of the batch (``{org, cookie, at: range}``: the embedded server plans no index for
+    a ``$in`` of cookies with a time range), split here; ``totalCount`` counts the session's
+    visible events. A page of sessions is one journey's cookies (a person's devices), so the
+    reads do not grow with the page."""
     moment = now()
-    found = (
-        await store.web_events.find(_event_filter(org, requests), batch_size=ONE_REPLY)
-        .sort([("at", 1), ("_id", 1)])
-        .to_list()
-    )
     by_cookie: dict[str, list[WebEventDoc]] = defaultdict(list)
-    for event in found:
-        if not liveness.is_expired(event, moment):
-            by_cookie[event["cookie"]].append(event)
+    for cookie, (low, high) in _spans(requests).items():
+        found = await store.web_events.find(
+            {"org": org, "cookie": cookie, "at": {"$gte": low, "$lt": through(high)}},
+            batch_size=ONE_REPLY,
+        ).to_list()
+        by_cookie[cookie] = sorted(
+            (e for e in found if not liveness.is_expired(e, moment)),
+            key=lambda e: (e["at"], e["_id"]),
+        )
     pages: list[WebEventPage] = []
     for request in requests:
         within = [

@@ -1,11 +1,13 @@
 """Web sessions: a cookie's events less than ``web_session_gap_minutes`` apart, materialised.
 
-Sessions are stored (``web_sessions``) and kept right per batch of events, whatever order the
-events arrive in: for each cookie of the batch, the stored sessions within the gap of the
-batch's events are read with the events they cover, split again by the gap rule and
-written back (kept ids where a session survives, merged ones deleted). That is three
-commands per batch whatever the number of cookies: the sessions near the batch, the events
-they span, one bulk write. A session belongs to its cookie, never to a contact: a journey
+Sessions are stored (``web_sessions``) as summaries and kept right per batch of events,
+whatever order the events arrive in: new events only ever join sessions (an event between
+two sessions within the gap of both bridges them; none splits one), so each new event is a
+one-event session joined with the stored sessions of its cookie by the gap rule
+(:func:`join`). A summary keeps when its landing, exit and referrer happened, so joining
+is exact. That is two commands per batch whatever the number of cookies: the sessions of the
+batch's cookies (``{org, cookie: {$in}}``, the one shape the embedded server serves from
+the index: a time bound on top would make it a collection scan) and one bulk write. A session belongs to its cookie, never to a contact: a journey
 reads the sessions of the cookies its merge set claims now (:func:`cookies_of_sets`).
 
 Reads are keyset pages newest first on ``(startedAt, _id)``, like conversations. A session
@@ -41,9 +43,6 @@ SORT = [("startedAt", -1), ("_id", -1)]
 ONE_REPLY = 100_000
 PAGE_VIEW = "PAGE_VIEW"
 
-SESSION_FIELDS = {"startedAt": 1, "endedAt": 1, "cookie": 1}
-EVENT_FIELDS = {"at": 1, "type": 1, "url": 1, "referrer": 1, "expiresAt": 1, "cookie": 1}
-
 
 def through(moment: datetime) -> datetime:
     """An inclusive upper bound sent as ``$lt`` one millisecond later (the same set at the
@@ -56,140 +55,129 @@ def gap_of(store: Store) -> timedelta:
     return timedelta(minutes=store.config.web_session_gap_minutes)
 
 
-# --- the gap rule --------------------------------------------------------------------------
+# --- the gap rule, on summaries ------------------------------------------------------------
 
 
-def split(events: Iterable[WebEventDoc], gap: timedelta) -> list[list[WebEventDoc]]:
-    """Events (of one cookie) grouped into sessions: consecutive ones less than ``gap`` apart."""
-    groups: list[list[WebEventDoc]] = []
-    for event in sorted(events, key=lambda e: (e["at"], e["_id"])):
-        if groups and event["at"] - groups[-1][-1]["at"] < gap:
-            groups[-1].append(event)
-        else:
-            groups.append([event])
-    return groups
-
-
-def summarise(org: str, cookie: str, session_id: str, group: list[WebEventDoc]) -> WebSessionDoc:
-    """The stored session of a group of events (time order)."""
-    urls = [e["url"] for e in group if e.get("url")]
-    referrers = [e["referrer"] for e in group if e.get("referrer")]
+def piece(org: str, event: WebEventDoc) -> WebSessionDoc:
+    """A new event as a session of its own (merged with its neighbours by :func:`join`)."""
+    url, referrer = event.get("url"), event.get("referrer")
     return {
-        "_id": session_id,
+        "_id": "",
         "org": org,
-        "cookie": cookie,
-        "startedAt": group[0]["at"],
-        "endedAt": group[-1]["at"],
-        "pageViews": sum(1 for e in group if e["type"] == PAGE_VIEW),
-        "eventCount": len(group),
-        "landingUrl": urls[0] if urls else None,
-        "exitUrl": urls[-1] if urls else None,
-        "referrer": referrers[0] if referrers else None,
-        "expiresAt": max(e["expiresAt"] for e in group),
+        "cookie": event["cookie"],
+        "startedAt": event["at"],
+        "endedAt": event["at"],
+        "pageViews": 1 if event["type"] == PAGE_VIEW else 0,
+        "eventCount": 1,
+        "landingUrl": url,
+        "landingAt": event["at"] if url else None,
+        "exitUrl": url,
+        "exitAt": event["at"] if url else None,
+        "referrer": referrer,
+        "referrerAt": event["at"] if referrer else None,
+        "expiresAt": event["expiresAt"],
     }
+
+
+Moment = tuple[datetime, str | None]  # when a url or referrer was seen, and the value
+
+
+def _pick(candidates: list[tuple[datetime | None, str | None]], *, latest: bool) -> Moment | None:
+    seen: list[Moment] = [(at, value) for at, value in candidates if at is not None]
+    if not seen:
+        return None
+    return max(seen, key=lambda m: m[0]) if latest else min(seen, key=lambda m: m[0])
+
+
+def combine(a: WebSessionDoc, b: WebSessionDoc) -> WebSessionDoc:
+    """One session of the events of two: exact, as each summary keeps when its landing,
+    exit and referrer happened."""
+    landing = _pick([(s["landingAt"], s["landingUrl"]) for s in (a, b)], latest=False)
+    exit_ = _pick([(s["exitAt"], s["exitUrl"]) for s in (a, b)], latest=True)
+    referrer = _pick([(s["referrerAt"], s["referrer"]) for s in (a, b)], latest=False)
+    ids = sorted(i for i in (a["_id"], b["_id"]) if i)
+    return {
+        **a,
+        "_id": ids[0] if ids else "",
+        "startedAt": min(a["startedAt"], b["startedAt"]),
+        "endedAt": max(a["endedAt"], b["endedAt"]),
+        "pageViews": a["pageViews"] + b["pageViews"],
+        "eventCount": a["eventCount"] + b["eventCount"],
+        "landingAt": landing[0] if landing else None,
+        "landingUrl": landing[1] if landing else None,
+        "exitAt": exit_[0] if exit_ else None,
+        "exitUrl": exit_[1] if exit_ else None,
+        "referrerAt": referrer[0] if referrer else None,
+        "referrer": referrer[1] if referrer else None,
+        "expiresAt": max(a["expiresAt"], b["expiresAt"]),
+    }
+
+
+def join(pieces: Iterable[WebSessionDoc], gap: timedelta) -> list[tuple[WebSessionDoc, list[str]]]:
+    """Pieces of one cookie (stored sessions and new events) joined by the gap rule: each
+    session with the ids of the stored sessions it absorbed. Adding events only ever joins
+    sessions (never splits one), so joining summaries is exact."""
+    joined: list[tuple[WebSessionDoc, list[str]]] = []
+    for part in sorted(pieces, key=lambda p: (p["startedAt"], p["endedAt"])):
+        stored = [part["_id"]] if part["_id"] else []
+        if joined and part["startedAt"] - joined[-1][0]["endedAt"] < gap:
+            current, ids = joined[-1]
+            joined[-1] = (combine(current, part), ids + stored)
+        else:
+            joined.append((part, stored))
+    return joined
 
 
 # --- maintenance, per batch, inside the batch's transaction --------------------------------
 
 
-@dataclass(frozen=True)
-class Span:
-    """The earliest and latest event of one cookie in a batch."""
-
-    first: datetime
-    last: datetime
-
-    def widen(self, moment: datetime) -> Span:
-        return Span(min(self.first, moment), max(self.last, moment))
-
-
-def spans_of(events: Iterable[tuple[str, datetime]]) -> dict[str, Span]:
-    """Per cookie, the span of its events in a batch (``(cookie, at)`` pairs)."""
-    spans: dict[str, Span] = {}
-    for cookie, at in events:
-        span = spans.get(cookie)
-        spans[cookie] = span.widen(at) if span is not None else Span(at, at)
-    return spans
-
-
 async def rebuild(
-    store: Store, org: str, spans: dict[str, Span], session: AsyncClientSession | None = None
+    store: Store,
+    org: str,
+    new_events: Sequence[WebEventDoc],
+    session: AsyncClientSession | None = None,
 ) -> None:
-    """Re-split the sessions of each cookie around its new events (already written)."""
-    if not spans:
+    """Join the batch's new (live) events into their cookies' sessions: one read of the
+    cookies' sessions, one bulk write."""
+    moment = now()
+    live = [e for e in new_events if e["expiresAt"] > moment]
+    if not live:
         return
     gap = gap_of(store)
-    cookies = sorted(spans)
-    earliest = min(s.first for s in spans.values()) - gap
-    near = await store.web_sessions.find(
-        {"org": org, "cookie": {"$in": cookies}, "endedAt": {"$gte": earliest}},
-        SESSION_FIELDS,
-        session=session,
+    by_cookie: dict[str, list[WebSessionDoc]] = defaultdict(list)
+    for event in live:
+        by_cookie[event["cookie"]].append(piece(org, event))
+    stored = await store.web_sessions.find(
+        {"org": org, "cookie": {"$in": sorted(by_cookie)}}, session=session, batch_size=ONE_REPLY
     ).to_list()
-    affected: dict[str, list[WebSessionDoc]] = defaultdict(list)
-    windows = dict(spans)
-    for old in near:
-        span = spans[old["cookie"]]
-        if old["endedAt"] >= span.first - gap and old["startedAt"] <= span.last + gap:
-            affected[old["cookie"]].append(old)
-            windows[old["cookie"]] = (
-                windows[old["cookie"]].widen(old["startedAt"]).widen(old["endedAt"])
-            )
-    events = await _events_in(store, org, windows, session)
-    operations = _rewrites(org, windows, affected, events, gap)
+    for old in stored:
+        pieces = by_cookie[old["cookie"]]
+        first = min(p["startedAt"] for p in pieces if not p["_id"])
+        last = max(p["endedAt"] for p in pieces if not p["_id"])
+        if old["endedAt"] > first - gap and old["startedAt"] < last + gap:
+            pieces.append(old)
+    operations = [op for pieces in by_cookie.values() for op in _rewrites(org, pieces, gap)]
     if operations:
         await store.web_sessions.bulk_write(operations, ordered=False, session=session)
 
 
-async def _events_in(
-    store: Store, org: str, windows: dict[str, Span], session: AsyncClientSession | None
-) -> dict[str, list[WebEventDoc]]:
-    """The live events of each cookie within its window, in one read."""
-    moment = now()
-    low = min(w.first for w in windows.values())
-    high = max(w.last for w in windows.values())
-    found = await store.web_events.find(
-        {"org": org, "cookie": {"$in": sorted(windows)}, "at": {"$gte": low, "$lt": through(high)}},
-        EVENT_FIELDS,
-        session=session,
-        batch_size=ONE_REPLY,
-    ).to_list()
-    by_cookie: dict[str, list[WebEventDoc]] = defaultdict(list)
-    for event in found:
-        window = windows[event["cookie"]]
-        if window.first <= event["at"] <= window.last and not liveness.is_expired(event, moment):
-            by_cookie[event["cookie"]].append(event)
-    return by_cookie
-
-
 def _rewrites(
-    org: str,
-    windows: dict[str, Span],
-    affected: dict[str, list[WebSessionDoc]],
-    events: dict[str, list[WebEventDoc]],
-    gap: timedelta,
+    org: str, pieces: list[WebSessionDoc], gap: timedelta
 ) -> list[ReplaceOne[WebSessionDoc] | DeleteOne]:
-    """The writes that turn the affected sessions into the sessions of the events: a new
-    session keeps the id of the earliest old one it covers."""
+    """The writes that store the joined sessions: each keeps the smallest id it absorbed
+    (a new id when it absorbed none) and the other absorbed sessions are deleted."""
     operations: list[ReplaceOne[WebSessionDoc] | DeleteOne] = []
-    for cookie in windows:
-        old = sorted(affected.get(cookie, []), key=lambda s: (s["startedAt"], s["_id"]))
-        kept: set[str] = set()
-        for group in split(events.get(cookie, []), gap):
-            start, end = group[0]["at"], group[-1]["at"]
-            covered = [
-                s["_id"]
-                for s in old
-                if s["_id"] not in kept and s["startedAt"] <= end and s["endedAt"] >= start
-            ]
-            session_id = covered[0] if covered else new_id()
-            kept.add(session_id)
-            doc = summarise(org, cookie, session_id, group)
-            operations.append(ReplaceOne({"_id": session_id, "org": org}, doc, upsert=True))
-        operations.extend(
-            DeleteOne({"_id": s["_id"], "org": org}) for s in old if s["_id"] not in kept
-        )
+    for joined, absorbed in join(pieces, gap):
+        if len(absorbed) == 1 and joined["eventCount"] == _count(pieces, absorbed[0]):
+            continue  # a stored session nothing joined
+        doc: WebSessionDoc = {**joined, "_id": joined["_id"] or new_id(), "org": org}
+        operations.append(ReplaceOne({"org": org, "_id": doc["_id"]}, doc, upsert=True))
+        operations.extend(DeleteOne({"org": org, "_id": i}) for i in absorbed if i != doc["_id"])
     return operations
+
+
+def _count(pieces: list[WebSessionDoc], session_id: str) -> int:
+    return next(p["eventCount"] for p in pieces if p["_id"] == session_id)
 
 
 # --- which cookies a journey shows ---------------------------------------------------------

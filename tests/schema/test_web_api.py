@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -406,3 +407,19 @@ async def test_a_cookie_the_org_blocked_is_refused(api: Api, store: Store) -> No
     assert codes(errors) == ["BAD_USER_INPUT"]
     assert await store.web_events.count_documents({}) == 0
     assert await record(api, view("shared-kiosk", 1), org="other")  # another org's list
+
+
+async def test_concurrent_batches_of_one_cookie_make_one_session(api: Api, store: Store) -> None:
+    contact = await create_curated(api, workEmail="ann@example.com")  # never renewed
+    chat = {
+        "conversationId": "chat-busy",
+        "channel": "WEB_MESSAGING",
+        "startedAt": at(0),
+        "identifiers": [{"type": "COOKIE", "value": "busy"}],
+        "provided": {"workEmail": "ann@example.com"},
+    }
+    await api.gql(INTERACTION, {"input": chat})  # the cookie is the person's, with no visits
+    batches = [[view("busy", m), view("busy", m + 40)] for m in (5, 10, 15, 20, 25, 30)]
+    await asyncio.gather(*(record(api, *b) for b in batches))
+    assert session_shapes(await sessions(api, contact)) == [(at(5), 12)]
+    assert await store.web_sessions.count_documents({}) == 1
