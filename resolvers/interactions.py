@@ -206,10 +206,11 @@ async def record_interaction(
 
 async def resolve_and_stitch(
     store: Store, org: str, interaction: Interaction
-) -> tuple[ContactDoc, bool]:
+) -> tuple[ContactDoc, bool, list[str]]:
     """recordInteraction's resolution for identifiers without a conversation: resolve (or
     auto-create), stitch the unclaimed identifiers, renew the expiry. The resolved canonical
-    contact and whether this call created it. recordWebEvents resolves cookies with it."""
+    contact, whether this call created it and the keys it stitched (for :func:`undo`).
+    recordWebEvents resolves cookies with it."""
     contact, created, taken = await _resolve(store, org, interaction)
     if contact is None:  # only when resolution kept losing races
         raise Conflict("the identifiers are changing concurrently; try again")
@@ -220,7 +221,7 @@ async def resolve_and_stitch(
     except BaseException:
         await _undo(store, org, contact, created=created, stitched=stitched)
         raise
-    return contact, created
+    return contact, created, stitched
 
 
 async def claimed_holders(
@@ -413,6 +414,9 @@ async def _undo(
                     "key": {"$in": stitched},  # claimed by this call (via interaction)
                 }
             )
+
+
+undo = _undo  # recordWebEvents undoes its resolutions the same way when its write fails
 
 
 async def _renew_expiry(

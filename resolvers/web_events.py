@@ -195,6 +195,14 @@ class Resolver:
     blocked: BlockList
     latest: dict[str, datetime] = field(default_factory=dict)  # renewals still to write
     seen: dict[str, ContactDoc] = field(default_factory=dict)  # every contact resolved, by id
+    # what resolving wrote before the batch's transaction: undone if it fails
+    undo: list[tuple[ContactDoc, bool, list[str]]] = field(default_factory=list)
+
+    async def undo_all(self) -> None:
+        for contact, created, stitched in reversed(self.undo):
+            await interactions.undo(
+                self.store, self.org, contact, created=created, stitched=stitched
+            )
 
     async def contact_of(self, event: WebEvent) -> ContactDoc:
         if event.type is WebEventType.FORM_SUBMIT and event.provided:
@@ -210,9 +218,10 @@ class Resolver:
 
     async def _resolve(self, event: WebEvent) -> ContactDoc:
         region = self.store.config.default_region
-        contact, created = await interactions.resolve_and_stitch(
+        contact, created, stitched = await interactions.resolve_and_stitch(
             self.store, self.org, _interaction(event, region, self.blocked)
         )
+        self.undo.append((contact, created, stitched))
         if created:
             self.result.created.append(contact["_id"])
         self.seen[contact["_id"]] = contact
@@ -370,8 +379,12 @@ async def record_web_events(
     events, blocked = await parse_events(store, org, raw_events)
     result = WebEventsResult(accepted=len(events), contact_ids=[])
     resolver = Resolver(store, org, await _known_cookies(store, org, events), result, blocked)
-    for event in events:
-        contact = await resolver.contact_of(event)
-        result.contact_ids.append(contact["_id"])
-    result.moves = await _write(store, org, events, resolver)
+    try:
+        for event in events:
+            contact = await resolver.contact_of(event)
+            result.contact_ids.append(contact["_id"])
+        result.moves = await _write(store, org, events, resolver)
+    except BaseException:
+        await resolver.undo_all()  # no auto-created contact or new claim of a failed call
+        raise
     return result
