@@ -28,6 +28,8 @@ from graphql import (
     GraphQLSchema,
 )
 
+from schema.web_descriptions import WEB_DESCRIPTIONS
+
 Described = GraphQLNamedType | GraphQLField | GraphQLArgument | GraphQLInputField | GraphQLEnumValue
 
 _NAME: Final = {
@@ -292,6 +294,7 @@ DESCRIPTIONS: Final[dict[str, str]] = {
     "ExternalIdInput.value": "The id in that system.",
     "AddressInput": "A postal address.",
     **_prefixed("AddressInput.", _ADDRESS),
+    **WEB_DESCRIPTIONS,  # web journeys (schema/web_descriptions.py)
 }
 
 
