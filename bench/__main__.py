@@ -12,7 +12,9 @@ side in this run, the gateway's way and the raw driver's way interleaved:
   export vs a raw cursor over the same documents (throughput);
 - database commands per query of the command-count test's two queries (an in-process app
   with a command listener);
-- peak RSS of the gateway process while it exports every line, against its RSS before.
+- peak RSS of the gateway process while it exports every line, against its RSS before;
+- web journeys (``bench.web``): ingest of 500-event batches vs ``insert_many``, one-event
+  latency, a timeline's first page vs raw driver work, memory flat over batches.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from bench.operations import (
     operations,
     percentile,
 )
+from bench.web import web_rows
 from gateway.app import create_app
 from gateway.auth import mint_token
 from gateway.embedded import EmbeddedServer, free_port
@@ -361,9 +364,11 @@ async def bench(
                 graphql, export, rss = await measure_pulls(
                     http, store, gateway.pid, args.pulls, progress
                 )
+                progress.update(task, description="web journeys: ingest, timeline, memory")
+                web = [Row(*row) for row in await web_rows(http, store, ORG, args.calls)]
         console.print("counting database commands …")
         bi_commands, journey_commands = await measure_commands(uri, head_id)
-        return measured, [graphql, export, bi_commands, journey_commands, rss]
+        return measured, [graphql, export, bi_commands, journey_commands, rss, *web]
     finally:
         await client.close()
 

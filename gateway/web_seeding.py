@@ -35,7 +35,7 @@ from resolvers.identifiers import IdentifierType, key
 from resolvers.store import Store
 from resolvers.web_documents import WebEventDoc, WebSessionDoc
 
-BATCH = 5000
+BATCH = 1000  # events a write (5,000 could outlast the 5 s database timeout)
 STITCHED_SHARE = 0.15  # of the cookie-only visitors: fill in a form as a known person
 PAGES = ("/", "/pricing", "/products", "/products/phones", "/support", "/blog", "/checkout")
 REFERRERS = ("https://search.example/", "https://social.example/", None, None, None)

@@ -45,6 +45,7 @@ MAX_EVENTS = 500
 MAX_ATTRIBUTES = 20
 MAX_FUTURE = timedelta(days=1)  # an `at` later than this is a broken clock, not a visit
 MAX_ATTEMPTS = 3
+RENEW_STEP = timedelta(hours=1)  # an expiry moves when an event moves it this much or more
 TEXT_FIELDS = ("url", "title", "referrer", "name")
 
 
@@ -311,14 +312,17 @@ async def _renew(
     session: AsyncClientSession,
 ) -> None:
     """Auto-created, unmerged contacts live until their latest event + the retention period
-    (and so do their claims): two commands for the whole batch."""
+    (and so do their claims): two commands for the whole batch, when any expiry moves by
+    :data:`RENEW_STEP` or more. A visitor's stream of events renews its contact about once
+    an hour instead of with every batch (each renewal rewrites the contact and its claims),
+    so an expiry may be up to an hour short of the latest event + the retention period."""
     retention = timedelta(days=store.config.retention_days)
     renewals = {
         contact_id: at + retention
         for contact_id, at in latest.items()
         if contacts[contact_id]["type"] != ContactType.CURATED
         and not contacts[contact_id].get("mergeSetId")
-        and (contacts[contact_id].get("expiresAt") or at) < at + retention
+        and at + retention - (contacts[contact_id].get("expiresAt") or at) >= RENEW_STEP
     }
     if not renewals:
         return
