@@ -10,6 +10,7 @@ from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from resolvers import claims, liveness, merge_history
+from resolvers.changes import ChangeKind, record_change
 from resolvers.clock import now
 from resolvers.contact_fields import (
     ALL_FIELDS,
@@ -30,6 +31,12 @@ from resolvers.errors import BadUserInput, Conflict, NotFound, ReadOnly
 from resolvers.identifiers import MAX_STRING
 from resolvers.principal import Principal
 from resolvers.store import Store
+
+CREATED, UPDATED, DELETED = (
+    ChangeKind.CONTACT_CREATED,
+    ChangeKind.CONTACT_UPDATED,
+    ChangeKind.CONTACT_DELETED,
+)
 
 
 def new_id() -> str:
@@ -125,10 +132,18 @@ async def create_contact(
     fields = clean_input(patch, store.config.default_region)
     if not fields.get("firstName") or not fields.get("lastName"):
         raise BadUserInput("firstName and lastName are required")
-    doc = new_contact_doc(store, principal.org, fields, ContactType.CURATED)
-    await store.contacts.insert_one(doc)
-    await claims.claim_all(store, principal.org, doc["keys"], doc, claims.VIA_FIELD)
-    return doc
+    org = principal.org
+
+    async def work(session: AsyncClientSession) -> ContactDoc:
+        doc = new_contact_doc(store, org, fields, ContactType.CURATED)
+        await store.contacts.insert_one(doc, session=session)
+        await claims.claim_all(store, org, doc["keys"], doc, claims.VIA_FIELD, session=session)
+        await record_change(
+            store, session, org=org, kind=CREATED, by=principal.sub, contact_id=doc["_id"]
+        )
+        return doc
+
+    return await store.in_transaction(work)
 
 
 async def update_contact(
@@ -174,6 +189,9 @@ async def update_contact(
         )
         await claims.reclaim(store, org, released, exclude=[current["_id"]], session=session)
         await claims.claim_all(store, org, added, updated, claims.VIA_FIELD, session=session)
+        await record_change(
+            store, session, org=org, kind=UPDATED, by=principal.sub, contact_id=current["_id"]
+        )
         return updated
 
     return await store.in_transaction(work)
@@ -241,6 +259,15 @@ async def delete_contact(store: Store, principal: Principal, contact_id: str) ->
         for member_id in member_ids:
             released += await claims.release(store, org, member_id, session=session)
         await claims.reclaim(store, org, released, exclude=member_ids, session=session)
+        await record_change(
+            store,
+            session,
+            org=org,
+            kind=DELETED,
+            by=principal.sub,
+            contact_id=current["_id"],
+            contact_ids=[current["_id"], *member_ids],
+        )
 
     await store.in_transaction(work)
     return True

@@ -206,6 +206,30 @@ class MergeEventDoc(TypedDict):
     contactIds: list[str]
 
 
+class IdentifierValueDoc(TypedDict):
+    """An identifier as the feed shows it."""
+
+    type: str
+    value: str
+
+
+class ChangeDoc(TypedDict):
+    """``changes``: one change of the feed (resolvers/changes.py), or (without ``kind``) a
+    voided position."""
+
+    _id: str
+    org: str
+    seq: int
+    at: datetime  # when its position was reserved
+    expiresAt: datetime
+    kind: NotRequired[str]
+    by: NotRequired[str]
+    contactId: NotRequired[str]
+    contactIds: NotRequired[list[str]]
+    conversationId: NotRequired[str | None]
+    identifier: NotRequired[IdentifierValueDoc | None]
+
+
 def field_of(contact: ContactDoc, name: str) -> Any:
     """A contact's field by a computed name (one of ``contact_fields.ALL_FIELDS``)."""
     return cast(dict[str, Any], contact).get(name)
