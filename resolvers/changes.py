@@ -33,7 +33,7 @@ import contextlib
 import enum
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from bson import ObjectId
@@ -288,3 +288,18 @@ async def follow(
             position = page.end
             if not page.has_next:
                 await stream.try_next()  # the next insert, or the await time (holes settle)
+
+
+def change_json(doc: ChangeDoc) -> dict[str, Any]:
+    """A change as GraphQL's ``Change`` shows it (the webhook bodies' items)."""
+    at = doc["at"].astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return {
+        "id": doc["_id"],
+        "kind": doc.get("kind"),
+        "at": at,
+        "by": doc.get("by"),
+        "contactId": doc.get("contactId"),
+        "contactIds": doc.get("contactIds", []),
+        "conversationId": doc.get("conversationId"),
+        "identifier": doc.get("identifier"),
+    }

@@ -23,6 +23,7 @@ from resolvers.documents import (
     MergeEventDoc,
     MergeSetDoc,
     NoteDoc,
+    WebhookDoc,
 )
 from resolvers.errors import Conflict
 from resolvers.indexes import INDEXES, STALE_INDEXES
@@ -67,6 +68,8 @@ class Store:
         # the change feed (resolvers/changes.py): changes, per-org position counters
         self.changes = _typed(db, "changes", ChangeDoc)
         self.change_counters = db["change_counters"]
+        self.webhooks = _typed(db, "webhooks", WebhookDoc)
+        self.leases = db["leases"]  # who runs a singleton loop (gateway/webhook_delivery.py)
 
     async def ensure_indexes(self) -> None:
         """Create every index the queries rely on (:mod:`resolvers.indexes`) and drop the
