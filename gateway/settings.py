@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     web_session_gap_minutes: int = Field(
         default=30, ge=1, le=24 * 60, alias="SCV_WEB_SESSION_GAP_MINUTES"
     )
+    change_retention_days: int = Field(default=7, ge=1, le=3650, alias="SCV_CHANGE_RETENTION_DAYS")
     workers: int = Field(default=1, ge=1, le=64, alias="SCV_WORKERS")  # scv serve's processes
 
     db_timeout_ms: int = Field(default=5000, ge=100, alias="SCV_DB_TIMEOUT_MS")

@@ -187,7 +187,7 @@ async def record_interaction(
             contact = await _renew_expiry(store, org, contact, interaction.started_at)
             if interaction.channel is Channel.WEB_MESSAGING:  # a form fill adopts the cookie
                 await web_stitching.after_form_fill(
-                    store, org, interaction.keys, interaction.provided, contact
+                    store, org, principal.sub, interaction.keys, interaction.provided, contact
                 )
         conversation = await _store_conversation(
             store, org, interaction, contact["_id"] if contact is not None else None, existing

@@ -30,6 +30,7 @@ from pymongo.errors import DuplicateKeyError
 
 from resolvers import blocked_identifiers, interactions, web_sessions, web_stitching
 from resolvers.blocked_identifiers import BlockList
+from resolvers.changes import ChangeKind, NewChange, record_changes
 from resolvers.clock import now, to_db_precision
 from resolvers.contact_fields import ContactType, clean_input
 from resolvers.contacts import get_canonical, new_id
@@ -347,9 +348,23 @@ async def _renew(
     )
 
 
+def _changes(resolver: Resolver, moved: list[web_stitching.CookieMove]) -> list[NewChange]:
+    """The batch's changes: each auto-created contact, each identifier a form fill stitched
+    to a known contact, each cookie moved to the person who filled in a form."""
+    created = [NewChange(ChangeKind.CONTACT_CREATED, i) for i in resolver.result.created]
+    stitched = [
+        NewChange(ChangeKind.IDENTIFIER_CLAIMED, contact["_id"], identifier=claimed)
+        for contact, was_created, keys in resolver.undo
+        if not was_created
+        for claimed in keys
+    ]
+    return [*created, *stitched, *web_stitching.moved_changes(moved)]
+
+
 async def _write(
-    store: Store, org: str, events: list[WebEvent], resolver: Resolver
+    store: Store, principal: Principal, events: list[WebEvent], resolver: Resolver
 ) -> list[web_stitching.CookieMove]:
+    org = principal.org
     contacts = resolver.seen
 
     cookie_keys = sorted({e.cookie_key for e in events})
@@ -366,6 +381,8 @@ async def _write(
         moved = await web_stitching.move_claims(store, org, resolver.result.moves, session)
         await _renew(store, org, contacts, resolver.latest, session)
         await web_sessions.rebuild(store, org, docs, session)
+        changes = _changes(resolver, moved)  # last: the feed records what the batch changed
+        await record_changes(store, session, org=org, by=principal.sub, changes=changes)
         return moved
 
     for _ in range(MAX_ATTEMPTS):
@@ -387,7 +404,7 @@ async def record_web_events(
         for event in events:
             contact = await resolver.contact_of(event)
             result.contact_ids.append(contact["_id"])
-        result.moves = await _write(store, org, events, resolver)
+        result.moves = await _write(store, principal, events, resolver)
     except BaseException:
         await resolver.undo_all()  # no auto-created contact or new claim of a failed call
         raise

@@ -21,6 +21,7 @@ from typing import Any
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from resolvers import liveness
+from resolvers.changes import ChangeKind, NewChange, record_changes
 from resolvers.claims import VIA_INTERACTION, claim_doc
 from resolvers.clock import now
 from resolvers.contact_fields import EMAIL_FIELDS, PHONE_FIELDS, ContactType
@@ -110,11 +111,30 @@ async def move_claims(
     return made
 
 
+def moved_changes(moves: Iterable[CookieMove]) -> list[NewChange]:
+    """An ``IDENTIFIER_CLAIMED`` change per move: about the new holder, touching both."""
+    return [
+        NewChange(
+            ChangeKind.IDENTIFIER_CLAIMED,
+            move.to["_id"],
+            [move.to["_id"], move.from_id],
+            identifier=move.key,
+        )
+        for move in moves
+    ]
+
+
 async def after_form_fill(
-    store: Store, org: str, keys: list[str], provided: Mapping[str, Any], contact: ContactDoc
+    store: Store,
+    org: str,
+    by: str,
+    keys: list[str],
+    provided: Mapping[str, Any],
+    contact: ContactDoc,
 ) -> list[CookieMove]:
     """recordInteraction's form fill (``WEB_MESSAGING`` with a provided email or phone): the
-    cookies of ephemeral visitors move to the resolved contact, in one transaction."""
+    cookies of ephemeral visitors move to the resolved contact, in one transaction with
+    their ``IDENTIFIER_CLAIMED`` changes."""
     if not identifies(provided):
         return []
     moves = await movable_cookies(store, org, keys, contact)
@@ -122,6 +142,8 @@ async def after_form_fill(
         return []
 
     async def work(session: AsyncClientSession) -> list[CookieMove]:
-        return await move_claims(store, org, moves, session)
+        made = await move_claims(store, org, moves, session)
+        await record_changes(store, session, org=org, by=by, changes=moved_changes(made))
+        return made
 
     return await store.in_transaction(work)

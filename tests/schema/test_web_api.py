@@ -28,6 +28,9 @@ mutation Interaction($input: InteractionInput!) {
 }
 """
 
+CHANGES = """query Feed { changes(first: 100) { edges { node {
+  kind contactId contactIds identifier { type value } } } } }"""
+
 MERGE = "mutation Merge($ids: [ID!]!) { mergeContacts(contactIds: $ids) { id } }"
 UNMERGE = "mutation Unmerge($id: ID!) { unmergeContacts(contactId: $id) { id } }"
 DELETE = "mutation Delete($id: ID!) { deleteContact(id: $id) }"
@@ -231,6 +234,15 @@ async def test_a_form_fill_moves_an_ephemeral_visitors_cookie_to_the_person(
     assert claim is not None and claim["contactId"] == person
     journey = await sessions(api, person)
     assert session_shapes(journey) == [(at(0), 4)]  # the visits before the form fill too
+    feed = await api.gql(CHANGES)
+    assert [
+        (c["kind"], c["contactId"], c["contactIds"], c["identifier"])
+        for c in (e["node"] for e in feed["changes"]["edges"])
+        if c["kind"] != "CONTACT_CREATED" or c["contactId"] == visitor
+    ] == [
+        ("CONTACT_CREATED", visitor, [visitor], None),
+        ("IDENTIFIER_CLAIMED", person, [person, visitor], {"type": "COOKIE", "value": "laptop"}),
+    ]
     assert (await sessions(api, visitor))["webSessionCount"] == 0
     ephemeral = await store.contacts.find_one({"_id": visitor})
     assert ephemeral is not None  # kept; it expires as usual
@@ -270,6 +282,18 @@ async def test_a_web_messaging_form_fill_adopts_the_cookie_too(api: Api, store: 
     assert data["recordInteraction"]["contact"]["id"] == person
     claim = await store.identifiers.find_one({"org": "acme", "key": "COOKIE:tablet"})
     assert claim is not None and claim["contactId"] == person
+    feed = await api.gql(CHANGES)
+    moved = [
+        e["node"] for e in feed["changes"]["edges"] if e["node"]["kind"] == "IDENTIFIER_CLAIMED"
+    ]
+    assert moved == [
+        {
+            "kind": "IDENTIFIER_CLAIMED",
+            "contactId": person,
+            "contactIds": [person, visitor],
+            "identifier": {"type": "COOKIE", "value": "tablet"},
+        }
+    ]
     kinds = [n["__typename"] for n in await timeline(api, person)]
     assert kinds == ["Conversation", "WebSession"]
     assert visitor != person
