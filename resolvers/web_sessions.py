@@ -31,7 +31,7 @@ from resolvers.clock import now
 from resolvers.contacts import new_id
 from resolvers.errors import BadUserInput
 from resolvers.identifiers import IdentifierType
-from resolvers.pagination import Page, check_first, decode_cursor, encode_cursor, known_total
+from resolvers.pagination import Page, Total, check_first, decode_cursor, encode_cursor
 from resolvers.store import Store, aggregate_rows
 from resolvers.web_documents import WebEventDoc, WebSessionDoc
 
@@ -313,11 +313,14 @@ async def session_rows(
 WebSessionPage = Page[WebSessionDoc]
 
 
-def session_page(request: SessionRequest, rows: list[WebSessionDoc], total: int) -> WebSessionPage:
+def session_page(
+    request: SessionRequest, rows: list[WebSessionDoc], total: Total
+) -> WebSessionPage:
+    """The page of ``rows`` (up to ``first + 1``, newest first); ``total`` counts the list."""
     shown = rows[: request.first]
     cursors = [encode_keyset(SESSIONS_CURSOR, Keyset(r["startedAt"], r["_id"])) for r in shown]
     return WebSessionPage(
-        docs=shown, has_next=len(rows) > request.first, cursors=cursors, total=known_total(total)
+        docs=shown, has_next=len(rows) > request.first, cursors=cursors, total=total
     )
 
 

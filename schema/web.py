@@ -212,7 +212,10 @@ class WebJourney:
         )
         loaders = info.context.loaders.web
         rows = await loaders.sessions.load(request)
-        total = await loaders.session_count.load(cookies) if _wants_total(info) else 0
+
+        async def total() -> int:  # run only when totalCount is selected
+            return await loaders.session_count.load(cookies)
+
         page = web_sessions.session_page(request, rows, total)
         return Connection.of(page, WebSession.from_doc, after_given=request.after is not None)
 
@@ -249,15 +252,6 @@ class WebJourney:
                 page.cursors, has_next=page.has_next, after_given=request.after is not None
             ),
         )
-
-
-def _wants_total(info: Info) -> bool:
-    return any(
-        f.name == "totalCount"
-        for field in info.selected_fields
-        for f in field.selections
-        if hasattr(f, "name")
-    )
 
 
 @strawberry.type
