@@ -156,8 +156,10 @@ def timeline_request(
     )
 
 
-def conversations_part(request: TimelineRequest) -> journeys.PageRequest:
-    """The journey's conversation page behind a timeline page."""
+def conversations_part(
+    request: TimelineRequest, fields: tuple[str, ...] | None = None
+) -> journeys.PageRequest:
+    """The journey's conversation page behind a timeline page (``fields``: a projection)."""
     after = request.after
     return journeys.PageRequest(
         kind=journeys.JOURNEY_CURSOR,
@@ -165,6 +167,7 @@ def conversations_part(request: TimelineRequest) -> journeys.PageRequest:
         filter=journeys.conversation_filter(request.since, request.until),
         first=request.first,
         after=journeys.Position(after.at, after.id) if after is not None else None,
+        fields=fields,
     )
 
 

@@ -13,7 +13,7 @@ from resolvers.web_documents import WebEventDoc, WebSessionDoc
 from resolvers.web_events import WebEventType
 from schema.contact import Contact
 from schema.context import Info
-from schema.conversation import Conversation
+from schema.conversation import Conversation, node_fields, node_projection
 from schema.inputs import ContactInput, to_patch
 from schema.pagination import Connection, PageInfo
 from schema.permissions import CanIngestConversations, checked_in_code
@@ -239,7 +239,8 @@ class WebJourney:
             _given(until),
         )
         loaders = info.context.loaders
-        conversations = loaders.conversation_page.load(web_journeys.conversations_part(request))
+        part = web_journeys.conversations_part(request, _conversation_fields(info))
+        conversations = loaders.conversation_page.load(part)
         cookies = await self._cookies(info)
         sessions = await loaders.web.sessions.load(web_journeys.sessions_part(request, cookies))
         page = web_journeys.merge(request, await conversations, sessions)
@@ -252,6 +253,17 @@ class WebJourney:
                 page.cursors, has_next=page.has_next, after_given=request.after is not None
             ),
         )
+
+
+SESSION_ONLY = frozenset(
+    {"endedAt", "pageViews", "eventCount", "landingUrl", "exitUrl", "referrer", "events"}
+)
+
+
+def _conversation_fields(info: Info) -> tuple[str, ...] | None:
+    """The conversation fields a timeline's selection reads (its sessions' own fields left
+    out), as a projection; None (whole documents) for a field the mapping does not know."""
+    return node_projection(n for n in node_fields(info) if n not in SESSION_ONLY)
 
 
 @strawberry.type
