@@ -325,15 +325,28 @@ def session_page(
 
 
 async def session_counts(
-    store: Store, org: str, cookie_sets: Sequence[tuple[str, ...]]
+    store: Store,
+    org: str,
+    cookie_sets: Sequence[tuple[str, ...]],
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> list[int]:
-    """How many visible sessions each set of cookies has: one aggregate for the batch."""
+    """How many visible sessions (started within ``since``/``until`` when given) each set of
+    cookies has: one aggregate for the batch."""
     cookies = sorted({c for cs in cookie_sets for c in cs})
     if not cookies:
         return [0 for _ in cookie_sets]
+    residual: dict[str, Any] = {"expiresAt": {"$gt": now()}}
+    started: dict[str, datetime] = {}
+    if since is not None:
+        started["$gte"] = since
+    if until is not None:
+        started["$lt"] = until
+    if started:
+        residual["startedAt"] = started
     pipeline: list[dict[str, Any]] = [
         {"$match": {"org": org, "cookie": {"$in": cookies}}},
-        {"$match": {"expiresAt": {"$gt": now()}}},
+        {"$match": residual},
         {"$group": {"_id": "$cookie", "n": {"$sum": 1}}},
     ]
     counted = {

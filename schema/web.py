@@ -15,7 +15,7 @@ from schema.contact import Contact
 from schema.context import Info
 from schema.conversation import Conversation, node_fields, node_projection
 from schema.inputs import ContactInput, to_patch
-from schema.pagination import Connection, PageInfo
+from schema.pagination import Connection
 from schema.permissions import CanIngestConversations, checked_in_code
 from schema.scalars import DateTime
 
@@ -160,16 +160,7 @@ JourneyItem = Annotated[
 ]
 
 
-@strawberry.type(description="An item of a timeline and its cursor.")
-class JourneyItemEdge:
-    cursor: str
-    node: JourneyItem
-
-
-@strawberry.type(description="A page of a timeline: conversations and web sessions.")
-class JourneyItemConnection:
-    edges: list[JourneyItemEdge]
-    page_info: PageInfo
+JourneyItemConnection = Connection[JourneyItem]
 
 
 def _item(doc: web_journeys.TimelineItem) -> Conversation | WebSession:
@@ -244,15 +235,16 @@ class WebJourney:
         cookies = await self._cookies(info)
         sessions = await loaders.web.sessions.load(web_journeys.sessions_part(request, cookies))
         page = web_journeys.merge(request, await conversations, sessions)
-        return JourneyItemConnection(
-            edges=[
-                JourneyItemEdge(cursor=cursor, node=_item(doc))
-                for doc, cursor in zip(page.docs, page.cursors, strict=True)
-            ],
-            page_info=PageInfo.of(
-                page.cursors, has_next=page.has_next, after_given=request.after is not None
-            ),
-        )
+
+        async def total() -> int:  # both kinds within since/until (only when selected)
+            ctx = info.context
+            [count] = await web_sessions.session_counts(
+                ctx.store, ctx.org, [cookies], request.since, request.until
+            )
+            return count + await (await conversations).total()
+
+        page.total = total
+        return Connection.of(page, _item, after_given=request.after is not None)
 
 
 SESSION_ONLY = frozenset(

@@ -64,7 +64,12 @@ WEB_DESCRIPTIONS: Final[dict[str, str]] = {
     "KeyValue.value": "Its value.",
     "KeyValueInput.key": "The key (at most 1,000 characters).",
     "KeyValueInput.value": "Its value (at most 1,000 characters).",
+    "JourneyItemConnection": "A page of a timeline: conversations and web sessions, newest "
+    "first by start.",
     "JourneyItemConnection.edges": _CONNECTION["edges"],
+    "JourneyItemConnection.totalCount": "How many conversations and web sessions the timeline "
+    "holds within since/until (all pages).",
+    "JourneyItemEdge": "An item of a timeline and its cursor.",
     "JourneyItemConnection.pageInfo": _CONNECTION["pageInfo"],
     "JourneyItemEdge.cursor": _CURSOR + " One cursor kind for both conversations and sessions.",
     "JourneyItemEdge.node": "The conversation or web session.",

@@ -57,6 +57,7 @@ TIMELINE = """
 query Timeline($id: ID!, $first: Int, $after: String) {
   journey(contactId: $id) {
     timeline(first: $first, after: $after) {
+      totalCount
       pageInfo { hasNextPage endCursor }
       edges { cursor node {
         __typename
@@ -366,6 +367,7 @@ async def test_timeline_pages_with_one_cursor_across_both_kinds(api: Api) -> Non
     while True:
         data = await api.gql(TIMELINE, {"id": person, "first": 3, "after": after})
         page = data["journey"]["timeline"]
+        assert page["totalCount"] == 8
         seen.extend(e["node"]["startedAt"] for e in page["edges"])
         pages += 1
         if not page["pageInfo"]["hasNextPage"]:
