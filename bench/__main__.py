@@ -338,6 +338,8 @@ async def bench(
     token = mint_token(SECRET, org=ORG, sub="bench")
     try:
         await store.ensure_indexes()
+        if args.web_only:  # the web-journey rows alone (bench.web), no seed
+            return [], await web_only(port, gateway, token, store, args.calls)
         started = time.perf_counter()
         result = await seed_data(
             store, (args.contacts, args.merge_sets, args.conversations), console
@@ -371,6 +373,16 @@ async def bench(
         return measured, [graphql, export, bi_commands, journey_commands, rss, *web]
     finally:
         await client.close()
+
+
+async def web_only(
+    port: int, gateway: subprocess.Popen[bytes], token: str, store: Store, calls: int
+) -> list[Row]:
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}
+    ) as http:
+        await wait_ready(http, gateway)
+        return [Row(*row) for row in await web_rows(http, store, ORG, calls)]
 
 
 def set_head(result: SeedResult, size: int) -> str:
@@ -427,6 +439,7 @@ def main() -> int:
     parser.add_argument("--conversations", type=int, default=50_000)
     parser.add_argument("--calls", type=int, default=50, help="calls per operation row")
     parser.add_argument("--pulls", type=int, default=2, help="BI pulls of each kind")
+    parser.add_argument("--web-only", action="store_true", help="only the web-journey rows")
     args = parser.parse_args()
     started = time.perf_counter()
     with (
