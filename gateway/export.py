@@ -10,9 +10,10 @@ many lines are written.
 A line has the ``Conversation`` fields under their GraphQL names, plus ``individualId`` (the
 canonical contact of the linked contact, null when unlinked or the contact is gone) and
 ``mergeSetIds`` (every contact id of that merge set; just the contact when never merged).
-Lines come newest first (``startedAt``, then id, descending), read in keyset pages of time
-windows (``journeys.org_pages``): each query is an index range of one window, never a sort
-of the whole org, in memory or on the server.
+Lines come newest first (``startedAt``, then id, descending), read in consecutive time
+windows (``resolvers.org_windows``): each query is an index range of one window, read once
+and ordered here, never a sort of the whole org, in memory or on the server. The first
+window is sized for ``FIRST_LINES`` rows, so the first line waits for a small read.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from gateway.http_errors import RequestRefused, domain_error_response, refusal_r
 from resolvers import journeys, loaders
 from resolvers.documents import ConversationDoc
 from resolvers.errors import BadUserInput, DomainError, ServiceUnavailable
+from resolvers.org_windows import org_windows
 from resolvers.principal import Permission
 from resolvers.store import Store
 from schema.errors import UNAVAILABLE_MESSAGE
@@ -101,7 +103,7 @@ async def _read(
 ) -> None:
     """Pages of the org, newest first, then None (or the error that stopped them)."""
     try:
-        async for batch in journeys.org_pages(store, org, filter, chunk):
+        async for batch in org_windows(store, org, filter, chunk, first=FIRST_LINES):
             await out.put(batch)
         await out.put(None)
     except Exception as exc:  # handed on to the consumer, which raises it
