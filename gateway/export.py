@@ -74,9 +74,10 @@ async def ndjson_lines(
     await store.db.command("ping")
     batches: asyncio.Queue[Batch | BaseException | None] = asyncio.Queue(1)
     ready: asyncio.Queue[Ready | BaseException | None] = asyncio.Queue(1)
+    first_ready = asyncio.Event()  # the read-ahead waits for the first lines (one database)
     stages = [
-        asyncio.create_task(_read(store, org, filter, chunk, batches)),
-        asyncio.create_task(_resolve_all(store, org, batches, ready)),
+        asyncio.create_task(_read(store, org, filter, chunk, batches, first_ready)),
+        asyncio.create_task(_resolve_all(store, org, batches, ready, first_ready)),
     ]
     try:
         while True:
@@ -100,11 +101,16 @@ async def _read(
     filter: journeys.ConversationFilter,
     chunk: int,
     out: asyncio.Queue[Batch | BaseException | None],
+    first_ready: asyncio.Event,
 ) -> None:
-    """Pages of the org, newest first, then None (or the error that stopped them)."""
+    """Windows of the org, newest first, then None (or the error that stopped them). After
+    the first (small) window, the next is read once the first lines are resolved: the
+    database serves one command at a time, and the first line should not wait for a
+    read-ahead of 2,500 rows."""
     try:
         async for batch in org_windows(store, org, filter, chunk, first=FIRST_LINES):
             await out.put(batch)
+            await first_ready.wait()
         await out.put(None)
     except Exception as exc:  # handed on to the consumer, which raises it
         await out.put(exc)
@@ -115,6 +121,7 @@ async def _resolve_all(
     org: str,
     batches: asyncio.Queue[Batch | BaseException | None],
     out: asyncio.Queue[Ready | BaseException | None],
+    first_ready: asyncio.Event,
 ) -> None:
     """Each batch with the canonical id and merge set of every contact it links to: one
     batched lookup per batch for the contacts no earlier batch linked to (remembered up to
@@ -138,6 +145,7 @@ async def _resolve_all(
                 return
             linked = set(journeys.linked_ids(piece))
             await out.put((piece, {i: remembered[i] for i in linked}))
+            first_ready.set()
 
 
 async def _remember_heads(
