@@ -229,7 +229,8 @@ async def test_an_ingest_costs_a_fixed_number_of_commands(
         "find:conversations",  # recorded before?
         "aggregate:identifiers",  # the claims of its identifiers and their holders
         "update:contacts",  # the holder's expiry …
-        "update:identifiers",  # … and its claims'
+        "update:identifiers",  # … and its claims' …
+        "commitTransaction:1",  # … in one transaction
         "update:conversations",  # the upsert
         "update:conversation_counts",  # its hour's and day's count buckets, one command
     ], known
