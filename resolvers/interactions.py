@@ -395,6 +395,7 @@ async def _renew_expiry(
     current = contact.get("expiresAt")
     if current is not None and current >= expires_at:
         return contact
+
     # Only the contact as read: a promotion (CURATED) or merge (readOnly) meanwhile changes
     # modifiedAt or readOnly, and members of a merge set never expire. update_one on
     # org_id_state's fields, not find_one_and_update (~16x slower on the embedded server).
