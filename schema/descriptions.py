@@ -261,6 +261,24 @@ DESCRIPTIONS: Final[dict[str, str]] = {
     "InteractionInput.provided": "Data the customer gave (e.g. a web form); its phones and "
     "emails count as identifiers too.",
     **_prefixed("InteractionInput.", _INTERACTION_DETAILS),
+    # --- identity intelligence (section 6) ----------------------------------------------------
+    "IdentitySettings": "How this org handles probable duplicates and junk identifier values.",
+    "IdentitySettings.autoMerge": "When true, a write that changes a contact's evidence merges "
+    "it with every suggestion scoring at least autoMergeMinScore (default false).",
+    "IdentitySettings.autoMergeMinScore": "The lowest score that merges by itself, 0.9 to 1 "
+    "(default 0.95).",
+    "IdentitySettings.blockedIdentifiers": "This org's blocked values, on top of the built-in "
+    "list: never claimed, never resolving, never evidence.",
+    "IdentitySettingsInput": "Changes to the identity settings: omitted = unchanged.",
+    "IdentitySettingsInput.autoMerge": "Turn automatic merging on or off.",
+    "IdentitySettingsInput.autoMergeMinScore": "0.9 to 1.",
+    "IdentitySettingsInput.blockedIdentifiers": "The org's whole list (replaces it), at most "
+    "1,000 values, each normalised first; a value that is claimed is released.",
+    "Query.identitySettings": "This org's identity settings. Needs "
+    "externalContacts:identity:configure.",
+    "Mutation.updateIdentitySettings": "Changes this org's identity settings. Needs "
+    "externalContacts:identity:configure.",
+    "Mutation.updateIdentitySettings(input:)": "The settings to change.",
     # --- mutations' arguments and inputs ----------------------------------------------------
     "Mutation.createContact(input:)": "The new contact's fields.",
     "Mutation.updateContact(id:)": "The contact (an ancestor's id edits its canonical).",

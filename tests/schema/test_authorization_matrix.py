@@ -49,7 +49,14 @@ from tests.conftest import Api, codes
 
 ACME = "acme"
 OTHER = "other"
-COLLECTIONS = ("contacts", "identifiers", "conversations", "merge_sets", "notes")
+COLLECTIONS = (
+    "contacts",
+    "identifiers",
+    "conversations",
+    "merge_sets",
+    "notes",
+    "identity_settings",
+)
 
 Vars = dict[str, Any]
 Path_ = tuple[str | int, ...]
@@ -428,6 +435,21 @@ PERMISSION_CASES: list[Case] = [
         an_ancestor,
         ("unmergeContacts",),
         writes=("contacts", "identifiers", "merge_sets"),
+    ),
+    Case(
+        "Query.identitySettings",
+        "query { identitySettings { autoMerge autoMergeMinScore } }",
+        V.IDENTITY_CONFIGURE,
+        nothing,
+        ("identitySettings",),
+    ),
+    Case(
+        "Mutation.updateIdentitySettings",
+        "mutation { updateIdentitySettings(input: {autoMerge: true}) { autoMerge } }",
+        V.IDENTITY_CONFIGURE,
+        nothing,
+        ("updateIdentitySettings",),
+        writes=("identity_settings",),
     ),
     Case(
         "Mutation.linkConversation",
