@@ -1,7 +1,7 @@
 """An org's identity settings: automatic merging and its own blocked identifier values.
 
 One document per org in ``identity_settings`` (``_id`` = the org), read with one command:
-``autoMerge`` (default off), ``autoMergeMinScore`` (default 0.95, allowed 0.9–1) and
+``autoMerge`` (default off), ``autoMergeMinScore`` (default 0.95, allowed 0.9 to 1) and
 ``blocked`` (normalised ``TYPE:value`` keys, at most 1,000; see
 :mod:`resolvers.blocked_identifiers`). An org that never changed its settings has no
 document and gets the defaults.
@@ -70,7 +70,7 @@ class SettingsPatch:
 
 
 def parse_patch(raw: Mapping[str, Any], region: str) -> SettingsPatch:
-    """BAD_USER_INPUT for a score outside 0.9–1, more than 1,000 values or one that does not
+    """BAD_USER_INPUT for a score outside 0.9 to 1, more than 1,000 values or one that does not
     normalise; nothing is written before all of it is valid."""
     score = raw.get("autoMergeMinScore")
     if score is not None and not MIN_AUTO_MERGE_SCORE <= float(score) <= 1.0:
