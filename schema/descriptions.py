@@ -279,6 +279,17 @@ DESCRIPTIONS: Final[dict[str, str]] = {
     "Mutation.updateIdentitySettings": "Changes this org's identity settings. Needs "
     "externalContacts:identity:configure.",
     "Mutation.updateIdentitySettings(input:)": "The settings to change.",
+    "Mutation.claimIdentifier": "Gives a free identifier (or one held within the same merge "
+    "set) to the contact's canonical contact; CONFLICT when another contact holds it, "
+    "BAD_USER_INPUT when it is blocked. Needs externalContacts:contact:edit.",
+    "Mutation.claimIdentifier(contactId:)": "The contact (an ancestor's id gives it to its "
+    "canonical contact).",
+    "Mutation.claimIdentifier(identifier:)": "The identifier; its value is normalised first.",
+    "Mutation.releaseIdentifier": "Frees an identifier no live contact lists in its fields (a "
+    "cookie, a value claimed through an interaction); true when done. Needs "
+    "externalContacts:contact:edit.",
+    "Mutation.releaseIdentifier(type:)": "The identifier's type.",
+    "Mutation.releaseIdentifier(value:)": "The value, normalised first.",
     # --- mutations' arguments and inputs ----------------------------------------------------
     "Mutation.createContact(input:)": "The new contact's fields.",
     "Mutation.updateContact(id:)": "The contact (an ancestor's id edits its canonical).",

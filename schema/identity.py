@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import strawberry
 
-from resolvers import identity_settings
+from resolvers import identity_settings, manual_claims
 from resolvers.identifiers import split_key
+from schema.contact import Identifier
 from schema.context import Info
 from schema.conversation import IdentifierValue
 from schema.enums import IdentifierType
 from schema.inputs import IdentifierInput, to_patch
-from schema.permissions import CanConfigureIdentity
+from schema.permissions import CanConfigureIdentity, CanEditContacts
 
 
 @strawberry.type
@@ -58,3 +59,18 @@ class IdentityMutation:
             ctx.store, ctx.principal, to_patch(input)
         )
         return IdentitySettings.of(settings)
+
+    @strawberry.mutation(permission_classes=[CanEditContacts])
+    async def claim_identifier(
+        self, info: Info, contact_id: strawberry.ID, identifier: IdentifierInput
+    ) -> Identifier:
+        ctx = info.context
+        doc = await manual_claims.claim_identifier(
+            ctx.store, ctx.principal, str(contact_id), to_patch(identifier)
+        )
+        return Identifier.from_doc(doc)
+
+    @strawberry.mutation(permission_classes=[CanEditContacts])
+    async def release_identifier(self, info: Info, type: IdentifierType, value: str) -> bool:
+        ctx = info.context
+        return await manual_claims.release_identifier(ctx.store, ctx.principal, type, value)

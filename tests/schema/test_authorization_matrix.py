@@ -288,6 +288,27 @@ async def a_new_interaction(w: World) -> Vars:
     }
 
 
+async def a_stitched_cookie(w: World) -> Vars:
+    """A cookie an interaction stitched to an auto-created contact (listed in no field)."""
+    cookie = f"gc-{uuid.uuid4().hex[:10]}"
+    phone = w.phone()
+    await w.api.gql(
+        RECORD,
+        {
+            "i": {
+                "conversationId": f"conv-{uuid.uuid4().hex[:10]}",
+                "channel": "WEB_CHAT",
+                "startedAt": datetime.now(UTC).isoformat(),
+                "identifiers": [
+                    {"type": "PHONE", "value": phone},
+                    {"type": "COOKIE", "value": cookie},
+                ],
+            }
+        },
+    )
+    return {"v": cookie}
+
+
 async def nothing(w: World) -> Vars:
     await w.contact()  # something to (not) change
     return {}
@@ -435,6 +456,23 @@ PERMISSION_CASES: list[Case] = [
         an_ancestor,
         ("unmergeContacts",),
         writes=("contacts", "identifiers", "merge_sets"),
+    ),
+    Case(
+        "Mutation.claimIdentifier",
+        "mutation($id: ID!) { claimIdentifier(contactId: $id, "
+        'identifier: {type: COOKIE, value: "gc-by-hand"}) { value } }',
+        V.CONTACT_EDIT,
+        a_contact,
+        ("claimIdentifier",),
+        writes=("identifiers",),
+    ),
+    Case(
+        "Mutation.releaseIdentifier",
+        "mutation($v: String!) { releaseIdentifier(type: COOKIE, value: $v) }",
+        V.CONTACT_EDIT,
+        a_stitched_cookie,
+        ("releaseIdentifier",),
+        writes=("identifiers",),
     ),
     Case(
         "Query.identitySettings",
@@ -936,6 +974,19 @@ TENANCY_CASES: list[Foreign] = [
         "NOT_FOUND",
     ),
     F("deleteContact", "mutation($id: ID!) { deleteContact(id: $id) }", acme_contact, "NOT_FOUND"),
+    F(
+        "claimIdentifier",
+        "mutation($id: ID!) { claimIdentifier(contactId: $id, "
+        'identifier: {type: COOKIE, value: "gc-hijack"}) { value } }',
+        acme_contact,
+        "NOT_FOUND",
+    ),
+    F(
+        "releaseIdentifier",
+        "mutation($v: String!) { releaseIdentifier(type: PHONE, value: $v) }",
+        acme_phone,
+        "NOT_FOUND",
+    ),
     F(
         "deleteContact(ancestor)",
         "mutation($id: ID!) { deleteContact(id: $id) }",
