@@ -63,6 +63,7 @@ class ContactDoc(TypedDict):
     readOnly: bool
     keys: list[str]  # normalised identifier keys the fields list
     nameTokens: list[str]
+    matchKeys: NotRequired[list[str]]  # resolvers/names.py: name and address candidate keys
     firstName: str | None
     middleName: str | None
     lastName: str | None

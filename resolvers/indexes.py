@@ -30,6 +30,7 @@ INDEXES: Final[dict[str, list[IndexModel]]] = {
     "contacts": [
         index("org_keys", "org", "keys"),  # who lists a value, oldest first
         index("org_names", "org", "nameTokens"),  # name search: an anchored prefix range
+        index("org_match", "org", "matchKeys"),  # match suggestions: name/address candidates
         index("org_set", "org", "mergeSetId"),
         TTL,
         # {org, _id: {$in: ids}} (batch loads): without it the org's every contact is read

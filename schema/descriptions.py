@@ -262,6 +262,27 @@ DESCRIPTIONS: Final[dict[str, str]] = {
     "emails count as identifiers too.",
     **_prefixed("InteractionInput.", _INTERACTION_DETAILS),
     # --- identity intelligence (section 6) ----------------------------------------------------
+    "MatchSuggestion": "A probable duplicate of a contact, with the evidence.",
+    "MatchSuggestion.contact": "A live canonical contact outside the subject's merge set.",
+    "MatchSuggestion.score": "Confidence in [0, 1] that both are one person: at least 0.9 for a "
+    "shared identifier with a similar name, or two shared identifiers of different types; "
+    "0.5 to 0.9 for a shared identifier with conflicting or missing names, or a similar name "
+    "at the same address; below 0.5 for a similar name alone.",
+    "MatchSuggestion.reasons": "The evidence: SHARED_IDENTIFIER, then SIMILAR_NAME, then "
+    "SAME_ADDRESS.",
+    "MatchReason": "One piece of evidence that two contacts are one person.",
+    "MatchReason.kind": "What kind of evidence.",
+    "MatchReason.field": "For SHARED_IDENTIFIER the subject's field listing the value (null "
+    "when it only claims it); `name` or `address` for the others.",
+    "MatchReason.value": "The shared normalised value, the other contact's name, or its address.",
+    "MatchReasonKind": "Kinds of match evidence.",
+    "MatchReasonKind.SHARED_IDENTIFIER": "Both list or claim the same phone, email, social or "
+    "external id value (never a blocked one).",
+    "MatchReasonKind.SIMILAR_NAME": "First and last names equal after folding case, accents "
+    "and punctuation, a typo or transposition apart, or a common nickname.",
+    "MatchReasonKind.SAME_ADDRESS": "line1 and postalCode equal after folding.",
+    "Contact.matchSuggestions(first:)": "How many, 1 to 100.",
+    "Contact.matchSuggestions(minScore:)": "The lowest score returned, 0 to 1.",
     "IdentitySettings": "How this org handles probable duplicates and junk identifier values.",
     "IdentitySettings.autoMerge": "When true, a write that changes a contact's evidence merges "
     "it with every suggestion scoring at least autoMergeMinScore (default false).",

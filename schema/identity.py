@@ -3,16 +3,72 @@ duplicate clusters."""
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import strawberry
 
-from resolvers import identity_settings, manual_claims
+from resolvers import identity_settings, manual_claims, matching
+from resolvers.documents import ContactDoc
 from resolvers.identifiers import split_key
-from schema.contact import Identifier
+from schema.contact import Contact, Identifier
 from schema.context import Info
 from schema.conversation import IdentifierValue
 from schema.enums import IdentifierType
 from schema.inputs import IdentifierInput, to_patch
 from schema.permissions import CanConfigureIdentity, CanEditContacts
+
+
+@strawberry.enum
+class MatchReasonKind(StrEnum):
+    SHARED_IDENTIFIER = matching.SHARED_IDENTIFIER
+    SIMILAR_NAME = matching.SIMILAR_NAME
+    SAME_ADDRESS = matching.SAME_ADDRESS
+
+
+@strawberry.type
+class MatchReason:
+    kind: MatchReasonKind
+    field: str | None
+    value: str | None
+
+    @classmethod
+    def of(cls, reason: matching.Reason) -> MatchReason:
+        return cls(kind=MatchReasonKind(reason.kind), field=reason.field, value=reason.value)
+
+
+@strawberry.type
+class MatchSuggestion:
+    contact: Contact
+    score: float
+    reasons: list[MatchReason]
+
+    @classmethod
+    def of(cls, suggestion: matching.Suggestion) -> MatchSuggestion:
+        return cls(
+            contact=Contact.from_doc(suggestion.contact),
+            score=suggestion.score,
+            reasons=[MatchReason.of(r) for r in suggestion.reasons],
+        )
+
+
+async def match_suggestions_of(
+    info: Info, doc: ContactDoc, first: int | None, min_score: float | None
+) -> list[MatchSuggestion]:
+    """Contact.matchSuggestions: an ancestor's are its canonical contact's (null arguments
+    take the defaults)."""
+    first = 10 if first is None else first
+    min_score = 0.5 if min_score is None else min_score
+    matching.check_arguments(first, min_score)
+    ctx = info.context
+    subject: ContactDoc | None = doc
+    if doc.get("readOnly"):
+        subject = await ctx.loaders.contact.load(doc["canonicalId"])
+    if subject is None:
+        return []
+    found = await matching.suggestions(
+        ctx.store, ctx.org, subject, first=first, min_score=min_score
+    )
+    return [MatchSuggestion.of(s) for s in found]
 
 
 @strawberry.type

@@ -288,6 +288,14 @@ async def a_new_interaction(w: World) -> Vars:
     }
 
 
+async def a_probable_duplicate(w: World) -> Vars:
+    """Two contacts listing one phone: each is the other's match suggestion."""
+    phone = w.phone()
+    first = await w.contact(workPhone=phone)
+    await w.contact(first="David", cellPhone=phone)
+    return {"id": first}
+
+
 async def a_stitched_cookie(w: World) -> Vars:
     """A cookie an interaction stitched to an auto-created contact (listed in no field)."""
     cookie = f"gc-{uuid.uuid4().hex[:10]}"
@@ -583,6 +591,15 @@ PERMISSION_CASES: list[Case] = [
         an_auto_contact,
         ("journey", "contact", "identifiers", 0, "contact"),
         needs=(V.SESSION_VIEW,),
+    ),
+    Case(
+        "Contact.matchSuggestions",
+        "query($id: ID!) { journey(contactId: $id) { contactIds contact { id "
+        "matchSuggestions { score } } } }",
+        V.CONTACT_VIEW,
+        a_probable_duplicate,
+        ("journey", "contact", "matchSuggestions"),
+        needs=(V.SESSION_VIEW,),  # non-null: the denial nulls the journey
     ),
     Case(
         "MergeSet.canonical",
