@@ -62,6 +62,8 @@ INDEXES: Final[dict[str, list[IndexModel]]] = {
         index("org_id_head", "org", "_id", "canonicalId"),
     ],
     "conversation_counts": [index("org_unit_start", "org", "unit", "start"), TTL],
+    # duplicateClusters: pairs at or above a score; a contact's pairs, replaced per write
+    "match_pairs": [index("org_score", "org", "score"), index("org_ids", "org", "ids")],
     # Contact.mergeHistory: the events a batch of contacts was involved in
     "merge_events": [index("org_contacts", "org", "contactIds")],
     "notes": [

@@ -81,6 +81,7 @@ class Resolution:
     created: bool
     keys: list[str] = field(default_factory=list)
     curated_only: bool = False
+    evidence_changed: bool = False  # created or stitched: match pairs need a refresh
 
 
 def parse_interaction(raw: Mapping[str, Any], region: str, retention_days: int = 60) -> Interaction:
@@ -197,6 +198,7 @@ async def record_interaction(
         created=created,
         keys=interaction.keys,
         curated_only=interaction.channel in UNRESOLVED_CHANNELS,
+        evidence_changed=created or bool(stitched),
     )
 
 

@@ -75,6 +75,11 @@ def is_evidence(identifier_key: str) -> bool:
     return split_key(identifier_key)[0] is not IdentifierType.COOKIE
 
 
+def has_evidence(keys: Iterable[str]) -> bool:
+    """Whether any of these keys can be evidence (anything but a cookie)."""
+    return any(is_evidence(k) for k in keys)
+
+
 def fields_by_key(doc: Mapping[str, Any], region: str) -> dict[str, str]:
     """Which of the contact's fields lists each identifier key (the first that does)."""
     found: dict[str, str] = {}

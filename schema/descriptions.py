@@ -283,6 +283,33 @@ DESCRIPTIONS: Final[dict[str, str]] = {
     "MatchReasonKind.SAME_ADDRESS": "line1 and postalCode equal after folding.",
     "Contact.matchSuggestions(first:)": "How many, 1 to 100.",
     "Contact.matchSuggestions(minScore:)": "The lowest score returned, 0 to 1.",
+    "Query.duplicateClusters": "Groups of probable duplicates: live canonical contacts "
+    "connected by pair scores at or above minScore (2 to 25 contacts; a bigger group is cut "
+    "into its strongest parts), best first. Pairs below 0.5 never form clusters.",
+    "Query.duplicateClusters(minScore:)": "The weakest pair score that may hold a cluster "
+    "together, 0 to 1.",
+    "Query.duplicateClusters(types:)": "The contact types that take part (default: every type).",
+    "Query.duplicateClusters(first:)": "Page size, 1 to 100.",
+    "Query.duplicateClusters(after:)": _PAGE_ARGS["after"],
+    "MergeEvent.score": "For a merge of probable duplicates (mergeDuplicateClusters or an "
+    "automatic merge): the score that justified it; null otherwise.",
+    "MergeEvent.reasons": "For a merge of probable duplicates: its evidence; empty otherwise.",
+    "DuplicateClusterConnection": "A page of duplicate clusters, best first.",
+    **_prefixed("DuplicateClusterConnection.", _CONNECTION),
+    "DuplicateClusterEdge": "A duplicate cluster in a page.",
+    **_prefixed("DuplicateClusterEdge.", _EDGE),
+    "DuplicateClusterEdge.node": "The cluster.",
+    "DuplicateCluster": "Contacts that are probably one person.",
+    "DuplicateCluster.id": "The cluster's id: the same for the same contacts.",
+    "DuplicateCluster.contacts": "2 to 25 live canonical contacts, oldest first.",
+    "DuplicateCluster.score": "The weakest pair score that holds the cluster together.",
+    "DuplicateCluster.reasons": "The evidence of the pairs that hold it together.",
+    "Mutation.mergeDuplicateClusters": "Merges the best clusters now, each as one merge whose "
+    "event carries score and reasons; skips clusters the merge rules refuse (two CURATED, "
+    "a set over 52). Returns the new canonical contacts. Needs "
+    "externalContacts:identity:merge.",
+    "Mutation.mergeDuplicateClusters(minScore:)": "The clusters' minimum score, 0 to 1.",
+    "Mutation.mergeDuplicateClusters(first:)": "How many clusters at most, 1 to 100.",
     "IdentitySettings": "How this org handles probable duplicates and junk identifier values.",
     "IdentitySettings.autoMerge": "When true, a write that changes a contact's evidence merges "
     "it with every suggestion scoring at least autoMergeMinScore (default false).",

@@ -3,37 +3,25 @@ duplicate clusters."""
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 import strawberry
 
-from resolvers import identity_settings, manual_claims, matching
+from resolvers import clusters, identity_settings, manual_claims, matching, matching_writes
 from resolvers.documents import ContactDoc
 from resolvers.identifiers import split_key
+from resolvers.pagination import known_total
 from schema.contact import Contact, Identifier
 from schema.context import Info
 from schema.conversation import IdentifierValue
-from schema.enums import IdentifierType
+from schema.enums import ContactType, IdentifierType
 from schema.inputs import IdentifierInput, to_patch
-from schema.permissions import CanConfigureIdentity, CanEditContacts
-
-
-@strawberry.enum
-class MatchReasonKind(StrEnum):
-    SHARED_IDENTIFIER = matching.SHARED_IDENTIFIER
-    SIMILAR_NAME = matching.SIMILAR_NAME
-    SAME_ADDRESS = matching.SAME_ADDRESS
-
-
-@strawberry.type
-class MatchReason:
-    kind: MatchReasonKind
-    field: str | None
-    value: str | None
-
-    @classmethod
-    def of(cls, reason: matching.Reason) -> MatchReason:
-        return cls(kind=MatchReasonKind(reason.kind), field=reason.field, value=reason.value)
+from schema.match_reason import MatchReason
+from schema.pagination import Connection, Edge, PageInfo
+from schema.permissions import (
+    CanConfigureIdentity,
+    CanEditContacts,
+    CanMergeIdentities,
+    CanViewContacts,
+)
 
 
 @strawberry.type
@@ -72,6 +60,40 @@ async def match_suggestions_of(
 
 
 @strawberry.type
+class DuplicateCluster:
+    id: strawberry.ID
+    contacts: list[Contact]
+    score: float
+    reasons: list[MatchReason]
+
+    @classmethod
+    def of(cls, cluster: clusters.Cluster) -> DuplicateCluster:
+        return cls(
+            id=strawberry.ID(cluster.id),
+            contacts=[Contact.from_doc(d) for d in cluster.contacts],
+            score=cluster.score,
+            reasons=[MatchReason.of(r) for r in cluster.reasons],
+        )
+
+
+DuplicateClusterConnection = Connection[DuplicateCluster]
+
+
+def cluster_connection(
+    page: clusters.ClusterPage, *, after_given: bool
+) -> Connection[DuplicateCluster]:
+    cursors = [clusters.encode_cursor(c) for c in page.clusters]
+    return Connection(
+        edges=[
+            Edge(cursor=cursor, node=DuplicateCluster.of(cluster))
+            for cluster, cursor in zip(page.clusters, cursors, strict=True)
+        ],
+        page_info=PageInfo.of(cursors, has_next=page.has_next, after_given=after_given),
+        total=known_total(page.total),
+    )
+
+
+@strawberry.type
 class IdentitySettings:
     auto_merge: bool
     auto_merge_min_score: float
@@ -98,6 +120,26 @@ class IdentitySettingsInput:
 
 @strawberry.type
 class IdentityQuery:
+    @strawberry.field(permission_classes=[CanViewContacts])
+    async def duplicate_clusters(
+        self,
+        info: Info,
+        min_score: float | None = 0.9,
+        types: list[ContactType] | None = strawberry.UNSET,
+        first: int | None = 50,
+        after: str | None = strawberry.UNSET,  # no SDL default, as in the contract
+    ) -> DuplicateClusterConnection:
+        ctx = info.context
+        page = await clusters.cluster_page(
+            ctx.store,
+            ctx.org,
+            min_score=0.9 if min_score is None else min_score,
+            types=[str(t) for t in types] if types else None,
+            first=50 if first is None else first,
+            after=after or None,
+        )
+        return cluster_connection(page, after_given=bool(after))
+
     @strawberry.field(permission_classes=[CanConfigureIdentity])
     async def identity_settings(self, info: Info) -> IdentitySettings:
         ctx = info.context
@@ -106,6 +148,16 @@ class IdentityQuery:
 
 @strawberry.type
 class IdentityMutation:
+    @strawberry.mutation(permission_classes=[CanMergeIdentities])
+    async def merge_duplicate_clusters(
+        self, info: Info, min_score: float, first: int | None = 100
+    ) -> list[Contact]:
+        ctx = info.context
+        docs = await clusters.merge_clusters(
+            ctx.store, ctx.principal, min_score=min_score, first=100 if first is None else first
+        )
+        return [Contact.from_doc(d) for d in docs]
+
     @strawberry.mutation(permission_classes=[CanConfigureIdentity])
     async def update_identity_settings(
         self, info: Info, input: IdentitySettingsInput
@@ -124,6 +176,11 @@ class IdentityMutation:
         doc = await manual_claims.claim_identifier(
             ctx.store, ctx.principal, str(contact_id), to_patch(identifier)
         )
+        merged = await matching_writes.auto_merge_after_write(
+            ctx.store, ctx.principal, doc["contactId"]
+        )
+        if merged is not None and merged["_id"] != doc["contactId"]:  # merged automatically
+            doc = {**doc, "contactId": merged["_id"]}
         return Identifier.from_doc(doc)
 
     @strawberry.mutation(permission_classes=[CanEditContacts])

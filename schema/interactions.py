@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import strawberry
 
-from resolvers import conversations, interactions
+from resolvers import conversations, interactions, matching_writes
+from resolvers.matching import has_evidence
 from resolvers.principal import Permission
 from schema.context import Info
 from schema.conversation import Conversation, Resolution, selected_names
@@ -60,6 +61,10 @@ class InteractionMutation:
         raw["conversationId"] = str(input.conversation_id)
         raw["identifiers"] = [{"type": i.type, "value": i.value} for i in input.identifiers]
         result = await interactions.record_interaction(ctx.store, ctx.principal, raw)
+        if result.evidence_changed and result.contact is not None:
+            result.contact = await matching_writes.after_write(
+                ctx.store, ctx.principal, result.contact, claimed=has_evidence(result.keys)
+            )
         return Resolution.from_result(result)
 
     @strawberry.mutation(
