@@ -5,10 +5,10 @@ never counts as match evidence and never appears in ``otherMatches``; an interac
 only identifiers are blocked is treated as one with none.
 
 Built in (case-insensitive, trimmed): the values ``anonymous``, ``unknown``, ``null``,
-``undefined``, ``none``, ``n/a``, ``test``, ``0``, ``-1`` for every type (for an
-``EXTERNAL_ID`` the part after ``source:`` too); emails whose local part is ``noreply``,
-``no-reply``, ``donotreply``, ``do-not-reply``, ``anonymous``, ``unknown``, ``none``,
-``null`` or ``test``; phones (and WhatsApp numbers) whose national number is one repeated
+``undefined``, ``none``, ``n/a``, ``test``, ``0``, ``-1`` for every type (an
+``EXTERNAL_ID``'s value is ``source:value`` as a whole: ``crm:0`` is a real id); emails
+whose local part is ``noreply``, ``no-reply``, ``donotreply``, ``do-not-reply``,
+``anonymous``, ``unknown``, ``none``, ``null`` or ``test``; phones (and WhatsApp numbers) whose national number is one repeated
 digit or ``1234567890``.
 
 The org's own list lives in the ``identity_settings`` collection, one document per org
@@ -89,8 +89,6 @@ def is_builtin_blocked(identifier_key: str) -> bool:
     text = value.strip().casefold()
     if text in BUILTIN_VALUES:
         return True
-    if kind is IdentifierType.EXTERNAL_ID:
-        return text.partition(":")[2].strip() in BUILTIN_VALUES
     if kind is IdentifierType.EMAIL:
         local, at, _ = text.rpartition("@")
         return bool(at) and local in BUILTIN_EMAIL_LOCAL_PARTS

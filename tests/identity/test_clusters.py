@@ -3,8 +3,6 @@ best first, types, keyset pages; merges with score and reasons, refusals skipped
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from resolvers import clusters, matching_pairs

@@ -296,6 +296,30 @@ async def a_probable_duplicate(w: World) -> Vars:
     return {"id": first}
 
 
+async def a_duplicate_cluster(w: World, org: str = ACME) -> Vars:
+    """A caller (phone and email, named on the call) and a curated contact listing both:
+    a cluster at 0.9 that the merge rules allow."""
+    phone, email = w.phone(org), w.email(org)
+    await w.api.gql(
+        RECORD,
+        {
+            "i": {
+                "conversationId": f"conv-{org}-{uuid.uuid4().hex[:10]}",
+                "channel": "VOICE",
+                "startedAt": datetime.now(UTC).isoformat(),
+                "identifiers": [
+                    {"type": "PHONE", "value": phone},
+                    {"type": "EMAIL", "value": email},
+                ],
+                "provided": {"firstName": "Kim", "lastName": "Park"},
+            }
+        },
+        org=org,
+    )
+    await w.contact(org, first="Kim", workPhone=phone, personalEmail=email)
+    return {}
+
+
 async def a_stitched_cookie(w: World) -> Vars:
     """A cookie an interaction stitched to an auto-created contact (listed in no field)."""
     cookie = f"gc-{uuid.uuid4().hex[:10]}"
@@ -481,6 +505,21 @@ PERMISSION_CASES: list[Case] = [
         a_stitched_cookie,
         ("releaseIdentifier",),
         writes=("identifiers",),
+    ),
+    Case(
+        "Query.duplicateClusters",
+        "query { duplicateClusters(minScore: 0.5) { totalCount edges { node { id } } } }",
+        V.CONTACT_VIEW,
+        a_duplicate_cluster,
+        ("duplicateClusters",),
+    ),
+    Case(
+        "Mutation.mergeDuplicateClusters",
+        "mutation { mergeDuplicateClusters(minScore: 0.5) { id } }",
+        V.IDENTITY_MERGE,
+        a_duplicate_cluster,
+        ("mergeDuplicateClusters",),
+        writes=("contacts", "identifiers", "merge_sets"),
     ),
     Case(
         "Query.identitySettings",
@@ -991,6 +1030,18 @@ TENANCY_CASES: list[Foreign] = [
         "NOT_FOUND",
     ),
     F("deleteContact", "mutation($id: ID!) { deleteContact(id: $id) }", acme_contact, "NOT_FOUND"),
+    F(
+        "duplicateClusters",
+        "query { duplicateClusters(minScore: 0) { totalCount edges { node { id } } } }",
+        a_duplicate_cluster,
+        "absent",
+    ),
+    F(
+        "mergeDuplicateClusters",
+        "mutation { mergeDuplicateClusters(minScore: 0) { id } }",
+        a_duplicate_cluster,
+        "absent",
+    ),
     F(
         "claimIdentifier",
         "mutation($id: ID!) { claimIdentifier(contactId: $id, "

@@ -132,6 +132,12 @@ CLAIM = """mutation($id: ID!, $v: String!) {
   claimIdentifier(contactId: $id, identifier: {type: COOKIE, value: $v}) { value }
 }"""
 RELEASE = "mutation($v: String!) { releaseIdentifier(type: COOKIE, value: $v) }"
+CLUSTERS = """query($min: Float, $after: String, $types: [ContactType!]) {
+  duplicateClusters(minScore: $min, first: 5, after: $after, types: $types) {
+    totalCount pageInfo { hasNextPage endCursor } edges { node { id score contacts { id } } }
+  }
+}"""
+MERGE_CLUSTERS = "mutation { mergeDuplicateClusters(minScore: 0.5, first: 2) { id } }"
 CONTACTS_Q = "query($ids: [ID!]!) { contacts(ids: $ids) { id firstName canonical { id } } }"
 SEARCH = """query($q: String!, $after: String, $types: [ContactType!]) {
   searchContacts(query: $q, first: 10, after: $after, types: $types) {
@@ -333,6 +339,14 @@ class Battery:
         await gql(UPDATE_SETTINGS, {"i": {"blockedIdentifiers": []}})
         await gql(CLAIM, {"id": curated[0]["_id"], "v": "gc-by-hand"})
         await gql(RELEASE, {"v": "gc-by-hand"})
+        twin = {"firstName": curated[0]["firstName"], "lastName": curated[0]["lastName"]}
+        await gql(CREATE, {"i": {**twin, "workPhone": curated[0]["cellPhone"]}})  # a pair
+        page = await gql(CLUSTERS, {"min": 0.5})
+        if page["duplicateClusters"]["pageInfo"]["hasNextPage"]:
+            after = page["duplicateClusters"]["pageInfo"]["endCursor"]
+            await gql(CLUSTERS, {"min": 0.5, "after": after})
+        await gql(CLUSTERS, {"min": 0.9, "types": ["IDENTIFIED"]})
+        await gql(MERGE_CLUSTERS)
 
     async def subscription(self) -> None:
         heads = list(self.seeded.set_heads.values())
