@@ -159,9 +159,19 @@ CANDIDATE_PROJECTION = {
 
 
 async def find_candidates(
-    store: Store, org: str, subject: ContactDoc, *, block_list: BlockList | None = None
+    store: Store,
+    org: str,
+    subject: ContactDoc,
+    *,
+    block_list: BlockList | None = None,
+    names_only: bool = False,
 ) -> Candidates:
-    """Candidates of one canonical contact in three rounds of indexed reads (see module)."""
+    """Candidates of one canonical contact in three rounds of indexed reads (see module);
+    ``names_only``: only its name and address candidates (a contact no one shares a value
+    with, e.g. one an interaction has just created)."""
+    if names_only:
+        named = await _by_match_keys(store, org, subject.get("matchKeys") or [])
+        return Candidates(evidence=[], holders={}, contacts={d["_id"]: d for d in named})
     subject_id = subject["_id"]
     claims_read = store.identifiers.find(
         {"org": org, "contactId": subject_id},
@@ -241,10 +251,11 @@ async def suggestions(
     first: int = 10,
     min_score: float = 0.5,
     block_list: BlockList | None = None,
+    names_only: bool = False,
 ) -> list[Suggestion]:
     """The subject's (a canonical contact's) best suggestions, best first."""
     check_arguments(first, min_score)
-    found = await find_candidates(store, org, subject, block_list=block_list)
+    found = await find_candidates(store, org, subject, block_list=block_list, names_only=names_only)
     region = store.config.default_region
     subject_fields = fields_by_key(subject, region)
     moment = now()

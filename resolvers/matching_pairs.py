@@ -54,18 +54,28 @@ async def refresh(
     *,
     block_list: BlockList | None = None,
     claimed: bool = False,
+    fresh: bool = False,
 ) -> list[matching.Suggestion]:
     """Replace the contact's pairs with its current suggestions (≥ PAIR_FLOOR); returns them.
 
     ``claimed``: the contact claims values through interactions (so it has evidence even
-    without keys of its own)."""
+    without keys of its own). ``fresh``: a contact just created by an interaction, which no
+    other contact shares a value with (resolution saw to it): only its name and address
+    candidates are read, and it has no pairs to replace."""
     if not liveness.is_live(contact) or not (claimed or has_evidence(contact)):
         return []
     found = await matching.suggestions(
-        store, org, contact, first=PAIRS_PER_CONTACT, min_score=PAIR_FLOOR, block_list=block_list
+        store,
+        org,
+        contact,
+        first=PAIRS_PER_CONTACT,
+        min_score=PAIR_FLOOR,
+        block_list=block_list,
+        names_only=fresh,
     )
     pairs = pairs_collection(store)
-    await pairs.delete_many({"org": org, "ids": contact["_id"]})
+    if not fresh:
+        await pairs.delete_many({"org": org, "ids": contact["_id"]})
     if found:
         await pairs.bulk_write([_replacement(org, contact["_id"], s) for s in found], ordered=False)
     return found

@@ -23,7 +23,7 @@ from resolvers.contact_fields import ContactType
 from resolvers.contacts import get_canonical
 from resolvers.documents import ContactDoc, MatchReasonDoc, MergeEvidenceDoc
 from resolvers.errors import BadUserInput, Conflict, MergeNotAllowed, NotFound
-from resolvers.matching import Reason, Suggestion
+from resolvers.matching import Reason, Suggestion, has_evidence
 from resolvers.principal import Principal
 from resolvers.store import Store
 
@@ -31,11 +31,17 @@ AUTO = "auto"  # MergeEvent.by of an automatic merge
 
 
 async def after_write(
-    store: Store, principal: Principal, contact: ContactDoc, *, claimed: bool = True
+    store: Store,
+    principal: Principal,
+    contact: ContactDoc,
+    *,
+    claimed: bool = True,
+    settings: identity_settings.IdentitySettings | None = None,
 ) -> ContactDoc:
     """Refresh the contact's pairs; merge it automatically when the org says so."""
     org = principal.org
-    settings = await identity_settings.get_settings(store, org)
+    if settings is None:
+        settings = await identity_settings.get_settings(store, org)
     found = await matching_pairs.refresh(
         store, org, contact, block_list=settings.block_list, claimed=claimed
     )
@@ -45,6 +51,29 @@ async def after_write(
     if not strong:
         return contact
     return await _auto_merge(store, principal, contact, strong)
+
+
+async def after_interaction(
+    store: Store, principal: Principal, contact: ContactDoc, *, created: bool, keys: list[str]
+) -> ContactDoc:
+    """After recordInteraction created or stitched ``contact``.
+
+    An interaction never adds a *shared* identifier: resolution hands every value a live
+    contact lists to that lister first, so what it creates or stitches nobody else lists.
+    What can change is the name and address of a contact it created (from ``provided``).
+    So with ``autoMerge`` off only such a contact is refreshed (one indexed read for its
+    name/address candidates, none for a contact without them); with ``autoMerge`` on, the
+    contact is scored like after any write (its existing pairs may now merge)."""
+    settings = await identity_settings.get_settings(store, principal.org)
+    if settings.auto_merge:
+        return await after_write(
+            store, principal, contact, claimed=has_evidence(keys), settings=settings
+        )
+    if created and contact.get("matchKeys"):
+        await matching_pairs.refresh(
+            store, principal.org, contact, block_list=settings.block_list, fresh=True
+        )
+    return contact
 
 
 async def auto_merge_after_write(

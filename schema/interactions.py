@@ -5,7 +5,6 @@ from __future__ import annotations
 import strawberry
 
 from resolvers import conversations, interactions, matching_writes
-from resolvers.matching import has_evidence
 from resolvers.principal import Permission
 from schema.context import Info
 from schema.conversation import Conversation, Resolution, selected_names
@@ -62,8 +61,8 @@ class InteractionMutation:
         raw["identifiers"] = [{"type": i.type, "value": i.value} for i in input.identifiers]
         result = await interactions.record_interaction(ctx.store, ctx.principal, raw)
         if result.evidence_changed and result.contact is not None:
-            result.contact = await matching_writes.after_write(
-                ctx.store, ctx.principal, result.contact, claimed=has_evidence(result.keys)
+            result.contact = await matching_writes.after_interaction(
+                ctx.store, ctx.principal, result.contact, created=result.created, keys=result.keys
             )
         return Resolution.from_result(result)
 
