@@ -18,6 +18,10 @@ canonical contact.
 
 from __future__ import annotations
 
+import logging
+
+from pymongo.errors import PyMongoError
+
 from resolvers import identity_settings, matching_pairs, merges
 from resolvers.contact_fields import ContactType
 from resolvers.contacts import get_canonical
@@ -28,6 +32,7 @@ from resolvers.principal import Principal
 from resolvers.store import Store
 
 AUTO = "auto"  # MergeEvent.by of an automatic merge
+logger = logging.getLogger(__name__)
 
 
 async def after_write(
@@ -121,5 +126,9 @@ async def _auto_merge(
     except (MergeNotAllowed, BadUserInput, NotFound, Conflict):
         # merged meanwhile (a racing request made the merge) or refused: show what is there
         return await get_canonical(store, principal.org, contact["_id"]) or contact
+    except PyMongoError:
+        # the merge's transaction left no trace; the write that triggered it stands
+        logger.warning("automatic merge failed", exc_info=True)
+        return contact
     await matching_pairs.refresh(store, principal.org, merged)
     return merged

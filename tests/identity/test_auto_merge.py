@@ -9,8 +9,12 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from resolvers.store import Store
+from pymongo import AsyncMongoClient
+
+from resolvers.invariants import find_violations
+from resolvers.store import Doc, Store
 from tests.conftest import Api
+from tests.schema.test_merge_api import failpoint
 
 CREATE = """mutation($i: ContactInput!) {
   createContact(input: $i) {
@@ -148,3 +152,21 @@ async def test_racing_interactions_make_one_merge(api: Api, store: Store) -> Non
     assert set(events[0]["inputIds"]) == {caller, curated}
     heads = {r["contact"]["id"] for r in results}
     assert heads == {events[0]["canonicalId"]}  # both answer with the merged contact
+
+
+async def test_a_failed_automatic_merge_leaves_no_trace_and_the_write_stands(
+    api: Api, store: Store, client: AsyncMongoClient[Doc]
+) -> None:
+    await api.gql(SETTINGS, {"i": {"autoMerge": True}})
+    await caller_with_phone_and_email(api, firstName="Kim", lastName="Park")
+    # inserts: the contact, its two claims (both held already), then the merge's canonical
+    async with failpoint(client, "insert", skip=3, labels=[]):
+        data = await api.gql(
+            CREATE,
+            {"i": {"firstName": "Kim", "lastName": "Park", "workPhone": PHONE, "workEmail": EMAIL}},
+        )
+    assert data["createContact"]["mergeSet"] is None
+    assert await store.merge_sets.count_documents({}) == 0
+    assert await store.merge_events.count_documents({}) == 0
+    assert await store.contacts.count_documents({"readOnly": True}) == 0
+    assert await find_violations(store) == []
