@@ -66,6 +66,11 @@ INDEXES: Final[dict[str, list[IndexModel]]] = {
     "match_pairs": [index("org_score", "org", "score"), index("org_ids", "org", "ids")],
     # Contact.mergeHistory: the events a batch of contacts was involved in
     "merge_events": [index("org_contacts", "org", "contactIds")],
+    # the change feed: one position per org (the unique index refuses a void for a position
+    # whose change committed), read in position order; expired changes go
+    "changes": [index("org_seq", "org", "seq", unique=True), TTL],
+    # an org's webhooks; the delivery loop's due ones
+    "webhooks": [index("org_id", "org", "_id"), index("due", "nextAttemptAt")],
     "notes": [
         IndexModel(
             [("org", ASCENDING), ("contactId", ASCENDING), ("createdAt", DESCENDING)],

@@ -56,6 +56,8 @@ COLLECTIONS = (
     "merge_sets",
     "notes",
     "identity_settings",
+    "changes",
+    "webhooks",
 )
 
 Vars = dict[str, Any]
@@ -341,6 +343,11 @@ async def a_stitched_cookie(w: World) -> Vars:
     return {"v": cookie}
 
 
+async def a_webhook(w: World) -> Vars:
+    data = await w.api.gql('mutation { createWebhook(url: "https://93.184.215.14/hook") { id } }')
+    return {"id": data["createWebhook"]["id"]}
+
+
 async def nothing(w: World) -> Vars:
     await w.contact()  # something to (not) change
     return {}
@@ -412,7 +419,37 @@ PERMISSION_CASES: list[Case] = [
         a_linked_conversation,
         ("conversations",),
     ),
+    Case(
+        "Query.changes",
+        "query { changes(first: 10) { edges { node { id kind } } } }",
+        V.CONTACT_VIEW,
+        a_contact,
+        ("changes",),
+    ),
+    Case(
+        "Query.webhooks",
+        "query { webhooks { id url } }",
+        V.WEBHOOK_MANAGE,
+        a_webhook,
+        ("webhooks",),
+    ),
     # mutations
+    Case(
+        "Mutation.createWebhook",
+        'mutation { createWebhook(url: "https://93.184.215.14/hook") { id secret } }',
+        V.WEBHOOK_MANAGE,
+        nothing,
+        ("createWebhook",),
+        writes=("webhooks",),
+    ),
+    Case(
+        "Mutation.deleteWebhook",
+        "mutation($id: ID!) { deleteWebhook(id: $id) }",
+        V.WEBHOOK_MANAGE,
+        a_webhook,
+        ("deleteWebhook",),
+        writes=("webhooks",),
+    ),
     Case(
         "Mutation.createContact",
         'mutation { createContact(input: {firstName: "New", lastName: "Person", '
@@ -1226,6 +1263,7 @@ class SubscriptionCase:
     document: str
     permission: Permission
     setup: Setup  # acme's data; the variables
+    takes_id: bool = True  # about one of the org's ids (else: the org's whole stream)
 
 
 SUBSCRIPTION_CASES = [
@@ -1234,6 +1272,13 @@ SUBSCRIPTION_CASES = [
         "subscription($id: ID!) { journeyUpdates(contactId: $id) { id } }",
         V.SESSION_VIEW,
         acme_auto,
+    ),
+    SubscriptionCase(
+        "Subscription.changes",
+        "subscription { changes { id kind } }",
+        V.CONTACT_VIEW,
+        acme_auto,
+        takes_id=False,
     ),
 ]
 
@@ -1264,7 +1309,10 @@ async def test_a_subscription_without_its_permission_is_forbidden(
     assert codes(message["payload"]["errors"]) == ["FORBIDDEN"], message
 
 
-@pytest.mark.parametrize("case", SUBSCRIPTION_CASES, ids=[c.op for c in SUBSCRIPTION_CASES])
+ID_CASES = [c for c in SUBSCRIPTION_CASES if c.takes_id]
+
+
+@pytest.mark.parametrize("case", ID_CASES, ids=[c.op for c in ID_CASES])
 async def test_a_subscription_to_another_orgs_id_is_like_an_unknown_id(
     api: Api, world: World, ws_url: str, case: SubscriptionCase
 ) -> None:
