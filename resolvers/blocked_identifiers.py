@@ -181,7 +181,15 @@ async def add_blocked(
 
 async def release_claims(
     store: Store, org: str, keys: list[str], *, session: AsyncClientSession | None
-) -> None:
-    """Blocking a claimed value releases it (no one takes it over: it is blocked)."""
-    if keys:
+) -> list[tuple[str, str]]:
+    """Blocking a claimed value releases it (no one takes it over: it is blocked). Returns
+    the released ``(key, holder id)`` pairs (this function records no change: a caller that
+    reports releases in the change feed does so itself; erasure must not, its values go)."""
+    if not keys:
+        return []
+    held = await store.identifiers.find(
+        {"org": org, "key": {"$in": keys}}, {"key": 1, "contactId": 1}, session=session
+    ).to_list()
+    if held:
         await store.identifiers.delete_many({"org": org, "key": {"$in": keys}}, session=session)
+    return [(h["key"], h["contactId"]) for h in held]

@@ -23,6 +23,7 @@ from resolvers.blocked_identifiers import (
     release_claims,
     settings_collection,
 )
+from resolvers.changes import ChangeKind, NewChange, record_changes
 from resolvers.clock import now
 from resolvers.errors import BadUserInput
 from resolvers.principal import Principal
@@ -113,8 +114,18 @@ async def update_settings(
         if patch.blocked is not None:
             added = [k for k in patch.blocked if k not in before.blocked]
             removed = [k for k in before.blocked if k not in patch.blocked]
-            await release_claims(store, org, added, session=session)
+            released = await release_claims(store, org, added, session=session)
             await claims.reclaim(store, org, removed, session=session)
+            await record_changes(
+                store,
+                session,
+                org=org,
+                by=principal.sub,
+                changes=[
+                    NewChange(ChangeKind.IDENTIFIER_RELEASED, holder, identifier=key)
+                    for key, holder in released
+                ],
+            )
         return await get_settings(store, org, session=session)
 
     return await store.in_transaction(work)

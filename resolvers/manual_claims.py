@@ -20,6 +20,7 @@ from typing import Any
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from resolvers import blocked_identifiers, claims, liveness
+from resolvers.changes import ChangeKind, record_change
 from resolvers.clock import now
 from resolvers.contacts import require_canonical
 from resolvers.documents import ClaimDoc, ContactDoc
@@ -49,14 +50,23 @@ async def claim_identifier(
         doc = claims.claim_doc(org, wanted, contact, claims.VIA_INTERACTION)
         if current is None:
             await store.identifiers.insert_one(doc, session=session)
-            return doc
-        if current["contactId"] == contact["_id"]:
+        elif current["contactId"] == contact["_id"]:
             return current
-        await _check_takeover(store, org, current, contact, session)
-        await store.identifiers.update_one(
-            {"org": org, "key": wanted, "contactId": current["contactId"]},
-            {"$set": doc},
-            session=session,
+        else:
+            await _check_takeover(store, org, current, contact, session)
+            await store.identifiers.update_one(
+                {"org": org, "key": wanted, "contactId": current["contactId"]},
+                {"$set": doc},
+                session=session,
+            )
+        await record_change(
+            store,
+            session,
+            org=org,
+            kind=ChangeKind.IDENTIFIER_CLAIMED,
+            by=principal.sub,
+            contact_id=contact["_id"],
+            identifier=wanted,
         )
         return doc
 
@@ -105,6 +115,15 @@ async def release_identifier(store: Store, principal: Principal, kind: Any, valu
             )
         await store.identifiers.delete_one(
             {"org": org, "key": wanted, "contactId": current["contactId"]}, session=session
+        )
+        await record_change(
+            store,
+            session,
+            org=org,
+            kind=ChangeKind.IDENTIFIER_RELEASED,
+            by=principal.sub,
+            contact_id=current["contactId"],
+            identifier=wanted,
         )
         return True
 

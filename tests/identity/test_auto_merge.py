@@ -90,6 +90,8 @@ async def test_create_contact_merges_with_a_strong_suggestion_and_unmerge_undoes
         "SHARED_IDENTIFIER",
         "SIMILAR_NAME",
     ]
+    [change] = await store.db["changes"].find({"kind": "CONTACTS_MERGED"}).to_list()
+    assert change["by"] == "auto" and change["contactId"] == merged["id"]
     restored = await api.gql(UNMERGE, {"id": merged["id"]})
     assert caller in {c["id"] for c in restored["unmergeContacts"]}
     assert len(restored["unmergeContacts"]) == 2

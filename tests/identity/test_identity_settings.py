@@ -131,3 +131,15 @@ async def test_settings_need_the_configure_permission(api: Api) -> None:
     assert codes(errors) == ["FORBIDDEN"]
     data = await api.gql(SETTINGS, permissions=["externalContacts:identity:configure"])
     assert data["identitySettings"]["autoMerge"] is False
+
+
+async def test_blocking_releases_are_in_the_change_feed(api: Api, store: Store) -> None:
+    made = await api.gql(
+        CREATE, {"i": {"firstName": "Front", "lastName": "Desk", "workPhone": "+1 803 555 0100"}}
+    )
+    await api.gql(
+        UPDATE, {"i": {"blockedIdentifiers": [{"type": "PHONE", "value": "+18035550100"}]}}
+    )
+    [change] = await store.db["changes"].find({"kind": "IDENTIFIER_RELEASED"}).to_list()
+    assert change["contactId"] == made["createContact"]["id"]
+    assert change["identifier"] == {"type": "PHONE", "value": "+18035550100"}

@@ -143,3 +143,31 @@ async def test_claims_and_releases_by_hand_need_contact_edit(api: Api) -> None:
         CLAIM, {"id": ann, "t": "COOKIE", "v": "gc-1"}, permissions=lacking
     )
     assert codes(errors) == ["FORBIDDEN"]
+
+
+async def changes_of(store: Store, kind: str) -> list[dict[str, Any]]:
+    return await store.db["changes"].find({"org": "acme", "kind": kind}).to_list()
+
+
+async def test_claims_and_releases_by_hand_are_in_the_change_feed(api: Api, store: Store) -> None:
+    ann = await create(api)
+    await api.gql(CLAIM, {"id": ann, "t": "COOKIE", "v": "gc-1"})
+    [claimed] = await changes_of(store, "IDENTIFIER_CLAIMED")
+    assert claimed["contactId"] == ann and claimed["by"] == "agent-1"
+    assert claimed["identifier"] == {"type": "COOKIE", "value": "gc-1"}
+    await api.gql(RELEASE, {"t": "COOKIE", "v": "gc-1"})
+    [released] = await changes_of(store, "IDENTIFIER_RELEASED")
+    assert released["contactId"] == ann
+    assert released["identifier"] == {"type": "COOKIE", "value": "gc-1"}
+
+
+async def test_a_failed_release_records_no_change(
+    api: Api, store: Store, client: AsyncMongoClient[Doc]
+) -> None:
+    ann = await create(api)
+    await api.gql(CLAIM, {"id": ann, "t": "COOKIE", "v": "gc-1"})
+    async with failpoint(client, "delete", labels=[]):
+        _, errors = await api.gql_error(RELEASE, {"t": "COOKIE", "v": "gc-1"})
+    assert codes(errors) == ["INTERNAL_SERVER_ERROR"]
+    assert await changes_of(store, "IDENTIFIER_RELEASED") == []
+    assert await holder(api, "COOKIE", "gc-1") == ann
