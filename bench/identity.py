@@ -204,7 +204,12 @@ async def measure_ingest(store: Store, org: str, calls: int) -> tuple[list[float
             result = await interactions.record_interaction(store, principal, raw)
             if maintained and result.evidence_changed and result.contact is not None:
                 await matching_writes.after_interaction(
-                    store, principal, result.contact, created=result.created, keys=result.keys
+                    store,
+                    principal,
+                    result.contact,
+                    created=result.created,
+                    keys=result.keys,
+                    settings=result.identity,
                 )
             times[maintained].append(time.perf_counter() - started)
     return times[False], times[True]

@@ -59,7 +59,13 @@ async def after_write(
 
 
 async def after_interaction(
-    store: Store, principal: Principal, contact: ContactDoc, *, created: bool, keys: list[str]
+    store: Store,
+    principal: Principal,
+    contact: ContactDoc,
+    *,
+    created: bool,
+    keys: list[str],
+    settings: identity_settings.IdentitySettings | None = None,
 ) -> ContactDoc:
     """After recordInteraction created or stitched ``contact``.
 
@@ -68,8 +74,10 @@ async def after_interaction(
     What can change is the name and address of a contact it created (from ``provided``).
     So with ``autoMerge`` off only such a contact is refreshed (one indexed read for its
     name/address candidates, none for a contact without them); with ``autoMerge`` on, the
-    contact is scored like after any write (its existing pairs may now merge)."""
-    settings = await identity_settings.get_settings(store, principal.org)
+    contact is scored like after any write (its existing pairs may now merge). ``settings``:
+    the org's settings as the recording read them (read again when not given)."""
+    if settings is None:
+        settings = await identity_settings.get_settings(store, principal.org)
     if settings.auto_merge:
         return await after_write(
             store, principal, contact, claimed=has_evidence(keys), settings=settings

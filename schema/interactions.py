@@ -62,7 +62,12 @@ class InteractionMutation:
         result = await interactions.record_interaction(ctx.store, ctx.principal, raw)
         if result.evidence_changed and result.contact is not None:
             result.contact = await matching_writes.after_interaction(
-                ctx.store, ctx.principal, result.contact, created=result.created, keys=result.keys
+                ctx.store,
+                ctx.principal,
+                result.contact,
+                created=result.created,
+                keys=result.keys,
+                settings=result.identity,
             )
         return Resolution.from_result(result)
 
