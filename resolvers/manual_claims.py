@@ -59,18 +59,32 @@ async def claim_identifier(
                 {"$set": doc},
                 session=session,
             )
-        await record_change(
-            store,
-            session,
-            org=org,
-            kind=ChangeKind.IDENTIFIER_CLAIMED,
-            by=principal.sub,
-            contact_id=contact["_id"],
-            identifier=wanted,
+        await _record(
+            store, session, principal, ChangeKind.IDENTIFIER_CLAIMED, contact["_id"], wanted
         )
         return doc
 
     return await store.in_transaction(work)
+
+
+async def _record(
+    store: Store,
+    session: AsyncClientSession,
+    principal: Principal,
+    kind: ChangeKind,
+    contact_id: str,
+    identifier_key: str,
+) -> None:
+    """The change feed's record of a claim or release by hand, in its transaction."""
+    await record_change(
+        store,
+        session,
+        org=principal.org,
+        kind=kind,
+        by=principal.sub,
+        contact_id=contact_id,
+        identifier=identifier_key,
+    )
 
 
 async def _check_takeover(
@@ -116,14 +130,8 @@ async def release_identifier(store: Store, principal: Principal, kind: Any, valu
         await store.identifiers.delete_one(
             {"org": org, "key": wanted, "contactId": current["contactId"]}, session=session
         )
-        await record_change(
-            store,
-            session,
-            org=org,
-            kind=ChangeKind.IDENTIFIER_RELEASED,
-            by=principal.sub,
-            contact_id=current["contactId"],
-            identifier=wanted,
+        await _record(
+            store, session, principal, ChangeKind.IDENTIFIER_RELEASED, current["contactId"], wanted
         )
         return True
 

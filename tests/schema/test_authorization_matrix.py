@@ -302,44 +302,30 @@ async def a_duplicate_cluster(w: World, org: str = ACME) -> Vars:
     """A caller (phone and email, named on the call) and a curated contact listing both:
     a cluster at 0.9 that the merge rules allow."""
     phone, email = w.phone(org), w.email(org)
-    await w.api.gql(
-        RECORD,
-        {
-            "i": {
-                "conversationId": f"conv-{org}-{uuid.uuid4().hex[:10]}",
-                "channel": "VOICE",
-                "startedAt": datetime.now(UTC).isoformat(),
-                "identifiers": [
-                    {"type": "PHONE", "value": phone},
-                    {"type": "EMAIL", "value": email},
-                ],
-                "provided": {"firstName": "Kim", "lastName": "Park"},
-            }
-        },
-        org=org,
-    )
+    seen = [("PHONE", phone), ("EMAIL", email)]
+    await _interaction(w, org, "VOICE", seen, provided={"firstName": "Kim", "lastName": "Park"})
     await w.contact(org, first="Kim", workPhone=phone, personalEmail=email)
     return {}
+
+
+async def _interaction(
+    w: World, org: str, channel: str, seen: list[tuple[str, str]], **more: Any
+) -> None:
+    """An interaction with these identifiers (and more input fields), as org ``org``."""
+    raw = {
+        "conversationId": f"conv-{org}-{uuid.uuid4().hex[:10]}",
+        "channel": channel,
+        "startedAt": datetime.now(UTC).isoformat(),
+        "identifiers": [{"type": kind, "value": value} for kind, value in seen],
+        **more,
+    }
+    await w.api.gql(RECORD, {"i": raw}, org=org)
 
 
 async def a_stitched_cookie(w: World) -> Vars:
     """A cookie an interaction stitched to an auto-created contact (listed in no field)."""
     cookie = f"gc-{uuid.uuid4().hex[:10]}"
-    phone = w.phone()
-    await w.api.gql(
-        RECORD,
-        {
-            "i": {
-                "conversationId": f"conv-{uuid.uuid4().hex[:10]}",
-                "channel": "WEB_CHAT",
-                "startedAt": datetime.now(UTC).isoformat(),
-                "identifiers": [
-                    {"type": "PHONE", "value": phone},
-                    {"type": "COOKIE", "value": cookie},
-                ],
-            }
-        },
-    )
+    await _interaction(w, ACME, "WEB_CHAT", [("PHONE", w.phone()), ("COOKIE", cookie)])
     return {"v": cookie}
 
 
