@@ -916,6 +916,36 @@ CONVERSATIONS = """query($ids: [ID!]) {
 }"""
 
 
+async def acme_identity_settings(w: World) -> Vars:
+    """acme merges automatically and blocks a value of its own."""
+    secret = f"gc-acme-{uuid.uuid4().hex[:8]}"
+    w.secrets[ACME].add(secret)
+    blocked = f'[{{type: COOKIE, value: "{secret}"}}]'
+    await w.api.gql(
+        "mutation { updateIdentitySettings(input: {autoMerge: true, autoMergeMinScore: 0.97, "
+        f"blockedIdentifiers: {blocked}}}) {{ autoMerge }} }}"
+    )
+    return {}
+
+
+async def own_default_settings(w: World, body: dict[str, Any]) -> None:
+    assert body["data"]["identitySettings"] == {
+        "autoMerge": False,
+        "autoMergeMinScore": 0.95,
+        "blockedIdentifiers": [],
+    }, body
+
+
+async def own_settings_changed(w: World, body: dict[str, Any]) -> None:
+    assert body["data"]["updateIdentitySettings"] == {
+        "autoMerge": False,
+        "autoMergeMinScore": 0.91,
+        "blockedIdentifiers": [],
+    }, body
+    acme = await w.api.gql("query { identitySettings { autoMerge autoMergeMinScore } }")
+    assert acme["identitySettings"] == {"autoMerge": True, "autoMergeMinScore": 0.97}
+
+
 async def only_own_conversations(w: World, body: dict[str, Any]) -> None:
     """Foreign contactIds are ignored: the pull holds the caller's conversations only."""
     assert "errors" not in body, body
@@ -1053,6 +1083,19 @@ TENANCY_CASES: list[Foreign] = [
         "NOT_FOUND",
     ),
     F("deleteContact", "mutation($id: ID!) { deleteContact(id: $id) }", acme_contact, "NOT_FOUND"),
+    F(
+        "identitySettings",
+        "query { identitySettings { autoMerge autoMergeMinScore blockedIdentifiers { value } } }",
+        acme_identity_settings,
+        own_default_settings,
+    ),
+    F(
+        "updateIdentitySettings",
+        "mutation { updateIdentitySettings(input: {autoMergeMinScore: 0.91}) "
+        "{ autoMerge autoMergeMinScore blockedIdentifiers { value } } }",
+        acme_identity_settings,
+        own_settings_changed,
+    ),
     F(
         "duplicateClusters",
         "query { duplicateClusters(minScore: 0) { totalCount edges { node { id } } } }",
