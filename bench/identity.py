@@ -187,7 +187,9 @@ async def measure_ingest(store: Store, org: str, calls: int) -> tuple[list[float
     maintenance recordInteraction triggers; interleaved, the order alternating."""
     principal = Principal(org=org, sub="bench")
     times: dict[bool, list[float]] = {False: [], True: []}
+    rng = random.Random(7)
     for n in range(calls):
+        surname = "".join(rng.choice("bcdfghklmnprstvz") + rng.choice("aeiou") for _ in range(3))
         for maintained in (False, True) if n % 2 else (True, False):
             raw = {
                 "conversationId": f"ingest-{maintained}-{n}",
@@ -196,7 +198,7 @@ async def measure_ingest(store: Store, org: str, calls: int) -> tuple[list[float
                 "identifiers": [{"type": "PHONE", "value": f"+1809{int(maintained)}{n:06d}"}],
                 "provided": {
                     "firstName": "Ida",
-                    "lastName": f"Caller{n}",
+                    "lastName": surname.title(),
                     "address": {"line1": f"{n} Pine St", "postalCode": "29201"},
                 },
             }
