@@ -13,9 +13,8 @@ from pymongo import AsyncMongoClient
 
 from resolvers.store import Doc, Store
 from tests.conftest import Api
+from tests.schema.test_command_counts import RECORD, interaction
 
-RECORD = """mutation($i: InteractionInput!) {
-  recordInteraction(input: $i) { created contact { id } } }"""
 PHONE = "+18032227700"
 
 
@@ -34,17 +33,6 @@ async def fail_once(client: AsyncMongoClient[Doc]) -> AsyncIterator[Any]:
     await client.admin.command({"configureFailPoint": "failCommand", "mode": "off"})
 
 
-def interaction(cid: str, started: str) -> dict[str, Any]:
-    return {
-        "i": {
-            "conversationId": cid,
-            "channel": "VOICE",
-            "startedAt": started,
-            "identifiers": [{"type": "PHONE", "value": PHONE}],
-        }
-    }
-
-
 async def expiries(store: Store) -> tuple[datetime | None, list[datetime | None]]:
     contact = await store.contacts.find_one({"org": "acme"})
     assert contact is not None
@@ -55,18 +43,18 @@ async def expiries(store: Store) -> tuple[datetime | None, list[datetime | None]
 async def test_a_failed_claim_renewal_leaves_the_contact_unrenewed(
     api: Api, store: Store, fail_once: Any
 ) -> None:
-    data = await api.gql(RECORD, interaction("renew-1", "2026-11-01T09:00:00Z"))
+    data = await api.gql(RECORD, interaction("renew-1", PHONE, "2026-11-01T09:00:00Z"))
     assert data["recordInteraction"]["created"] is True
     before = await expiries(store)
     assert before[1] == [before[0]]
     # the later call's updates: the contact's expiry, then its claims' (this one fails)
     await fail_once("update", skip=1)
-    _, errors = await api.gql_error(RECORD, interaction("renew-2", "2026-11-02T09:00:00Z"))
+    _, errors = await api.gql_error(RECORD, interaction("renew-2", PHONE, "2026-11-02T09:00:00Z"))
     assert errors
     assert await expiries(store) == before  # neither renewed
     assert await store.conversations.find_one({"cid": "renew-2"}) is None
     # and without the failure both move together
-    await api.gql(RECORD, interaction("renew-3", "2026-11-03T09:00:00Z"))
+    await api.gql(RECORD, interaction("renew-3", PHONE, "2026-11-03T09:00:00Z"))
     contact_expiry, claim_expiries = await expiries(store)
     assert contact_expiry is not None and before[0] is not None
     assert contact_expiry > before[0] and claim_expiries == [contact_expiry]
