@@ -22,9 +22,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from resolvers import blocked_identifiers, claims, conversation_counts, liveness, web_stitching
+from resolvers import (
+    claims,
+    conversation_counts,
+    identity_settings,
+    liveness,
+    web_stitching,
+)
 from resolvers.clock import now
 from resolvers.contact_fields import (
     EMAIL_FIELDS,
@@ -51,6 +58,7 @@ from resolvers.identifiers import (
     priority_of,
     split_key,
 )
+from resolvers.identity_settings import IdentitySettings
 from resolvers.principal import Principal
 from resolvers.store import Store, aggregate_rows
 
@@ -81,6 +89,8 @@ class Resolution:
     created: bool
     keys: list[str] = field(default_factory=list)
     curated_only: bool = False
+    evidence_changed: bool = False  # created or stitched: match pairs need a refresh
+    identity: IdentitySettings | None = None  # the org's settings as this recording read them
 
 
 def parse_interaction(raw: Mapping[str, Any], region: str, retention_days: int = 60) -> Interaction:
@@ -165,9 +175,10 @@ async def record_interaction(
 ) -> Resolution:
     interaction = parse_interaction(raw, store.config.default_region, store.config.retention_days)
     org = principal.org
-    # blocked values are no identifiers at all (resolvers/blocked_identifiers.py)
-    usable = await blocked_identifiers.usable_keys(store, org, interaction.keys)
-    interaction = dataclasses.replace(interaction, keys=usable)
+    # blocked values are no identifiers at all (resolvers/blocked_identifiers.py); the org's
+    # identity settings, read once, also tell what the write triggers after (auto merging)
+    identity = await identity_settings.get_settings(store, org)
+    interaction = dataclasses.replace(interaction, keys=identity.block_list.keep(interaction.keys))
     existing = await store.conversations.find_one({"org": org, "cid": interaction.conversation_id})
     linked_id = existing.get("externalContactId") if existing else None
 
@@ -201,6 +212,8 @@ async def record_interaction(
         created=created,
         keys=interaction.keys,
         curated_only=interaction.channel in UNRESOLVED_CHANNELS,
+        evidence_changed=created or bool(stitched),
+        identity=identity,
     )
 
 
@@ -429,23 +442,34 @@ async def _renew_expiry(
     current = contact.get("expiresAt")
     if current is not None and current >= expires_at:
         return contact
+
     # Only the contact as read: a promotion (CURATED) or merge (readOnly) meanwhile changes
     # modifiedAt or readOnly, and members of a merge set never expire. update_one on
     # org_id_state's fields, not find_one_and_update (~16x slower on the embedded server).
-    renewed = await store.contacts.update_one(
-        {
-            "_id": contact["_id"],
-            "org": org,
-            "readOnly": False,
-            "modifiedAt": contact["modifiedAt"],
-        },
-        {"$max": {"expiresAt": expires_at, "lastSeenAt": started_at}},
-    )
-    if renewed.matched_count == 0:
+    # The contact and its claims in one transaction: a claim must expire with its holder,
+    # and a deadline between the two writes left them apart (make load: 16 violations).
+    async def renew(session: AsyncClientSession) -> bool:
+        renewed = await store.contacts.update_one(
+            {
+                "_id": contact["_id"],
+                "org": org,
+                "readOnly": False,
+                "modifiedAt": contact["modifiedAt"],
+            },
+            {"$max": {"expiresAt": expires_at, "lastSeenAt": started_at}},
+            session=session,
+        )
+        if renewed.matched_count == 0:
+            return False
+        await store.identifiers.update_many(
+            {"org": org, "contactId": contact["_id"]},
+            {"$max": {"expiresAt": expires_at}},
+            session=session,
+        )
+        return True
+
+    if not await store.in_transaction(renew):
         return contact
-    await store.identifiers.update_many(
-        {"org": org, "contactId": contact["_id"]}, {"$max": {"expiresAt": expires_at}}
-    )
     last_seen = contact.get("lastSeenAt")
     return {
         **contact,

@@ -28,7 +28,13 @@ from pymongo import UpdateMany, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
-from resolvers import blocked_identifiers, interactions, web_sessions, web_stitching
+from resolvers import (
+    blocked_identifiers,
+    interactions,
+    matching_writes,
+    web_sessions,
+    web_stitching,
+)
 from resolvers.blocked_identifiers import BlockList
 from resolvers.changes import ChangeKind, NewChange, record_changes
 from resolvers.clock import now, to_db_precision
@@ -197,6 +203,8 @@ class Resolver:
     blocked: BlockList
     latest: dict[str, datetime] = field(default_factory=dict)  # renewals still to write
     seen: dict[str, ContactDoc] = field(default_factory=dict)  # every contact resolved, by id
+    # the contacts form fills resolved to (what automatic merging looks at after the write)
+    filled: dict[str, tuple[ContactDoc, bool, list[str]]] = field(default_factory=dict)
     # what resolving wrote before the batch's transaction: undone if it fails
     undo: list[tuple[ContactDoc, bool, list[str]]] = field(default_factory=list)
 
@@ -233,6 +241,8 @@ class Resolver:
         """Resolved like a web form fill; the cookie's later events go to whoever holds it
         after: the person when it was free or moves, else its (non-ephemeral) holder."""
         contact = await self._resolve(event)
+        keys = _interaction(event, self.store.config.default_region, self.blocked).keys
+        self.filled[contact["_id"]] = (contact, self.undo[-1][1], keys)
         moves: list[web_stitching.CookieMove] = []
         if web_stitching.identifies(event.provided):
             moves = await web_stitching.movable_cookies(
@@ -408,4 +418,22 @@ async def record_web_events(
     except BaseException:
         await resolver.undo_all()  # no auto-created contact or new claim of a failed call
         raise
+    await _merge_automatically(store, principal, resolver, result)
     return result
+
+
+async def _merge_automatically(
+    store: Store, principal: Principal, resolver: Resolver, result: WebEventsResult
+) -> None:
+    """A form fill is new evidence: with the org's ``autoMerge`` on, its contact merges with
+    its strong suggestions (section 6), as after recordInteraction; the events' contact ids
+    then name the new canonical contact."""
+    renamed: dict[str, str] = {}
+    for contact, created, keys in resolver.filled.values():
+        after = await matching_writes.after_interaction(
+            store, principal, contact, created=created, keys=keys
+        )
+        if after["_id"] != contact["_id"]:
+            renamed[contact["_id"]] = after["_id"]
+    if renamed:
+        result.contact_ids = [renamed.get(i, i) for i in result.contact_ids]

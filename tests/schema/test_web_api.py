@@ -449,3 +449,18 @@ async def test_concurrent_batches_of_one_cookie_make_one_session(api: Api, store
     await asyncio.gather(*(record(api, *b) for b in batches))
     assert session_shapes(await sessions(api, contact)) == [(at(5), 12)]
     assert await store.web_sessions.count_documents({}) == 1
+
+
+CLAIM = """mutation Claim($id: ID!, $v: String!) {
+  claimIdentifier(contactId: $id, identifier: {type: COOKIE, value: $v}) { value }
+}"""
+RELEASE = "mutation Release($v: String!) { releaseIdentifier(type: COOKIE, value: $v) }"
+
+
+async def test_claiming_and_releasing_a_cookie_by_hand_moves_its_sessions(api: Api) -> None:
+    person = await create_curated(api, workEmail="ann@example.com")
+    [visitor] = await record(api, view("kiosk", 0))
+    assert (await api.gql(RELEASE, {"v": "kiosk"}))["releaseIdentifier"] is True
+    assert (await sessions(api, visitor))["webSessionCount"] == 0
+    await api.gql(CLAIM, {"id": person, "v": "kiosk"})
+    assert session_shapes(await sessions(api, person)) == [(at(0), 1)]
