@@ -9,12 +9,11 @@ from typing import Any
 from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from resolvers import claims, liveness, merge_history
+from resolvers import bulk, claims, liveness
 from resolvers.clock import now
 from resolvers.contact_fields import (
     ALL_FIELDS,
     ContactType,
-    clean_input,
     contact_keys,
     name_tokens,
 )
@@ -24,7 +23,6 @@ from resolvers.documents import (
     MergeSetDoc,
     NoteDoc,
     as_contact,
-    field_of,
 )
 from resolvers.errors import BadUserInput, Conflict, NotFound, ReadOnly
 from resolvers.identifiers import MAX_STRING
@@ -121,14 +119,10 @@ async def require_canonical(
 async def create_contact(
     store: Store, principal: Principal, patch: Mapping[str, Any]
 ) -> ContactDoc:
-    """A CURATED contact; claims every identifier its fields list that it is the oldest to list."""
-    fields = clean_input(patch, store.config.default_region)
-    if not fields.get("firstName") or not fields.get("lastName"):
-        raise BadUserInput("firstName and lastName are required")
-    doc = new_contact_doc(store, principal.org, fields, ContactType.CURATED)
-    await store.contacts.insert_one(doc)
-    await claims.claim_all(store, principal.org, doc["keys"], doc, claims.VIA_FIELD)
-    return doc
+    """A CURATED contact; claims every identifier its fields list that it is the oldest to list
+    (a bulk create of one item: resolvers/bulk.py)."""
+    (result,) = await bulk.create_contacts(store, principal, [patch])
+    return result.unwrap()
 
 
 async def update_contact(
@@ -138,48 +132,14 @@ async def update_contact(
 
     The document write and the claims it implies (released values handed on, new values
     claimed) are one transaction: no interleaving of two edits can leave a claim on a contact
-    that no longer lists the value, or a listed value released by an older edit.
+    that no longer lists the value, or a listed value released by an older edit. A bulk
+    update of one item (resolvers/bulk.py).
     """
-    fields = clean_input(patch, store.config.default_region)
-    org = principal.org
-
-    async def work(session: AsyncClientSession) -> ContactDoc:
-        current = await require_canonical(store, org, contact_id, session=session)
-        updated = _edited(store, current, fields)
-        changes = {
-            name: field_of(updated, name)
-            for name in (*fields, "keys", "nameTokens", "modifiedAt", "type", "expiresAt")
-        }
-        # $set, not a whole replacement: a concurrent renewal or merge keeps its own fields;
-        # modifiedAt is the compare-and-set version (a concurrent edit is a write conflict,
-        # and the transaction is retried on a fresh snapshot)
-        replaced = await store.contacts.update_one(
-            {
-                "_id": current["_id"],
-                "org": org,
-                "modifiedAt": current["modifiedAt"],
-                "readOnly": False,
-            },
-            {"$set": changes},
-            session=session,
-        )
-        if replaced.matched_count == 0:
-            raise Conflict("the contact changed concurrently; try again")
-        if current["type"] != ContactType.CURATED:
-            await claims.set_claims_expiry(store, org, [current["_id"]], None, session=session)
-        removed = [k for k in current["keys"] if k not in updated["keys"]]
-        added = [k for k in updated["keys"] if k not in current["keys"]]
-        released = await claims.release(
-            store, org, current["_id"], removed, only_via=claims.VIA_FIELD, session=session
-        )
-        await claims.reclaim(store, org, released, exclude=[current["_id"]], session=session)
-        await claims.claim_all(store, org, added, updated, claims.VIA_FIELD, session=session)
-        return updated
-
-    return await store.in_transaction(work)
+    (result,) = await bulk.update_contacts(store, principal, [(contact_id, patch)])
+    return result.unwrap()
 
 
-def _edited(store: Store, current: ContactDoc, fields: ContactFields) -> ContactDoc:
+def edited(store: Store, current: ContactDoc, fields: ContactFields) -> ContactDoc:
     """``current`` with the cleaned ``fields`` applied (None clears), re-indexed, promoted to
     CURATED, and a ``modifiedAt`` that strictly increases."""
     updated = as_contact({**current, **fields})
@@ -216,33 +176,10 @@ async def promote_contact(store: Store, principal: Principal, contact_id: str) -
 
 
 async def delete_contact(store: Store, principal: Principal, contact_id: str) -> bool:
-    """Delete the contact (or its whole merge set) and hand its identifiers on."""
-    org = principal.org
-    doc = await require_canonical(store, org, contact_id)
-
-    async def work(session: AsyncClientSession) -> None:
-        current = await store.contacts.find_one({"_id": doc["_id"], "org": org}, session=session)
-        if current is None:
-            raise NotFound(f"no contact with id {contact_id}")
-        member_ids = [current["_id"]]
-        if current.get("mergeSetId"):
-            merge_set = await store.merge_sets.find_one(
-                {"_id": current["mergeSetId"], "org": org}, session=session
-            )
-            if merge_set is not None:
-                member_ids = list(dict.fromkeys([*merge_set["memberIds"], current["_id"]]))
-                await store.merge_sets.delete_one({"_id": merge_set["_id"]}, session=session)
-        await store.contacts.delete_many({"_id": {"$in": member_ids}, "org": org}, session=session)
-        await store.notes.delete_many(
-            {"org": org, "contactId": {"$in": member_ids}}, session=session
-        )
-        await merge_history.forget(store, org, member_ids, session)
-        released: list[str] = []
-        for member_id in member_ids:
-            released += await claims.release(store, org, member_id, session=session)
-        await claims.reclaim(store, org, released, exclude=member_ids, session=session)
-
-    await store.in_transaction(work)
+    """Delete the contact (or its whole merge set) and hand its identifiers on (a bulk
+    delete of one item: resolvers/bulk.py)."""
+    (result,) = await bulk.delete_contacts(store, principal, [contact_id])
+    result.unwrap()
     return True
 
 
