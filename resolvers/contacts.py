@@ -190,11 +190,15 @@ def note_owners(contact: ContactDoc, merge_set: MergeSetDoc | None) -> tuple[str
     return (contact["_id"],)
 
 
-async def add_note(store: Store, principal: Principal, contact_id: str, text: str) -> NoteDoc:
+def check_note_text(text: str) -> None:
     if not isinstance(text, str) or not text.strip():
         raise BadUserInput("a note needs text")
     if len(text) > MAX_STRING * 10:
         raise BadUserInput(f"a note is at most {MAX_STRING * 10} characters")
+
+
+async def add_note(store: Store, principal: Principal, contact_id: str, text: str) -> NoteDoc:
+    check_note_text(text)
     contact = await get_exact(store, principal.org, contact_id)
     if contact is None:
         raise NotFound(f"no contact with id {contact_id}")
@@ -210,3 +214,43 @@ async def add_note(store: Store, principal: Principal, contact_id: str, text: st
     }
     await store.notes.insert_one(note)
     return note
+
+
+async def _editable_note(
+    store: Store, org: str, note_id: str, session: AsyncClientSession
+) -> NoteDoc:
+    """The note, unless unknown (NOT_FOUND) or on an ancestor (READ_ONLY, as addNote)."""
+    note = None
+    if isinstance(note_id, str) and len(note_id) <= MAX_STRING:
+        note = await store.notes.find_one({"_id": note_id}, session=session)
+    if note is None or note["org"] != org:
+        raise NotFound(f"no note with id {note_id}")
+    contact = await get_exact(store, org, note["contactId"], session=session)
+    if contact is None:
+        raise NotFound(f"no note with id {note_id}")
+    if contact["readOnly"]:
+        raise ReadOnly("this note's contact is an ancestor in a merge set; its notes are read-only")
+    return note
+
+
+async def update_note(store: Store, principal: Principal, note_id: str, text: str) -> NoteDoc:
+    check_note_text(text)
+
+    async def work(session: AsyncClientSession) -> NoteDoc:
+        note = await _editable_note(store, principal.org, note_id, session)
+        await store.notes.update_one(
+            {"_id": note["_id"]}, {"$set": {"text": text}}, session=session
+        )
+        note["text"] = text
+        return note
+
+    return await store.in_transaction(work)
+
+
+async def delete_note(store: Store, principal: Principal, note_id: str) -> bool:
+    async def work(session: AsyncClientSession) -> bool:
+        note = await _editable_note(store, principal.org, note_id, session)
+        await store.notes.delete_one({"_id": note["_id"]}, session=session)
+        return True
+
+    return await store.in_transaction(work)

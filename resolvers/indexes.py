@@ -38,6 +38,8 @@ INDEXES: Final[dict[str, list[IndexModel]]] = {
         index("org_id_state", "org", "_id", "readOnly", "modifiedAt"),
         # the CSV importer recognises rows it imported before by their fingerprint
         index("org_import", "org", "importKey"),
+        # scanContacts and the contact export: canonical contacts of a type in id order
+        index("org_scan", "org", "readOnly", "type", "_id", "modifiedAt"),
     ],
     "identifiers": [
         index("claim", "org", "key", unique=True),  # the arbiter of every claim race

@@ -12,6 +12,7 @@ from schema.descriptions import describe
 from schema.directory import DirectoryMutation, DirectoryQuery
 from schema.errors import ErrorCodes
 from schema.execution import PlainFieldsExecutor
+from schema.integrations import IntegrationMutation, IntegrationQuery
 from schema.interactions import InteractionMutation, InteractionQuery
 from schema.journeys import JourneyQuery
 from schema.limits import QueryLimiter
@@ -21,8 +22,12 @@ from schema.scalars import DATETIME_SCALAR, DateTime
 from schema.subscriptions import Subscription
 from schema.text_input import LoneSurrogates
 
-Query = merge_types("Query", (DirectoryQuery, InteractionQuery, MergeQuery, JourneyQuery))
-Mutation = merge_types("Mutation", (DirectoryMutation, InteractionMutation, MergeMutation))
+Query = merge_types(
+    "Query", (DirectoryQuery, InteractionQuery, MergeQuery, JourneyQuery, IntegrationQuery)
+)
+Mutation = merge_types(
+    "Mutation", (DirectoryMutation, InteractionMutation, MergeMutation, IntegrationMutation)
+)
 
 
 class GatewaySchema(strawberry.Schema):
