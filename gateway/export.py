@@ -20,9 +20,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from pymongo.errors import PyMongoError
@@ -34,7 +34,7 @@ from gateway.http_errors import RequestRefused, domain_error_response, refusal_r
 from resolvers import journeys, loaders
 from resolvers.documents import ConversationDoc
 from resolvers.errors import BadUserInput, DomainError, ServiceUnavailable
-from resolvers.principal import Permission
+from resolvers.principal import Permission, Principal
 from resolvers.store import Store
 from schema.errors import UNAVAILABLE_MESSAGE
 from schema.scalars import parse_datetime, serialize_datetime
@@ -49,6 +49,7 @@ MEDIA_TYPE = "application/x-ndjson"
 Resolved = tuple[str | None, list[str]]  # individualId, mergeSetIds
 Batch = list[ConversationDoc]
 Ready = tuple[Batch, dict[str, Resolved]]
+T = TypeVar("T")
 
 
 async def ndjson_lines(
@@ -100,11 +101,17 @@ async def _read(
     out: asyncio.Queue[Batch | BaseException | None],
 ) -> None:
     """Pages of the org, newest first, then None (or the error that stopped them)."""
+    await pump(journeys.org_pages(store, org, filter, chunk), out)
+
+
+async def pump(source: AsyncIterator[T], out: asyncio.Queue[T | BaseException | None]) -> None:
+    """Every item of ``source`` into ``out`` (read ahead of the consumer), then None (or the
+    error that stopped it, handed on to the consumer, which raises it)."""
     try:
-        async for batch in journeys.org_pages(store, org, filter, chunk):
-            await out.put(batch)
+        async for item in source:
+            await out.put(item)
         await out.put(None)
-    except Exception as exc:  # handed on to the consumer, which raises it
+    except Exception as exc:
         await out.put(exc)
 
 
@@ -207,13 +214,27 @@ def _params(request: Request) -> tuple[datetime | None, datetime | None, list[st
 
 
 async def export_conversations(request: Request) -> Response:
+    def lines(store: Store, principal: Principal) -> AsyncIterator[bytes]:
+        since, until, channels = _params(request)
+        return ndjson_lines(store, principal.org, since, until, channels)
+
+    return await stream_lines(request, Permission.CONVERSATION_VIEW_ALL, lines)
+
+
+async def stream_lines(
+    request: Request,
+    permission: Permission,
+    lines_of: Callable[[Store, Principal], AsyncIterator[bytes]],
+) -> Response:
+    """An NDJSON export: the token, the rate limit and ``permission`` checked, then the first
+    chunk read before the response starts (bad input and an unavailable database are still
+    a JSON error), the rest streamed."""
     runtime = request.app.state.runtime
     try:
         principal = principal_of(request)  # AuthenticationMiddleware read the token
         runtime.rate_limiter.check(principal)
-        principal.require(Permission.CONVERSATION_VIEW_ALL)
-        since, until, channels = _params(request)
-        lines = ndjson_lines(runtime.store, principal.org, since, until, channels)
+        principal.require(permission)
+        lines = lines_of(runtime.store, principal)
         first = await anext(lines, b"")
     except RequestRefused as refused:
         return refusal_response(refused)
