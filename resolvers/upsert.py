@@ -22,7 +22,7 @@ from typing import Any
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from resolvers import bulk, bulk_claims, claims, interactions
+from resolvers import blocked_identifiers, bulk, bulk_claims, claims, interactions
 from resolvers.contact_fields import clean_input
 from resolvers.conversations import Channel
 from resolvers.documents import ContactDoc, ContactFields
@@ -69,9 +69,12 @@ async def upsert_contact(
 ) -> tuple[ContactDoc, bool]:
     """The contact updated or created, and whether it was created."""
     region = store.config.default_region
-    keys = match_keys(match, region)
-    fields = clean_input(patch, region)
     org = principal.org
+    # blocked values (resolvers/blocked_identifiers.py) are no identifiers at all
+    keys = await blocked_identifiers.usable_keys(store, org, match_keys(match, region))
+    if not keys:
+        raise BadUserInput("match has no usable identifier (every value is blocked)")
+    fields = clean_input(patch, region)
 
     async def work(session: AsyncClientSession) -> tuple[ContactDoc, bool]:
         found, _ = await interactions.claimed_contact(store, org, keys, session=session)

@@ -72,6 +72,9 @@ async def test_bulk_create_writes_good_items_and_reports_bad_ones_in_input_order
     assert await store.contacts.count_documents({}) == 2  # the bad items wrote nothing
     assert await holder_of(store, "PHONE:+18035550100") == first  # the first lister wins
     assert await holder_of(store, "EMAIL:p3@example.com") == last
+    blocked = await api.gql(BULK_CREATE, {"i": [person(4, workEmail="noreply@example.com")]})
+    assert blocked["bulkCreateContacts"][0]["error"] is None
+    assert await holder_of(store, "EMAIL:noreply@example.com") is None  # blocked: never claimed
     assert items[0]["contact"]["type"] == "CURATED"
     assert await find_violations(store) == []
 
@@ -246,6 +249,7 @@ async def test_upsert_refuses_bad_matches_and_a_nameless_creation(api: Api, stor
     for match, fields in (
         ([], name),
         ([{"type": "PHONE", "value": "not a phone"}], name),
+        ([{"type": "EMAIL", "value": "noreply@x.com"}, {"type": "COOKIE", "value": "null"}], name),
         ([{"type": "EMAIL", "value": f"e{n}@x.com"} for n in range(26)], name),
         ([{"type": "EMAIL", "value": "nameless@x.com"}], {"title": "Dr"}),
     ):
