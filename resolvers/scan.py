@@ -8,15 +8,26 @@ at most once. Contacts created during a scan have later ids (ObjectIds) and are 
 scan gets there. Ancestors (``readOnly``) are never listed; expired contacts are dropped
 while reading (their TTL sweep may not have run yet).
 
-Each page is one indexed range per type it spans (``contacts.org_scan``: ``{org, readOnly,
-type, _id}``), never a sort on the server; ``modifiedSince`` filters within that range.
+Reading: the embedded server sorts every match of a query before applying its limit, so a
+keyset page over the whole directory would cost the whole directory. Pages therefore read
+**windows of the id line** (``{org, readOnly, type, _id: {$gte: lo, $lt: hi}}`` on the
+``org_scan`` index), sized from the density of ids seen so far (the id width per contact,
+measured on every window that came back short, grown 64-fold after an empty one): a window
+is sized for the contacts still needed. The density travels in the cursor. Only the first page of
+each type reads its range unbounded, once per scan, to learn the density. Ids that are not
+ObjectIds (24 hex digits) still sort into exactly one window, the open one at the end.
+``modifiedSince`` reads ``{org, readOnly, type, modifiedAt >= since}`` instead
+(``org_scan_modified``): an incremental sync reads only what changed since, in id order.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
+
+from bson import ObjectId
 
 from resolvers import liveness
 from resolvers.clock import now
@@ -29,8 +40,7 @@ from resolvers.store import Store
 SCAN_CURSOR = "scan"
 SCAN_MAX_FIRST = 200
 TYPE_ORDER = (ContactType.CURATED, ContactType.IDENTIFIED, ContactType.EPHEMERAL)
-
-Position = tuple[ContactType, str | None]  # the type being read, the last id read of it
+EMPTY_GROWTH = 64  # an empty window's successor (the id line is sparse there, e.g. its end)
 
 
 def scan_types(types: Sequence[ContactType]) -> list[ContactType]:
@@ -39,28 +49,117 @@ def scan_types(types: Sequence[ContactType]) -> list[ContactType]:
     return [t for t in TYPE_ORDER if t in types]
 
 
-def scan_cursor(doc: ContactDoc) -> str:
-    return encode_cursor(SCAN_CURSOR, doc["type"], doc["_id"])
+@dataclass
+class Position:
+    """Where a scan stands: the type being read, the last id read of it (None: none yet),
+    and the width of the id line per contact seen so far (0: not learnt yet)."""
+
+    kind: ContactType
+    last_id: str | None = None
+    width: int = 0
+
+
+def scan_cursor(doc: ContactDoc, width: int) -> str:
+    return encode_cursor(SCAN_CURSOR, doc["type"], doc["_id"], f"{width:x}")
 
 
 def _position(after: str | None, types: list[ContactType]) -> Position:
     if after is None:
-        return types[0], None
-    kind, last_id = decode_cursor(SCAN_CURSOR, after, 2)
-    if kind not in types or not isinstance(last_id, str):
+        return Position(types[0])
+    kind, last_id, width = decode_cursor(SCAN_CURSOR, after, 3)
+    if kind not in types or not isinstance(last_id, str) or not isinstance(width, str):
         raise BadUserInput("invalid cursor")
-    return ContactType(str(kind)), last_id
+    try:
+        return Position(ContactType(str(kind)), last_id, int(width, 16))
+    except ValueError:
+        raise BadUserInput("invalid cursor") from None
+
+
+def _as_number(contact_id: str | None) -> int | None:
+    """An ObjectId-shaped id as a point on the id line; None for any other id."""
+    if contact_id is None or len(contact_id) != 24:
+        return None
+    try:
+        return int(contact_id, 16)
+    except ValueError:
+        return None
+
+
+def _line_end() -> int:
+    """Beyond every id created so far (ObjectIds of tomorrow): the open window starts here."""
+    return int(str(ObjectId.from_datetime(now() + timedelta(days=1))), 16)
 
 
 def scan_filter(
-    org: str, kind: ContactType, after_id: str | None, modified_since: datetime | None
+    org: str, kind: ContactType, id_range: dict[str, str], modified_since: datetime | None
 ) -> dict[str, Any]:
     query: dict[str, Any] = {"org": org, "readOnly": False, "type": str(kind)}
-    if after_id is not None:
-        query["_id"] = {"$gt": after_id}
     if modified_since is not None:
         query["modifiedAt"] = {"$gte": modified_since}
+    if id_range:
+        query["_id"] = id_range
     return query
+
+
+async def _find(store: Store, query: dict[str, Any], limit: int) -> list[ContactDoc]:
+    return await store.contacts.find(query, sort=[("_id", 1)], limit=limit).to_list()
+
+
+async def read_type(
+    store: Store, org: str, at: Position, need: int, modified_since: datetime | None
+) -> tuple[list[ContactDoc], bool]:
+    """Up to ``need`` contacts of ``at.kind`` after ``at.last_id`` (``at`` moves on), and
+    whether the type has more."""
+    after = {"$gt": at.last_id} if at.last_id is not None else {}
+    start = _as_number(at.last_id)
+    if modified_since is not None or at.width == 0 or start is None:
+        docs = await _find(store, scan_filter(org, at.kind, after, modified_since), need + 1)
+        _learn(at, docs[:need], start)
+        if docs[:need]:
+            at.last_id = docs[:need][-1]["_id"]
+        return docs[:need], len(docs) > need
+    return await _read_windows(store, org, at, need, start)
+
+
+def _learn(at: Position, docs: list[ContactDoc], start: int | None) -> None:
+    """The id width per contact of a page read unbounded."""
+    numbers = [n for n in (_as_number(d["_id"]) for d in docs) if n is not None]
+    low = start if start is not None else (numbers[0] - 1 if numbers else None)
+    if numbers and low is not None and numbers[-1] > low:
+        at.width = max(1, (numbers[-1] - low) // len(numbers))
+
+
+async def _read_windows(
+    store: Store, org: str, at: Position, need: int, start: int
+) -> tuple[list[ContactDoc], bool]:
+    """Windows of the id line from ``start``, each sized to hold the contacts still needed
+    (with a quarter more: rather a page and a bit than a second read)."""
+    docs: list[ContactDoc] = []
+    end = _line_end()
+    low: dict[str, str] = {"$gt": f"{start:024x}"}
+    while len(docs) < need:
+        remaining = need - len(docs)
+        if start >= end:  # the open window: ids beyond every ObjectId of today
+            docs += await _find(store, scan_filter(org, at.kind, low, None), remaining + 1)
+            break
+        high = min(start + max(1, at.width * remaining * 5 // 4), end)
+        window = {**low, "$lt": f"{high:024x}"}
+        found = await _find(store, scan_filter(org, at.kind, window, None), remaining)
+        docs += found
+        if not found:
+            at.width *= EMPTY_GROWTH
+        elif len(found) < remaining:
+            at.width = max(1, (high - start) // len(found))  # the density just seen
+        else:
+            at.width = max(1, at.width * 3 // 4)  # full: it may hold more than was read
+            break
+        start, low = high, {"$gte": f"{high:024x}"}
+    page = docs[:need]
+    if page:
+        at.last_id = page[-1]["_id"]
+    # more unless the open window was read to its end (a page may end just before the end
+    # of the type: the next page then reads the rest of the id line and comes back short)
+    return page, len(docs) > need or start < end
 
 
 async def scan_batches(
@@ -69,27 +168,18 @@ async def scan_batches(
     types: Sequence[ContactType],
     modified_since: datetime | None = None,
     *,
-    after: str | None = None,
     size: int = SCAN_MAX_FIRST,
 ) -> AsyncIterator[list[ContactDoc]]:
-    """Batches of up to ``size`` live canonical contacts, in scan order, from ``after``."""
-    wanted = scan_types(types)
-    kind, last_id = _position(after, wanted)
-    for current in wanted[wanted.index(kind) :]:
-        while True:
-            docs = await store.contacts.find(
-                scan_filter(org, current, last_id, modified_since),
-                sort=[("_id", 1)],
-                limit=size,
-            ).to_list()
+    """Batches of up to ``size`` live canonical contacts, in scan order (the export)."""
+    for kind in scan_types(types):
+        at = Position(kind)
+        more = True
+        while more:
+            docs, more = await read_type(store, org, at, size, modified_since)
             moment = now()
             live = [d for d in docs if not liveness.is_expired(d, moment)]
             if live:
                 yield live
-            if len(docs) < size:
-                break
-            last_id = docs[-1]["_id"]
-        last_id = None
 
 
 async def scan_contacts(
@@ -102,25 +192,36 @@ async def scan_contacts(
 ) -> Page[ContactDoc]:
     """One page of the scan: ``first`` contacts (at most 200) after the cursor."""
     check_first(first, SCAN_MAX_FIRST)
-    docs: list[ContactDoc] = []
-    async for batch in scan_batches(
-        store, org, types, modified_since, after=after, size=first + 1 - len(docs)
-    ):
-        docs.extend(batch)
-        if len(docs) > first:
+    wanted = scan_types(types)
+    at = _position(after, wanted)
+    docs: list[tuple[ContactDoc, int]] = []
+    more = False
+    for kind in wanted[wanted.index(at.kind) :]:
+        if kind != at.kind:
+            at = Position(kind)
+        more = True
+        while more and len(docs) < first:
+            found, more = await read_type(store, org, at, first - len(docs), modified_since)
+            moment = now()
+            docs += [(d, at.width) for d in found if not liveness.is_expired(d, moment)]
+        if len(docs) >= first:
             break
-    page = docs[:first]
+    # a later type is not read ahead: it may turn out empty (the next page says so)
+    has_next = more or at.kind != wanted[-1]
+    return Page(
+        docs=[d for d, _ in docs],
+        has_next=has_next,
+        cursors=[scan_cursor(d, width) for d, width in docs],
+        total=_total(store, org, wanted, modified_since),
+    )
 
+
+def _total(store: Store, org: str, types: list[ContactType], since: datetime | None) -> Any:
     async def total() -> int:  # only when asked: every matching contact of the types
         counts = [
-            await store.contacts.count_documents(scan_filter(org, kind, None, modified_since))
-            for kind in scan_types(types)
+            await store.contacts.count_documents(scan_filter(org, kind, {}, since))
+            for kind in types
         ]
         return sum(counts)
 
-    return Page(
-        docs=page,
-        has_next=len(docs) > first,
-        cursors=[scan_cursor(d) for d in page],
-        total=total,
-    )
+    return total

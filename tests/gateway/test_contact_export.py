@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tracemalloc
 from datetime import timedelta
+from typing import Any
 
 import orjson
 
@@ -25,7 +26,9 @@ CONTACT = """query($id: ID!) { contact(id: $id) {
   identifiers { type value } mergeSet { contactIds } } }"""
 
 
-async def export(api: Api, permissions: tuple[str, ...] | None = None, **params: str) -> list[dict]:
+async def export(
+    api: Api, permissions: tuple[str, ...] | None = None, **params: str
+) -> list[dict[str, Any]]:
     token = api.token(permissions=permissions) if permissions else api.token()
     response = await api.http.get(
         EXPORT, params=params, headers={"Authorization": f"Bearer {token}"}
@@ -87,16 +90,19 @@ async def test_the_export_filters_refuses_bad_parameters_and_needs_contact_view(
     assert await export(api, permissions=(str(Permission.CONTACT_VIEW),))
 
 
-async def test_batches_cost_two_reads_each_whatever_their_size(logged: tuple[Store, CommandLog]) -> None:
+async def test_batches_cost_two_reads_each_whatever_their_size(
+    logged: tuple[Store, CommandLog],
+) -> None:
     store, log = logged
     await store.contacts.insert_many(contact_docs(store, 1000))
     log.clear()
     lines = [chunk async for chunk in contact_lines(store, "acme", chunk=250)]
     assert [chunk.count(b"\n") for chunk in lines] == [250] * 4
     finds = [n for n in log.names(get_more=False) if n.startswith("find")]
-    # contacts and their claims per batch (no merge sets here), and the last, empty, read;
-    # the next batch is read ahead, so the two kinds interleave
-    assert sorted(finds) == ["find:contacts"] * 5 + ["find:identifiers"] * 4, finds
+    # their claims: one read per batch; the contacts: one window per batch, and a few
+    # empty, ever wider ones up to the end of the id line
+    assert finds.count("find:identifiers") == 4, finds
+    assert finds.count("find:contacts") <= 4 + 15, finds
 
 
 async def peak_memory(store: Store, org: str) -> tuple[int, int]:

@@ -46,6 +46,11 @@ async def holder_of(store: Store, identifier_key: str) -> str | None:
     return None if claim is None else claim["contactId"]
 
 
+async def note_text(store: Store, note_id: str) -> str | None:
+    note = await store.notes.find_one({"_id": note_id})
+    return None if note is None else note["text"]
+
+
 # --- bulkCreateContacts -------------------------------------------------------------------------
 
 
@@ -143,7 +148,8 @@ async def test_bulk_update_promotes_redirects_aliases_and_reports_unknown_ids(
     assert await holder_of(store, "PHONE:+18035550102") is None  # released, no other lister
     head = await store.contacts.find_one({"_id": canonical["_id"]})
     assert head is not None and head["title"] == "Canon"
-    assert (await store.contacts.find_one({"_id": ancestor["_id"]}) or {})["title"] is None
+    kept = await store.contacts.find_one({"_id": ancestor["_id"]})
+    assert kept is not None and kept["title"] is None
     assert await find_violations(store) == []
 
 
@@ -268,7 +274,7 @@ async def test_notes_are_edited_and_deleted_but_not_on_an_ancestor(api: Api, sto
     note_b = (await api.gql(ADD_NOTE, {"id": b, "t": "second"}))["addNote"]["id"]
     edited = await api.gql(UPDATE_NOTE, {"id": note_a, "t": "changed"})
     assert edited["updateNote"] == {"id": note_a, "text": "changed"}
-    assert (await store.notes.find_one({"_id": note_a}) or {})["text"] == "changed"
+    assert await note_text(store, note_a) == "changed"
     assert (await api.gql(DELETE_NOTE, {"id": note_b}))["deleteNote"] is True
     assert await store.notes.find_one({"_id": note_b}) is None
 
@@ -284,7 +290,7 @@ async def test_notes_are_edited_and_deleted_but_not_on_an_ancestor(api: Api, sto
     assert codes(errors) == ["READ_ONLY"]
     _, errors = await api.gql_error(DELETE_NOTE, {"id": note_a})
     assert codes(errors) == ["READ_ONLY"]
-    assert (await store.notes.find_one({"_id": note_a}) or {})["text"] == "changed"
+    assert await note_text(store, note_a) == "changed"
 
 
 # --- scanContacts -------------------------------------------------------------------------------
