@@ -41,6 +41,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bench.command_log import BI_LEVELS, BI_QUERY, JOURNEY_LEVELS, JOURNEY_QUERY, CommandLog
+from bench.integrations import integration_rows
 from bench.operations import (
     P50_LIMIT_MS,
     Measured,
@@ -361,9 +362,11 @@ async def bench(
                 graphql, export, rss = await measure_pulls(
                     http, store, gateway.pid, args.pulls, progress
                 )
+            console.print("integrations: bulk create and scan …")
+            integrations = [Row(**r) for r in await integration_rows(http, store, ORG)]
         console.print("counting database commands …")
         bi_commands, journey_commands = await measure_commands(uri, head_id)
-        return measured, [graphql, export, bi_commands, journey_commands, rss]
+        return measured, [graphql, export, bi_commands, journey_commands, rss, *integrations]
     finally:
         await client.close()
 

@@ -12,8 +12,10 @@ Reading: the embedded server sorts every match of a query before applying its li
 keyset page over the whole directory would cost the whole directory. Pages therefore read
 **windows of the id line** (``{org, readOnly, type, _id: {$gte: lo, $lt: hi}}`` on the
 ``org_scan`` index), sized from the density of ids seen so far (the id width per contact,
-measured on every window that came back short, grown 64-fold after an empty one): a window
-is sized for the contacts still needed. The density travels in the cursor. Only the first page of
+measured on every window that came back short, grown 16-fold after an empty one): a window
+is sized for a page and a quarter, and a page ends with its first window that holds
+anything (a short page says hasNextPage: a window sized for the few contacts still missing
+could hold far more than it returns). The density travels in the cursor. Only the first page of
 each type reads its range unbounded, once per scan, to learn the density. Ids that are not
 ObjectIds (24 hex digits) still sort into exactly one window, the open one at the end.
 ``modifiedSince`` reads ``{org, readOnly, type, modifiedAt >= since}`` instead
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
@@ -40,7 +42,10 @@ from resolvers.store import Store
 SCAN_CURSOR = "scan"
 SCAN_MAX_FIRST = 200
 TYPE_ORDER = (ContactType.CURATED, ContactType.IDENTIFIED, ContactType.EPHEMERAL)
-EMPTY_GROWTH = 64  # an empty window's successor (the id line is sparse there, e.g. its end)
+EMPTY_GROWTH = 16
+SECOND = (
+    1 << 64
+)  # ObjectIds of one second (the timestamp is their first 4 of 12 bytes)  # an empty window's successor (the id line is sparse there, e.g. its end)
 
 
 def scan_types(types: Sequence[ContactType]) -> list[ContactType]:
@@ -86,8 +91,9 @@ def _as_number(contact_id: str | None) -> int | None:
 
 
 def _line_end() -> int:
-    """Beyond every id created so far (ObjectIds of tomorrow): the open window starts here."""
-    return int(str(ObjectId.from_datetime(now() + timedelta(days=1))), 16)
+    """The first ObjectId of this second: the open window (ids created since, and ids that
+    are not ObjectIds) starts here; it holds only what is that new."""
+    return int(str(ObjectId.from_datetime(now())), 16)
 
 
 def scan_filter(
@@ -139,20 +145,24 @@ async def _read_windows(
     low: dict[str, str] = {"$gt": f"{start:024x}"}
     while len(docs) < need:
         remaining = need - len(docs)
-        if start >= end:  # the open window: ids beyond every ObjectId of today
+        if start >= end:  # the open window: ids of this second on, and any other ids
             docs += await _find(store, scan_filter(org, at.kind, low, None), remaining + 1)
             break
         high = min(start + max(1, at.width * remaining * 5 // 4), end)
         window = {**low, "$lt": f"{high:024x}"}
         found = await _find(store, scan_filter(org, at.kind, window, None), remaining)
         docs += found
-        if not found:
-            at.width *= EMPTY_GROWTH
-        elif len(found) < remaining:
-            at.width = max(1, (high - start) // len(found))  # the density just seen
-        else:
-            at.width = max(1, at.width * 3 // 4)  # full: it may hold more than was read
+        if found:
+            # short: the density just seen, and the page ends here (a window read for the
+            # few contacts still missing could hold far more than it returns); full: it
+            # may hold more than was read, so the next one is a little narrower
+            short = len(found) < remaining
+            at.width = max(1, (high - start) // len(found) if short else at.width * 3 // 4)
             break
+        # an empty window: wider, and at least a second of ids (within a second, ObjectIds
+        # are random bytes and a counter: growing through them one step at a time would
+        # take a dozen reads of nothing)
+        at.width = max(at.width * EMPTY_GROWTH, SECOND // max(need, 1))
         start, low = high, {"$gte": f"{high:024x}"}
     page = docs[:need]
     if page:
@@ -199,12 +209,8 @@ async def scan_contacts(
     for kind in wanted[wanted.index(at.kind) :]:
         if kind != at.kind:
             at = Position(kind)
-        more = True
-        while more and len(docs) < first:
-            found, more = await read_type(store, org, at, first - len(docs), modified_since)
-            moment = now()
-            docs += [(d, at.width) for d in found if not liveness.is_expired(d, moment)]
-        if len(docs) >= first:
+        more = await _read_live(store, org, at, first, docs, modified_since)
+        if more:  # the type goes on: the page ends here, full or not
             break
     # a later type is not read ahead: it may turn out empty (the next page says so)
     has_next = more or at.kind != wanted[-1]
@@ -214,6 +220,27 @@ async def scan_contacts(
         cursors=[scan_cursor(d, width) for d, width in docs],
         total=_total(store, org, wanted, modified_since),
     )
+
+
+async def _read_live(
+    store: Store,
+    org: str,
+    at: Position,
+    first: int,
+    docs: list[tuple[ContactDoc, int]],
+    modified_since: datetime | None,
+) -> bool:
+    """Reads ``at``'s type into ``docs`` (with the window width of each) until something
+    live was read or the type ends; whether the type goes on."""
+    more = True
+    while more and len(docs) < first:
+        found, more = await read_type(store, org, at, first - len(docs), modified_since)
+        moment = now()
+        live = [(d, at.width) for d in found if not liveness.is_expired(d, moment)]
+        docs += live
+        if live:
+            break
+    return more
 
 
 def _total(store: Store, org: str, types: list[ContactType], since: datetime | None) -> Any:
