@@ -377,3 +377,23 @@ async def test_scan_filters_by_modified_since_and_refuses_foreign_cursors(
         SCAN, {"first": 1, "after": page["pageInfo"]["endCursor"], "types": ["IDENTIFIED"]}
     )
     assert codes(errors) == ["BAD_USER_INPUT"]
+
+
+# --- the cost model -----------------------------------------------------------------------------
+
+
+async def test_a_bulk_call_costs_its_selection_once_per_item(api: Api) -> None:
+    """The static cost multiplies a bulk mutation's selection by the length of its list (as
+    for contacts(ids:)), so a bulk call of 200 costs as much as its 200 results."""
+
+    async def cost(count: int) -> int:
+        response = await api.post(BULK_CREATE, {"i": [person(n) for n in range(count)]})
+        body = response.json()
+        assert "errors" not in body, body
+        requested: int = body["extensions"]["cost"]["requestedQueryCost"]
+        return requested
+
+    one, many = await cost(1), await cost(200)
+    assert many - 1 == 200 * (one - 1), (one, many)
+    scan = (await api.post(SCAN, {"first": 200})).json()["extensions"]["cost"]
+    assert scan["requestedQueryCost"] > 200 * 2
