@@ -7,7 +7,9 @@ writes nothing. The good items are written in one transaction whose round trips 
 with the number of items: contacts are read with one ``$in`` (and their canonicals with one
 more), written with one ``insert_many``/``bulk_write``/``delete_many``, and their claims are
 decided by :mod:`resolvers.bulk_claims` (one read of every claim, holder and lister, at most
-two writes). A change feed records its changes with one more call inside ``work``.
+two writes). The change feed (:mod:`resolvers.changes`) gets every item's change inside
+the same transaction, with one more call (CONTACT_CREATED, CONTACT_UPDATED, CONTACT_DELETED
+per written item, as the single mutations record them).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pymongo import UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from resolvers import bulk_claims, claims, contacts, liveness, merge_history
+from resolvers.changes import ChangeKind, NewChange, record_changes
 from resolvers.clock import now
 from resolvers.contact_fields import ContactType, clean_input
 from resolvers.documents import ContactDoc, ContactFields, field_of
@@ -87,6 +90,10 @@ async def create_contacts(
 
         async def work(session: AsyncClientSession) -> None:
             await insert_contacts(store, principal.org, list(docs.values()), session)
+            created = [NewChange(ChangeKind.CONTACT_CREATED, d["_id"]) for d in docs.values()]
+            await record_changes(
+                store, session, org=principal.org, by=principal.sub, changes=created
+            )
 
         await store.in_transaction(work)
     for i, doc in docs.items():
@@ -198,6 +205,18 @@ async def _reclaim_edited(
     await bulk_claims.claim_many(store, org, added, session)
 
 
+async def record_updates(
+    store: Store, session: AsyncClientSession, principal: Principal, outcome: Outcome
+) -> None:
+    """CONTACT_UPDATED for every item written (in item order)."""
+    updated = [
+        NewChange(ChangeKind.CONTACT_UPDATED, doc["_id"])
+        for _, doc in sorted(outcome.items())
+        if not isinstance(doc, DomainError)
+    ]
+    await record_changes(store, session, org=principal.org, by=principal.sub, changes=updated)
+
+
 async def update_contacts(
     store: Store, principal: Principal, updates: Sequence[tuple[str, Mapping[str, Any]]]
 ) -> list[ItemResult]:
@@ -212,7 +231,9 @@ async def update_contacts(
     if edits:
 
         async def work(session: AsyncClientSession) -> Outcome:
-            return await apply_updates(store, principal.org, edits, session)
+            outcome = await apply_updates(store, principal.org, edits, session)
+            await record_updates(store, session, principal, outcome)
+            return outcome
 
         for i, done in (await store.in_transaction(work)).items():
             if isinstance(done, DomainError):
@@ -241,7 +262,14 @@ async def delete_contacts(
             else:
                 doomed[head["_id"]] = results[i].contact = head
         if doomed:
-            await remove_contacts(store, principal.org, list(doomed.values()), session)
+            removed = await remove_contacts(store, principal.org, list(doomed.values()), session)
+            deleted = [
+                NewChange(ChangeKind.CONTACT_DELETED, head, [head, *members])
+                for head, members in removed.items()
+            ]
+            await record_changes(
+                store, session, org=principal.org, by=principal.sub, changes=deleted
+            )
         return results
 
     return await store.in_transaction(work)
@@ -249,21 +277,25 @@ async def delete_contacts(
 
 async def remove_contacts(
     store: Store, org: str, heads: Sequence[ContactDoc], session: AsyncClientSession
-) -> list[str]:
+) -> dict[str, list[str]]:
     """Deletes canonical contacts with their merge sets, notes, merge history and claims
-    (released values go to their oldest other live lister); returns every deleted id."""
-    set_ids = [h["mergeSetId"] for h in heads if h.get("mergeSetId")]
-    member_ids = [h["_id"] for h in heads]
+    (released values go to their oldest other live lister); returns each head's members."""
+    members = {h["_id"]: [h["_id"]] for h in heads}
+    set_ids = {h["mergeSetId"]: h["_id"] for h in heads if h.get("mergeSetId")}
     if set_ids:
         sets = await store.merge_sets.find(
-            {"org": org, "_id": {"$in": set_ids}}, session=session
+            {"org": org, "_id": {"$in": list(set_ids)}}, session=session
         ).to_list()
-        member_ids += [m for s in sets for m in s["memberIds"]]
-        await store.merge_sets.delete_many({"org": org, "_id": {"$in": set_ids}}, session=session)
-    member_ids = list(dict.fromkeys(member_ids))
+        for merge_set in sets:
+            head = set_ids[merge_set["_id"]]
+            members[head] = list(dict.fromkeys([*merge_set["memberIds"], head]))
+        await store.merge_sets.delete_many(
+            {"org": org, "_id": {"$in": list(set_ids)}}, session=session
+        )
+    member_ids = [m for ids in members.values() for m in ids]
     await store.contacts.delete_many({"org": org, "_id": {"$in": member_ids}}, session=session)
     await store.notes.delete_many({"org": org, "contactId": {"$in": member_ids}}, session=session)
     await merge_history.forget(store, org, member_ids, session)
     released = await bulk_claims.release_many(store, org, [(m, None) for m in member_ids], session)
     await bulk_claims.reclaim_many(store, org, released, session, exclude=member_ids)
-    return member_ids
+    return members

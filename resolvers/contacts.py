@@ -10,6 +10,7 @@ from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from resolvers import bulk, claims, liveness
+from resolvers.changes import ChangeKind, record_change
 from resolvers.clock import now
 from resolvers.contact_fields import (
     ALL_FIELDS,
@@ -28,6 +29,13 @@ from resolvers.errors import BadUserInput, Conflict, NotFound, ReadOnly
 from resolvers.identifiers import MAX_STRING
 from resolvers.principal import Principal
 from resolvers.store import Store
+
+CREATED, UPDATED, DELETED, PROMOTED = (
+    ChangeKind.CONTACT_CREATED,
+    ChangeKind.CONTACT_UPDATED,
+    ChangeKind.CONTACT_DELETED,
+    ChangeKind.CONTACT_PROMOTED,
+)
 
 
 def new_id() -> str:
@@ -156,23 +164,33 @@ def edited(store: Store, current: ContactDoc, fields: ContactFields) -> ContactD
 
 
 async def promote_contact(store: Store, principal: Principal, contact_id: str) -> ContactDoc:
-    """Make an auto-created contact CURATED (no expiry). A curated contact is returned as is."""
+    """Make an auto-created contact CURATED (no expiry). A curated contact is returned as is.
+    One transaction: the contact, its claims' expiry and CONTACT_PROMOTED."""
     org = principal.org
-    doc = await require_canonical(store, org, contact_id)
-    if doc["type"] == ContactType.CURATED:
-        return doc
-    modified = max(now(), doc["modifiedAt"])
-    # update_one, not find_one_and_update: the embedded server serves it ~16x faster
-    promoted = await store.contacts.update_one(
-        {"_id": doc["_id"], "org": org, "readOnly": False},
-        {"$set": {"type": str(ContactType.CURATED), "expiresAt": None, "modifiedAt": modified}},
-    )
-    if promoted.matched_count == 0:
-        raise Conflict("the contact changed concurrently; try again")
-    await claims.set_claims_expiry(store, org, [doc["_id"]], None)
-    curated = doc.copy()
-    curated.update({"type": str(ContactType.CURATED), "expiresAt": None, "modifiedAt": modified})
-    return curated
+
+    async def work(session: AsyncClientSession) -> ContactDoc:
+        doc = await require_canonical(store, org, contact_id, session=session)
+        if doc["type"] == ContactType.CURATED:
+            return doc
+        modified = max(now(), doc["modifiedAt"])
+        curated: dict[str, Any] = {
+            "type": str(ContactType.CURATED),
+            "expiresAt": None,
+            "modifiedAt": modified,
+        }
+        # update_one, not find_one_and_update: the embedded server serves it ~16x faster
+        promoted = await store.contacts.update_one(
+            {"_id": doc["_id"], "org": org, "readOnly": False}, {"$set": curated}, session=session
+        )
+        if promoted.matched_count == 0:
+            raise Conflict("the contact changed concurrently; try again")
+        await claims.set_claims_expiry(store, org, [doc["_id"]], None, session=session)
+        await record_change(
+            store, session, org=org, kind=PROMOTED, by=principal.sub, contact_id=doc["_id"]
+        )
+        return as_contact({**doc, **curated})
+
+    return await store.in_transaction(work)
 
 
 async def delete_contact(store: Store, principal: Principal, contact_id: str) -> bool:
@@ -212,8 +230,21 @@ async def add_note(store: Store, principal: Principal, contact_id: str, text: st
         "createdAt": now(),
         "createdBy": principal.sub,
     }
-    await store.notes.insert_one(note)
-    return note
+
+    async def work(session: AsyncClientSession) -> NoteDoc:
+        # a note is part of its contact as an integrator sees it: CONTACT_UPDATED
+        await store.notes.insert_one(note, session=session)
+        await record_change(
+            store,
+            session,
+            org=note["org"],
+            kind=UPDATED,
+            by=principal.sub,
+            contact_id=note["contactId"],
+        )
+        return note
+
+    return await store.in_transaction(work)
 
 
 async def _editable_note(
@@ -242,6 +273,7 @@ async def update_note(store: Store, principal: Principal, note_id: str, text: st
             {"_id": note["_id"]}, {"$set": {"text": text}}, session=session
         )
         note["text"] = text
+        await _note_changed(store, session, principal, note)
         return note
 
     return await store.in_transaction(work)
@@ -251,6 +283,21 @@ async def delete_note(store: Store, principal: Principal, note_id: str) -> bool:
     async def work(session: AsyncClientSession) -> bool:
         note = await _editable_note(store, principal.org, note_id, session)
         await store.notes.delete_one({"_id": note["_id"]}, session=session)
+        await _note_changed(store, session, principal, note)
         return True
 
     return await store.in_transaction(work)
+
+
+async def _note_changed(
+    store: Store, session: AsyncClientSession, principal: Principal, note: NoteDoc
+) -> None:
+    """A note is part of its contact as an integrator sees it: CONTACT_UPDATED (as addNote)."""
+    await record_change(
+        store,
+        session,
+        org=principal.org,
+        kind=UPDATED,
+        by=principal.sub,
+        contact_id=note["contactId"],
+    )

@@ -67,6 +67,11 @@ INDEXES: Final[dict[str, list[IndexModel]]] = {
     "conversation_counts": [index("org_unit_start", "org", "unit", "start"), TTL],
     # Contact.mergeHistory: the events a batch of contacts was involved in
     "merge_events": [index("org_contacts", "org", "contactIds")],
+    # the change feed: one position per org (the unique index refuses a void for a position
+    # whose change committed), read in position order; expired changes go
+    "changes": [index("org_seq", "org", "seq", unique=True), TTL],
+    # an org's webhooks; the delivery loop's due ones
+    "webhooks": [index("org_id", "org", "_id"), index("due", "nextAttemptAt")],
     "notes": [
         IndexModel(
             [("org", ASCENDING), ("contactId", ASCENDING), ("createdAt", DESCENDING)],

@@ -23,6 +23,7 @@ from typing import Any
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from resolvers import blocked_identifiers, bulk, bulk_claims, claims, interactions
+from resolvers.changes import ChangeKind, record_change
 from resolvers.contact_fields import clean_input
 from resolvers.conversations import Channel
 from resolvers.documents import ContactDoc, ContactFields
@@ -89,6 +90,10 @@ async def upsert_contact(
             contact = done
         stitched = [(k, contact, claims.VIA_INTERACTION) for k in keys]
         await bulk_claims.claim_many(store, org, stitched, session)
+        kind = ChangeKind.CONTACT_CREATED if found is None else ChangeKind.CONTACT_UPDATED
+        await record_change(
+            store, session, org=org, kind=kind, by=principal.sub, contact_id=contact["_id"]
+        )
         return contact, found is None
 
     return await store.in_transaction(work)

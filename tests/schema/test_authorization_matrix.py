@@ -49,7 +49,15 @@ from tests.conftest import Api, codes
 
 ACME = "acme"
 OTHER = "other"
-COLLECTIONS = ("contacts", "identifiers", "conversations", "merge_sets", "notes")
+COLLECTIONS = (
+    "contacts",
+    "identifiers",
+    "conversations",
+    "merge_sets",
+    "notes",
+    "changes",
+    "webhooks",
+)
 
 Vars = dict[str, Any]
 Path_ = tuple[str | int, ...]
@@ -281,6 +289,11 @@ async def a_new_interaction(w: World) -> Vars:
     }
 
 
+async def a_webhook(w: World) -> Vars:
+    data = await w.api.gql('mutation { createWebhook(url: "https://93.184.215.14/hook") { id } }')
+    return {"id": data["createWebhook"]["id"]}
+
+
 async def nothing(w: World) -> Vars:
     await w.contact()  # something to (not) change
     return {}
@@ -364,7 +377,37 @@ PERMISSION_CASES: list[Case] = [
         a_linked_conversation,
         ("conversations",),
     ),
+    Case(
+        "Query.changes",
+        "query { changes(first: 10) { edges { node { id kind } } } }",
+        V.CONTACT_VIEW,
+        a_contact,
+        ("changes",),
+    ),
+    Case(
+        "Query.webhooks",
+        "query { webhooks { id url } }",
+        V.WEBHOOK_MANAGE,
+        a_webhook,
+        ("webhooks",),
+    ),
     # mutations
+    Case(
+        "Mutation.createWebhook",
+        'mutation { createWebhook(url: "https://93.184.215.14/hook") { id secret } }',
+        V.WEBHOOK_MANAGE,
+        nothing,
+        ("createWebhook",),
+        writes=("webhooks",),
+    ),
+    Case(
+        "Mutation.deleteWebhook",
+        "mutation($id: ID!) { deleteWebhook(id: $id) }",
+        V.WEBHOOK_MANAGE,
+        a_webhook,
+        ("deleteWebhook",),
+        writes=("webhooks",),
+    ),
     Case(
         "Mutation.createContact",
         'mutation { createContact(input: {firstName: "New", lastName: "Person", '
@@ -895,6 +938,28 @@ async def recorded_as_new_in_own_org(w: World, body: dict[str, Any]) -> None:
     assert conversation["externalContactId"] == contact_id
 
 
+async def acme_and_own_changes(w: World) -> Vars:
+    """acme's changes (a contact, a merge) and one of the caller's own."""
+    await w.merged()
+    await w.contact(OTHER)
+    return {}
+
+
+async def only_own_changes(w: World, body: dict[str, Any]) -> None:
+    """The feed holds the caller's own changes only."""
+    assert "errors" not in body, body
+    mine = {d["_id"] for d in await w.store.contacts.find({"org": OTHER}).to_list()}
+    got = [e["node"] for e in body["data"]["changes"]["edges"]]
+    assert got, body
+    assert {c["contactId"] for c in got} <= mine, got
+
+
+async def webhook_created_in_own_org(w: World, body: dict[str, Any]) -> None:
+    assert "errors" not in body, body
+    hooks = await w.store.db["webhooks"].find({}).to_list()
+    assert [h["org"] for h in hooks] == [ACME, OTHER]
+
+
 async def created_in_own_org(w: World, body: dict[str, Any]) -> None:
     """The same phone is claimed in both orgs; each org's identifier is its own contact."""
     assert "errors" not in body, body
@@ -1114,6 +1179,20 @@ TENANCY_CASES: list[Foreign] = [
         "NOT_FOUND",
     ),
     F("deleteNote", "mutation($id: ID!) { deleteNote(id: $id) }", acme_note, "NOT_FOUND"),
+    F(
+        "changes()",
+        "query { changes { edges { node { id kind contactId contactIds } } } }",
+        acme_and_own_changes,
+        only_own_changes,
+    ),
+    F("webhooks", "query { webhooks { id url } }", a_webhook, "absent"),
+    F("deleteWebhook", "mutation($id: ID!) { deleteWebhook(id: $id) }", a_webhook, "NOT_FOUND"),
+    F(
+        "createWebhook",
+        'mutation { createWebhook(url: "https://93.184.215.15/hook") { id } }',
+        a_webhook,
+        webhook_created_in_own_org,
+    ),
 ]
 
 
@@ -1232,6 +1311,7 @@ class SubscriptionCase:
     document: str
     permission: Permission
     setup: Setup  # acme's data; the variables
+    takes_id: bool = True  # about one of the org's ids (else: the org's whole stream)
 
 
 SUBSCRIPTION_CASES = [
@@ -1240,6 +1320,13 @@ SUBSCRIPTION_CASES = [
         "subscription($id: ID!) { journeyUpdates(contactId: $id) { id } }",
         V.SESSION_VIEW,
         acme_auto,
+    ),
+    SubscriptionCase(
+        "Subscription.changes",
+        "subscription { changes { id kind } }",
+        V.CONTACT_VIEW,
+        acme_auto,
+        takes_id=False,
     ),
 ]
 
@@ -1270,7 +1357,10 @@ async def test_a_subscription_without_its_permission_is_forbidden(
     assert codes(message["payload"]["errors"]) == ["FORBIDDEN"], message
 
 
-@pytest.mark.parametrize("case", SUBSCRIPTION_CASES, ids=[c.op for c in SUBSCRIPTION_CASES])
+ID_CASES = [c for c in SUBSCRIPTION_CASES if c.takes_id]
+
+
+@pytest.mark.parametrize("case", ID_CASES, ids=[c.op for c in ID_CASES])
 async def test_a_subscription_to_another_orgs_id_is_like_an_unknown_id(
     api: Api, world: World, ws_url: str, case: SubscriptionCase
 ) -> None:
