@@ -13,7 +13,7 @@ keyset page over the whole directory would cost the whole directory. Pages there
 **windows of the id line** (``{org, readOnly, type, _id: {$gte: lo, $lt: hi}}`` on the
 ``org_scan`` index), sized from the density of ids seen so far (the id width per contact,
 measured on every window that came back short, grown 16-fold after an empty one): a window
-is sized for a page and a quarter, and a page ends with its first window that holds
+is sized for a page and a third, and a page ends with its first window that holds
 anything (a short page says hasNextPage: a window sized for the few contacts still missing
 could hold far more than it returns). The density travels in the cursor. Only the first page of
 each type reads its range unbounded, once per scan, to learn the density. Ids that are not
@@ -139,7 +139,7 @@ async def _read_windows(
     store: Store, org: str, at: Position, need: int, start: int
 ) -> tuple[list[ContactDoc], bool]:
     """Windows of the id line from ``start``, each sized to hold the contacts still needed
-    (with a quarter more: rather a page and a bit than a second read)."""
+    (with a third more: rather a page and a bit than a second read)."""
     docs: list[ContactDoc] = []
     end = _line_end()
     low: dict[str, str] = {"$gt": f"{start:024x}"}
@@ -148,7 +148,7 @@ async def _read_windows(
         if start >= end:  # the open window: ids of this second on, and any other ids
             docs += await _find(store, scan_filter(org, at.kind, low, None), remaining + 1)
             break
-        high = min(start + max(1, at.width * remaining * 5 // 4), end)
+        high = min(start + max(1, at.width * remaining * 4 // 3), end)
         window = {**low, "$lt": f"{high:024x}"}
         found = await _find(store, scan_filter(org, at.kind, window, None), remaining)
         docs += found
@@ -157,7 +157,7 @@ async def _read_windows(
             # few contacts still missing could hold far more than it returns); full: it
             # may hold more than was read, so the next one is a little narrower
             short = len(found) < remaining
-            at.width = max(1, (high - start) // len(found) if short else at.width * 3 // 4)
+            at.width = max(1, (high - start) // len(found) if short else at.width * 7 // 8)
             break
         # an empty window: wider, and at least a second of ids (within a second, ObjectIds
         # are random bytes and a counter: growing through them one step at a time would
