@@ -7,14 +7,12 @@ A line has the ``Contact`` scalar fields under their GraphQL names, ``externalId
 Lines come in scan order (:mod:`resolvers.scan`: CURATED, then IDENTIFIED, then EPHEMERAL,
 each by id), read in keyset batches of ``CHUNK`` contacts. Each batch costs three indexed
 reads (the contacts, their claims, their merge sets) whatever its size, and the next batch is
-read while the current one is resolved and written (``export.pump``): memory holds about two
+read while the current one is resolved and written (``export.read_ahead``): memory holds about two
 batches however many contacts the directory has.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -23,7 +21,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.export import pump, stream_lines
+from gateway.export import read_ahead, stream_lines
 from resolvers import liveness, scan
 from resolvers.clock import now
 from resolvers.contact_fields import ALL_FIELDS, ContactType
@@ -49,21 +47,9 @@ async def contact_lines(
     """Chunks of NDJSON (whole lines), one per batch of up to ``chunk`` contacts."""
     scan.scan_types(types)  # bad input before anything is read
     await store.db.command("ping")  # an unavailable database fails fast
-    batches: asyncio.Queue[Batch | BaseException | None] = asyncio.Queue(1)
     source = scan.scan_batches(store, org, types, modified_since, size=chunk)
-    reader = asyncio.create_task(pump(source, batches))
-    try:
-        while True:
-            batch = await batches.get()
-            if batch is None:
-                break
-            if isinstance(batch, BaseException):
-                raise batch
-            yield await _render(store, org, batch)
-    finally:
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reader
+    async for batch in read_ahead(source):
+        yield await _render(store, org, batch)
 
 
 async def _render(store: Store, org: str, batch: Batch) -> bytes:

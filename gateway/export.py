@@ -78,19 +78,40 @@ async def ndjson_lines(
         asyncio.create_task(_resolve_all(store, org, batches, ready)),
     ]
     try:
-        while True:
-            item = await ready.get()
-            if item is None:
-                break
-            if isinstance(item, BaseException):
-                raise item
+        async for item in drain(ready):
             yield _render(*item)
     finally:
-        for stage in stages:
-            stage.cancel()
-        for stage in stages:
-            with contextlib.suppress(asyncio.CancelledError):
-                await stage
+        await _stop(stages)
+
+
+async def drain(queue: asyncio.Queue[T | BaseException | None]) -> AsyncIterator[T]:
+    """The items a stage puts into ``queue`` until its None; the error it hands on, raised."""
+    while True:
+        item = await queue.get()
+        if item is None:
+            return
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+
+
+async def read_ahead(source: AsyncIterator[T]) -> AsyncIterator[T]:
+    """``source``'s items, the next one read while the consumer handles the current one."""
+    queue: asyncio.Queue[T | BaseException | None] = asyncio.Queue(1)
+    reader = asyncio.create_task(pump(source, queue))
+    try:
+        async for item in drain(queue):
+            yield item
+    finally:
+        await _stop([reader])
+
+
+async def _stop(stages: list[asyncio.Task[None]]) -> None:
+    for stage in stages:
+        stage.cancel()
+    for stage in stages:
+        with contextlib.suppress(asyncio.CancelledError):
+            await stage
 
 
 async def _read(

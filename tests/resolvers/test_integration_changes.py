@@ -3,33 +3,15 @@ one change per written item, none for a refused item, none when the write fails.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
 from resolvers import bulk, changes, contacts, upsert
-from resolvers.store import Doc, Store
+from resolvers.store import Store
 from tests.conftest import principal
 from tests.factories import add_merge_set, insert_auto
-
-
-@pytest.fixture
-async def fail_once(client: AsyncMongoClient[Doc]) -> AsyncIterator[Any]:
-    async def arm(command: str, skip: int = 0) -> None:
-        mode: dict[str, int] = {"skip": skip, "times": 1} if skip else {"times": 1}
-        await client.admin.command(
-            {
-                "configureFailPoint": "failCommand",
-                "mode": mode,
-                "data": {"failCommands": [command], "errorCode": 2},
-            }
-        )
-
-    yield arm
-    await client.admin.command({"configureFailPoint": "failCommand", "mode": "off"})
 
 
 async def feed(store: Store) -> list[tuple[str, str, list[str]]]:

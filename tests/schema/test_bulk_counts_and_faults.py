@@ -3,11 +3,7 @@ when a command fails in the middle (a failpoint on the real server)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
-from pymongo import AsyncMongoClient
 
 from bench.command_log import CommandLog
 from resolvers.invariants import find_violations
@@ -94,21 +90,6 @@ def edit(contact_id: str, n: int) -> dict[str, Any]:
 
 
 # --- failpoints ---------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def fail_once(client: AsyncMongoClient[Doc]) -> AsyncIterator[Any]:
-    async def arm(command: str, skip: int = 0) -> None:
-        await client.admin.command(
-            {
-                "configureFailPoint": "failCommand",
-                "mode": {"skip": skip, "times": 1} if skip else {"times": 1},
-                "data": {"failCommands": [command], "errorCode": 2},
-            }
-        )
-
-    yield arm
-    await client.admin.command({"configureFailPoint": "failCommand", "mode": "off"})
 
 
 async def snapshot(store: Store) -> dict[str, list[Doc]]:
