@@ -32,7 +32,7 @@ from resolvers.principal import Principal
 from resolvers.store import Store
 
 MAX_ITEMS = 200
-EDITED = ("keys", "nameTokens", "modifiedAt", "type", "expiresAt")
+EDITED = ("modifiedAt", "type", "expiresAt")  # besides contacts.DERIVED and the given fields
 
 
 @dataclass
@@ -167,7 +167,7 @@ async def _write_edits(
     writes = [
         UpdateOne(
             {"_id": cid, "org": org, "modifiedAt": originals[cid]["modifiedAt"], "readOnly": False},
-            {"$set": {name: field_of(doc, name) for name in (*touched[cid], *EDITED)}},
+            {"$set": {n: field_of(doc, n) for n in (*touched[cid], *contacts.DERIVED, *EDITED)}},
         )
         for cid, doc in edited.items()
     ]

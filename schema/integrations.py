@@ -7,7 +7,7 @@ from datetime import datetime
 
 import strawberry
 
-from resolvers import bulk, contacts, scan, upsert
+from resolvers import bulk, contacts, matching_writes, scan, upsert
 from resolvers.contact_fields import ContactType as DomainContactType
 from resolvers.upsert import UpsertRule
 from schema.contact import Contact, ContactConnection, Note
@@ -128,6 +128,8 @@ class IntegrationMutation:
             to_patch(input),
             UpsertRule(rule or UpsertRule.PREFER_PROVIDED),
         )
+        # match suggestions and automatic merging, as after createContact/updateContact
+        doc = await matching_writes.after_write(ctx.store, ctx.principal, doc)
         return UpsertResult(contact=Contact.from_doc(doc), created=created)
 
     @strawberry.mutation(permission_classes=[CanEditContacts])
