@@ -44,6 +44,7 @@ from rich.table import Table
 
 from bench import identity
 from bench.command_log import BI_LEVELS, BI_QUERY, JOURNEY_LEVELS, JOURNEY_QUERY, CommandLog
+from bench.integrations import integration_rows
 from bench.operations import (
     P50_LIMIT_MS,
     Measured,
@@ -370,10 +371,21 @@ async def bench(
                 )
                 progress.update(task, description="web journeys: ingest, timeline, memory")
                 web = [Row(*row) for row in await web_rows(http, store, ORG, args.calls)]
+            console.print("integrations: bulk create and scan …")
+            integrations = [Row(**r) for r in await integration_rows(http, store, ORG)]
         console.print("counting database commands …")
         bi_commands, journey_commands = await measure_commands(uri, head_id)
         identity_rows = await identity_table(store, planted, args.calls)
-        return measured, [graphql, export, bi_commands, journey_commands, rss, *identity_rows, *web]
+        return measured, [
+            graphql,
+            export,
+            bi_commands,
+            journey_commands,
+            rss,
+            *integrations,
+            *identity_rows,
+            *web,
+        ]
     finally:
         await client.close()
 

@@ -39,6 +39,10 @@ INDEXES: Final[dict[str, list[IndexModel]]] = {
         index("org_id_state", "org", "_id", "readOnly", "modifiedAt"),
         # the CSV importer recognises rows it imported before by their fingerprint
         index("org_import", "org", "importKey"),
+        # scanContacts and the contact export: windows of ids of canonical contacts of a type
+        index("org_scan", "org", "readOnly", "type", "_id"),
+        # … and with modifiedSince: what changed since, in id order (resolvers/scan.py)
+        index("org_scan_modified", "org", "readOnly", "type", "modifiedAt"),
     ],
     "identifiers": [
         index("claim", "org", "key", unique=True),  # the arbiter of every claim race

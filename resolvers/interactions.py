@@ -111,7 +111,7 @@ def parse_interaction(raw: Mapping[str, Any], region: str, retention_days: int =
         raise BadUserInput(f"at most {MAX_IDENTIFIERS} identifiers")
     details = _details(raw)
     provided = clean_input(raw.get("provided") or {}, region)
-    seen, keys = _seen_identifiers(identifiers, channel, region)
+    seen, keys = seen_identifiers(identifiers, channel, region)
     keys += provided_keys(provided, region)
     return Interaction(
         conversation_id=conversation_id,
@@ -136,10 +136,11 @@ def _details(raw: Mapping[str, Any]) -> dict[str, str | None]:
     return details
 
 
-def _seen_identifiers(
+def seen_identifiers(
     identifiers: list[Mapping[str, Any]], channel: Channel, region: str
 ) -> tuple[list[SeenIdentifierDoc], list[str]]:
-    """The identifiers as seen (normalised where possible) and the usable keys among them."""
+    """The identifiers as seen (normalised where possible) and the usable keys among them
+    (also upsertContact's ``match``)."""
     seen: list[SeenIdentifierDoc] = []
     keys: list[str] = []
     for item in identifiers:
@@ -238,7 +239,7 @@ async def resolve_and_stitch(
 
 
 async def claimed_holders(
-    store: Store, org: str, keys: list[str]
+    store: Store, org: str, keys: list[str], *, session: AsyncClientSession | None = None
 ) -> tuple[dict[str, ContactDoc], set[str]]:
     """The live holder of each claimed key (possibly an ancestor: the caller takes its
     canonical) and the keys that are claimed, in one command. recordWebEvents resolves every
@@ -261,7 +262,7 @@ async def claimed_holders(
     ]
     found = [
         d
-        for d in await aggregate_rows(store.identifiers, pipeline)
+        for d in await aggregate_rows(store.identifiers, pipeline, session=session)
         if not liveness.is_expired(d, moment)
     ]
     taken = {d["key"] for d in found}
@@ -275,18 +276,18 @@ async def claimed_holders(
     return by_key, taken
 
 
-async def _claimed_contact(
-    store: Store, org: str, keys: list[str]
+async def claimed_contact(
+    store: Store, org: str, keys: list[str], *, session: AsyncClientSession | None = None
 ) -> tuple[ContactDoc | None, set[str]]:
     """The canonical contact of the first claimed key (priority order), if any, and the
-    keys that are claimed."""
-    by_key, taken = await claimed_holders(store, org, keys)
+    keys that are claimed (also upsertContact's resolution: resolvers/upsert.py)."""
+    by_key, taken = await claimed_holders(store, org, keys, session=session)
     for identifier_key in keys:
         holder = by_key.get(identifier_key)
         if holder is None:
             continue
         if holder["readOnly"]:
-            return await get_canonical(store, org, holder["canonicalId"]), taken
+            return await get_canonical(store, org, holder["canonicalId"], session=session), taken
         return holder, taken
     return None, taken
 
@@ -297,7 +298,7 @@ async def _resolve(
     """The resolved contact, whether this call created it, and the keys known claimed."""
     keys = interaction.keys
     for _ in range(MAX_RESOLVE_ATTEMPTS):
-        holder, taken = await _claimed_contact(store, org, keys)
+        holder, taken = await claimed_contact(store, org, keys)
         if holder is not None:
             return holder, False, taken
         if keys and await _hand_listed_keys_to_listers(store, org, keys):

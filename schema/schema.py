@@ -14,6 +14,7 @@ from schema.directory import DirectoryMutation, DirectoryQuery
 from schema.errors import ErrorCodes
 from schema.execution import PlainFieldsExecutor
 from schema.identity import IdentityMutation, IdentityQuery
+from schema.integrations import IntegrationMutation, IntegrationQuery
 from schema.interactions import InteractionMutation, InteractionQuery
 from schema.journeys import JourneyQuery
 from schema.limits import QueryLimiter
@@ -26,7 +27,15 @@ from schema.web import WebMutation
 
 Query = merge_types(
     "Query",
-    (DirectoryQuery, InteractionQuery, MergeQuery, JourneyQuery, ChangeQuery, IdentityQuery),
+    (
+        DirectoryQuery,
+        InteractionQuery,
+        MergeQuery,
+        JourneyQuery,
+        IntegrationQuery,
+        ChangeQuery,
+        IdentityQuery,
+    ),
 )
 Mutation = merge_types(
     "Mutation",
@@ -34,6 +43,7 @@ Mutation = merge_types(
         DirectoryMutation,
         InteractionMutation,
         MergeMutation,
+        IntegrationMutation,
         ChangeMutation,
         IdentityMutation,
         WebMutation,

@@ -357,6 +357,18 @@ async def nothing(w: World) -> Vars:
     return {}
 
 
+async def a_note(w: World) -> Vars:
+    data = await w.api.gql(
+        'mutation($id: ID!) { addNote(contactId: $id, text: "called back") { id } }',
+        {"id": await w.contact()},
+    )
+    return {"id": data["addNote"]["id"]}
+
+
+UPSERT = """mutation { upsertContact(match: [{type: EMAIL, value: "up@acme.example"}],
+  input: {firstName: "Up", lastName: "Sert"}) { created } }"""
+
+
 V = Permission
 PERMISSION_CASES: list[Case] = [
     # queries
@@ -512,6 +524,75 @@ PERMISSION_CASES: list[Case] = [
         V.CONTACT_EDIT,
         a_contact,
         ("addNote",),
+        writes=("notes",),
+    ),
+    # integrations (CONTRACT.md section 7)
+    Case(
+        "Query.scanContacts",
+        "query { scanContacts(first: 10) { edges { node { id } } } }",
+        V.CONTACT_VIEW,
+        a_contact,
+        ("scanContacts",),
+    ),
+    Case(
+        "Mutation.bulkCreateContacts",
+        'mutation { bulkCreateContacts(inputs: [{firstName: "New", lastName: "Person", '
+        'cellPhone: "+18037770011"}]) { index contact { id } } }',
+        V.CONTACT_ADD,
+        nothing,
+        ("bulkCreateContacts",),
+        writes=("contacts", "identifiers"),
+    ),
+    Case(
+        "Mutation.bulkUpdateContacts",
+        'mutation($id: ID!) { bulkUpdateContacts(updates: [{id: $id, input: {title: "Dr", '
+        'homePhone: "+18037770012"}}]) { index contact { id } } }',
+        V.CONTACT_EDIT,
+        a_contact,
+        ("bulkUpdateContacts",),
+        writes=("contacts", "identifiers"),
+    ),
+    Case(
+        "Mutation.bulkDeleteContacts",
+        "mutation($id: ID!) { bulkDeleteContacts(ids: [$id]) { index contact { id } } }",
+        V.CONTACT_DELETE,
+        a_contact,
+        ("bulkDeleteContacts",),
+        writes=("contacts", "identifiers"),
+    ),
+    Case(
+        "Mutation.upsertContact",
+        UPSERT,
+        V.CONTACT_ADD,
+        nothing,
+        ("upsertContact",),
+        writes=("contacts", "identifiers"),
+        needs=(V.CONTACT_EDIT,),
+    ),
+    Case(
+        "Mutation.upsertContact",
+        UPSERT,
+        V.CONTACT_EDIT,
+        nothing,
+        ("upsertContact",),
+        writes=("contacts", "identifiers"),
+        needs=(V.CONTACT_ADD,),
+        variant="edit",
+    ),
+    Case(
+        "Mutation.updateNote",
+        'mutation($id: ID!) { updateNote(id: $id, text: "edited") { id text } }',
+        V.CONTACT_EDIT,
+        a_note,
+        ("updateNote",),
+        writes=("notes",),
+    ),
+    Case(
+        "Mutation.deleteNote",
+        "mutation($id: ID!) { deleteNote(id: $id) }",
+        V.CONTACT_EDIT,
+        a_note,
+        ("deleteNote",),
         writes=("notes",),
     ),
     Case(
@@ -1066,6 +1147,53 @@ async def created_in_own_org(w: World, body: dict[str, Any]) -> None:
     assert [c["org"] for c in claims] == [OTHER]
 
 
+SCAN = "query { scanContacts(first: 200, types: [CURATED, IDENTIFIED]) { edges { node { id } } } }"
+BULK_UPDATE = """mutation($id: ID!) {
+  bulkUpdateContacts(updates: [{id: $id, input: {firstName: "Hijacked"}}]) {
+    index contact { id } error { code } } }"""
+BULK_DELETE = """mutation($id: ID!) {
+  bulkDeleteContacts(ids: [$id]) { index contact { id } error { code } } }"""
+BULK_CREATE = """mutation($i: ContactInput!) {
+  bulkCreateContacts(inputs: [$i]) { index contact { id } error { code } } }"""
+UPSERT_PHONE = """mutation($phone: String!) {
+  upsertContact(match: [{type: PHONE, value: $phone}], input: {firstName: "Same", lastName: "P"})
+  { created contact { id } } }"""
+
+
+async def acme_note(w: World) -> Vars:
+    return await a_note(w)
+
+
+async def acme_phone_match(w: World) -> Vars:
+    phone = w.phone()
+    await w.contact(workPhone=phone)
+    return {"phone": phone}
+
+
+async def every_item_not_found(w: World, body: dict[str, Any]) -> None:
+    """A foreign id in a bulk item is that item's NOT_FOUND, as an unknown id is."""
+    assert "errors" not in body, body
+    (items,) = body["data"].values()
+    assert [(i["contact"], i["error"]["code"]) for i in items] == [(None, "NOT_FOUND")]
+
+
+async def bulk_created_in_own_org(w: World, body: dict[str, Any]) -> None:
+    assert "errors" not in body, body
+    (item,) = body["data"]["bulkCreateContacts"]
+    assert item["error"] is None, item
+    found_claims = await w.store.identifiers.find({"contactId": item["contact"]["id"]}).to_list()
+    assert [c["org"] for c in found_claims] == [OTHER]
+
+
+async def upserted_in_own_org(w: World, body: dict[str, Any]) -> None:
+    """acme's phone is unclaimed in org other: the upsert creates other's own contact."""
+    assert "errors" not in body, body
+    result = body["data"]["upsertContact"]
+    assert result["created"] is True
+    found_claims = await w.store.identifiers.find({"contactId": result["contact"]["id"]}).to_list()
+    assert [c["org"] for c in found_claims] == [OTHER]
+
+
 F = Foreign
 TENANCY_CASES: list[Foreign] = [
     F("contact", "query($id: ID!) { contact(id: $id) { id } }", acme_contact, "absent"),
@@ -1255,6 +1383,25 @@ TENANCY_CASES: list[Foreign] = [
         acme_phone_contact,
         created_in_own_org,
     ),
+    F("scanContacts", SCAN, acme_contact, "absent"),
+    F("bulkUpdateContacts", BULK_UPDATE, acme_contact, every_item_not_found),
+    F("bulkUpdateContacts(ancestor)", BULK_UPDATE, acme_ancestor, every_item_not_found),
+    F("bulkDeleteContacts", BULK_DELETE, acme_contact, every_item_not_found),
+    F("bulkDeleteContacts(ancestor)", BULK_DELETE, acme_ancestor, every_item_not_found),
+    F(
+        "bulkCreateContacts(foreign phone)",
+        BULK_CREATE,
+        acme_phone_contact,
+        bulk_created_in_own_org,
+    ),
+    F("upsertContact(foreign phone)", UPSERT_PHONE, acme_phone_match, upserted_in_own_org),
+    F(
+        "updateNote",
+        'mutation($id: ID!) { updateNote(id: $id, text: "x") { id } }',
+        acme_note,
+        "NOT_FOUND",
+    ),
+    F("deleteNote", "mutation($id: ID!) { deleteNote(id: $id) }", acme_note, "NOT_FOUND"),
     F(
         "changes()",
         "query { changes { edges { node { id kind contactId contactIds } } } }",
