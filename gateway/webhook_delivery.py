@@ -77,25 +77,45 @@ class WebhookDeliverer:
     async def _run(self) -> None:
         while True:
             try:
-                if await self.hold_lease():
-                    await self.deliver_due()
+                await self._deliver_while_woken()
             except PyMongoError as exc:  # the database is away: try again later
                 log.warning("webhook delivery paused: %s", exc)
-            await asyncio.sleep(self.config.poll_seconds)
+                await asyncio.sleep(self.config.poll_seconds)
+
+    async def _deliver_while_woken(self) -> None:
+        """Deliver, then wait for the next change recorded (a change stream on the feed's
+        inserts) or ``poll_seconds`` (retries that are due, holes that settle)."""
+        pipeline = [{"$match": {"operationType": "insert"}}]
+        wait_ms = max(1, int(self.config.poll_seconds * 1000))
+        async with await self.store.changes.watch(pipeline, max_await_time_ms=wait_ms) as stream:
+            while True:
+                if await self.hold_lease():
+                    await self.deliver_due()
+                    await stream.try_next()
+                else:
+                    await asyncio.sleep(self.config.poll_seconds)
 
     async def hold_lease(self) -> bool:
-        """Take or renew the delivery lease; False while another process holds it."""
+        """Take or renew the delivery lease; False while another process holds it. A
+        compare-and-set on the lease as read, so two processes never both take it."""
         moment = now()
-        until = moment + timedelta(seconds=self.config.lease_seconds)
-        try:
-            await self.store.leases.update_one(
-                {"_id": LEASE_ID, "$or": [{"owner": self.owner}, {"until": {"$lt": moment}}]},
-                {"$set": {"owner": self.owner, "until": until}},
-                upsert=True,
-            )
-        except DuplicateKeyError:
+        fresh = {
+            "owner": self.owner,
+            "until": moment + timedelta(seconds=self.config.lease_seconds),
+        }
+        lease = await self.store.leases.find_one({"_id": LEASE_ID})
+        if lease is None:
+            try:
+                await self.store.leases.insert_one({"_id": LEASE_ID, **fresh})
+            except DuplicateKeyError:
+                return False  # taken by another process just now
+            return True
+        if lease["owner"] != self.owner and lease["until"] >= moment:
             return False  # held by another process, and not expired
-        return True
+        taken = await self.store.leases.update_one(
+            {"_id": LEASE_ID, "owner": lease["owner"], "until": lease["until"]}, {"$set": fresh}
+        )
+        return taken.modified_count == 1
 
     async def deliver_due(self) -> int:
         """One attempt for every webhook that is due; returns how many changes were delivered."""

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -51,6 +51,8 @@ from resolvers.store import ABORT_HOOKS, Store
 CURSOR_KIND: Final = "chg"
 MAX_FIRST: Final = 500
 SCAN_WINDOW: Final = 1000  # positions examined for holes per read
+MAX_EMPTY_WINDOWS: Final = 20  # windows with no position stepped over per read
+KINDS_SPAN: Final = 500  # positions a page filtered by kinds reads
 _RESERVED_ATTR: Final = "_scv_reserved_changes"
 
 
@@ -113,7 +115,7 @@ async def record_changes(
     changes: Sequence[NewChange],
 ) -> list[ChangeDoc]:
     """Record ``changes`` (in this order) inside the write's transaction (``session``)."""
-    if not changes:
+    if not changes or not store.config.change_feed:
         return []
     if not session.in_transaction:
         raise RuntimeError("changes are recorded inside the write's transaction")
@@ -156,17 +158,32 @@ def _change_doc(
     }
 
 
+def claimed_changes(made: Sequence[tuple[str, str]]) -> list[NewChange]:
+    """IDENTIFIER_CLAIMED for each (key, contact id) claim made (``claims.reclaim``'s)."""
+    return [NewChange(ChangeKind.IDENTIFIER_CLAIMED, holder, identifier=k) for k, holder in made]
+
+
 async def _reserve(store: Store, org: str, count: int) -> int:
-    """Reserve ``count`` positions of the org's feed; returns the last one."""
-    counter = await store.change_counters.find_one_and_update(
+    """Reserve ``count`` positions of the org's feed; returns the last one.
+
+    The counter keeps when its latest position was reserved (``lastAt``). When that is longer
+    ago than a transaction can live, every position up to it is settled (``settled``): a
+    reader need not wait on a hole among them (an org quiet for days, whose last changes
+    expired, shows its next change at once)."""
+    moment = now()
+    before = await store.change_counters.find_one_and_update(
         {"_id": org},
-        {"$inc": {"seq": count}},
+        {"$inc": {"seq": count}, "$set": {"lastAt": moment}},
         upsert=True,
-        return_document=ReturnDocument.AFTER,
+        return_document=ReturnDocument.BEFORE,
     )
-    if counter is None:  # an upsert returning the document after: never
-        raise RuntimeError("the change counter was not written")
-    return int(counter["seq"])
+    if before is None:
+        return count
+    last_at = before.get("lastAt")
+    quiet = timedelta(seconds=store.config.change_settle_seconds)
+    if last_at is not None and last_at < moment - quiet:
+        await store.change_counters.update_one({"_id": org}, {"$max": {"settled": before["seq"]}})
+    return int(before["seq"]) + count
 
 
 async def void_reserved(store: Store, session: AsyncClientSession) -> None:
@@ -222,60 +239,89 @@ def kinds_of(kinds: Sequence[str] | None) -> list[str]:
     return list(dict.fromkeys(str(k) for k in kinds)) if kinds else list(ALL_KINDS)
 
 
-async def stable_until(store: Store, org: str, after: int) -> tuple[int, bool]:
-    """The highest position up to which the org's feed after ``after`` is final (every
-    position in between is recorded, voided, or settled: it can never fill any more), and
-    whether more positions may be final past it (the scan window was full)."""
+async def stable_until(store: Store, org: str, after: int) -> tuple[int, int, bool]:
+    """Where the org's feed after ``after`` holds anything (positions up to it are gone),
+    the highest position up to which it is final (every position in between is recorded,
+    voided, or settled: it can never fill any more), and whether more may be final past it.
+
+    Every read names both ends of its position range: the embedded server reads a whole
+    index range before it applies a limit. A window holding no position at all (expired and
+    gone) is stepped over, at most ``MAX_EMPTY_WINDOWS`` per call."""
     settled_before = now() - timedelta(seconds=store.config.change_settle_seconds)
-    rows = (
-        await store.changes.find({"org": org, "seq": {"$gt": after}}, {"_id": 0, "seq": 1, "at": 1})
-        .sort("seq", 1)
-        .limit(SCAN_WINDOW)
-        .to_list()
-    )
-    stable = after
+    counter = await store.change_counters.find_one({"_id": org}) or {}
+    reserved, settled = int(counter.get("seq", 0)), int(counter.get("settled", 0))
+    start = after
+    for _ in range(MAX_EMPTY_WINDOWS):
+        rows = await _window(store, org, start, start + SCAN_WINDOW, {"_id": 0, "seq": 1, "at": 1})
+        if rows:
+            break
+        if start + SCAN_WINDOW >= reserved:
+            return start, start, False  # nothing recorded past it (yet)
+        start += SCAN_WINDOW  # never written, or expired and gone: nothing to wait for
+    else:
+        return start, start, True
+    stable = start
     for row in rows:
-        if row["seq"] != stable + 1 and row["at"] > settled_before:
+        hole = row["seq"] != stable + 1
+        if hole and row["seq"] - 1 > settled and row["at"] > settled_before:
             break  # a hole before a recent position: its write may still commit
         stable = row["seq"]
-    return stable, len(rows) == SCAN_WINDOW and stable == rows[-1]["seq"]
+    return start, stable, stable == start + SCAN_WINDOW
 
 
 async def read_changes(
     store: Store, org: str, *, after: int, first: int, kinds: Sequence[str] | None = None
 ) -> FeedPage:
     """The org's changes of ``kinds`` after position ``after``, oldest first, up to the
-    stable point (never past a position whose write may still commit)."""
+    stable point (never past a position whose write may still commit).
+
+    One bounded range of positions: ``first`` + 1 of them, or with ``kinds`` up to
+    ``KINDS_SPAN`` (filtered here), so a page may hold fewer than ``first`` changes while
+    ``hasNextPage`` is true: read on from its end."""
     check_first(first, MAX_FIRST)
-    stable, more = await stable_until(store, org, after)
-    if stable == after:
-        return FeedPage(docs=[], has_next=False, end=after)
-    query: dict[str, Any] = {
-        "org": org,
-        "seq": {"$gt": after, "$lte": stable},
-        "kind": {"$in": kinds_of(kinds)},
-        "expiresAt": {"$gt": now()},
-    }
-    docs = await store.changes.find(query).sort("seq", 1).limit(first + 1).to_list()
-    if len(docs) > first:
-        return FeedPage(docs=docs[:first], has_next=True, end=docs[first - 1]["seq"])
-    return FeedPage(docs=docs, has_next=more, end=stable)
+    start, stable, more = await stable_until(store, org, after)
+    if stable == start:
+        return FeedPage(docs=[], has_next=more, end=start)
+    wanted = set(kinds_of(kinds))
+    span = first + 1 if len(wanted) == len(ALL_KINDS) else max(first + 1, KINDS_SPAN)
+    upper = min(stable, start + span)
+    shown = [d for d in _shown(await _window(store, org, start, upper)) if d["kind"] in wanted]
+    if len(shown) > first:
+        shown = shown[:first]
+        return FeedPage(docs=shown, has_next=True, end=shown[-1]["seq"])
+    return FeedPage(docs=shown, has_next=upper < stable or more, end=upper)
+
+
+async def _window(
+    store: Store, org: str, after: int, upto: int, projection: dict[str, Any] | None = None
+) -> list[ChangeDoc]:
+    """The positions in ``(after, upto]``, in order (the ``org_seq`` index, both ends bound)."""
+    query = {"org": org, "seq": {"$gt": after, "$lte": upto}}
+    return await store.changes.find(query, projection).sort("seq", 1).to_list()
+
+
+def _shown(docs: list[ChangeDoc]) -> list[ChangeDoc]:
+    """Without voided positions and changes that expired (the TTL index lags a minute)."""
+    moment = now()
+    return [doc for doc in docs if "kind" in doc and doc["expiresAt"] > moment]
 
 
 async def latest_stable(store: Store, org: str) -> int:
     """A position from which following the feed misses nothing final after it."""
-    newest = await store.changes.find_one(
-        {"org": org, "seq": {"$gte": 0}}, {"_id": 0, "seq": 1}, sort=[("seq", -1)]
-    )
-    if newest is None:
-        return 0
-    stable, _ = await stable_until(store, org, max(0, int(newest["seq"]) - SCAN_WINDOW))
+    reserved = await current_reservation(store, org)
+    _, stable, _ = await stable_until(store, org, max(0, reserved - SCAN_WINDOW))
     return stable
+
+
+async def current_reservation(store: Store, org: str) -> int:
+    """The org's last reserved position (0: none yet)."""
+    counter = await store.change_counters.find_one({"_id": org})
+    return int(counter["seq"]) if counter is not None else 0
 
 
 async def follow(
     store: Store, org: str, kinds: Sequence[str] | None, *, wait_ms: int = 1000
-) -> AsyncIterator[ChangeDoc]:
+) -> AsyncGenerator[ChangeDoc, None]:
     """Every change of the org from now on, in feed order (the subscription): woken by a
     change stream on inserts into the feed, read through :func:`read_changes`."""
     position = await latest_stable(store, org)

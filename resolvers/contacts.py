@@ -10,7 +10,13 @@ from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from resolvers import claims, liveness, merge_history
-from resolvers.changes import ChangeKind, record_change
+from resolvers.changes import (
+    ChangeKind,
+    NewChange,
+    claimed_changes,
+    record_change,
+    record_changes,
+)
 from resolvers.clock import now
 from resolvers.contact_fields import (
     ALL_FIELDS,
@@ -188,11 +194,11 @@ async def update_contact(
         released = await claims.release(
             store, org, current["_id"], removed, only_via=claims.VIA_FIELD, session=session
         )
-        await claims.reclaim(store, org, released, exclude=[current["_id"]], session=session)
+        made = await claims.reclaim(store, org, released, exclude=[current["_id"]], session=session)
         await claims.claim_all(store, org, added, updated, claims.VIA_FIELD, session=session)
-        await record_change(
-            store, session, org=org, kind=UPDATED, by=principal.sub, contact_id=current["_id"]
-        )
+        # the values it no longer lists may have gone to other contacts
+        found = [NewChange(UPDATED, current["_id"]), *claimed_changes(made)]
+        await record_changes(store, session, org=org, by=principal.sub, changes=found)
         return updated
 
     return await store.in_transaction(work)
@@ -269,16 +275,12 @@ async def delete_contact(store: Store, principal: Principal, contact_id: str) ->
         released: list[str] = []
         for member_id in member_ids:
             released += await claims.release(store, org, member_id, session=session)
-        await claims.reclaim(store, org, released, exclude=member_ids, session=session)
-        await record_change(
-            store,
-            session,
-            org=org,
-            kind=DELETED,
-            by=principal.sub,
-            contact_id=current["_id"],
-            contact_ids=[current["_id"], *member_ids],
-        )
+        made = await claims.reclaim(store, org, released, exclude=member_ids, session=session)
+        found = [
+            NewChange(DELETED, current["_id"], [current["_id"], *member_ids]),
+            *claimed_changes(made),  # its values handed on to other contacts
+        ]
+        await record_changes(store, session, org=org, by=principal.sub, changes=found)
 
     await store.in_transaction(work)
     return True

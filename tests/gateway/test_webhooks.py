@@ -49,6 +49,7 @@ class Receiver:
         )
         await writer.drain()
         writer.close()
+        await writer.wait_closed()
 
     def changes(self) -> list[dict[str, Any]]:
         return [c for body, _ in self.bodies for c in json.loads(body)["changes"]]
