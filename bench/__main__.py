@@ -12,7 +12,8 @@ side in this run, the gateway's way and the raw driver's way interleaved:
   export vs a raw cursor over the same documents (throughput);
 - database commands per query of the command-count test's two queries (an in-process app
   with a command listener);
-- peak RSS of the gateway process while it exports every line, against its RSS before.
+- peak RSS of the gateway process while it exports every line, against its RSS before;
+- the change feed (``bench.feed``): ingest with the feed on vs off, webhook delivery lag.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bench.command_log import BI_LEVELS, BI_QUERY, JOURNEY_LEVELS, JOURNEY_QUERY, CommandLog
+from bench.feed import FeedRow, measure_feed
 from bench.operations import (
     P50_LIMIT_MS,
     Measured,
@@ -363,9 +365,16 @@ async def bench(
                 )
         console.print("counting database commands …")
         bi_commands, journey_commands = await measure_commands(uri, head_id)
-        return measured, [graphql, export, bi_commands, journey_commands, rss]
+        console.print("change feed: ingest with and without it, webhook lag …")
+        feed = [feed_row(row) for row in await measure_feed(uri, args.calls)]
+        return measured, [graphql, export, bi_commands, journey_commands, rss, *feed]
     finally:
         await client.close()
+
+
+def feed_row(row: FeedRow) -> Row:
+    ratio = "—" if row.ratio is None else f"{row.ratio:.2f}x"
+    return Row(row.name, row.with_feed, row.without, ratio, row.target, row.met)
 
 
 def set_head(result: SeedResult, size: int) -> str:

@@ -29,12 +29,13 @@ index removes it; reads never show an expired one).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import enum
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from bson import ObjectId
 from pymongo import ReturnDocument
@@ -86,7 +87,37 @@ class NewChange:
 
 @dataclass
 class _Reserved:
+    """What an attempt's session reserved: positions, and reservations still under way."""
+
     positions: list[tuple[str, int]] = field(default_factory=list)
+    ahead: list[asyncio.Task[int]] = field(default_factory=list)
+
+
+def _reserved_of(session: AsyncClientSession) -> _Reserved:
+    reserved = getattr(session, _RESERVED_ATTR, None)
+    if reserved is None:
+        reserved = _Reserved()
+        setattr(session, _RESERVED_ATTR, reserved)
+    return cast(_Reserved, reserved)
+
+
+def reserve_ahead(
+    store: Store, session: AsyncClientSession, org: str, count: int
+) -> asyncio.Task[int] | None:
+    """Start reserving ``count`` positions now, while the write sends its own commands (the
+    round trip overlaps theirs); hand the task to :func:`record_changes` (``ahead=``), which
+    then records exactly ``count`` changes. Aborted, the attempt voids them as usual."""
+    if not store.config.change_feed:
+        return None
+
+    async def reserve() -> int:
+        last = await _reserve(store, org, count)
+        _reserved_of(session).positions += [(org, seq) for seq in range(last - count + 1, last + 1)]
+        return last
+
+    task = asyncio.ensure_future(reserve())
+    _reserved_of(session).ahead.append(task)
+    return task
 
 
 async def record_change(
@@ -113,20 +144,23 @@ async def record_changes(
     org: str,
     by: str,
     changes: Sequence[NewChange],
+    ahead: asyncio.Task[int] | None = None,
 ) -> list[ChangeDoc]:
-    """Record ``changes`` (in this order) inside the write's transaction (``session``)."""
+    """Record ``changes`` (in this order) inside the write's transaction (``session``);
+    ``ahead``: their positions, reserved by :func:`reserve_ahead`."""
     if not changes or not store.config.change_feed:
         return []
     if not session.in_transaction:
         raise RuntimeError("changes are recorded inside the write's transaction")
     moment = now()
-    last = await _reserve(store, org, len(changes))
+    if ahead is None:
+        last = await _reserve(store, org, len(changes))
+        _reserved_of(session).positions += [
+            (org, seq) for seq in range(last - len(changes) + 1, last + 1)
+        ]
+    else:
+        last = await ahead
     first = last - len(changes) + 1
-    reserved = getattr(session, _RESERVED_ATTR, None)
-    if reserved is None:
-        reserved = _Reserved()
-        setattr(session, _RESERVED_ATTR, reserved)
-    reserved.positions += [(org, seq) for seq in range(first, last + 1)]
     expires = moment + timedelta(days=store.config.change_retention_days)
     docs = [
         _change_doc(org, by, seq, moment, expires, change)
@@ -191,7 +225,13 @@ async def void_reserved(store: Store, session: AsyncClientSession) -> None:
     wait for them to settle. Best effort (a position left open settles in time); a position
     whose change did commit keeps it (the unique ``{org, seq}`` index refuses the void)."""
     reserved = getattr(session, _RESERVED_ATTR, None)
-    if reserved is None or not reserved.positions:
+    if reserved is None:
+        return
+    for task in reserved.ahead:  # their positions are the attempt's too
+        with contextlib.suppress(PyMongoError, asyncio.CancelledError):
+            await task
+    reserved.ahead = []
+    if not reserved.positions:
         return
     positions, reserved.positions = reserved.positions, []
     moment = now()

@@ -21,7 +21,13 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from resolvers import claims
-from resolvers.changes import ChangeKind, NewChange, claimed_changes, record_changes
+from resolvers.changes import (
+    ChangeKind,
+    NewChange,
+    claimed_changes,
+    record_changes,
+    reserve_ahead,
+)
 from resolvers.documents import ContactDoc
 from resolvers.store import Store
 
@@ -37,6 +43,8 @@ async def create_auto_contact(
     holds it (nothing written: resolve again)."""
 
     async def work(session: AsyncClientSession) -> None:
+        # the feed positions are reserved while the contact and its claim are written
+        ahead = reserve_ahead(store, session, org, 2 if first_key is not None else 1)
         await store.contacts.insert_one(draft, session=session)
         found = [NewChange(ChangeKind.CONTACT_CREATED, draft["_id"])]
         if first_key is not None:
@@ -48,7 +56,7 @@ async def create_auto_contact(
             found.append(
                 NewChange(ChangeKind.IDENTIFIER_CLAIMED, draft["_id"], identifier=first_key)
             )
-        await record_changes(store, session, org=org, by=by, changes=found)
+        await record_changes(store, session, org=org, by=by, changes=found, ahead=ahead)
 
     try:
         await store.in_transaction(work)
