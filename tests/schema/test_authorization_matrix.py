@@ -164,11 +164,12 @@ class World:
         return cid
 
     async def ids_of(self, org: str) -> list[str]:
-        """Every contact id and conversation id of the org (what a foreign caller must not
-        be able to tell from an unknown id)."""
+        """Every contact, conversation and webhook id of the org (what a foreign caller must
+        not be able to tell from an unknown id)."""
         contact_ids = [d["_id"] for d in await self.store.contacts.find({"org": org}).to_list()]
         cids = [d["cid"] for d in await self.store.conversations.find({"org": org}).to_list()]
-        return contact_ids + cids
+        hooks = [d["_id"] for d in await self.store.webhooks.find({"org": org}).to_list()]
+        return contact_ids + cids + hooks
 
 
 async def snapshot(store: Store, org: str | None = None) -> dict[str, list[Doc]]:
@@ -865,6 +866,29 @@ async def created_in_own_org(w: World, body: dict[str, Any]) -> None:
     assert [c["org"] for c in claims] == [OTHER]
 
 
+async def acme_webhook(w: World) -> Vars:
+    data = await w.api.gql('mutation { createWebhook(url: "https://93.184.215.14/acme") { id } }')
+    return {"id": data["createWebhook"]["id"]}
+
+
+async def only_own_changes(w: World, body: dict[str, Any]) -> None:
+    """The feed of org other holds other's changes only (acme wrote, other did not)."""
+    assert "errors" not in body, body
+    own = {d["_id"] for d in await w.store.contacts.find({"org": OTHER}).to_list()}
+    got = {e["node"]["contactId"] for e in body["data"]["changes"]["edges"]}
+    assert got <= own, got - own
+
+
+async def only_own_webhooks(w: World, body: dict[str, Any]) -> None:
+    assert body.get("data") == {"webhooks": []}, body
+
+
+async def webhook_in_own_org(w: World, body: dict[str, Any]) -> None:
+    assert "errors" not in body, body
+    doc = await w.store.webhooks.find_one({"_id": body["data"]["createWebhook"]["id"]})
+    assert doc is not None and doc["org"] == OTHER
+
+
 F = Foreign
 TENANCY_CASES: list[Foreign] = [
     F("contact", "query($id: ID!) { contact(id: $id) { id } }", acme_contact, "absent"),
@@ -1009,6 +1033,25 @@ TENANCY_CASES: list[Foreign] = [
         CREATE,
         acme_phone_contact,
         created_in_own_org,
+    ),
+    F(
+        "changes",
+        "query { changes(first: 500) { edges { node { id contactId contactIds } } } }",
+        acme_contact,
+        only_own_changes,
+    ),
+    F("webhooks", "query { webhooks { id url } }", acme_webhook, only_own_webhooks),
+    F(
+        "deleteWebhook(foreign id)",
+        "mutation($id: ID!) { deleteWebhook(id: $id) }",
+        acme_webhook,
+        "NOT_FOUND",
+    ),
+    F(
+        "createWebhook(acme's URL)",
+        'mutation { createWebhook(url: "https://93.184.215.14/acme") { id url } }',
+        acme_webhook,
+        webhook_in_own_org,
     ),
 ]
 
