@@ -40,7 +40,7 @@ from typing import Any, Final, cast
 from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.errors import PyMongoError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from resolvers.clock import now
 from resolvers.documents import ChangeDoc, IdentifierValueDoc
@@ -55,6 +55,7 @@ SCAN_WINDOW: Final = 1000  # positions examined for holes per read
 MAX_EMPTY_WINDOWS: Final = 20  # windows with no position stepped over per read
 KINDS_SPAN: Final = 500  # positions a page filtered by kinds reads
 _RESERVED_ATTR: Final = "_scv_reserved_changes"
+_RESERVE_ATTEMPTS: Final = 3
 
 
 class ChangeKind(enum.StrEnum):
@@ -200,24 +201,36 @@ def claimed_changes(made: Sequence[tuple[str, str]]) -> list[NewChange]:
 async def _reserve(store: Store, org: str, count: int) -> int:
     """Reserve ``count`` positions of the org's feed; returns the last one.
 
-    The counter keeps when its latest position was reserved (``lastAt``). When that is longer
-    ago than a transaction can live, every position up to it is settled (``settled``): a
-    reader need not wait on a hole among them (an org quiet for days, whose last changes
-    expired, shows its next change at once)."""
+    Two first writes of an org race to create its counter: the loser's upsert may answer
+    nothing (the embedded server) or a duplicate key (MongoDB); the counter exists then, so
+    the increment is simply sent again.
+
+    The counter keeps when its latest two positions were reserved (``stamps``). When the one
+    before this reservation is longer ago than a transaction can live, every position up to
+    it is settled (``settled``): a reader need not wait on a hole among them (an org quiet
+    for days, whose last changes expired, shows its next change at once)."""
     moment = now()
-    before = await store.change_counters.find_one_and_update(
-        {"_id": org},
-        {"$inc": {"seq": count}, "$set": {"lastAt": moment}},
-        upsert=True,
-        return_document=ReturnDocument.BEFORE,
-    )
-    if before is None:
-        return count
-    last_at = before.get("lastAt")
+    for _ in range(_RESERVE_ATTEMPTS):
+        with contextlib.suppress(DuplicateKeyError):
+            counter = await store.change_counters.find_one_and_update(
+                {"_id": org},
+                {"$inc": {"seq": count}, "$push": {"stamps": {"$each": [moment], "$slice": -2}}},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+            if counter is not None:
+                last = int(counter["seq"])
+                await _settle_if_quiet(store, org, counter.get("stamps", []), last - count, moment)
+                return last
+    raise RuntimeError("the change counter was not written")
+
+
+async def _settle_if_quiet(
+    store: Store, org: str, stamps: list[datetime], before: int, moment: datetime
+) -> None:
     quiet = timedelta(seconds=store.config.change_settle_seconds)
-    if last_at is not None and last_at < moment - quiet:
-        await store.change_counters.update_one({"_id": org}, {"$max": {"settled": before["seq"]}})
-    return int(before["seq"]) + count
+    if len(stamps) >= 2 and stamps[-2] < moment - quiet:
+        await store.change_counters.update_one({"_id": org}, {"$max": {"settled": before}})
 
 
 async def void_reserved(store: Store, session: AsyncClientSession) -> None:

@@ -192,7 +192,7 @@ async def test_a_long_gone_stretch_of_positions_is_stepped_over(store: Store) ->
     of them): a reader from the beginning reaches the next change at once, each read bounded."""
     gone = changes.SCAN_WINDOW * 3
     days_ago = now() - timedelta(days=8)
-    await store.change_counters.insert_one({"_id": "acme", "seq": gone, "lastAt": days_ago})
+    await store.change_counters.insert_one({"_id": "acme", "seq": gone, "stamps": [days_ago]})
     doc = await contacts.create_contact(store, principal(), {"firstName": "A", "lastName": "B"})
     page = await changes.read_changes(store, "acme", after=0, first=10)
     assert [d["contactId"] for d in page.docs] == [doc["_id"]]
