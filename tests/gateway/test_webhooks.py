@@ -12,11 +12,13 @@ from typing import Any
 
 import pytest
 
+from gateway.app import create_app
+from gateway.settings import Settings
 from gateway.webhook_delivery import DeliveryConfig, WebhookDeliverer
 from resolvers import webhooks
 from resolvers.errors import BadUserInput
 from resolvers.store import Store
-from tests.conftest import Api, codes
+from tests.conftest import SECRET, Api, codes
 
 FAST = DeliveryConfig(poll_seconds=0.02, backoff_base=0.05, backoff_max=0.2, lease_seconds=0.5)
 CREATE = "mutation($u: String!) { createWebhook(url: $u) { id secret failing } }"
@@ -189,3 +191,15 @@ async def test_delete_webhook_and_unknown_ids(api: Api) -> None:
     _, errors = await api.gql_error(delete, {"id": hook["id"]})
     assert codes(errors) == ["NOT_FOUND"]
     assert (await api.gql("query { webhooks { id } }"))["webhooks"] == []
+
+
+async def test_the_apps_lifespan_runs_the_delivery_loop(
+    api: Api, mongo_uri: str, settings: Settings, receiver: Receiver
+) -> None:
+    """A gateway process delivers while it runs: the loop starts and stops with the app."""
+    await api.gql(CREATE, {"u": receiver.url})
+    app = create_app(settings, uri=mongo_uri, secret=SECRET, ensure_indexes=False)
+    async with app.router.lifespan_context(app):
+        created = (await api.gql(CONTACT, {"n": "Live"}))["createContact"]["id"]
+        await until(lambda: len(receiver.changes()) >= 1)
+    assert [c["contactId"] for c in receiver.changes()] == [created]
