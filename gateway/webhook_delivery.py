@@ -23,9 +23,10 @@ import httpx
 import orjson
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from resolvers import changes
+from resolvers import changes, webhooks
 from resolvers.clock import now
 from resolvers.documents import WebhookDoc
+from resolvers.errors import BadUserInput
 from resolvers.store import Store
 
 log = logging.getLogger("scv.webhooks")
@@ -149,6 +150,10 @@ class WebhookDeliverer:
             "X-SCV-Signature": signature(hook["secret"], body),
             "X-SCV-Delivery": uuid.uuid4().hex,
         }
+        try:  # checked again at each delivery: the host's addresses may have changed
+            await webhooks.check_url(hook["url"], allow_private=webhooks.private_allowed())
+        except BadUserInput as refused:
+            return f"refused: {refused.message}"[:500]
         try:
             response = await self._http.post(hook["url"], content=body, headers=headers)
         except httpx.TimeoutException:

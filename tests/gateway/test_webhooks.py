@@ -203,3 +203,27 @@ async def test_the_apps_lifespan_runs_the_delivery_loop(
         created = (await api.gql(CONTACT, {"n": "Live"}))["createContact"]["id"]
         await until(lambda: len(receiver.changes()) >= 1)
     assert [c["contactId"] for c in receiver.changes()] == [created]
+
+
+async def test_delivery_checks_the_address_again(
+    api: Api, store: Store, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A receiver allowed when created (SCV_WEBHOOK_ALLOW_PRIVATE=1) but refused at delivery
+    time (the setting gone, or a host now resolving to a private address) gets nothing."""
+    await api.gql(CREATE, {"u": receiver.url})
+    await api.gql(CONTACT, {"n": "A"})
+    monkeypatch.delenv("SCV_WEBHOOK_ALLOW_PRIVATE")
+    deliverer = WebhookDeliverer(store, FAST)
+    await deliverer.start()
+    try:
+        hook = None
+        for _ in range(200):
+            hook = await store.webhooks.find_one({})
+            if hook is not None and hook["failing"]:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await deliverer.stop()
+    assert hook is not None and hook["failing"]
+    assert str(hook["lastError"]).startswith("refused: ")
+    assert receiver.answers == []
