@@ -11,7 +11,10 @@ Recording (the API every write uses)::
 write's transaction session, preferably as the work's last step: the change document is
 inserted in the same transaction, so no change exists without its write and no committed
 write lacks its change. ``contact_ids`` defaults to ``[contact_id]``; ``identifier`` is an
-identifier key (``"PHONE:+1…"``, :func:`resolvers.identifiers.key`).
+identifier key (``"PHONE:+1…"``, :func:`resolvers.identifiers.key`). On a hot path,
+:func:`reserve_ahead` starts reserving the positions while the write sends its own commands
+(``record_changes(…, ahead=task)``); :func:`claimed_changes` turns ``claims.reclaim``'s
+result into IDENTIFIER_CLAIMED changes.
 
 Order. Each change takes the next position (``seq``) of its org from a per-org counter,
 reserved by one atomic increment *outside* the transaction (a counter written inside every
@@ -21,10 +24,15 @@ two writes touching one document the later one conflicts, retries and reserves a
 A position whose transaction is still open is a *hole* a reader must not pass; the reader
 stops before it (:func:`stable_until`) until it fills, is voided (an aborted attempt marks
 its positions void, see :func:`void_reserved`), or is *settled*: a later position was
-reserved longer ago than a transaction can live (``settle_seconds``), so it can never fill.
+reserved longer ago than a transaction can live (``change_settle_seconds``), or the org's
+counter was quiet that long before a later reservation, so it can never fill.
+
+Reads name both ends of every position range (``org_seq``): the embedded server reads a
+whole index range before it applies a limit.
 
 Retention: each change expires ``SCV_CHANGE_RETENTION_DAYS`` after it was recorded (a TTL
-index removes it; reads never show an expired one).
+index removes it; reads never show an expired one; stretches of removed positions are
+stepped over).
 """
 
 from __future__ import annotations
