@@ -108,6 +108,8 @@ class Store:
                     raise
             # jittered backoff, so racing transactions run one after the other
             await asyncio.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
+        if isinstance(last, ConnectionFailure):
+            raise last  # the database is away: an outage (SERVICE_UNAVAILABLE), not a conflict
         raise Conflict("the change conflicted with a concurrent change; try again") from last
 
     async def _aborted(self, session: AsyncClientSession) -> None:
