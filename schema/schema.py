@@ -13,6 +13,7 @@ from schema.descriptions import describe
 from schema.directory import DirectoryMutation, DirectoryQuery
 from schema.errors import ErrorCodes
 from schema.execution import PlainFieldsExecutor
+from schema.identity import IdentityMutation, IdentityQuery
 from schema.interactions import InteractionMutation, InteractionQuery
 from schema.journeys import JourneyQuery
 from schema.limits import QueryLimiter
@@ -23,10 +24,12 @@ from schema.subscriptions import Subscription
 from schema.text_input import LoneSurrogates
 
 Query = merge_types(
-    "Query", (DirectoryQuery, InteractionQuery, MergeQuery, JourneyQuery, ChangeQuery)
+    "Query",
+    (DirectoryQuery, InteractionQuery, MergeQuery, JourneyQuery, ChangeQuery, IdentityQuery),
 )
 Mutation = merge_types(
-    "Mutation", (DirectoryMutation, InteractionMutation, MergeMutation, ChangeMutation)
+    "Mutation",
+    (DirectoryMutation, InteractionMutation, MergeMutation, ChangeMutation, IdentityMutation),
 )
 
 
