@@ -111,7 +111,12 @@ class WebhookDeliverer:
             except DuplicateKeyError:
                 return False  # taken by another process just now
             return True
-        if lease["owner"] != self.owner and lease["until"] >= moment:
+        if lease["owner"] == self.owner:  # renewing its own
+            renewed = await self.store.leases.update_one(
+                {"_id": LEASE_ID, "owner": self.owner}, {"$set": fresh}
+            )
+            return renewed.matched_count == 1
+        if lease["until"] >= moment:
             return False  # held by another process, and not expired
         taken = await self.store.leases.update_one(
             {"_id": LEASE_ID, "owner": lease["owner"], "until": lease["until"]}, {"$set": fresh}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -20,7 +21,7 @@ from resolvers.errors import BadUserInput
 from resolvers.store import Store
 from tests.conftest import SECRET, Api, codes
 
-FAST = DeliveryConfig(poll_seconds=0.02, backoff_base=0.05, backoff_max=0.2, lease_seconds=0.5)
+FAST = DeliveryConfig(poll_seconds=0.02, backoff_base=0.05, backoff_max=0.2, lease_seconds=5)
 CREATE = "mutation($u: String!) { createWebhook(url: $u) { id secret failing } }"
 CONTACT = 'mutation($n: String!) { createContact(input: {firstName: $n, lastName: "L"}) { id } }'
 
@@ -142,9 +143,10 @@ async def test_a_killed_deliverers_lease_is_taken_over(
     api: Api, store: Store, receiver: Receiver
 ) -> None:
     await api.gql(CREATE, {"u": receiver.url})
-    dead = WebhookDeliverer(store, FAST)
+    short = dataclasses.replace(FAST, lease_seconds=0.5)
+    dead = WebhookDeliverer(store, short)
     assert await dead.hold_lease()  # and then it dies without releasing
-    heir = WebhookDeliverer(store, FAST)
+    heir = WebhookDeliverer(store, short)
     await heir.start()
     created = (await api.gql(CONTACT, {"n": "A"}))["createContact"]["id"]
     try:
