@@ -13,7 +13,9 @@ side in this run, the gateway's way and the raw driver's way interleaved:
 - database commands per query of the command-count test's two queries (an in-process app
   with a command listener);
 - peak RSS of the gateway process while it exports every line, against its RSS before;
-- the change feed (``bench.feed``): ingest with the feed on vs off, webhook delivery lag.
+- the change feed (``bench.feed``): ingest with the feed on vs off, webhook delivery lag;
+- web journeys (``bench.web``): ingest of 500-event batches vs ``insert_many``, one-event
+  latency, a timeline's first page vs raw driver work, memory flat over batches.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ from bench.operations import (
     operations,
     percentile,
 )
+from bench.web import web_rows
 from gateway.app import create_app
 from gateway.auth import mint_token
 from gateway.embedded import EmbeddedServer, free_port
@@ -338,6 +341,8 @@ async def bench(
     token = mint_token(SECRET, org=ORG, sub="bench")
     try:
         await store.ensure_indexes()
+        if args.web_only:  # the web-journey rows alone (bench.web), no seed
+            return [], await web_only(port, gateway, token, store, args.calls)
         started = time.perf_counter()
         result = await seed_data(
             store, (args.contacts, args.merge_sets, args.conversations), console
@@ -365,13 +370,15 @@ async def bench(
                 graphql, export, rss = await measure_pulls(
                     http, store, gateway.pid, args.pulls, progress
                 )
+                progress.update(task, description="web journeys: ingest, timeline, memory")
+                web = [Row(*row) for row in await web_rows(http, store, ORG, args.calls)]
         console.print("counting database commands …")
         bi_commands, journey_commands = await measure_commands(uri, head_id)
         identity_rows = await identity_table(store, planted, args.calls)
         console.print("change feed: ingest with and without it, webhook lag …")
         feed = [feed_row(row) for row in await measure_feed(uri, args.calls)]
-        summary = [graphql, export, bi_commands, journey_commands, rss, *identity_rows, *feed]
-        return measured, summary
+        summary = [graphql, export, bi_commands, journey_commands, rss, *identity_rows, *web]
+        return measured, [*summary, *feed]
     finally:
         await client.close()
 
@@ -379,6 +386,16 @@ async def bench(
 def feed_row(row: FeedRow) -> Row:
     ratio = "—" if row.ratio is None else f"{row.ratio:.2f}x"
     return Row(row.name, row.with_feed, row.without, ratio, row.target, row.met)
+
+
+async def web_only(
+    port: int, gateway: subprocess.Popen[bytes], token: str, store: Store, calls: int
+) -> list[Row]:
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}
+    ) as http:
+        await wait_ready(http, gateway)
+        return [Row(*row) for row in await web_rows(http, store, ORG, calls)]
 
 
 async def identity_table(store: Store, planted: identity.Planted, calls: int) -> list[Row]:
@@ -464,6 +481,7 @@ def main() -> int:
         "--planted", type=int, default=60, help="planted duplicates of each kind (identity rows)"
     )
     parser.add_argument("--pulls", type=int, default=2, help="BI pulls of each kind")
+    parser.add_argument("--web-only", action="store_true", help="only the web-journey rows")
     args = parser.parse_args()
     started = time.perf_counter()
     with (

@@ -66,6 +66,18 @@ INDEXES: Final[dict[str, list[IndexModel]]] = {
     "match_pairs": [index("org_score", "org", "score"), index("org_ids", "org", "ids")],
     # Contact.mergeHistory: the events a batch of contacts was involved in
     "merge_events": [index("org_contacts", "org", "contactIds")],
+    # web journeys: a cookie's events in time order (sessions, WebSession.events), idempotent
+    # eventIds, and a cookie's sessions newest first (journeys join them through the claims)
+    "web_events": [
+        index("org_cookie_at", "org", "cookie", "at", "_id"),
+        index("org_event_id", "org", "eventId", unique=True),  # the event's own id if none given
+        TTL,
+    ],
+    "web_sessions": [
+        keyset_index("org_cookie_page", "org", "cookie"),
+        index("org_id", "org", "_id"),  # the writes of a batch, by id
+        TTL,
+    ],
     # the change feed: one position per org (the unique index refuses a void for a position
     # whose change committed), read in position order; expired changes go
     "changes": [

@@ -21,9 +21,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
-from resolvers import claims, conversation_counts, identity_settings, liveness
+from resolvers import (
+    claims,
+    conversation_counts,
+    identity_settings,
+    liveness,
+    web_stitching,
+)
 from resolvers import interaction_writes as writes
 from resolvers.clock import now
 from resolvers.contact_fields import (
@@ -56,6 +63,7 @@ from resolvers.principal import Principal
 from resolvers.store import Store, aggregate_rows
 
 MAX_IDENTIFIERS = 20
+WEB_EVENTS = "recordWebEvents"  # Change.by of what resolving web events writes
 MAX_RESOLVE_ATTEMPTS = 10
 DETAIL_FIELDS = ("queue", "agent", "wrapUpCode", "status", "notes")
 
@@ -105,7 +113,7 @@ def parse_interaction(raw: Mapping[str, Any], region: str, retention_days: int =
     details = _details(raw)
     provided = clean_input(raw.get("provided") or {}, region)
     seen, keys = _seen_identifiers(identifiers, channel, region)
-    keys += _provided_keys(provided, region)
+    keys += provided_keys(provided, region)
     return Interaction(
         conversation_id=conversation_id,
         channel=channel,
@@ -149,7 +157,7 @@ def _seen_identifiers(
     return seen, keys
 
 
-def _provided_keys(provided: ContactFields, region: str) -> list[str]:
+def provided_keys(provided: ContactFields, region: str) -> list[str]:
     """The keys of the phones and emails the interaction provides."""
     keys: list[str] = []
     for field_name in (*EMAIL_FIELDS, *PHONE_FIELDS):
@@ -189,6 +197,10 @@ async def record_interaction(
         if contact is not None and interaction.channel not in UNRESOLVED_CHANNELS:
             stitched = await _stitch(store, principal, interaction.keys, contact, taken)
             contact = await _renew_expiry(store, org, contact, interaction.started_at)
+            if interaction.channel is Channel.WEB_MESSAGING:  # a form fill adopts the cookie
+                await web_stitching.after_form_fill(
+                    store, org, principal.sub, interaction.keys, interaction.provided, contact
+                )
         conversation = await _store_conversation(
             store, org, interaction, contact["_id"] if contact is not None else None, existing
         )
@@ -206,13 +218,37 @@ async def record_interaction(
     )
 
 
-async def _claimed_contact(
+async def resolve_and_stitch(
+    store: Store, org: str, interaction: Interaction
+) -> tuple[ContactDoc, bool, list[str]]:
+    """recordInteraction's resolution for identifiers without a conversation: resolve (or
+    auto-create), stitch the unclaimed identifiers, renew the expiry. The resolved canonical
+    contact, whether this call created it and the keys it stitched (for :func:`undo`).
+    recordWebEvents resolves cookies with it."""
+    # recordWebEvents records these changes in its batch's transaction: none here
+    store = _without_feed(store)
+    who = Principal(org=org, sub=WEB_EVENTS)
+    contact, created, taken = await _resolve(store, who, interaction)
+    if contact is None:  # only when resolution kept losing races
+        raise Conflict("the identifiers are changing concurrently; try again")
+    stitched: list[str] = []
+    try:
+        stitched = await _stitch(store, who, interaction.keys, contact, taken)
+        contact = await _renew_expiry(store, org, contact, interaction.started_at)
+    except BaseException:
+        await undo(store, org, contact, created=created, stitched=stitched)
+        raise
+    return contact, created, stitched
+
+
+async def claimed_holders(
     store: Store, org: str, keys: list[str]
-) -> tuple[ContactDoc | None, set[str]]:
-    """The canonical contact of the first claimed key (priority order), if any, and the
-    keys that are claimed."""
+) -> tuple[dict[str, ContactDoc], set[str]]:
+    """The live holder of each claimed key (possibly an ancestor: the caller takes its
+    canonical) and the keys that are claimed, in one command. recordWebEvents resolves every
+    cookie of a batch with it."""
     if not keys:
-        return None, set()
+        return {}, set()
     moment = now()
     # the claims and their holders in one command
     pipeline: list[dict[str, Any]] = [
@@ -233,17 +269,24 @@ async def _claimed_contact(
         if not liveness.is_expired(d, moment)
     ]
     taken = {d["key"] for d in found}
-    if not found:
-        return None, taken
     holders = {
         h["_id"]: h
         for d in found
         for h in d["h"]
         if h.get("org") == org and not liveness.is_expired(h, moment)
     }
-    by_key = {d["key"]: d["contactId"] for d in found}
+    by_key = {d["key"]: holders[d["contactId"]] for d in found if d["contactId"] in holders}
+    return by_key, taken
+
+
+async def _claimed_contact(
+    store: Store, org: str, keys: list[str]
+) -> tuple[ContactDoc | None, set[str]]:
+    """The canonical contact of the first claimed key (priority order), if any, and the
+    keys that are claimed."""
+    by_key, taken = await claimed_holders(store, org, keys)
     for identifier_key in keys:
-        holder = holders.get(by_key.get(identifier_key, ""))
+        holder = by_key.get(identifier_key)
         if holder is None:
             continue
         if holder["readOnly"]:
@@ -346,6 +389,21 @@ async def _stitch(
     return await writes.stitch(store, org, principal.sub, contact, free)
 
 
+async def undo(
+    store: Store, org: str, contact: ContactDoc | None, *, created: bool, stitched: list[str]
+) -> None:
+    """recordWebEvents undoes its resolutions the same way when its write fails (its batch
+    recorded no change of them: nor does the undoing)."""
+    await writes.undo(
+        _without_feed(store), org, WEB_EVENTS, contact, created=created, stitched=stitched
+    )
+
+
+def _without_feed(store: Store) -> Store:
+    """The store whose writes record no change (recordWebEvents records its own)."""
+    return Store(store.db, dataclasses.replace(store.config, change_feed=False))
+
+
 async def _renew_expiry(
     store: Store, org: str, contact: ContactDoc, started_at: datetime
 ) -> ContactDoc:
@@ -356,23 +414,34 @@ async def _renew_expiry(
     current = contact.get("expiresAt")
     if current is not None and current >= expires_at:
         return contact
+
     # Only the contact as read: a promotion (CURATED) or merge (readOnly) meanwhile changes
     # modifiedAt or readOnly, and members of a merge set never expire. update_one on
     # org_id_state's fields, not find_one_and_update (~16x slower on the embedded server).
-    renewed = await store.contacts.update_one(
-        {
-            "_id": contact["_id"],
-            "org": org,
-            "readOnly": False,
-            "modifiedAt": contact["modifiedAt"],
-        },
-        {"$max": {"expiresAt": expires_at, "lastSeenAt": started_at}},
-    )
-    if renewed.matched_count == 0:
+    # The contact and its claims in one transaction: a claim must expire with its holder,
+    # and a deadline between the two writes left them apart (make load: 16 violations).
+    async def renew(session: AsyncClientSession) -> bool:
+        renewed = await store.contacts.update_one(
+            {
+                "_id": contact["_id"],
+                "org": org,
+                "readOnly": False,
+                "modifiedAt": contact["modifiedAt"],
+            },
+            {"$max": {"expiresAt": expires_at, "lastSeenAt": started_at}},
+            session=session,
+        )
+        if renewed.matched_count == 0:
+            return False
+        await store.identifiers.update_many(
+            {"org": org, "contactId": contact["_id"]},
+            {"$max": {"expiresAt": expires_at}},
+            session=session,
+        )
+        return True
+
+    if not await store.in_transaction(renew):
         return contact
-    await store.identifiers.update_many(
-        {"org": org, "contactId": contact["_id"]}, {"$max": {"expiresAt": expires_at}}
-    )
     last_seen = contact.get("lastSeenAt")
     return {
         **contact,

@@ -27,6 +27,7 @@ from resolvers.documents import (
 )
 from resolvers.errors import Conflict
 from resolvers.indexes import INDEXES, STALE_INDEXES
+from resolvers.web_documents import WebEventDoc, WebSessionDoc
 
 # An untyped document: only for the database handle itself and for aggregation replies
 # whose shape a pipeline builds (each caller names what it reads).
@@ -45,6 +46,7 @@ ABORT_HOOKS: list[Callable[[Store, AsyncClientSession], Awaitable[None]]] = []
 class DomainConfig:
     default_region: str = "US"
     retention_days: int = 60
+    web_session_gap_minutes: int = 30  # SCV_WEB_SESSION_GAP_MINUTES: inactivity ending a visit
     change_retention_days: int = 7  # SCV_CHANGE_RETENTION_DAYS (resolvers/changes.py)
     # how long a transaction can live (plus clock skew between gateways): a feed position
     # reserved longer ago can no longer be filled by a commit
@@ -67,6 +69,9 @@ class Store:
         # hourly and daily conversation counts per org (resolvers/conversation_counts.py)
         self.conversation_counts = _typed(db, "conversation_counts", CountBucketDoc)
         self.merge_events = _typed(db, "merge_events", MergeEventDoc)
+        # web journeys (resolvers/web_events.py, resolvers/web_sessions.py)
+        self.web_events = _typed(db, "web_events", WebEventDoc)
+        self.web_sessions = _typed(db, "web_sessions", WebSessionDoc)
         # the change feed (resolvers/changes.py): changes, per-org position counters
         self.changes = _typed(db, "changes", ChangeDoc)
         self.change_counters = db["change_counters"]
@@ -87,7 +92,8 @@ class Store:
     async def in_transaction(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
         """Run ``work`` in one transaction, retrying it on transient errors.
 
-        A write conflict that outlives the retries becomes ``CONFLICT``.
+        A write conflict that outlives the retries becomes ``CONFLICT``; a database that stays
+        unreachable raises its own error (the gateway answers ``SERVICE_UNAVAILABLE``).
         """
         client = self.db.client
         last: PyMongoError | None = None
@@ -108,8 +114,8 @@ class Store:
                     raise
             # jittered backoff, so racing transactions run one after the other
             await asyncio.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
-        if isinstance(last, ConnectionFailure):
-            raise last  # the database is away: an outage (SERVICE_UNAVAILABLE), not a conflict
+        if isinstance(last, ConnectionFailure):  # unreachable, not a conflict: the outage's error
+            raise last
         raise Conflict("the change conflicted with a concurrent change; try again") from last
 
     async def _aborted(self, session: AsyncClientSession) -> None:

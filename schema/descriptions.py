@@ -28,6 +28,8 @@ from graphql import (
     GraphQLSchema,
 )
 
+from schema.web_descriptions import WEB_DESCRIPTIONS
+
 Described = GraphQLNamedType | GraphQLField | GraphQLArgument | GraphQLInputField | GraphQLEnumValue
 
 _NAME: Final = {
@@ -369,6 +371,7 @@ DESCRIPTIONS: Final[dict[str, str]] = {
     "ExternalIdInput.value": "The id in that system.",
     "AddressInput": "A postal address.",
     **_prefixed("AddressInput.", _ADDRESS),
+    **WEB_DESCRIPTIONS,  # web journeys (schema/web_descriptions.py)
     # --- change feed and webhooks (resolvers/changes.py, resolvers/webhooks.py) -----------
     "Query.changes": "The org's changes, oldest first, recorded atomically with their writes "
     "and kept SCV_CHANGE_RETENTION_DAYS (7). A page never passes a change whose write may "

@@ -22,6 +22,7 @@ from schema.operations import OperationSelection
 from schema.scalars import DATETIME_SCALAR, DateTime
 from schema.subscriptions import Subscription
 from schema.text_input import LoneSurrogates
+from schema.web import WebMutation
 
 Query = merge_types(
     "Query",
@@ -29,7 +30,14 @@ Query = merge_types(
 )
 Mutation = merge_types(
     "Mutation",
-    (DirectoryMutation, InteractionMutation, MergeMutation, ChangeMutation, IdentityMutation),
+    (
+        DirectoryMutation,
+        InteractionMutation,
+        MergeMutation,
+        ChangeMutation,
+        IdentityMutation,
+        WebMutation,
+    ),
 )
 
 

@@ -207,3 +207,21 @@ async def logged(
     )
     yield Store(client[db_name], DomainConfig()), log
     await client.close()
+
+
+@pytest.fixture
+async def fail_once(client: AsyncMongoClient[Doc]) -> AsyncIterator[Any]:
+    """``arm(command, skip=0)``: the next ``command`` after ``skip`` of them fails once
+    (``failCommand`` failpoint, error 2: not transient, so nothing retries it)."""
+
+    async def arm(command: str, skip: int = 0) -> None:
+        await client.admin.command(
+            {
+                "configureFailPoint": "failCommand",
+                "mode": {"skip": skip, "times": 1} if skip else {"times": 1},
+                "data": {"failCommands": [command], "errorCode": 2},
+            }
+        )
+
+    yield arm
+    await client.admin.command({"configureFailPoint": "failCommand", "mode": "off"})

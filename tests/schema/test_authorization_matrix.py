@@ -55,6 +55,8 @@ COLLECTIONS = (
     "conversations",
     "merge_sets",
     "notes",
+    "web_events",
+    "web_sessions",
     "identity_settings",
     "changes",
     "webhooks",
@@ -289,6 +291,22 @@ async def a_new_interaction(w: World) -> Vars:
             "identifiers": [{"type": "PHONE", "value": w.phone()}],
         }
     }
+
+
+async def new_web_events(w: World) -> Vars:
+    at = datetime.now(UTC).isoformat()
+    return {"e": [{"cookie": f"ck-{uuid.uuid4().hex[:10]}", "type": "PAGE_VIEW", "at": at}]}
+
+
+async def a_web_visitor(w: World) -> Vars:
+    """A contact (auto-created EPHEMERAL) with one web session."""
+    data = await w.api.gql(RECORD_WEB, await new_web_events(w))
+    return {"id": data["recordWebEvents"]["contactIds"][0]}
+
+
+RECORD_WEB = (
+    "mutation($e: [WebEventInput!]!) { recordWebEvents(events: $e) { accepted contactIds } }"
+)
 
 
 async def a_probable_duplicate(w: World) -> Vars:
@@ -596,7 +614,25 @@ PERMISSION_CASES: list[Case] = [
         writes=("conversations", "contacts", "identifiers"),
         variant="with otherMatches",
     ),
+    Case(
+        "Mutation.recordWebEvents",
+        RECORD_WEB,
+        V.CONVERSATION_INGEST,
+        new_web_events,
+        ("recordWebEvents",),
+        writes=("web_events", "web_sessions", "contacts", "identifiers"),
+    ),
     # guarded fields
+    Case(
+        "WebSession.contact",
+        "query($id: ID!) { journey(contactId: $id) { webSessionCount "
+        "webSessions { edges { node { id contact { id } } } } } }",
+        V.CONTACT_VIEW,
+        a_web_visitor,
+        ("journey", "webSessions", "edges", 0, "node", "contact"),
+        needs=(V.SESSION_VIEW,),
+        intact=("journey", "webSessionCount"),
+    ),
     Case(
         "Contact.journey",
         "query($id: ID!) { contact(id: $id) { id journey { conversationCount } } }",
@@ -984,6 +1020,23 @@ async def recorded_as_new_in_own_org(w: World, body: dict[str, Any]) -> None:
     assert conversation["externalContactId"] == contact_id
 
 
+async def acme_cookie_events(w: World) -> Vars:
+    """acme's visitor's cookie, tracked again by org other."""
+    events = await new_web_events(w)
+    await w.api.gql(RECORD_WEB, events)
+    return events
+
+
+async def visited_as_new_in_own_org(w: World, body: dict[str, Any]) -> None:
+    """acme's cookie means nothing in org other: an EPHEMERAL visitor of its own."""
+    assert "errors" not in body, body
+    [contact_id] = body["data"]["recordWebEvents"]["contactIds"]
+    doc = await w.store.contacts.find_one({"_id": contact_id})
+    assert doc is not None and doc["org"] == OTHER and doc["type"] == "EPHEMERAL"
+    events = await w.store.web_events.find({"org": OTHER}).to_list()
+    assert len(events) == 1
+
+
 async def acme_and_own_changes(w: World) -> Vars:
     """acme's changes (a contact, a merge) and one of the caller's own."""
     await w.merged()
@@ -1017,6 +1070,12 @@ async def created_in_own_org(w: World, body: dict[str, Any]) -> None:
 F = Foreign
 TENANCY_CASES: list[Foreign] = [
     F("contact", "query($id: ID!) { contact(id: $id) { id } }", acme_contact, "absent"),
+    F(
+        "recordWebEvents(foreign cookie)",
+        RECORD_WEB,
+        acme_cookie_events,
+        visited_as_new_in_own_org,
+    ),
     F("contact(ancestor)", "query($id: ID!) { contact(id: $id) { id } }", acme_ancestor, "absent"),
     F("contacts", "query($ids: [ID!]!) { contacts(ids: $ids) { id } }", acme_contacts, "absent"),
     F(

@@ -193,6 +193,34 @@ RECORD = """mutation($i: InteractionInput!) {
 }"""
 
 
+WEB_RECORD = """mutation($e: [WebEventInput!]!) {
+  recordWebEvents(events: $e) { accepted contactIds }
+}"""
+WEB_JOURNEY = """query($id: ID!, $first: Int!, $after: String, $since: DateTime) {
+  journey(contactId: $id) {
+    webSessionCount
+    webSessions(first: $first, after: $after, since: $since) {
+      totalCount pageInfo { hasNextPage endCursor }
+      edges { node { id startedAt contact { id }
+                     events(first: 5) { totalCount edges { node { id at } } } } }
+    }
+  }
+}"""
+WEB_TIMELINE = """query($id: ID!, $first: Int!, $after: String, $since: DateTime) {
+  journey(contactId: $id) {
+    timeline(first: $first, after: $after, since: $since) {
+      pageInfo { hasNextPage endCursor }
+      edges { node { ... on Conversation { id } ... on WebSession { id eventCount } } }
+    }
+  }
+}"""
+
+
+def web_event(cookie: str, minutes_ago: float, **extra: Any) -> Doc:
+    at = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+    return {"cookie": cookie, "type": "PAGE_VIEW", "at": at.isoformat(), "url": "/", **extra}
+
+
 class Battery:
     """Every operation of the API, called on the seeded org."""
 
@@ -328,6 +356,38 @@ class Battery:
         await gql(LINK, {"c": "explain-1", "id": new_id})
         await gql(DELETE, {"id": new_id})
 
+    async def web(self) -> None:
+        """recordWebEvents (new and known cookies, out of order, eventIds, form fills) and the
+        journey's web fields, paged."""
+        gql = self.api.gql
+        known = await self.some({"org": ORG, "type": "CURATED", "mergeSetId": None}, 2)
+        batch = [web_event(f"explain-web-{n % 20}", 200 - n, eventId=f"ev-{n}") for n in range(200)]
+        await gql(WEB_RECORD, {"e": batch})
+        await gql(WEB_RECORD, {"e": batch[:50]})  # a retry: stored once
+        late = [web_event(f"explain-web-{n}", 300 + n) for n in range(20)]  # out of order
+        await gql(WEB_RECORD, {"e": late})
+        fill = web_event("explain-web-1", 10, type="FORM_SUBMIT")
+        fill["provided"] = {"workEmail": known[0]["workEmail"]}
+        await gql(WEB_RECORD, {"e": [fill]})
+        fresh = web_event("explain-web-new", 5, type="FORM_SUBMIT")
+        fresh["provided"] = {"firstName": "Wen", "personalEmail": "wen@example.com"}
+        await gql(WEB_RECORD, {"e": [fresh]})
+        await self.record(
+            "WEB_MESSAGING",
+            [{"type": "COOKIE", "value": "explain-web-2"}],
+            provided={"workEmail": known[1]["workEmail"]},
+        )
+        week = (datetime.now(UTC) - timedelta(days=7)).isoformat()
+        for person in known:
+            for query, field in ((WEB_JOURNEY, "webSessions"), (WEB_TIMELINE, "timeline")):
+                after = None
+                for _ in range(2):
+                    data = await gql(query, {"id": person["_id"], "first": 5, "after": after})
+                    after = data["journey"][field]["pageInfo"]["endCursor"]
+                    if after is None:
+                        break
+                await gql(query, {"id": person["_id"], "first": 20, "since": week})
+
     async def identity(self) -> None:
         """Section 6: suggestions, settings, claiming and releasing by hand."""
         gql = self.api.gql
@@ -449,6 +509,7 @@ async def test_every_command_of_every_operation_is_index_only(
     battery = Battery(api, logged_store, store, seeded)
     await battery.reads()
     await battery.writes()
+    await battery.web()
     await battery.identity()
     await battery.subscription()
     await battery.change_feed()
