@@ -13,6 +13,7 @@ side in this run, the gateway's way and the raw driver's way interleaved:
 - database commands per query of the command-count test's two queries (an in-process app
   with a command listener);
 - peak RSS of the gateway process while it exports every line, against its RSS before;
+- the change feed (``bench.feed``): ingest with the feed on vs off, webhook delivery lag;
 - web journeys (``bench.web``): ingest of 500-event batches vs ``insert_many``, one-event
   latency, a timeline's first page vs raw driver work, memory flat over batches.
 """
@@ -44,6 +45,7 @@ from rich.table import Table
 
 from bench import identity
 from bench.command_log import BI_LEVELS, BI_QUERY, JOURNEY_LEVELS, JOURNEY_QUERY, CommandLog
+from bench.feed import FeedRow, measure_feed
 from bench.integrations import integration_rows
 from bench.operations import (
     P50_LIMIT_MS,
@@ -376,6 +378,8 @@ async def bench(
         console.print("counting database commands …")
         bi_commands, journey_commands = await measure_commands(uri, head_id)
         identity_rows = await identity_table(store, planted, args.calls)
+        console.print("change feed: ingest with and without it, webhook lag …")
+        feed = [feed_row(row) for row in await measure_feed(uri, args.calls)]
         return measured, [
             graphql,
             export,
@@ -385,9 +389,15 @@ async def bench(
             *integrations,
             *identity_rows,
             *web,
+            *feed,
         ]
     finally:
         await client.close()
+
+
+def feed_row(row: FeedRow) -> Row:
+    ratio = "—" if row.ratio is None else f"{row.ratio:.2f}x"
+    return Row(row.name, row.with_feed, row.without, ratio, row.target, row.met)
 
 
 async def web_only(

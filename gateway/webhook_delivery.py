@@ -23,9 +23,10 @@ import httpx
 import orjson
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from resolvers import changes
+from resolvers import changes, webhooks
 from resolvers.clock import now
 from resolvers.documents import WebhookDoc
+from resolvers.errors import BadUserInput
 from resolvers.store import Store
 
 log = logging.getLogger("scv.webhooks")
@@ -77,25 +78,50 @@ class WebhookDeliverer:
     async def _run(self) -> None:
         while True:
             try:
-                if await self.hold_lease():
-                    await self.deliver_due()
+                await self._deliver_while_woken()
             except PyMongoError as exc:  # the database is away: try again later
                 log.warning("webhook delivery paused: %s", exc)
-            await asyncio.sleep(self.config.poll_seconds)
+                await asyncio.sleep(self.config.poll_seconds)
+
+    async def _deliver_while_woken(self) -> None:
+        """Deliver, then wait for the next change recorded (a change stream on the feed's
+        inserts) or ``poll_seconds`` (retries that are due, holes that settle)."""
+        pipeline = [{"$match": {"operationType": "insert"}}]
+        wait_ms = max(1, int(self.config.poll_seconds * 1000))
+        async with await self.store.changes.watch(pipeline, max_await_time_ms=wait_ms) as stream:
+            while True:
+                if await self.hold_lease():
+                    await self.deliver_due()
+                    await stream.try_next()
+                else:
+                    await asyncio.sleep(self.config.poll_seconds)
 
     async def hold_lease(self) -> bool:
-        """Take or renew the delivery lease; False while another process holds it."""
+        """Take or renew the delivery lease; False while another process holds it. A
+        compare-and-set on the lease as read, so two processes never both take it."""
         moment = now()
-        until = moment + timedelta(seconds=self.config.lease_seconds)
-        try:
-            await self.store.leases.update_one(
-                {"_id": LEASE_ID, "$or": [{"owner": self.owner}, {"until": {"$lt": moment}}]},
-                {"$set": {"owner": self.owner, "until": until}},
-                upsert=True,
+        fresh = {
+            "owner": self.owner,
+            "until": moment + timedelta(seconds=self.config.lease_seconds),
+        }
+        lease = await self.store.leases.find_one({"_id": LEASE_ID})
+        if lease is None:
+            try:
+                await self.store.leases.insert_one({"_id": LEASE_ID, **fresh})
+            except DuplicateKeyError:
+                return False  # taken by another process just now
+            return True
+        if lease["owner"] == self.owner:  # renewing its own
+            renewed = await self.store.leases.update_one(
+                {"_id": LEASE_ID, "owner": self.owner}, {"$set": fresh}
             )
-        except DuplicateKeyError:
+            return renewed.matched_count == 1
+        if lease["until"] >= moment:
             return False  # held by another process, and not expired
-        return True
+        taken = await self.store.leases.update_one(
+            {"_id": LEASE_ID, "owner": lease["owner"], "until": lease["until"]}, {"$set": fresh}
+        )
+        return taken.modified_count == 1
 
     async def deliver_due(self) -> int:
         """One attempt for every webhook that is due; returns how many changes were delivered."""
@@ -129,6 +155,10 @@ class WebhookDeliverer:
             "X-SCV-Signature": signature(hook["secret"], body),
             "X-SCV-Delivery": uuid.uuid4().hex,
         }
+        try:  # checked again at each delivery: the host's addresses may have changed
+            await webhooks.check_url(hook["url"], allow_private=webhooks.private_allowed())
+        except BadUserInput as refused:
+            return f"refused: {refused.message}"[:500]
         try:
             response = await self._http.post(hook["url"], content=body, headers=headers)
         except httpx.TimeoutException:

@@ -22,7 +22,7 @@ from pymongo import UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from resolvers import bulk_claims, claims, contacts, liveness, merge_history
-from resolvers.changes import ChangeKind, NewChange, record_changes
+from resolvers.changes import ChangeKind, NewChange, claimed_changes, record_changes
 from resolvers.clock import now
 from resolvers.contact_fields import ContactType, clean_input
 from resolvers.documents import ContactDoc, ContactFields, field_of
@@ -129,11 +129,16 @@ Outcome = dict[int, ContactDoc | DomainError]
 
 
 async def apply_updates(
-    store: Store, org: str, edits: Mapping[int, Edit], session: AsyncClientSession
+    store: Store,
+    org: str,
+    edits: Mapping[int, Edit],
+    session: AsyncClientSession,
+    handed_on: list[tuple[str, str]] | None = None,
 ) -> Outcome:
     """``updateContact`` for each edit, in order (two edits of one contact apply one after
     the other), inside the caller's transaction: the contacts in one ``bulk_write``, their
-    claims (promotion, released values handed on, new values claimed) batched."""
+    claims (promotion, released values handed on, new values claimed) batched. The (key,
+    contact id) claims of values handed on to other listers are added to ``handed_on``."""
     heads = await canonicals(store, org, [i for i, _ in edits.values()], session)
     originals: dict[str, ContactDoc] = {}
     edited: dict[str, ContactDoc] = {}
@@ -150,7 +155,9 @@ async def apply_updates(
         outcome[index] = edited[head["_id"]]
     if edited:
         await _write_edits(store, org, originals, edited, touched, session)
-        await _reclaim_edited(store, org, originals, edited, session)
+        made = await _reclaim_edited(store, org, originals, edited, session)
+        if handed_on is not None:
+            handed_on += made
     return outcome
 
 
@@ -185,9 +192,9 @@ async def _reclaim_edited(
     originals: dict[str, ContactDoc],
     edited: dict[str, ContactDoc],
     session: AsyncClientSession,
-) -> None:
+) -> list[tuple[str, str]]:
     """Values removed from fields are released (claims through fields only) and handed to
-    their oldest other lister; values added are claimed."""
+    their oldest other lister (the claims so made are returned); values added are claimed."""
     removed = [
         (cid, [k for k in originals[cid]["keys"] if k not in doc["keys"]])
         for cid, doc in edited.items()
@@ -195,7 +202,7 @@ async def _reclaim_edited(
     released = await bulk_claims.release_many(
         store, org, removed, session, only_via=claims.VIA_FIELD
     )
-    await bulk_claims.reclaim_many(store, org, released, session)
+    made = await bulk_claims.reclaim_many(store, org, released, session)
     added = [
         (k, doc, claims.VIA_FIELD)
         for cid, doc in edited.items()
@@ -203,18 +210,25 @@ async def _reclaim_edited(
         if k not in originals[cid]["keys"]
     ]
     await bulk_claims.claim_many(store, org, added, session)
+    return made
 
 
 async def record_updates(
-    store: Store, session: AsyncClientSession, principal: Principal, outcome: Outcome
+    store: Store,
+    session: AsyncClientSession,
+    principal: Principal,
+    outcome: Outcome,
+    handed_on: Sequence[tuple[str, str]] = (),
 ) -> None:
-    """CONTACT_UPDATED for every item written (in item order)."""
+    """CONTACT_UPDATED for every item written (in item order), then IDENTIFIER_CLAIMED for
+    each value the edits handed on to another contact."""
     updated = [
         NewChange(ChangeKind.CONTACT_UPDATED, doc["_id"])
         for _, doc in sorted(outcome.items())
         if not isinstance(doc, DomainError)
     ]
-    await record_changes(store, session, org=principal.org, by=principal.sub, changes=updated)
+    found = [*updated, *claimed_changes(handed_on)]
+    await record_changes(store, session, org=principal.org, by=principal.sub, changes=found)
 
 
 async def update_contacts(
@@ -231,8 +245,9 @@ async def update_contacts(
     if edits:
 
         async def work(session: AsyncClientSession) -> Outcome:
-            outcome = await apply_updates(store, principal.org, edits, session)
-            await record_updates(store, session, principal, outcome)
+            handed_on: list[tuple[str, str]] = []
+            outcome = await apply_updates(store, principal.org, edits, session, handed_on)
+            await record_updates(store, session, principal, outcome, handed_on)
             return outcome
 
         for i, done in (await store.in_transaction(work)).items():
@@ -262,11 +277,14 @@ async def delete_contacts(
             else:
                 doomed[head["_id"]] = results[i].contact = head
         if doomed:
-            removed = await remove_contacts(store, principal.org, list(doomed.values()), session)
+            handed_on: list[tuple[str, str]] = []
+            doomed_heads = list(doomed.values())
+            removed = await remove_contacts(store, principal.org, doomed_heads, session, handed_on)
             deleted = [
                 NewChange(ChangeKind.CONTACT_DELETED, head, [head, *members])
                 for head, members in removed.items()
             ]
+            deleted += claimed_changes(handed_on)  # their values handed on to other contacts
             await record_changes(
                 store, session, org=principal.org, by=principal.sub, changes=deleted
             )
@@ -276,10 +294,15 @@ async def delete_contacts(
 
 
 async def remove_contacts(
-    store: Store, org: str, heads: Sequence[ContactDoc], session: AsyncClientSession
+    store: Store,
+    org: str,
+    heads: Sequence[ContactDoc],
+    session: AsyncClientSession,
+    handed_on: list[tuple[str, str]] | None = None,
 ) -> dict[str, list[str]]:
     """Deletes canonical contacts with their merge sets, notes, merge history and claims
-    (released values go to their oldest other live lister); returns each head's members."""
+    (released values go to their oldest other live lister, those claims added to
+    ``handed_on``); returns each head's members."""
     members = {h["_id"]: [h["_id"]] for h in heads}
     set_ids = {h["mergeSetId"]: h["_id"] for h in heads if h.get("mergeSetId")}
     if set_ids:
@@ -297,5 +320,7 @@ async def remove_contacts(
     await store.notes.delete_many({"org": org, "contactId": {"$in": member_ids}}, session=session)
     await merge_history.forget(store, org, member_ids, session)
     released = await bulk_claims.release_many(store, org, [(m, None) for m in member_ids], session)
-    await bulk_claims.reclaim_many(store, org, released, session, exclude=member_ids)
+    made = await bulk_claims.reclaim_many(store, org, released, session, exclude=member_ids)
+    if handed_on is not None:
+        handed_on += made
     return members

@@ -142,12 +142,13 @@ async def reclaim_many(
     session: AsyncClientSession,
     *,
     exclude: Sequence[str] = (),
-) -> None:
+) -> list[tuple[str, str]]:
     """:func:`claims.reclaim` for each released (key, former holder): the oldest live contact
     listing the key, other than its former holder and ``exclude``, claims it. One read of
-    all listers, then :func:`claim_many`."""
+    all listers, then :func:`claim_many`. Returns the (key, contact id) claims it made, as
+    ``claims.reclaim`` does (each one an IDENTIFIER_CLAIMED change)."""
     if not released:
-        return
+        return []
     keys = list(dict.fromkeys(k for k, _ in released))
     listers = await store.contacts.find(
         {"org": org, "keys": {"$in": keys}}, LISTER_PROJECTION, session=session
@@ -166,4 +167,5 @@ async def reclaim_many(
         ]
         if candidates:
             wanted.append((identifier_key, min(candidates, key=claims.rank), claims.VIA_FIELD))
-    await claim_many(store, org, wanted, session)
+    holders = await claim_many(store, org, wanted, session)
+    return [(k, c["_id"]) for k, c, _ in wanted if holders.get(k) == c["_id"]]

@@ -11,7 +11,10 @@ Recording (the API every write uses)::
 write's transaction session, preferably as the work's last step: the change document is
 inserted in the same transaction, so no change exists without its write and no committed
 write lacks its change. ``contact_ids`` defaults to ``[contact_id]``; ``identifier`` is an
-identifier key (``"PHONE:+1…"``, :func:`resolvers.identifiers.key`).
+identifier key (``"PHONE:+1…"``, :func:`resolvers.identifiers.key`). On a hot path,
+:func:`reserve_ahead` starts reserving the positions while the write sends its own commands
+(``record_changes(…, ahead=task)``); :func:`claimed_changes` turns ``claims.reclaim``'s
+result into IDENTIFIER_CLAIMED changes.
 
 Order. Each change takes the next position (``seq``) of its org from a per-org counter,
 reserved by one atomic increment *outside* the transaction (a counter written inside every
@@ -21,20 +24,26 @@ two writes touching one document the later one conflicts, retries and reserves a
 A position whose transaction is still open is a *hole* a reader must not pass; the reader
 stops before it (:func:`stable_until`) until it fills, is voided (an aborted attempt marks
 its positions void, see :func:`void_reserved`), or is *settled*: a later position was
-reserved longer ago than a transaction can live (``settle_seconds``), so it can never fill.
+reserved longer ago than a transaction can live (``change_settle_seconds``), or the org's
+counter was quiet that long before a later reservation, so it can never fill.
+
+Reads name both ends of every position range (``org_seq``): the embedded server reads a
+whole index range before it applies a limit.
 
 Retention: each change expires ``SCV_CHANGE_RETENTION_DAYS`` after it was recorded (a TTL
-index removes it; reads never show an expired one).
+index removes it; reads never show an expired one; stretches of removed positions are
+stepped over).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import enum
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from bson import ObjectId
 from pymongo import ReturnDocument
@@ -51,6 +60,8 @@ from resolvers.store import ABORT_HOOKS, Store
 CURSOR_KIND: Final = "chg"
 MAX_FIRST: Final = 500
 SCAN_WINDOW: Final = 1000  # positions examined for holes per read
+MAX_EMPTY_WINDOWS: Final = 20  # windows with no position stepped over per read
+KINDS_SPAN: Final = 500  # positions a page filtered by kinds reads
 _RESERVED_ATTR: Final = "_scv_reserved_changes"
 _RESERVE_ATTEMPTS: Final = 3
 
@@ -85,7 +96,37 @@ class NewChange:
 
 @dataclass
 class _Reserved:
+    """What an attempt's session reserved: positions, and reservations still under way."""
+
     positions: list[tuple[str, int]] = field(default_factory=list)
+    ahead: list[asyncio.Task[int]] = field(default_factory=list)
+
+
+def _reserved_of(session: AsyncClientSession) -> _Reserved:
+    reserved = getattr(session, _RESERVED_ATTR, None)
+    if reserved is None:
+        reserved = _Reserved()
+        setattr(session, _RESERVED_ATTR, reserved)
+    return cast(_Reserved, reserved)
+
+
+def reserve_ahead(
+    store: Store, session: AsyncClientSession, org: str, count: int
+) -> asyncio.Task[int] | None:
+    """Start reserving ``count`` positions now, while the write sends its own commands (the
+    round trip overlaps theirs); hand the task to :func:`record_changes` (``ahead=``), which
+    then records exactly ``count`` changes. Aborted, the attempt voids them as usual."""
+    if not store.config.change_feed:
+        return None
+
+    async def reserve() -> int:
+        last = await _reserve(store, org, count)
+        _reserved_of(session).positions += [(org, seq) for seq in range(last - count + 1, last + 1)]
+        return last
+
+    task = asyncio.ensure_future(reserve())
+    _reserved_of(session).ahead.append(task)
+    return task
 
 
 async def record_change(
@@ -112,20 +153,23 @@ async def record_changes(
     org: str,
     by: str,
     changes: Sequence[NewChange],
+    ahead: asyncio.Task[int] | None = None,
 ) -> list[ChangeDoc]:
-    """Record ``changes`` (in this order) inside the write's transaction (``session``)."""
-    if not changes:
+    """Record ``changes`` (in this order) inside the write's transaction (``session``);
+    ``ahead``: their positions, reserved by :func:`reserve_ahead`."""
+    if not changes or not store.config.change_feed:
         return []
     if not session.in_transaction:
         raise RuntimeError("changes are recorded inside the write's transaction")
     moment = now()
-    last = await _reserve(store, org, len(changes))
+    if ahead is None:
+        last = await _reserve(store, org, len(changes))
+        _reserved_of(session).positions += [
+            (org, seq) for seq in range(last - len(changes) + 1, last + 1)
+        ]
+    else:
+        last = await ahead
     first = last - len(changes) + 1
-    reserved = getattr(session, _RESERVED_ATTR, None)
-    if reserved is None:
-        reserved = _Reserved()
-        setattr(session, _RESERVED_ATTR, reserved)
-    reserved.positions += [(org, seq) for seq in range(first, last + 1)]
     expires = moment + timedelta(days=store.config.change_retention_days)
     docs = [
         _change_doc(org, by, seq, moment, expires, change)
@@ -157,23 +201,44 @@ def _change_doc(
     }
 
 
+def claimed_changes(made: Sequence[tuple[str, str]]) -> list[NewChange]:
+    """IDENTIFIER_CLAIMED for each (key, contact id) claim made (``claims.reclaim``'s)."""
+    return [NewChange(ChangeKind.IDENTIFIER_CLAIMED, holder, identifier=k) for k, holder in made]
+
+
 async def _reserve(store: Store, org: str, count: int) -> int:
     """Reserve ``count`` positions of the org's feed; returns the last one.
 
     Two first writes of an org race to create its counter: the loser's upsert may answer
     nothing (the embedded server) or a duplicate key (MongoDB); the counter exists then, so
-    the increment is simply sent again."""
+    the increment is simply sent again.
+
+    The counter keeps when its latest two positions were reserved (``stamps``). When the one
+    before this reservation is longer ago than a transaction can live, every position up to
+    it is settled (``settled``): a reader need not wait on a hole among them (an org quiet
+    for days, whose last changes expired, shows its next change at once)."""
+    moment = now()
     for _ in range(_RESERVE_ATTEMPTS):
         with contextlib.suppress(DuplicateKeyError):
             counter = await store.change_counters.find_one_and_update(
                 {"_id": org},
-                {"$inc": {"seq": count}},
+                {"$inc": {"seq": count}, "$push": {"stamps": {"$each": [moment], "$slice": -2}}},
                 upsert=True,
                 return_document=ReturnDocument.AFTER,
             )
             if counter is not None:
-                return int(counter["seq"])
+                last = int(counter["seq"])
+                await _settle_if_quiet(store, org, counter.get("stamps", []), last - count, moment)
+                return last
     raise RuntimeError("the change counter was not written")
+
+
+async def _settle_if_quiet(
+    store: Store, org: str, stamps: list[datetime], before: int, moment: datetime
+) -> None:
+    quiet = timedelta(seconds=store.config.change_settle_seconds)
+    if len(stamps) >= 2 and stamps[-2] < moment - quiet:
+        await store.change_counters.update_one({"_id": org}, {"$max": {"settled": before}})
 
 
 async def void_reserved(store: Store, session: AsyncClientSession) -> None:
@@ -181,7 +246,13 @@ async def void_reserved(store: Store, session: AsyncClientSession) -> None:
     wait for them to settle. Best effort (a position left open settles in time); a position
     whose change did commit keeps it (the unique ``{org, seq}`` index refuses the void)."""
     reserved = getattr(session, _RESERVED_ATTR, None)
-    if reserved is None or not reserved.positions:
+    if reserved is None:
+        return
+    for task in reserved.ahead:  # their positions are the attempt's too
+        with contextlib.suppress(PyMongoError, asyncio.CancelledError):
+            await task
+    reserved.ahead = []
+    if not reserved.positions:
         return
     positions, reserved.positions = reserved.positions, []
     moment = now()
@@ -229,60 +300,89 @@ def kinds_of(kinds: Sequence[str] | None) -> list[str]:
     return list(dict.fromkeys(str(k) for k in kinds)) if kinds else list(ALL_KINDS)
 
 
-async def stable_until(store: Store, org: str, after: int) -> tuple[int, bool]:
-    """The highest position up to which the org's feed after ``after`` is final (every
-    position in between is recorded, voided, or settled: it can never fill any more), and
-    whether more positions may be final past it (the scan window was full)."""
+async def stable_until(store: Store, org: str, after: int) -> tuple[int, int, bool]:
+    """Where the org's feed after ``after`` holds anything (positions up to it are gone),
+    the highest position up to which it is final (every position in between is recorded,
+    voided, or settled: it can never fill any more), and whether more may be final past it.
+
+    Every read names both ends of its position range: the embedded server reads a whole
+    index range before it applies a limit. A window holding no position at all (expired and
+    gone) is stepped over, at most ``MAX_EMPTY_WINDOWS`` per call."""
     settled_before = now() - timedelta(seconds=store.config.change_settle_seconds)
-    rows = (
-        await store.changes.find({"org": org, "seq": {"$gt": after}}, {"_id": 0, "seq": 1, "at": 1})
-        .sort("seq", 1)
-        .limit(SCAN_WINDOW)
-        .to_list()
-    )
-    stable = after
+    counter = await store.change_counters.find_one({"_id": org}) or {}
+    reserved, settled = int(counter.get("seq", 0)), int(counter.get("settled", 0))
+    start = after
+    for _ in range(MAX_EMPTY_WINDOWS):
+        rows = await _window(store, org, start, start + SCAN_WINDOW, {"_id": 0, "seq": 1, "at": 1})
+        if rows:
+            break
+        if start + SCAN_WINDOW >= reserved:
+            return start, start, False  # nothing recorded past it (yet)
+        start += SCAN_WINDOW  # never written, or expired and gone: nothing to wait for
+    else:
+        return start, start, True
+    stable = start
     for row in rows:
-        if row["seq"] != stable + 1 and row["at"] > settled_before:
+        hole = row["seq"] != stable + 1
+        if hole and row["seq"] - 1 > settled and row["at"] > settled_before:
             break  # a hole before a recent position: its write may still commit
         stable = row["seq"]
-    return stable, len(rows) == SCAN_WINDOW and stable == rows[-1]["seq"]
+    return start, stable, stable == start + SCAN_WINDOW
 
 
 async def read_changes(
     store: Store, org: str, *, after: int, first: int, kinds: Sequence[str] | None = None
 ) -> FeedPage:
     """The org's changes of ``kinds`` after position ``after``, oldest first, up to the
-    stable point (never past a position whose write may still commit)."""
+    stable point (never past a position whose write may still commit).
+
+    One bounded range of positions: ``first`` + 1 of them, or with ``kinds`` up to
+    ``KINDS_SPAN`` (filtered here), so a page may hold fewer than ``first`` changes while
+    ``hasNextPage`` is true: read on from its end."""
     check_first(first, MAX_FIRST)
-    stable, more = await stable_until(store, org, after)
-    if stable == after:
-        return FeedPage(docs=[], has_next=False, end=after)
-    query: dict[str, Any] = {
-        "org": org,
-        "seq": {"$gt": after, "$lte": stable},
-        "kind": {"$in": kinds_of(kinds)},
-        "expiresAt": {"$gt": now()},
-    }
-    docs = await store.changes.find(query).sort("seq", 1).limit(first + 1).to_list()
-    if len(docs) > first:
-        return FeedPage(docs=docs[:first], has_next=True, end=docs[first - 1]["seq"])
-    return FeedPage(docs=docs, has_next=more, end=stable)
+    start, stable, more = await stable_until(store, org, after)
+    if stable == start:
+        return FeedPage(docs=[], has_next=more, end=start)
+    wanted = set(kinds_of(kinds))
+    span = first + 1 if len(wanted) == len(ALL_KINDS) else max(first + 1, KINDS_SPAN)
+    upper = min(stable, start + span)
+    shown = [d for d in _shown(await _window(store, org, start, upper)) if d["kind"] in wanted]
+    if len(shown) > first:
+        shown = shown[:first]
+        return FeedPage(docs=shown, has_next=True, end=shown[-1]["seq"])
+    return FeedPage(docs=shown, has_next=upper < stable or more, end=upper)
+
+
+async def _window(
+    store: Store, org: str, after: int, upto: int, projection: dict[str, Any] | None = None
+) -> list[ChangeDoc]:
+    """The positions in ``(after, upto]``, in order (the ``org_seq`` index, both ends bound)."""
+    query = {"org": org, "seq": {"$gt": after, "$lte": upto}}
+    return await store.changes.find(query, projection).sort("seq", 1).to_list()
+
+
+def _shown(docs: list[ChangeDoc]) -> list[ChangeDoc]:
+    """Without voided positions and changes that expired (the TTL index lags a minute)."""
+    moment = now()
+    return [doc for doc in docs if "kind" in doc and doc["expiresAt"] > moment]
 
 
 async def latest_stable(store: Store, org: str) -> int:
     """A position from which following the feed misses nothing final after it."""
-    newest = await store.changes.find_one(
-        {"org": org, "seq": {"$gte": 0}}, {"_id": 0, "seq": 1}, sort=[("seq", -1)]
-    )
-    if newest is None:
-        return 0
-    stable, _ = await stable_until(store, org, max(0, int(newest["seq"]) - SCAN_WINDOW))
+    reserved = await current_reservation(store, org)
+    _, stable, _ = await stable_until(store, org, max(0, reserved - SCAN_WINDOW))
     return stable
+
+
+async def current_reservation(store: Store, org: str) -> int:
+    """The org's last reserved position (0: none yet)."""
+    counter = await store.change_counters.find_one({"_id": org})
+    return int(counter["seq"]) if counter is not None else 0
 
 
 async def follow(
     store: Store, org: str, kinds: Sequence[str] | None, *, wait_ms: int = 1000
-) -> AsyncIterator[ChangeDoc]:
+) -> AsyncGenerator[ChangeDoc, None]:
     """Every change of the org from now on, in feed order (the subscription): woken by a
     change stream on inserts into the feed, read through :func:`read_changes`."""
     position = await latest_stable(store, org)

@@ -217,12 +217,14 @@ async def reclaim(
     *,
     exclude: list[str] | None = None,
     session: AsyncClientSession | None = None,
-) -> None:
-    """Give each released key to the oldest live contact that lists it (if any).
+) -> list[tuple[str, str]]:
+    """Give each released key to the oldest live contact that lists it (if any); returns
+    the (key, contact id) claims it made.
 
     The query names only indexed fields (``{org, keys}``); liveness is checked here, so every
     server can answer it from the index."""
     skip = set(exclude or ())
+    made: list[tuple[str, str]] = []
     keys = await blocked_identifiers.usable_keys(store, org, keys, session=session)
     moment = now()
     for identifier_key in keys:
@@ -236,7 +238,10 @@ async def reclaim(
         ]
         if candidates:
             oldest = min(candidates, key=rank)
-            await claim(store, org, identifier_key, oldest, VIA_FIELD, session=session)
+            holder = await claim(store, org, identifier_key, oldest, VIA_FIELD, session=session)
+            if holder == oldest["_id"]:
+                made.append((identifier_key, holder))
+    return made
 
 
 async def release(

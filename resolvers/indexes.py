@@ -84,9 +84,14 @@ INDEXES: Final[dict[str, list[IndexModel]]] = {
     ],
     # the change feed: one position per org (the unique index refuses a void for a position
     # whose change committed), read in position order; expired changes go
-    "changes": [index("org_seq", "org", "seq", unique=True), TTL],
+    "changes": [
+        index("org_seq", "org", "seq", unique=True),
+        TTL,
+    ],
     # an org's webhooks; the delivery loop's due ones
     "webhooks": [index("org_id", "org", "_id"), index("due", "nextAttemptAt")],
+    # the delivery lease: taken by compare-and-set on the lease as read, released by its owner
+    "leases": [index("lease_cas", "_id", "owner", "until"), index("lease_owner", "_id", "owner")],
     "notes": [
         IndexModel(
             [("org", ASCENDING), ("contactId", ASCENDING), ("createdAt", DESCENDING)],

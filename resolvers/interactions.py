@@ -15,7 +15,6 @@ one contact.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import DuplicateKeyError
 
 from resolvers import (
     claims,
@@ -32,6 +31,7 @@ from resolvers import (
     liveness,
     web_stitching,
 )
+from resolvers import interaction_writes as writes
 from resolvers.clock import now
 from resolvers.contact_fields import (
     EMAIL_FIELDS,
@@ -63,6 +63,7 @@ from resolvers.principal import Principal
 from resolvers.store import Store, aggregate_rows
 
 MAX_IDENTIFIERS = 20
+WEB_EVENTS = "recordWebEvents"  # Change.by of what resolving web events writes
 MAX_RESOLVE_ATTEMPTS = 10
 DETAIL_FIELDS = ("queue", "agent", "wrapUpCode", "status", "notes")
 
@@ -191,11 +192,11 @@ async def record_interaction(
     elif linked_id is not None:
         contact = await get_canonical(store, org, linked_id)
     else:
-        contact, created, taken = await _resolve(store, org, interaction)
+        contact, created, taken = await _resolve(store, principal, interaction)
     stitched: list[str] = []
     try:
         if contact is not None and interaction.channel not in UNRESOLVED_CHANNELS:
-            stitched = await _stitch(store, org, interaction.keys, contact, taken)
+            stitched = await _stitch(store, principal, interaction.keys, contact, taken)
             contact = await _renew_expiry(store, org, contact, interaction.started_at)
             if interaction.channel is Channel.WEB_MESSAGING:  # a form fill adopts the cookie
                 await web_stitching.after_form_fill(
@@ -205,7 +206,7 @@ async def record_interaction(
             store, org, interaction, contact["_id"] if contact is not None else None, existing
         )
     except BaseException:
-        await _undo(store, org, contact, created=created, stitched=stitched)
+        await writes.undo(store, org, principal.sub, contact, created=created, stitched=stitched)
         raise
     return Resolution(
         conversation=conversation,
@@ -225,15 +226,18 @@ async def resolve_and_stitch(
     auto-create), stitch the unclaimed identifiers, renew the expiry. The resolved canonical
     contact, whether this call created it and the keys it stitched (for :func:`undo`).
     recordWebEvents resolves cookies with it."""
-    contact, created, taken = await _resolve(store, org, interaction)
+    # recordWebEvents records these changes in its batch's transaction: none here
+    store = _without_feed(store)
+    who = Principal(org=org, sub=WEB_EVENTS)
+    contact, created, taken = await _resolve(store, who, interaction)
     if contact is None:  # only when resolution kept losing races
         raise Conflict("the identifiers are changing concurrently; try again")
     stitched: list[str] = []
     try:
-        stitched = await _stitch(store, org, interaction.keys, contact, taken)
+        stitched = await _stitch(store, who, interaction.keys, contact, taken)
         contact = await _renew_expiry(store, org, contact, interaction.started_at)
     except BaseException:
-        await _undo(store, org, contact, created=created, stitched=stitched)
+        await undo(store, org, contact, created=created, stitched=stitched)
         raise
     return contact, created, stitched
 
@@ -293,43 +297,27 @@ async def claimed_contact(
 
 
 async def _resolve(
-    store: Store, org: str, interaction: Interaction
+    store: Store, principal: Principal, interaction: Interaction
 ) -> tuple[ContactDoc | None, bool, set[str] | None]:
     """The resolved contact, whether this call created it, and the keys known claimed."""
-    keys = interaction.keys
+    keys, org = interaction.keys, principal.org
     for _ in range(MAX_RESOLVE_ATTEMPTS):
         holder, taken = await claimed_contact(store, org, keys)
         if holder is not None:
             return holder, False, taken
-        if keys and await _hand_listed_keys_to_listers(store, org, keys):
+        if keys and await _hand_listed_keys_to_listers(store, principal, keys):
             continue
         draft = _auto_contact(store, org, interaction)
-        listed = draft["keys"]
-        draft["keys"] = []  # invisible as a lister until it has won its claim
-        await store.contacts.insert_one(draft)
-        try:
-            if not keys:
-                draft["keys"] = listed
-                return draft, True, set()
-            winner = await claims.claim(store, org, keys[0], draft, claims.VIA_INTERACTION)
-            if winner == draft["_id"]:
-                if listed:
-                    await store.contacts.update_one(
-                        {"_id": draft["_id"]}, {"$set": {"keys": listed}}
-                    )
-                draft["keys"] = listed
-                return draft, True, {keys[0]}
-        except BaseException:
-            await _undo(store, org, draft, created=True, stitched=[])
-            raise
-        await store.contacts.delete_one({"_id": draft["_id"], "org": org})
+        first_key = keys[0] if keys else None
+        if await writes.create_auto_contact(store, org, principal.sub, draft, first_key):
+            return draft, True, set(keys[:1])
     raise Conflict("the interaction's identifiers are changing concurrently; try again")
 
 
-async def _hand_listed_keys_to_listers(store: Store, org: str, keys: list[str]) -> bool:
+async def _hand_listed_keys_to_listers(store: Store, principal: Principal, keys: list[str]) -> bool:
     """A value no one claims but a live contact lists (its claim expired or was released
     without a taker at the time) goes to the oldest lister first. True when anything moved."""
-    moment = now()
+    moment, org = now(), principal.org
     listers = [
         d
         for d in await store.contacts.find(
@@ -340,7 +328,7 @@ async def _hand_listed_keys_to_listers(store: Store, org: str, keys: list[str]) 
     if not listers:
         return False
     listed = [k for k in keys if any(k in doc["keys"] for doc in listers)]
-    await claims.reclaim(store, org, listed)
+    await writes.reclaim(store, org, principal.sub, listed)
     return True
 
 
@@ -381,7 +369,7 @@ def _fill_free(fields: ContactFields, slots: tuple[str, ...], value: str) -> Non
 
 
 async def _stitch(
-    store: Store, org: str, keys: list[str], contact: ContactDoc, taken: set[str] | None
+    store: Store, principal: Principal, keys: list[str], contact: ContactDoc, taken: set[str] | None
 ) -> list[str]:
     """Every identifier of the interaction that no one claims is claimed by the contact.
 
@@ -389,48 +377,32 @@ async def _stitch(
     this call claimed (for undoing them if the recording fails)."""
     if not keys:
         return []
+    org = principal.org
     if taken is None:
         moment = now()
         held = await store.identifiers.find(
             {"org": org, "key": {"$in": keys}}, {"key": 1, "expiresAt": 1}
         ).to_list()
         taken = {d["key"] for d in held if not liveness.is_expired(d, moment)}
-    claimed: list[str] = []
-    try:
-        for identifier_key in keys:
-            if identifier_key not in taken:
-                holder = await claims.claim(
-                    store, org, identifier_key, contact, claims.VIA_INTERACTION
-                )
-                if holder == contact["_id"]:
-                    claimed.append(identifier_key)
-    except BaseException:
-        await _undo(store, org, contact, created=False, stitched=claimed)
-        raise
-    return claimed
+    free = [k for k in keys if k not in taken]
+    if not free:
+        return []
+    return await writes.stitch(store, org, principal.sub, contact, free)
 
 
-async def _undo(
+async def undo(
     store: Store, org: str, contact: ContactDoc | None, *, created: bool, stitched: list[str]
 ) -> None:
-    """Best effort after a failed recording: no auto-created contact or new claim remains."""
-    if contact is None:
-        return
-    with contextlib.suppress(PyMongoError):
-        if created:
-            await store.identifiers.delete_many({"org": org, "contactId": contact["_id"]})
-            await store.contacts.delete_one({"_id": contact["_id"], "org": org})
-        elif stitched:
-            await store.identifiers.delete_many(
-                {
-                    "org": org,
-                    "contactId": contact["_id"],
-                    "key": {"$in": stitched},  # claimed by this call (via interaction)
-                }
-            )
+    """recordWebEvents undoes its resolutions the same way when its write fails (its batch
+    recorded no change of them: nor does the undoing)."""
+    await writes.undo(
+        _without_feed(store), org, WEB_EVENTS, contact, created=created, stitched=stitched
+    )
 
 
-undo = _undo  # recordWebEvents undoes its resolutions the same way when its write fails
+def _without_feed(store: Store) -> Store:
+    """The store whose writes record no change (recordWebEvents records its own)."""
+    return Store(store.db, dataclasses.replace(store.config, change_feed=False))
 
 
 async def _renew_expiry(

@@ -51,6 +51,8 @@ class DomainConfig:
     # how long a transaction can live (plus clock skew between gateways): a feed position
     # reserved longer ago can no longer be filled by a commit
     change_settle_seconds: float = 75.0
+    # False only in the benchmark's feed-off side (bench/feed.py): writes record no change
+    change_feed: bool = True
 
 
 class Store:

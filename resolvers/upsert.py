@@ -23,7 +23,7 @@ from typing import Any
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from resolvers import blocked_identifiers, bulk, bulk_claims, claims, interactions
-from resolvers.changes import ChangeKind, record_change
+from resolvers.changes import ChangeKind, NewChange, claimed_changes, record_changes
 from resolvers.contact_fields import clean_input
 from resolvers.conversations import Channel
 from resolvers.documents import ContactDoc, ContactFields
@@ -78,22 +78,22 @@ async def upsert_contact(
     fields = clean_input(patch, region)
 
     async def work(session: AsyncClientSession) -> tuple[ContactDoc, bool]:
+        handed_on: list[tuple[str, str]] = []  # values the update handed on to other contacts
         found, _ = await interactions.claimed_contact(store, org, keys, session=session)
         if found is None:
             contact = bulk.curated_doc(store, org, fields)
             await bulk.insert_contacts(store, org, [contact], session)
         else:
             edits = {0: (found["_id"], preferred(found, fields, rule))}
-            done = (await bulk.apply_updates(store, org, edits, session))[0]
+            done = (await bulk.apply_updates(store, org, edits, session, handed_on))[0]
             if isinstance(done, DomainError):
                 raise done
             contact = done
         stitched = [(k, contact, claims.VIA_INTERACTION) for k in keys]
         await bulk_claims.claim_many(store, org, stitched, session)
         kind = ChangeKind.CONTACT_CREATED if found is None else ChangeKind.CONTACT_UPDATED
-        await record_change(
-            store, session, org=org, kind=kind, by=principal.sub, contact_id=contact["_id"]
-        )
+        written = [NewChange(kind, contact["_id"]), *claimed_changes(handed_on)]
+        await record_changes(store, session, org=org, by=principal.sub, changes=written)
         return contact, found is None
 
     return await store.in_transaction(work)

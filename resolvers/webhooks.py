@@ -36,7 +36,7 @@ async def create_webhook(
     store: Store, principal: Principal, url: str, kinds: Sequence[str] | None
 ) -> WebhookDoc:
     """A webhook for the org's changes of ``kinds`` (every kind when omitted)."""
-    await check_url(url, allow_private=os.environ.get(ALLOW_PRIVATE_ENV) == "1")
+    await check_url(url, allow_private=private_allowed())
     org = principal.org
     if await store.webhooks.count_documents({"org": org}) >= MAX_WEBHOOKS:
         raise BadUserInput(f"at most {MAX_WEBHOOKS} webhooks per org")
@@ -56,6 +56,11 @@ async def create_webhook(
     }
     await store.webhooks.insert_one(doc)
     return doc
+
+
+def private_allowed() -> bool:
+    """``SCV_WEBHOOK_ALLOW_PRIVATE=1``: loopback, private and link-local receivers allowed."""
+    return os.environ.get(ALLOW_PRIVATE_ENV) == "1"
 
 
 async def list_webhooks(store: Store, org: str) -> list[WebhookDoc]:

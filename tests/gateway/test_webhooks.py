@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -12,13 +13,15 @@ from typing import Any
 
 import pytest
 
+from gateway.app import create_app
+from gateway.settings import Settings
 from gateway.webhook_delivery import DeliveryConfig, WebhookDeliverer
 from resolvers import webhooks
 from resolvers.errors import BadUserInput
 from resolvers.store import Store
-from tests.conftest import Api, codes
+from tests.conftest import SECRET, Api, codes
 
-FAST = DeliveryConfig(poll_seconds=0.02, backoff_base=0.05, backoff_max=0.2, lease_seconds=0.5)
+FAST = DeliveryConfig(poll_seconds=0.02, backoff_base=0.05, backoff_max=0.2, lease_seconds=5)
 CREATE = "mutation($u: String!) { createWebhook(url: $u) { id secret failing } }"
 CONTACT = 'mutation($n: String!) { createContact(input: {firstName: $n, lastName: "L"}) { id } }'
 
@@ -49,6 +52,7 @@ class Receiver:
         )
         await writer.drain()
         writer.close()
+        await writer.wait_closed()
 
     def changes(self) -> list[dict[str, Any]]:
         return [c for body, _ in self.bodies for c in json.loads(body)["changes"]]
@@ -83,6 +87,7 @@ async def test_every_change_arrives_signed_in_order_despite_two_500s(
     await deliverer.start()
     try:
         await until(lambda: len(receiver.changes()) >= 5)
+        await delivered(store, hook["id"])  # the 2xx recorded (a stop before it redelivers)
     finally:
         await deliverer.stop()
     assert receiver.answers[:3] == [500, 500, 200]
@@ -138,9 +143,10 @@ async def test_a_killed_deliverers_lease_is_taken_over(
     api: Api, store: Store, receiver: Receiver
 ) -> None:
     await api.gql(CREATE, {"u": receiver.url})
-    dead = WebhookDeliverer(store, FAST)
+    short = dataclasses.replace(FAST, lease_seconds=0.5)
+    dead = WebhookDeliverer(store, short)
     assert await dead.hold_lease()  # and then it dies without releasing
-    heir = WebhookDeliverer(store, FAST)
+    heir = WebhookDeliverer(store, short)
     await heir.start()
     created = (await api.gql(CONTACT, {"n": "A"}))["createContact"]["id"]
     try:
@@ -148,6 +154,15 @@ async def test_a_killed_deliverers_lease_is_taken_over(
     finally:
         await heir.stop()
     assert [c["contactId"] for c in receiver.changes()] == [created]
+
+
+async def delivered(store: Store, webhook_id: str) -> None:
+    for _ in range(500):
+        hook = await store.webhooks.find_one({"_id": webhook_id})
+        if hook is not None and not hook["failing"]:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the webhook still fails")
 
 
 @pytest.mark.parametrize(
@@ -188,3 +203,39 @@ async def test_delete_webhook_and_unknown_ids(api: Api) -> None:
     _, errors = await api.gql_error(delete, {"id": hook["id"]})
     assert codes(errors) == ["NOT_FOUND"]
     assert (await api.gql("query { webhooks { id } }"))["webhooks"] == []
+
+
+async def test_the_apps_lifespan_runs_the_delivery_loop(
+    api: Api, mongo_uri: str, settings: Settings, receiver: Receiver
+) -> None:
+    """A gateway process delivers while it runs: the loop starts and stops with the app."""
+    await api.gql(CREATE, {"u": receiver.url})
+    app = create_app(settings, uri=mongo_uri, secret=SECRET, ensure_indexes=False)
+    async with app.router.lifespan_context(app):
+        created = (await api.gql(CONTACT, {"n": "Live"}))["createContact"]["id"]
+        await until(lambda: len(receiver.changes()) >= 1)
+    assert [c["contactId"] for c in receiver.changes()] == [created]
+
+
+async def test_delivery_checks_the_address_again(
+    api: Api, store: Store, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A receiver allowed when created (SCV_WEBHOOK_ALLOW_PRIVATE=1) but refused at delivery
+    time (the setting gone, or a host now resolving to a private address) gets nothing."""
+    await api.gql(CREATE, {"u": receiver.url})
+    await api.gql(CONTACT, {"n": "A"})
+    monkeypatch.delenv("SCV_WEBHOOK_ALLOW_PRIVATE")
+    deliverer = WebhookDeliverer(store, FAST)
+    await deliverer.start()
+    try:
+        hook = None
+        for _ in range(200):
+            hook = await store.webhooks.find_one({})
+            if hook is not None and hook["failing"]:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await deliverer.stop()
+    assert hook is not None and hook["failing"]
+    assert str(hook["lastError"]).startswith("refused: ")
+    assert receiver.answers == []

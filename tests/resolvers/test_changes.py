@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from pymongo.errors import PyMongoError
 
 from resolvers import changes, contacts
 from resolvers.changes import ChangeKind
+from resolvers.clock import now
 from resolvers.errors import Conflict
 from resolvers.store import Doc, Store
 from tests.conftest import principal
@@ -183,3 +185,24 @@ async def test_cursors_page_through_and_kinds_filter(store: Store) -> None:
     )
     assert [d["contactId"] for d in updates.docs] == [ids[0]] and updates.end == 6
     assert changes.parse_after(changes.cursor_of(6)) == 6
+
+
+async def test_a_long_gone_stretch_of_positions_is_stepped_over(store: Store) -> None:
+    """An org quiet for days whose changes expired and were removed (more than a read window
+    of them): a reader from the beginning reaches the next change at once, each read bounded."""
+    gone = changes.SCAN_WINDOW * 3
+    days_ago = now() - timedelta(days=8)
+    await store.change_counters.insert_one({"_id": "acme", "seq": gone, "stamps": [days_ago]})
+    doc = await contacts.create_contact(store, principal(), {"firstName": "A", "lastName": "B"})
+    page = await changes.read_changes(store, "acme", after=0, first=10)
+    assert [d["contactId"] for d in page.docs] == [doc["_id"]]
+    assert page.end == gone + 1 and page.docs[0]["seq"] == gone + 1
+    assert await changes.latest_stable(store, "acme") == gone + 1
+
+
+async def test_expired_changes_are_never_shown(store: Store) -> None:
+    doc = await contacts.create_contact(store, principal(), {"firstName": "A", "lastName": "B"})
+    await store.changes.update_many({}, {"$set": {"expiresAt": now() - timedelta(seconds=1)}})
+    page = await changes.read_changes(store, "acme", after=0, first=10)
+    assert page.docs == [] and page.end == 1
+    assert doc["_id"]

@@ -19,7 +19,7 @@ from gateway.embedded import EmbeddedServer
 from gateway.settings import Settings
 from resolvers.interactions import record_interaction
 from resolvers.store import Store
-from tests.conftest import principal
+from tests.conftest import principal, refused_sockets_collected
 
 ROUNDS = 4
 WRITERS = 8
@@ -43,26 +43,34 @@ async def write_until_killed(store: Store, round_: int, writer: int, acked: list
         acked.append(cid)
 
 
+async def kill_while_writing(
+    data_dir: Path, settings: Settings, rng: random.Random, round_: int, acked: list[str]
+) -> None:
+    server = EmbeddedServer(data_dir).start()
+    client = make_client(server.uri, settings)
+    store = make_store(client, settings)
+    await store.ensure_indexes()
+    writers = [
+        asyncio.create_task(write_until_killed(store, round_, w, acked)) for w in range(WRITERS)
+    ]
+    await asyncio.sleep(rng.uniform(0.3, 1.2))
+    assert server.process is not None
+    os.killpg(server.process.pid, signal.SIGKILL)
+    await asyncio.gather(*writers)
+    await client.close()
+    server.stop()
+
+
 async def test_every_acknowledged_interaction_survives_a_database_kill(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     settings = Settings(SCV_DB_NAME="durable", SCV_DB_TIMEOUT_MS=1000)
     rng = random.Random(19)
     acked: list[str] = []
     for round_ in range(ROUNDS):
-        server = EmbeddedServer(data_dir).start()
-        client = make_client(server.uri, settings)
-        store = make_store(client, settings)
-        await store.ensure_indexes()
-        before = len(acked)
-        writers = [
-            asyncio.create_task(write_until_killed(store, round_, w, acked)) for w in range(WRITERS)
-        ]
-        await asyncio.sleep(rng.uniform(0.3, 1.2))
-        assert server.process is not None
-        os.killpg(server.process.pid, signal.SIGKILL)
-        await asyncio.gather(*writers)
-        await client.close()
-        server.stop()
+        # writers of a killed server: their refused connections' sockets go to the collector
+        with refused_sockets_collected():
+            before = len(acked)
+            await kill_while_writing(data_dir, settings, rng, round_, acked)
         assert len(acked) > before, "no write was acknowledged before the kill"
 
     with EmbeddedServer(data_dir) as server:

@@ -167,11 +167,12 @@ class World:
         return cid
 
     async def ids_of(self, org: str) -> list[str]:
-        """Every contact id and conversation id of the org (what a foreign caller must not
-        be able to tell from an unknown id)."""
+        """Every contact, conversation and webhook id of the org (what a foreign caller must
+        not be able to tell from an unknown id)."""
         contact_ids = [d["_id"] for d in await self.store.contacts.find({"org": org}).to_list()]
         cids = [d["cid"] for d in await self.store.conversations.find({"org": org}).to_list()]
-        return contact_ids + cids
+        hooks = [d["_id"] for d in await self.store.webhooks.find({"org": org}).to_list()]
+        return contact_ids + cids + hooks
 
 
 async def snapshot(store: Store, org: str | None = None) -> dict[str, list[Doc]]:

@@ -234,7 +234,9 @@ async def test_an_ingest_costs_a_fixed_number_of_commands(
         "update:conversations",  # the upsert
         "update:conversation_counts",  # its hour's and day's count buckets, one command
     ], known
-    # + the holders of listed values, the draft contact, its claim and its keys
-    assert len(first) == 10, first
+    # + the holders of listed values, then one transaction: the draft contact, its claim (read,
+    # insert), its feed positions (reserved alongside) and changes, the commit
+    assert len(first) == 12, first
+    assert "findAndModify:change_counters" in first and "insert:changes" in first, first
     # its link decides: the linked contact (and its claims), no claims lookup, no renewal
     assert len(again) == 5 and "aggregate:identifiers" not in again, again

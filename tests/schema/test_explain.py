@@ -30,6 +30,8 @@ from gateway.app import create_app
 from gateway.export import ndjson_lines
 from gateway.seeding import SeedResult, object_id, seed
 from gateway.settings import Settings
+from gateway.webhook_delivery import DeliveryConfig, WebhookDeliverer
+from resolvers import changes
 from resolvers.contact_fields import ContactType
 from resolvers.documents import ContactDoc
 from resolvers.importer import import_rows
@@ -486,6 +488,35 @@ class Battery:
             with contextlib.suppress(StopAsyncIteration):
                 await closing()
 
+    async def change_feed(self) -> None:
+        """changes (pages, kinds), webhooks, a delivery pass, the changes subscription."""
+        gql = self.api.gql
+        page = "query($a: String, $k: [ChangeKind!]) { changes(first: 5, after: $a, kinds: $k) "
+        page += "{ edges { node { id } } pageInfo { endCursor } } }"
+        first = (await gql(page, {}))["changes"]
+        assert first["edges"]
+        await gql(page, {"a": first["pageInfo"]["endCursor"]})
+        await gql(page, {"k": ["CONTACTS_MERGED"]})
+        await gql(page, {"k": ["CONTACT_CREATED", "CONTACT_DELETED"]})
+        made = await gql('mutation { createWebhook(url: "https://93.184.215.14/h") { id } }')
+        await gql("query { webhooks { id failing } }")
+        deliverer = WebhookDeliverer(self.store, DeliveryConfig(timeout=0.2))
+        await deliverer.start()
+        try:
+            assert await deliverer.hold_lease()
+            await deliverer.deliver_due()
+        finally:
+            await deliverer.stop()
+        await gql(
+            "mutation($id: ID!) { deleteWebhook(id: $id) }", {"id": made["createWebhook"]["id"]}
+        )
+        follow = changes.follow(self.store, ORG, None)
+        upcoming = asyncio.ensure_future(anext(follow))
+        await asyncio.sleep(0.3)
+        await gql('mutation { createContact(input: {firstName: "F", lastName: "Eed"}) { id } }')
+        assert (await asyncio.wait_for(upcoming, 10))["kind"] == "CONTACT_CREATED"
+        await follow.aclose()
+
     async def exports_and_cli(self) -> None:
         token = self.api.token()
         week = (datetime.now(UTC) - timedelta(days=7)).isoformat()
@@ -555,6 +586,7 @@ async def test_every_command_of_every_operation_is_index_only(
     await battery.integrations()
     await battery.identity()
     await battery.subscription()
+    await battery.change_feed()
     await battery.exports_and_cli()
     log.enabled = False
     assert len({p.shape for p in log.probes}) > 40  # the battery did reach every operation
