@@ -110,3 +110,40 @@ async def test_a_write_failing_at_any_step_leaves_neither_its_data_nor_a_change(
     }
     assert after == before, f"{write} left part of its write"
     assert await feed(store) == changes_before, f"{write} left a change without its write"
+
+
+async def claims_in_feed(store: Store) -> list[tuple[str, str | None]]:
+    page = await changes.read_changes(store, "acme", after=0, first=500)
+    return [
+        (d["contactId"], (d.get("identifier") or {}).get("value"))
+        for d in page.docs
+        if d["kind"] == "IDENTIFIER_CLAIMED"
+    ]
+
+
+@pytest.mark.parametrize("write", ["update", "delete", "upsert"])
+async def test_a_value_handed_on_to_another_lister_is_an_identifier_claimed_change(
+    store: Store, write: str
+) -> None:
+    """Two contacts list one phone; the holder lets go of it (an edit, a deletion, an
+    upsert's edit): the other lister claims it, and the feed says so in the same write."""
+    who = principal()
+    phone = "+18035550101"
+    made = await bulk.create_contacts(
+        store, who, [person(0, cellPhone=phone), person(1, cellPhone=phone)]
+    )
+    holder, lister = made[0].unwrap()["_id"], made[1].unwrap()["_id"]
+    before = await claims_in_feed(store)
+    if write == "update":
+        await contacts.update_contact(store, who, holder, {"cellPhone": None})
+    elif write == "delete":
+        await contacts.delete_contact(store, who, holder)
+    else:
+        match = [{"type": "EXTERNAL_ID", "value": "crm:handover"}]
+        await contacts.update_contact(
+            store, who, holder, {"externalIds": [{"source": "crm", "value": "handover"}]}
+        )
+        await upsert.upsert_contact(store, who, match, {"cellPhone": None})
+    claim = await store.identifiers.find_one({"org": "acme", "key": f"PHONE:{phone}"})
+    assert claim is not None and claim["contactId"] == lister
+    assert (await claims_in_feed(store))[len(before) :] == [(lister, phone)]
