@@ -206,6 +206,22 @@ class MergeEventDoc(TypedDict):
     contactIds: list[str]
 
 
+class ErasureReceiptDoc(TypedDict):
+    """``erasure_receipts``: proof of one erasure, without personal data (ids and counts)."""
+
+    _id: str
+    org: str
+    at: datetime
+    by: str  # the token's sub
+    reason: str | None
+    contactIds: list[str]  # every contact erased: the whole merge set
+    conversations: int
+    webEvents: int
+    notes: int
+    identifiers: int
+    suppressed: int
+
+
 def field_of(contact: ContactDoc, name: str) -> Any:
     """A contact's field by a computed name (one of ``contact_fields.ALL_FIELDS``)."""
     return cast(dict[str, Any], contact).get(name)

@@ -53,6 +53,8 @@ INDEXES: Final[dict[str, list[IndexModel]]] = {
         keyset_index("org_contact_page", "org", "externalContactId"),
         keyset_index("org_page", "org"),
         keyset_index("org_channel_page", "org", "channel"),
+        # erasure: the conversations (of anyone) that carry an erased identifier value
+        index("org_seen", "org", "identifiers.value"),
         TTL,
     ],
     "merge_sets": [
@@ -63,6 +65,10 @@ INDEXES: Final[dict[str, list[IndexModel]]] = {
     "conversation_counts": [index("org_unit_start", "org", "unit", "start"), TTL],
     # Contact.mergeHistory: the events a batch of contacts was involved in
     "merge_events": [index("org_contacts", "org", "contactIds")],
+    # erasureReceipts: newest first, keyset on (at, _id)
+    "erasure_receipts": [
+        IndexModel([("org", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)], name="org_at")
+    ],
     "notes": [
         IndexModel(
             [("org", ASCENDING), ("contactId", ASCENDING), ("createdAt", DESCENDING)],

@@ -19,6 +19,7 @@ class Permission(StrEnum):
     CONVERSATION_INGEST = "externalContacts:conversation:ingest"
     CONVERSATION_VIEW_ALL = "externalContacts:conversation:viewAll"
     SESSION_VIEW = "externalContacts:session:view"
+    CONTACT_ERASE = "externalContacts:contact:erase"
 
 
 def grants(granted: str, wanted: str) -> bool:

@@ -19,6 +19,7 @@ from resolvers.documents import (
     ContactDoc,
     ConversationDoc,
     CountBucketDoc,
+    ErasureReceiptDoc,
     MergeEventDoc,
     MergeSetDoc,
     NoteDoc,
@@ -55,6 +56,8 @@ class Store:
         # hourly and daily conversation counts per org (resolvers/conversation_counts.py)
         self.conversation_counts = _typed(db, "conversation_counts", CountBucketDoc)
         self.merge_events = _typed(db, "merge_events", MergeEventDoc)
+        # proofs of erasure, without personal data (resolvers/erasure.py)
+        self.erasure_receipts = _typed(db, "erasure_receipts", ErasureReceiptDoc)
 
     async def ensure_indexes(self) -> None:
         """Create every index the queries rely on (:mod:`resolvers.indexes`) and drop the

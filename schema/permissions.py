@@ -81,6 +81,9 @@ class CanViewAllConversations(Needs, permission=Permission.CONVERSATION_VIEW_ALL
 class CanViewSessions(Needs, permission=Permission.SESSION_VIEW): ...
 
 
+class CanEraseContacts(Needs, permission=Permission.CONTACT_ERASE): ...
+
+
 def checked_in_code(*permissions: Permission) -> Mapping[str, tuple[Permission, ...]]:
     """Field metadata: the resolver checks these itself, when the request makes them needed."""
     return {CHECKED_IN_CODE: permissions}

@@ -17,12 +17,17 @@ from schema.journeys import JourneyQuery
 from schema.limits import QueryLimiter
 from schema.merging import MergeMutation, MergeQuery
 from schema.operations import OperationSelection
+from schema.privacy import PrivacyMutation, PrivacyQuery
 from schema.scalars import DATETIME_SCALAR, DateTime
 from schema.subscriptions import Subscription
 from schema.text_input import LoneSurrogates
 
-Query = merge_types("Query", (DirectoryQuery, InteractionQuery, MergeQuery, JourneyQuery))
-Mutation = merge_types("Mutation", (DirectoryMutation, InteractionMutation, MergeMutation))
+Query = merge_types(
+    "Query", (DirectoryQuery, InteractionQuery, MergeQuery, JourneyQuery, PrivacyQuery)
+)
+Mutation = merge_types(
+    "Mutation", (DirectoryMutation, InteractionMutation, MergeMutation, PrivacyMutation)
+)
 
 
 class GatewaySchema(strawberry.Schema):

@@ -1,0 +1,155 @@
+"""eraseContact and erasureReceipts through the API (CONTRACT section 9)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.auth import ALL_PERMISSIONS
+from resolvers.invariants import find_violations
+from resolvers.store import Store
+from tests.conftest import Api, codes
+from tests.people import CREATE, NOTE, Person, bystander, record, seed_person
+
+ERASE = """mutation($id: ID!, $reason: String, $suppress: Boolean) {
+  eraseContact(id: $id, reason: $reason, suppress: $suppress) {
+    id at by reason contactIds conversations webEvents notes identifiers suppressed
+  }
+}"""
+RECEIPTS = """query($first: Int, $after: String) {
+  erasureReceipts(first: $first, after: $after) {
+    totalCount edges { cursor node { id contactIds reason } }
+    pageInfo { hasNextPage endCursor }
+  }
+}"""
+COLLECTIONS = ("contacts", "identifiers", "conversations", "merge_sets", "notes", "merge_events")
+
+
+async def everything(store: Store) -> dict[str, list[Any]]:
+    return {
+        name: await store.db[name].find({}, {"claimSeq": 0}).sort("_id", 1).to_list()
+        for name in COLLECTIONS
+    }
+
+
+async def test_erasing_through_an_ancestor_removes_the_whole_person(api: Api, store: Store) -> None:
+    person = await seed_person(api)
+    other_id, other_values = await bystander(api)
+    ancestor = person.contact_ids[1]  # the auto-created contact of the first call
+    data = await api.gql(ERASE, {"id": ancestor, "reason": "GDPR art. 17 request #42"}, sub="dpo-7")
+    receipt = data["eraseContact"]
+    assert sorted(receipt["contactIds"]) == sorted(person.contact_ids)
+    assert receipt["by"] == "dpo-7"
+    assert receipt["reason"] == "GDPR art. 17 request #42"
+    # VOICE, WEB_CHAT, SMS, WHATSAPP were linked; the CALLBACK was not
+    assert receipt["conversations"] == 4
+    assert receipt["notes"] == 2
+    # phone, email, external id, phone2, cookie, email2, whatsapp
+    assert receipt["identifiers"] == 7
+    assert (receipt["webEvents"], receipt["suppressed"]) == (0, 0)
+
+    members = {"_id": {"$in": person.contact_ids}}
+    assert await store.contacts.count_documents(members) == 0
+    assert await store.identifiers.count_documents({"contactId": {"$in": person.contact_ids}}) == 0
+    assert await store.notes.count_documents({}) == 0
+    assert await store.merge_sets.count_documents({}) == 0
+    assert await store.merge_events.count_documents({}) == 0
+    remaining = await store.conversations.find({}).to_list()
+    # the bystander's call, and the unlinked callback without the person's phone
+    assert sorted(c["channel"] for c in remaining) == ["CALLBACK", "VOICE"]
+    callback = next(c for c in remaining if c["channel"] == "CALLBACK")
+    assert callback["identifiers"] == []
+    # the bystander is untouched
+    kept = await api.gql("query($id: ID!) { contact(id: $id) { id } }", {"id": other_id})
+    assert kept["contact"] == {"id": other_id}
+    assert await find_violations(store) == []
+    assert other_values
+
+
+async def test_a_value_another_contact_lists_is_claimed_by_it(api: Api, store: Store) -> None:
+    shared = "+18035550199"
+    first = await api.gql(
+        CREATE, {"i": {"firstName": "Old", "lastName": "One", "workPhone": shared}}
+    )
+    second = await api.gql(
+        CREATE, {"i": {"firstName": "New", "lastName": "One", "homePhone": shared}}
+    )
+    old_id, new_id = first["createContact"]["id"], second["createContact"]["id"]
+    claim = await store.identifiers.find_one({"value": shared})
+    assert claim is not None and claim["contactId"] == old_id
+    await api.gql(ERASE, {"id": old_id})
+    claim = await store.identifiers.find_one({"value": shared})
+    assert claim is not None and claim["contactId"] == new_id
+    # a value someone else holds now is not scrubbed from that person's conversations
+    cid, resolved = await record(api, Person(), "VOICE", [("PHONE", shared)])
+    assert resolved == new_id
+    assert await store.conversations.count_documents({"cid": cid}) == 1
+
+
+async def test_unknown_and_foreign_ids_are_not_found(api: Api, store: Store) -> None:
+    person = await seed_person(api)
+    before = await everything(store)
+    for contact_id, org in (("nope", "acme"), (person.canonical_id, "other")):
+        data, errors = await api.gql_error(ERASE, {"id": contact_id}, org=org)
+        assert data is None
+        assert codes(errors) == ["NOT_FOUND"]
+    assert await everything(store) == before
+    assert await store.erasure_receipts.count_documents({}) == 0
+
+
+async def test_a_reason_over_1000_characters_is_bad_input_and_erases_nothing(
+    api: Api, store: Store
+) -> None:
+    person = await seed_person(api)
+    before = await everything(store)
+    _, errors = await api.gql_error(ERASE, {"id": person.canonical_id, "reason": "x" * 1001})
+    assert codes(errors) == ["BAD_USER_INPUT"]
+    assert await everything(store) == before
+    data = await api.gql(ERASE, {"id": person.canonical_id, "reason": "y" * 1000})
+    assert len(data["eraseContact"]["reason"]) == 1000
+
+
+async def test_erasing_twice_is_not_found_the_second_time(api: Api) -> None:
+    data = await api.gql(CREATE, {"i": {"firstName": "Once", "lastName": "Only"}})
+    contact_id = data["createContact"]["id"]
+    await api.gql(NOTE, {"id": contact_id, "t": "hello"})
+    await api.gql(ERASE, {"id": contact_id})
+    _, errors = await api.gql_error(ERASE, {"id": contact_id})
+    assert codes(errors) == ["NOT_FOUND"]
+
+
+async def test_receipts_page_newest_first_per_org(api: Api) -> None:
+    erased: list[str] = []
+    for n in range(5):
+        data = await api.gql(CREATE, {"i": {"firstName": f"R{n}", "lastName": "Gone"}})
+        contact_id = data["createContact"]["id"]
+        await api.gql(ERASE, {"id": contact_id, "reason": f"request {n}"})
+        erased.append(contact_id)
+    other = await api.gql(CREATE, {"i": {"firstName": "O", "lastName": "Org"}}, org="other")
+    await api.gql(ERASE, {"id": other["createContact"]["id"]}, org="other")
+
+    seen: list[str] = []
+    after = None
+    while True:
+        page = (await api.gql(RECEIPTS, {"first": 2, "after": after}))["erasureReceipts"]
+        assert page["totalCount"] == 5
+        seen += [e["node"]["contactIds"][0] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert seen == erased[::-1]
+    for first in (0, 101):
+        _, errors = await api.gql_error(RECEIPTS, {"first": first})
+        assert codes(errors) == ["BAD_USER_INPUT"]
+    _, errors = await api.gql_error(RECEIPTS, {"after": "bogus"})
+    assert codes(errors) == ["BAD_USER_INPUT"]
+
+
+async def test_erasure_needs_its_own_permission(api: Api, store: Store) -> None:
+    data = await api.gql(CREATE, {"i": {"firstName": "Kept", "lastName": "Safe"}})
+    contact_id = data["createContact"]["id"]
+    others = [p for p in ALL_PERMISSIONS if p != "externalContacts:contact:erase"]
+    _, errors = await api.gql_error(ERASE, {"id": contact_id}, permissions=others)
+    assert codes(errors) == ["FORBIDDEN"]
+    assert await store.contacts.count_documents({"_id": contact_id}) == 1
+    data = await api.gql(ERASE, {"id": contact_id}, permissions=["externalContacts:*:*"])
+    assert data["eraseContact"]["contactIds"] == [contact_id]
