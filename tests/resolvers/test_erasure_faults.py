@@ -1,0 +1,91 @@
+"""A failure at any write of an erasure leaves everything as it was (one transaction).
+
+The writes an erasure sends are read from a first, successful erasure's command log; then,
+for each of them (and the commit), a freshly seeded person is erased with the server's
+``failCommand`` failpoint armed on exactly that command: the mutation fails with
+INTERNAL_SERVER_ERROR and every collection is as before. The same erasure then succeeds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from bench.command_log import CommandLog
+from resolvers.store import Doc, Store
+from tests.conftest import Api, codes
+from tests.people import seed_person
+
+ERASE = "mutation($id: ID!) { eraseContact(id: $id) { id conversations } }"
+WRITES = ("insert", "update", "delete", "commitTransaction")
+
+
+@pytest.fixture
+async def fail_at(client: AsyncMongoClient[Doc]) -> AsyncIterator[Any]:
+    async def arm(command: str, skip: int) -> None:
+        await client.admin.command(
+            {
+                "configureFailPoint": "failCommand",
+                "mode": {"skip": skip, "times": 1} if skip else {"times": 1},
+                "data": {"failCommands": [command], "errorCode": 2},
+            }
+        )
+
+    yield arm
+    await client.admin.command({"configureFailPoint": "failCommand", "mode": "off"})
+
+
+async def everything(store: Store) -> dict[str, list[Doc]]:
+    names = sorted(await store.db.list_collection_names())
+    return {
+        name: await store.db[name].find({}, {"claimSeq": 0}).sort("_id", 1).to_list()
+        for name in names
+    }
+
+
+async def erasure_writes(api: Api, log: CommandLog) -> list[tuple[str, int, str]]:
+    """(command, how many of its kind came before, collection) of each write an erasure of a
+    seeded person sends."""
+    person = await seed_person(api)
+    log.clear()
+    await api.gql(ERASE, {"id": person.canonical_id})
+    writes: list[tuple[str, int, str]] = []
+    seen: dict[str, int] = {}
+    for event in log.events:
+        name = event.command_name
+        if name in WRITES:
+            writes.append((name, seen.get(name, 0), str(event.command.get(name))))
+            seen[name] = seen.get(name, 0) + 1
+    return writes
+
+
+async def test_a_failure_at_any_write_of_an_erasure_changes_nothing(
+    counted: tuple[Api, CommandLog], store: Store, fail_at: Any
+) -> None:
+    api, log = counted
+    writes = await erasure_writes(api, log)
+    collections = {collection for _, _, collection in writes}
+    # every step writes: contacts, sets, notes, claims, history, conversations, counts, receipt
+    assert {
+        "contacts",
+        "merge_sets",
+        "notes",
+        "identifiers",
+        "merge_events",
+        "conversations",
+        "conversation_counts",
+        "erasure_receipts",
+    } <= collections, collections
+    assert ("commitTransaction", 0, "1") in writes
+    for command, skip, collection in writes:
+        person = await seed_person(api)
+        before = await everything(store)
+        await fail_at(command, skip)
+        _, errors = await api.gql_error(ERASE, {"id": person.canonical_id})
+        assert codes(errors) == ["INTERNAL_SERVER_ERROR"], (command, skip, collection)
+        assert await everything(store) == before, f"{command} #{skip} on {collection}"
+        data = await api.gql(ERASE, {"id": person.canonical_id})
+        assert data["eraseContact"]["conversations"] == 4
