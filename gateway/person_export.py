@@ -1,0 +1,154 @@
+"""``GET /export/person/{contactId}.json``: everything held about a person, as one JSON
+document (GDPR article 15, subject access).
+
+The document is ``{"contactId", "exportedAt", "contacts", "identifiers", "notes",
+"mergeHistory", "conversations", "webSessions", "changes"}``; each item of a list has its
+GraphQL type's fields under their GraphQL names, made by the same ``from_doc`` views the API
+uses (:func:`plain`), so the export and the API cannot drift apart. An identifier also
+names the contact that holds it (``"contact": {"id": …}``, as ``Identifier.contact { id }``).
+
+It is streamed: the head of the document goes out once the person is found, then each
+section as its cursor yields batches (``resolvers/person_export.py``), so memory stays flat
+whatever the person holds. Needs ``externalContacts:contact:view`` and
+``externalContacts:conversation:viewAll``; no token is 401, a missing permission 403, an
+unknown id or another org's id 404, an ancestor id works.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import orjson
+from graphql import GraphQLObjectType
+from pymongo.errors import PyMongoError
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from strawberry.types.base import get_object_definition, has_object_definition
+
+from gateway.authentication import principal_of
+from gateway.http_errors import RequestRefused, domain_error_response, refusal_response
+from resolvers import person_export
+from resolvers.clock import now
+from resolvers.documents import ClaimDoc
+from resolvers.errors import DomainError, ServiceUnavailable
+from resolvers.person_export import Person
+from resolvers.principal import Permission
+from resolvers.store import Store
+from schema.contact import Contact, Identifier, Note
+from schema.conversation import Conversation
+from schema.errors import UNAVAILABLE_MESSAGE
+from schema.merge import MergeEvent
+from schema.scalars import serialize_datetime
+from schema.schema import schema
+
+log = logging.getLogger("scv.export")
+
+MEDIA_TYPE = "application/json"
+NAMES = schema.config.name_converter
+
+Render = Callable[[Any], dict[str, Any]]
+Reader = Callable[[Store, Person], AsyncIterator[list[Any]]]
+
+
+@functools.cache
+def plain_fields(view_type: type) -> tuple[tuple[str, str], ...]:
+    """(Python name, GraphQL name) of each field of a Strawberry type that needs no resolver
+    and is in the schema (``strawberry.Private`` attributes are not)."""
+    definition = get_object_definition(view_type, strict=True)
+    in_schema = schema._schema.type_map[definition.name]
+    assert isinstance(in_schema, GraphQLObjectType)
+    found = []
+    for field in definition.fields:
+        name = NAMES.get_graphql_name(field)
+        if field.base_resolver is None and name in in_schema.fields:
+            found.append((field.python_name, name))
+    return tuple(found)
+
+
+def plain(view: object) -> dict[str, Any]:
+    """The fields of a Strawberry object that need no resolver, under their GraphQL names,
+    as the API serialises them (DateTime in UTC, enums by name, nested objects alike)."""
+    view_type: type = type(view)
+    return {name: _value(getattr(view, attr)) for attr, name in plain_fields(view_type)}
+
+
+def _value(value: object) -> Any:
+    if isinstance(value, datetime):
+        return serialize_datetime(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, list):
+        return [_value(v) for v in value]
+    if has_object_definition(value):
+        return plain(value)
+    return value
+
+
+def _identifier(doc: ClaimDoc) -> dict[str, Any]:
+    return {**plain(Identifier.from_doc(doc)), "contact": {"id": doc["contactId"]}}
+
+
+async def _nothing(store: Store, person: Person) -> AsyncIterator[list[Any]]:
+    """A section the gateway holds nothing for yet."""
+    return
+    yield []  # pragma: no cover - makes this an async generator
+
+
+# The document's lists, in order: (name, reader, renderer of one stored document).
+SECTIONS: list[tuple[str, Reader, Render]] = [
+    ("contacts", person_export.members, lambda d: plain(Contact.from_doc(d))),
+    ("identifiers", person_export.claims, _identifier),
+    ("notes", person_export.notes, lambda d: plain(Note.from_doc(d))),
+    ("mergeHistory", person_export.merge_history, lambda d: plain(MergeEvent.from_doc(d))),
+    ("conversations", person_export.conversations, lambda d: plain(Conversation.from_doc(d))),
+    ("webSessions", _nothing, plain),
+    ("changes", _nothing, plain),
+]
+
+
+async def person_document(store: Store, person: Person) -> AsyncIterator[bytes]:
+    """The export of ``person``, in pieces: the head, then a piece per batch of a section."""
+    head = {"contactId": person.head["_id"], "exportedAt": serialize_datetime(now())}
+    yield orjson.dumps(head)[:-1]  # the object stays open
+    for name, read, render in SECTIONS:
+        yield b',"' + name.encode() + b'":['
+        first = True
+        async for batch in read(store, person):
+            yield _items((render(doc) for doc in batch), first=first)
+            first = False
+        yield b"]"
+    yield b"}"
+
+
+def _items(items: Iterable[dict[str, Any]], *, first: bool) -> bytes:
+    body = b",".join(orjson.dumps(item) for item in items)
+    return body if first else b"," + body
+
+
+async def export_person(request: Request) -> Response:
+    runtime = request.app.state.runtime
+    try:
+        principal = principal_of(request)
+        runtime.rate_limiter.check(principal)
+        principal.require(Permission.CONTACT_VIEW)
+        principal.require(Permission.CONVERSATION_VIEW_ALL)
+        contact_id = request.path_params["contact_id"]
+        person = await person_export.find_person(runtime.store, principal.org, contact_id)
+    except RequestRefused as refused:
+        return refusal_response(refused)
+    except DomainError as exc:
+        return domain_error_response(exc)
+    except PyMongoError as exc:
+        log.warning("person export failed before streaming: %s", type(exc).__name__)
+        return domain_error_response(ServiceUnavailable(UNAVAILABLE_MESSAGE))
+    filename = f"person-{person.head['_id']}.json"
+    return StreamingResponse(
+        person_document(runtime.store, person),
+        media_type=MEDIA_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
