@@ -7,7 +7,8 @@
   and a new email), merged with the curated one; then a WhatsApp message auto-creates a
   third, merged into the set again (two MERGE events);
 - conversations on several channels linked to members (VOICE, WEB_CHAT, SMS, WHATSAPP) and
-  an unlinked CALLBACK that carries the person's phone (a mention, not a link).
+  an unlinked CALLBACK that carries the person's phone (a mention, not a link: the
+  conversation stays, the phone goes from it).
 
 :class:`Person` remembers every personal value and every id that must not survive an
 erasure, and the canonical contact's id. ``bystander`` adds someone else, who must survive.
@@ -35,6 +36,7 @@ class Person:
     canonical_id: str = ""
     contact_ids: list[str] = field(default_factory=list)  # every member ever created
     values: set[str] = field(default_factory=set)  # names, phones, emails, cookies, …
+    identifiers: list[tuple[str, str]] = field(default_factory=list)  # (type, normalised value)
     ids: set[str] = field(default_factory=set)  # conversation and note ids
 
     @property
@@ -84,6 +86,15 @@ async def seed_person(api: Api) -> Person:
     first, last = f"Erin{tag}", f"Vanish{tag}"
     person.values |= {phone, phone2, email, email2, cookie, whatsapp, first, last}
     person.values |= {f"crm-{tag}", f"{tag} Lane", f"Quiet note {tag}", f"Agent remark {tag}"}
+    person.identifiers = [
+        ("PHONE", phone),
+        ("PHONE", phone2),
+        ("EMAIL", email),
+        ("EMAIL", email2),
+        ("COOKIE", cookie),
+        ("WHATSAPP", whatsapp),
+        ("EXTERNAL_ID", f"crm:crm-{tag}"),
+    ]
     curated = await api.gql(
         CREATE,
         {
@@ -114,7 +125,8 @@ async def seed_person(api: Api) -> Person:
     merged = await api.gql(MERGE, {"ids": [head, texted]})
     person.canonical_id = merged["mergeContacts"]["id"]
     person.contact_ids = [curated_id, called, chatted, head, texted, person.canonical_id]
-    await record(api, person, "CALLBACK", [("PHONE", phone)], minutes_ago=10)
+    callback, _ = await record(api, person, "CALLBACK", [("PHONE", phone)], minutes_ago=10)
+    person.ids.discard(callback)  # not the person's conversation: it only carries the phone
     return person
 
 
