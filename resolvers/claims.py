@@ -16,6 +16,7 @@ from typing import Any
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
+from resolvers import blocked_identifiers
 from resolvers.clock import now
 from resolvers.documents import ClaimDoc, ContactDoc
 from resolvers.errors import Conflict
@@ -191,6 +192,8 @@ async def claim_all(
     *,
     session: AsyncClientSession | None = None,
 ) -> None:
+    """Claim each key the rules allow; blocked values are never claimed."""
+    keys = await blocked_identifiers.usable_keys(store, org, keys, session=session)
     for identifier_key in keys:
         await claim(store, org, identifier_key, contact, via, session=session)
 
@@ -208,6 +211,7 @@ async def reclaim(
     The query names only indexed fields (``{org, keys}``); liveness is checked here, so every
     server can answer it from the index."""
     skip = set(exclude or ())
+    keys = await blocked_identifiers.usable_keys(store, org, keys, session=session)
     moment = now()
     for identifier_key in keys:
         cursor = store.contacts.find(

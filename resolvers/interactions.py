@@ -16,6 +16,7 @@ one contact.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,7 +24,7 @@ from typing import Any, cast
 
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from resolvers import claims, conversation_counts, liveness
+from resolvers import blocked_identifiers, claims, conversation_counts, liveness
 from resolvers.clock import now
 from resolvers.contact_fields import (
     EMAIL_FIELDS,
@@ -164,6 +165,9 @@ async def record_interaction(
 ) -> Resolution:
     interaction = parse_interaction(raw, store.config.default_region, store.config.retention_days)
     org = principal.org
+    # blocked values are no identifiers at all (resolvers/blocked_identifiers.py)
+    usable = await blocked_identifiers.usable_keys(store, org, interaction.keys)
+    interaction = dataclasses.replace(interaction, keys=usable)
     existing = await store.conversations.find_one({"org": org, "cid": interaction.conversation_id})
     linked_id = existing.get("externalContactId") if existing else None
 
