@@ -13,13 +13,15 @@ The work is a list of steps (:data:`STEPS`), each taking the :class:`Erasure` un
 3. ``conversations``: every conversation linked to any member goes (one ``delete_many`` on
    ``{org, externalContactId: {$in}}``), and the hourly and daily count buckets lose them
    (``conversation_counts.bucket_updates`` with -1, one ``bulk_write``);
-4. ``claims``: each released value another live contact lists is claimed by the oldest of
-   them, as on deletion (``claims.reclaim``);
-5. ``mentions``: the erased values (what the set listed or held, unless another contact
+4. ``suppress`` (``suppress: true``): the released values join the org's blocked
+   identifiers (``blocked_identifiers.add_blocked``, never refused for the list's size);
+5. ``claims``: each released value another live contact lists is claimed by the oldest of
+   them, as on deletion (``claims.reclaim``; a suppressed value is blocked, so nobody);
+6. ``mentions``: the erased values (what the set listed or held, unless another contact
    holds it now) are pulled from the ``identifiers`` of every remaining conversation that
    carries them (an unlinked callback, a conversation resolved to someone else), one
    ``update_many`` on the multikey index ``{org, identifiers.value}``;
-6. ``receipt``: an :class:`~resolvers.documents.ErasureReceiptDoc` with ids and counts.
+7. ``receipt``: an :class:`~resolvers.documents.ErasureReceiptDoc` with ids and counts.
 
 Size of the transaction: a constant number of commands per step, whatever the person holds
 (deletes by indexed keys, never one per document); only the reads that feed the count
@@ -36,7 +38,7 @@ from datetime import datetime
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from resolvers import claims, contacts, conversation_counts, merge_history
+from resolvers import blocked_identifiers, claims, contacts, conversation_counts, merge_history
 from resolvers.clock import now
 from resolvers.documents import ContactDoc, ErasureReceiptDoc
 from resolvers.errors import BadUserInput
@@ -152,10 +154,20 @@ async def erase_conversations(e: Erasure) -> None:
     await e.store.conversation_counts.bulk_write(updates, ordered=False, session=e.session)
 
 
+async def suppress_values(e: Erasure) -> None:
+    """``suppress``: the released values join the org's blocked identifiers (never refused
+    for the list's size), so they never resolve or stitch again."""
+    if e.suppress and e.released:
+        added = await blocked_identifiers.add_blocked(
+            e.store, e.org, e.released, session=e.session, enforce_limit=False
+        )
+        e.suppressed = len(added)
+
+
 async def hand_on_claims(e: Erasure) -> None:
-    """A released value another live contact lists is claimed by the oldest of them."""
-    if not e.suppress:
-        await claims.reclaim(e.store, e.org, e.released, exclude=e.member_ids, session=e.session)
+    """A released value another live contact lists is claimed by the oldest of them (a
+    suppressed, now blocked, value by nobody: ``claims.reclaim`` skips blocked values)."""
+    await claims.reclaim(e.store, e.org, e.released, exclude=e.member_ids, session=e.session)
 
 
 async def erased_keys(e: Erasure) -> list[str]:
@@ -204,6 +216,7 @@ STEPS: tuple[Step, ...] = (
     remove_members,
     erase_merge_history,
     erase_conversations,
+    suppress_values,
     hand_on_claims,
     scrub_mentions,
     write_receipt,

@@ -79,10 +79,10 @@ async def record(
 async def seed_person(api: Api) -> Person:
     person = Person()
     tag = _tag()
-    digits = str(int(tag, 16) % 10_000).zfill(4)
-    phone, phone2 = f"+1803555{digits}", f"+1843555{digits}"
+    digits = str(int(tag, 16) % 9_000_000 + 1_000_000)  # 7 digits: collisions are rare
+    phone, phone2 = f"+1803{digits}", f"+1843{digits}"
     email, email2 = f"erin.{tag}@example.com", f"erin.chat.{tag}@example.com"
-    cookie, whatsapp = f"ck-{tag}", f"+1864555{digits}"
+    cookie, whatsapp = f"ck-{tag}", f"+1864{digits}"
     first, last = f"Erin{tag}", f"Vanish{tag}"
     person.values |= {phone, phone2, email, email2, cookie, whatsapp, first, last}
     person.values |= {f"crm-{tag}", f"{tag} Lane", f"Quiet note {tag}", f"Agent remark {tag}"}
@@ -133,8 +133,8 @@ async def seed_person(api: Api) -> Person:
 async def bystander(api: Api) -> tuple[str, set[str]]:
     """Someone else: a curated contact with a phone and one conversation. (id, values)"""
     tag = _tag()
-    digits = str(int(tag, 16) % 10_000).zfill(4)
-    phone = f"+1912555{digits}"
+    digits = str(int(tag, 16) % 9_000_000 + 1_000_000)
+    phone = f"+1912{digits}"
     data = await api.gql(
         CREATE, {"i": {"firstName": f"Stay{tag}", "lastName": "Here", "cellPhone": phone}}
     )

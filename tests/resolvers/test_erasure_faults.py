@@ -19,7 +19,8 @@ from resolvers.store import Doc, Store
 from tests.conftest import Api, codes
 from tests.people import seed_person
 
-ERASE = "mutation($id: ID!) { eraseContact(id: $id) { id conversations } }"
+# with suppress: the block list's write is one more step
+ERASE = "mutation($id: ID!) { eraseContact(id: $id, suppress: true) { id conversations } }"
 WRITES = ("insert", "update", "delete", "commitTransaction")
 
 
@@ -68,7 +69,8 @@ async def test_a_failure_at_any_write_of_an_erasure_changes_nothing(
     api, log = counted
     writes = await erasure_writes(api, log)
     collections = {collection for _, _, collection in writes}
-    # every step writes: contacts, sets, notes, claims, history, conversations, counts, receipt
+    # every step writes: contacts, sets, notes, claims, history, conversations, counts, the
+    # block list, the receipt
     assert {
         "contacts",
         "merge_sets",
@@ -78,6 +80,7 @@ async def test_a_failure_at_any_write_of_an_erasure_changes_nothing(
         "conversations",
         "conversation_counts",
         "erasure_receipts",
+        "identity_settings",
     } <= collections, collections
     assert ("commitTransaction", 0, "1") in writes
     for command, skip, collection in writes:

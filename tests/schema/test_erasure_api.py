@@ -153,3 +153,51 @@ async def test_erasure_needs_its_own_permission(api: Api, store: Store) -> None:
     assert await store.contacts.count_documents({"_id": contact_id}) == 1
     data = await api.gql(ERASE, {"id": contact_id}, permissions=["externalContacts:*:*"])
     assert data["eraseContact"]["contactIds"] == [contact_id]
+
+
+IDENTIFIER = """query($t: IdentifierType!, $v: String!) {
+  identifier(type: $t, value: $v) { contact { id } } }"""
+
+
+async def test_suppress_blocks_the_erased_values_for_good(api: Api, store: Store) -> None:
+    person = await seed_person(api)
+    data = await api.gql(ERASE, {"id": person.canonical_id, "suppress": True})
+    assert data["eraseContact"]["suppressed"] == 7
+    assert data["eraseContact"]["identifiers"] == 7
+    phone = next(v for t, v in person.identifiers if t == "PHONE")
+    email = next(v for t, v in person.identifiers if t == "EMAIL")
+    # the values never resolve or get claimed again: a call from the phone creates a contact
+    # without it, a new contact listing the email does not claim it
+    _, resolved = await record(api, Person(), "VOICE", [("PHONE", phone)])
+    assert resolved is not None
+    created = await api.gql(
+        CREATE, {"i": {"firstName": "New", "lastName": "Comer", "workEmail": email}}
+    )
+    assert created["createContact"]["id"]
+    for kind, value in person.identifiers:
+        found = await api.gql(IDENTIFIER, {"t": kind, "v": value})
+        assert found == {"identifier": None}, (kind, value)
+    assert await store.identifiers.count_documents({"value": {"$in": [phone, email]}}) == 0
+
+
+async def test_without_suppress_the_values_can_come_back(api: Api) -> None:
+    person = await seed_person(api)
+    data = await api.gql(ERASE, {"id": person.canonical_id})
+    assert data["eraseContact"]["suppressed"] == 0
+    phone = next(v for t, v in person.identifiers if t == "PHONE")
+    _, resolved = await record(api, Person(), "VOICE", [("PHONE", phone)])
+    found = await api.gql(IDENTIFIER, {"t": "PHONE", "v": phone})
+    assert found == {"identifier": {"contact": {"id": resolved}}}
+
+
+async def test_suppressing_a_value_another_contact_lists_leaves_it_unclaimed(
+    api: Api, store: Store
+) -> None:
+    shared = "+18035550198"
+    first = await api.gql(
+        CREATE, {"i": {"firstName": "Old", "lastName": "Two", "workPhone": shared}}
+    )
+    await api.gql(CREATE, {"i": {"firstName": "New", "lastName": "Two", "homePhone": shared}})
+    data = await api.gql(ERASE, {"id": first["createContact"]["id"], "suppress": True})
+    assert data["eraseContact"]["suppressed"] == 1
+    assert await store.identifiers.count_documents({"value": shared}) == 0
