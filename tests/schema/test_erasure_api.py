@@ -201,3 +201,43 @@ async def test_suppressing_a_value_another_contact_lists_leaves_it_unclaimed(
     data = await api.gql(ERASE, {"id": first["createContact"]["id"], "suppress": True})
     assert data["eraseContact"]["suppressed"] == 1
     assert await store.identifiers.count_documents({"value": shared}) == 0
+
+
+TOTAL = "{ conversations(first: 1) { totalCount } }"
+MERGE = "mutation($ids: [ID!]!) { mergeContacts(contactIds: $ids) { id } }"
+UNMERGE = "mutation($id: ID!) { unmergeContacts(contactId: $id) { id } }"
+HISTORY = """query($id: ID!) { contact(id: $id) {
+  mergeHistory { kind inputIds canonicalId } } }"""
+
+
+async def test_the_org_wide_total_loses_the_erased_conversations(api: Api) -> None:
+    """totalCount of a whole-org pull comes from the hourly and daily count buckets: the
+    erasure takes its conversations out of them."""
+    person = await seed_person(api)
+    await bystander(api)
+    before = (await api.gql(TOTAL))["conversations"]["totalCount"]
+    assert before == 6  # the person's 4 linked, the callback, the bystander's call
+    await api.gql(ERASE, {"id": person.canonical_id})
+    assert (await api.gql(TOTAL))["conversations"]["totalCount"] == before - 4
+
+
+async def test_history_other_contacts_keep_loses_the_erased_ids(api: Api, store: Store) -> None:
+    """a and x merged, then unmerged: both keep the two events, which name both. Erasing a
+    leaves x its history, without a's id anywhere."""
+    a, x = await _auto(api, "+18035550301"), await _auto(api, "+18035550302")
+    head = (await api.gql(MERGE, {"ids": [a, x]}))["mergeContacts"]["id"]
+    await api.gql(UNMERGE, {"id": head})
+    await api.gql(ERASE, {"id": a})
+    history = (await api.gql(HISTORY, {"id": x}))["contact"]["mergeHistory"]
+    assert history == [
+        {"kind": "MERGE", "inputIds": [x], "canonicalId": head},
+        {"kind": "UNMERGE", "inputIds": [x], "canonicalId": head},
+    ]
+    for event in await store.merge_events.find({}).to_list():
+        assert a not in event["contactIds"] and a not in event["inputIds"]
+
+
+async def _auto(api: Api, phone: str) -> str:
+    _, contact_id = await record(api, Person(), "VOICE", [("PHONE", phone)])
+    assert contact_id is not None
+    return contact_id
