@@ -50,6 +50,7 @@ from bench.operations import (
     operations,
     percentile,
 )
+from bench.privacy import measure_privacy
 from gateway.app import create_app
 from gateway.auth import mint_token
 from gateway.embedded import EmbeddedServer, free_port
@@ -361,9 +362,12 @@ async def bench(
                 graphql, export, rss = await measure_pulls(
                     http, store, gateway.pid, args.pulls, progress
                 )
+                step = progress.add_task("privacy: person export and erasure", total=1)
+                privacy = [Row(*r) for r in await measure_privacy(http, store, ORG, args.pulls)]
+                progress.advance(step)
         console.print("counting database commands …")
         bi_commands, journey_commands = await measure_commands(uri, head_id)
-        return measured, [graphql, export, bi_commands, journey_commands, rss]
+        return measured, [graphql, export, bi_commands, journey_commands, rss, *privacy]
     finally:
         await client.close()
 
