@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -34,7 +34,7 @@ from gateway.http_errors import RequestRefused, domain_error_response, refusal_r
 from resolvers import journeys, loaders
 from resolvers.documents import ConversationDoc
 from resolvers.errors import BadUserInput, DomainError, ServiceUnavailable
-from resolvers.principal import Permission
+from resolvers.principal import Permission, Principal
 from resolvers.store import Store
 from schema.errors import UNAVAILABLE_MESSAGE
 from schema.scalars import parse_datetime, serialize_datetime
@@ -207,22 +207,37 @@ def _params(request: Request) -> tuple[datetime | None, datetime | None, list[st
 
 
 async def export_conversations(request: Request) -> Response:
-    runtime = request.app.state.runtime
-    try:
-        principal = principal_of(request)  # AuthenticationMiddleware read the token
-        runtime.rate_limiter.check(principal)
+    store = request.app.state.runtime.store
+
+    async def prepare(principal: Principal) -> Response:
         principal.require(Permission.CONVERSATION_VIEW_ALL)
         since, until, channels = _params(request)
-        lines = ndjson_lines(runtime.store, principal.org, since, until, channels)
+        lines = ndjson_lines(store, principal.org, since, until, channels)
         first = await anext(lines, b"")
+        return StreamingResponse(_chain(first, lines), media_type=MEDIA_TYPE)
+
+    return await guarded_export(request, "export", prepare)
+
+
+async def guarded_export(
+    request: Request, what: str, prepare: Callable[[Principal], Awaitable[Response]]
+) -> Response:
+    """An export endpoint: the caller authenticated (``AuthenticationMiddleware`` read the
+    token) and rate-limited, then ``prepare`` checks permissions and reads what must be
+    known before the first byte. A refusal, or an unavailable database, before streaming
+    answers JSON with its status."""
+    runtime = request.app.state.runtime
+    try:
+        principal = principal_of(request)
+        runtime.rate_limiter.check(principal)
+        return await prepare(principal)
     except RequestRefused as refused:
         return refusal_response(refused)
     except DomainError as exc:
         return domain_error_response(exc)
     except PyMongoError as exc:
-        log.warning("export failed before streaming: %s", type(exc).__name__)
+        log.warning("%s failed before streaming: %s", what, type(exc).__name__)
         return domain_error_response(ServiceUnavailable(UNAVAILABLE_MESSAGE))
-    return StreamingResponse(_chain(first, lines), media_type=MEDIA_TYPE)
 
 
 async def _chain(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

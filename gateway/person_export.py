@@ -17,7 +17,6 @@ unknown id or another org's id 404, an ancestor id works.
 from __future__ import annotations
 
 import functools
-import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import datetime
 from enum import Enum
@@ -25,28 +24,22 @@ from typing import Any
 
 import orjson
 from graphql import GraphQLObjectType
-from pymongo.errors import PyMongoError
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from strawberry.types.base import get_object_definition, has_object_definition
 
-from gateway.authentication import principal_of
-from gateway.http_errors import RequestRefused, domain_error_response, refusal_response
+from gateway.export import guarded_export
 from resolvers import person_export
 from resolvers.clock import now
 from resolvers.documents import ClaimDoc
-from resolvers.errors import DomainError, ServiceUnavailable
 from resolvers.person_export import Person
-from resolvers.principal import Permission
+from resolvers.principal import Permission, Principal
 from resolvers.store import Store
 from schema.contact import Contact, Identifier, Note
 from schema.conversation import Conversation
-from schema.errors import UNAVAILABLE_MESSAGE
 from schema.merge import MergeEvent
 from schema.scalars import serialize_datetime
 from schema.schema import schema
-
-log = logging.getLogger("scv.export")
 
 MEDIA_TYPE = "application/json"
 NAMES = schema.config.name_converter
@@ -131,24 +124,18 @@ def _items(items: Iterable[dict[str, Any]], *, first: bool) -> bytes:
 
 
 async def export_person(request: Request) -> Response:
-    runtime = request.app.state.runtime
-    try:
-        principal = principal_of(request)
-        runtime.rate_limiter.check(principal)
+    store = request.app.state.runtime.store
+
+    async def prepare(principal: Principal) -> Response:
         principal.require(Permission.CONTACT_VIEW)
         principal.require(Permission.CONVERSATION_VIEW_ALL)
         contact_id = request.path_params["contact_id"]
-        person = await person_export.find_person(runtime.store, principal.org, contact_id)
-    except RequestRefused as refused:
-        return refusal_response(refused)
-    except DomainError as exc:
-        return domain_error_response(exc)
-    except PyMongoError as exc:
-        log.warning("person export failed before streaming: %s", type(exc).__name__)
-        return domain_error_response(ServiceUnavailable(UNAVAILABLE_MESSAGE))
-    filename = f"person-{person.head['_id']}.json"
-    return StreamingResponse(
-        person_document(runtime.store, person),
-        media_type=MEDIA_TYPE,
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+        person = await person_export.find_person(store, principal.org, contact_id)
+        filename = f"person-{person.head['_id']}.json"
+        return StreamingResponse(
+            person_document(store, person),
+            media_type=MEDIA_TYPE,
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
+
+    return await guarded_export(request, "person export", prepare)

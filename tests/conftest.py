@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import io
+import logging
 import os
 import uuid
 import warnings
@@ -22,6 +24,7 @@ from bench.command_log import CommandLog
 from gateway.app import create_app
 from gateway.auth import ALL_PERMISSIONS, mint_token
 from gateway.embedded import EmbeddedServer, free_port
+from gateway.logs import json_handler
 from gateway.settings import Settings
 from resolvers.principal import Principal
 from resolvers.store import Doc, DomainConfig, Store
@@ -194,6 +197,40 @@ def refused_sockets_collected() -> Iterator[None]:
             yield
         finally:
             gc.collect()
+
+
+@pytest.fixture
+async def fail_once(client: AsyncMongoClient[Doc]) -> AsyncIterator[Any]:
+    """``arm(command, skip=0)``: the server's ``failCommand`` failpoint fails the next
+    ``command`` after ``skip`` of them, once (error 2, not transient); off after the test."""
+
+    async def arm(command: str, skip: int = 0) -> None:
+        await client.admin.command(
+            {
+                "configureFailPoint": "failCommand",
+                "mode": {"skip": skip, "times": 1} if skip else {"times": 1},
+                "data": {"failCommands": [command], "errorCode": 2},
+            }
+        )
+
+    yield arm
+    await client.admin.command({"configureFailPoint": "failCommand", "mode": "off"})
+
+
+@contextlib.contextmanager
+def json_logs() -> Iterator[io.StringIO]:
+    """Every record logged in the block, as the JSON lines ``scv serve`` writes (INFO and up)."""
+    stream = io.StringIO()
+    handler = json_handler(stream)
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        yield stream
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
 
 
 @pytest.fixture

@@ -25,7 +25,6 @@ import asyncio
 import contextlib
 import io
 import json
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,10 +32,9 @@ from typing import Any
 import pytest
 import websockets
 
-from gateway.logs import json_handler
 from resolvers.store import Store
 from schema.schema import schema
-from tests.conftest import Api
+from tests.conftest import Api, json_logs
 from tests.people import Person, bystander, record, seed_person
 
 ERASE = "mutation($id: ID!) { eraseContact(id: $id) { id contactIds } }"
@@ -247,22 +245,6 @@ def test_every_root_query_is_searched() -> None:
 # --- the test ---------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def captured_logs() -> Any:
-    """Every log record, as the JSON lines ``scv serve`` writes (INFO and up)."""
-    buffer = io.StringIO()
-    handler = json_handler(buffer)
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    try:
-        yield buffer
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
-
-
 @contextlib.asynccontextmanager
 async def subscribed(url: str, token: str, person: Person) -> AsyncIterator[list[str]]:
     """Subscriptions open over a real WebSocket before the erasure (the person's journey by
@@ -301,7 +283,7 @@ async def subscribed(url: str, token: str, person: Person) -> AsyncIterator[list
 async def test_nothing_of_an_erased_person_survives_on_any_surface(
     api: Api, store: Store, ws_url: str
 ) -> None:
-    with captured_logs() as logs:
+    with json_logs() as logs:
         person = await seed_person(api)
         await bystander(api)
         probe = Probe(api, store, person, logs)

@@ -8,11 +8,7 @@ INTERNAL_SERVER_ERROR and every collection is as before. The same erasure then s
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
-from pymongo import AsyncMongoClient
 
 from bench.command_log import CommandLog
 from resolvers.store import Doc, Store
@@ -22,21 +18,6 @@ from tests.people import seed_person
 # with suppress: the block list's write is one more step
 ERASE = "mutation($id: ID!) { eraseContact(id: $id, suppress: true) { id conversations } }"
 WRITES = ("insert", "update", "delete", "commitTransaction")
-
-
-@pytest.fixture
-async def fail_at(client: AsyncMongoClient[Doc]) -> AsyncIterator[Any]:
-    async def arm(command: str, skip: int) -> None:
-        await client.admin.command(
-            {
-                "configureFailPoint": "failCommand",
-                "mode": {"skip": skip, "times": 1} if skip else {"times": 1},
-                "data": {"failCommands": [command], "errorCode": 2},
-            }
-        )
-
-    yield arm
-    await client.admin.command({"configureFailPoint": "failCommand", "mode": "off"})
 
 
 async def everything(store: Store) -> dict[str, list[Doc]]:
@@ -64,7 +45,7 @@ async def erasure_writes(api: Api, log: CommandLog) -> list[tuple[str, int, str]
 
 
 async def test_a_failure_at_any_write_of_an_erasure_changes_nothing(
-    counted: tuple[Api, CommandLog], store: Store, fail_at: Any
+    counted: tuple[Api, CommandLog], store: Store, fail_once: Any
 ) -> None:
     api, log = counted
     writes = await erasure_writes(api, log)
@@ -86,7 +67,7 @@ async def test_a_failure_at_any_write_of_an_erasure_changes_nothing(
     for command, skip, collection in writes:
         person = await seed_person(api)
         before = await everything(store)
-        await fail_at(command, skip)
+        await fail_once(command, skip)
         _, errors = await api.gql_error(ERASE, {"id": person.canonical_id})
         assert codes(errors) == ["INTERNAL_SERVER_ERROR"], (command, skip, collection)
         assert await everything(store) == before, f"{command} #{skip} on {collection}"

@@ -2,32 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
-from pymongo import AsyncMongoClient
 
 from resolvers.store import Doc, Store
 from tests.conftest import Api, codes
 
 RECORD = """mutation($i: InteractionInput!) {
   recordInteraction(input: $i) { created contact { id } } }"""
-
-
-@pytest.fixture
-async def fail_once(client: AsyncMongoClient[Doc]) -> AsyncIterator[Any]:
-    async def arm(command: str, skip: int = 0) -> None:
-        await client.admin.command(
-            {
-                "configureFailPoint": "failCommand",
-                "mode": {"skip": skip, "times": 1} if skip else {"times": 1},
-                "data": {"failCommands": [command], "errorCode": 2},
-            }
-        )
-
-    yield arm
-    await client.admin.command({"configureFailPoint": "failCommand", "mode": "off"})
 
 
 async def snapshot(store: Store) -> dict[str, list[Doc]]:
