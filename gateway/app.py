@@ -35,6 +35,7 @@ from gateway.person_export import export_person
 from gateway.rate_limit import RateLimiter
 from gateway.readiness import Readiness
 from gateway.settings import Settings
+from gateway.webhook_delivery import WebhookDeliverer
 from resolvers.store import Doc, Store
 from schema.limits import QueryLimits
 from schema.schema import schema
@@ -115,9 +116,12 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if ensure_indexes:
             await store.ensure_indexes()
+        deliverer = WebhookDeliverer(store)  # delivers while this process holds the lease
+        await deliverer.start()
         try:
             yield
         finally:
+            await deliverer.stop()
             await close_client(client)
 
     app = Starlette(

@@ -68,6 +68,8 @@ async def close_client(client: AsyncMongoClient[Doc]) -> None:
 
 def make_store(client: AsyncMongoClient[Doc], settings: Settings) -> Store:
     config = DomainConfig(
-        default_region=settings.default_region, retention_days=settings.retention_days
+        default_region=settings.default_region,
+        retention_days=settings.retention_days,
+        change_retention_days=settings.change_retention_days,
     )
     return Store(client[settings.db_name], config)

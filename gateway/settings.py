@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     jwt_secret: str | None = Field(default=None, alias="SCV_JWT_SECRET")
     default_region: str = Field(default="US", alias="SCV_DEFAULT_REGION")
     retention_days: int = Field(default=60, ge=1, alias="SCV_RETENTION_DAYS")
+    change_retention_days: int = Field(default=7, ge=1, le=3650, alias="SCV_CHANGE_RETENTION_DAYS")
     workers: int = Field(default=1, ge=1, le=64, alias="SCV_WORKERS")  # scv serve's processes
 
     db_timeout_ms: int = Field(default=5000, ge=100, alias="SCV_DB_TIMEOUT_MS")

@@ -11,6 +11,7 @@ from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from resolvers import claims, liveness, merge_history
+from resolvers.changes import ChangeKind, record_change
 from resolvers.clock import now
 from resolvers.contact_fields import (
     ALL_FIELDS,
@@ -31,6 +32,13 @@ from resolvers.errors import BadUserInput, Conflict, NotFound, ReadOnly
 from resolvers.identifiers import MAX_STRING
 from resolvers.principal import Principal
 from resolvers.store import Store
+
+CREATED, UPDATED, DELETED, PROMOTED = (
+    ChangeKind.CONTACT_CREATED,
+    ChangeKind.CONTACT_UPDATED,
+    ChangeKind.CONTACT_DELETED,
+    ChangeKind.CONTACT_PROMOTED,
+)
 
 
 def new_id() -> str:
@@ -126,10 +134,18 @@ async def create_contact(
     fields = clean_input(patch, store.config.default_region)
     if not fields.get("firstName") or not fields.get("lastName"):
         raise BadUserInput("firstName and lastName are required")
-    doc = new_contact_doc(store, principal.org, fields, ContactType.CURATED)
-    await store.contacts.insert_one(doc)
-    await claims.claim_all(store, principal.org, doc["keys"], doc, claims.VIA_FIELD)
-    return doc
+    org = principal.org
+
+    async def work(session: AsyncClientSession) -> ContactDoc:
+        doc = new_contact_doc(store, org, fields, ContactType.CURATED)
+        await store.contacts.insert_one(doc, session=session)
+        await claims.claim_all(store, org, doc["keys"], doc, claims.VIA_FIELD, session=session)
+        await record_change(
+            store, session, org=org, kind=CREATED, by=principal.sub, contact_id=doc["_id"]
+        )
+        return doc
+
+    return await store.in_transaction(work)
 
 
 async def update_contact(
@@ -175,6 +191,9 @@ async def update_contact(
         )
         await claims.reclaim(store, org, released, exclude=[current["_id"]], session=session)
         await claims.claim_all(store, org, added, updated, claims.VIA_FIELD, session=session)
+        await record_change(
+            store, session, org=org, kind=UPDATED, by=principal.sub, contact_id=current["_id"]
+        )
         return updated
 
     return await store.in_transaction(work)
@@ -197,23 +216,33 @@ def _edited(store: Store, current: ContactDoc, fields: ContactFields) -> Contact
 
 
 async def promote_contact(store: Store, principal: Principal, contact_id: str) -> ContactDoc:
-    """Make an auto-created contact CURATED (no expiry). A curated contact is returned as is."""
+    """Make an auto-created contact CURATED (no expiry). A curated contact is returned as is.
+    One transaction: the contact, its claims' expiry and CONTACT_PROMOTED."""
     org = principal.org
-    doc = await require_canonical(store, org, contact_id)
-    if doc["type"] == ContactType.CURATED:
-        return doc
-    modified = max(now(), doc["modifiedAt"])
-    # update_one, not find_one_and_update: the embedded server serves it ~16x faster
-    promoted = await store.contacts.update_one(
-        {"_id": doc["_id"], "org": org, "readOnly": False},
-        {"$set": {"type": str(ContactType.CURATED), "expiresAt": None, "modifiedAt": modified}},
-    )
-    if promoted.matched_count == 0:
-        raise Conflict("the contact changed concurrently; try again")
-    await claims.set_claims_expiry(store, org, [doc["_id"]], None)
-    curated = doc.copy()
-    curated.update({"type": str(ContactType.CURATED), "expiresAt": None, "modifiedAt": modified})
-    return curated
+
+    async def work(session: AsyncClientSession) -> ContactDoc:
+        doc = await require_canonical(store, org, contact_id, session=session)
+        if doc["type"] == ContactType.CURATED:
+            return doc
+        modified = max(now(), doc["modifiedAt"])
+        curated: dict[str, Any] = {
+            "type": str(ContactType.CURATED),
+            "expiresAt": None,
+            "modifiedAt": modified,
+        }
+        # update_one, not find_one_and_update: the embedded server serves it ~16x faster
+        promoted = await store.contacts.update_one(
+            {"_id": doc["_id"], "org": org, "readOnly": False}, {"$set": curated}, session=session
+        )
+        if promoted.matched_count == 0:
+            raise Conflict("the contact changed concurrently; try again")
+        await claims.set_claims_expiry(store, org, [doc["_id"]], None, session=session)
+        await record_change(
+            store, session, org=org, kind=PROMOTED, by=principal.sub, contact_id=doc["_id"]
+        )
+        return as_contact({**doc, **curated})
+
+    return await store.in_transaction(work)
 
 
 async def delete_contact(store: Store, principal: Principal, contact_id: str) -> bool:
@@ -226,6 +255,15 @@ async def delete_contact(store: Store, principal: Principal, contact_id: str) ->
         await merge_history.forget(store, org, removed.member_ids, session)
         await claims.reclaim(
             store, org, removed.released, exclude=removed.member_ids, session=session
+        )
+        await record_change(
+            store,
+            session,
+            org=org,
+            kind=DELETED,
+            by=principal.sub,
+            contact_id=doc["_id"],
+            contact_ids=[doc["_id"], *removed.member_ids],
         )
 
     await store.in_transaction(work)
@@ -294,5 +332,18 @@ async def add_note(store: Store, principal: Principal, contact_id: str, text: st
         "createdAt": now(),
         "createdBy": principal.sub,
     }
-    await store.notes.insert_one(note)
-    return note
+
+    async def work(session: AsyncClientSession) -> NoteDoc:
+        # a note is part of its contact as an integrator sees it: CONTACT_UPDATED
+        await store.notes.insert_one(note, session=session)
+        await record_change(
+            store,
+            session,
+            org=note["org"],
+            kind=UPDATED,
+            by=principal.sub,
+            contact_id=note["contactId"],
+        )
+        return note
+
+    return await store.in_transaction(work)

@@ -222,6 +222,47 @@ class ErasureReceiptDoc(TypedDict):
     suppressed: int
 
 
+class IdentifierValueDoc(TypedDict):
+    """An identifier as the feed shows it."""
+
+    type: str
+    value: str
+
+
+class ChangeDoc(TypedDict):
+    """``changes``: one change of the feed (resolvers/changes.py), or (without ``kind``) a
+    voided position."""
+
+    _id: str
+    org: str
+    seq: int
+    at: datetime  # when its position was reserved
+    expiresAt: datetime
+    kind: NotRequired[str]
+    by: NotRequired[str]
+    contactId: NotRequired[str]
+    contactIds: NotRequired[list[str]]
+    conversationId: NotRequired[str | None]
+    identifier: NotRequired[IdentifierValueDoc | None]
+
+
+class WebhookDoc(TypedDict):
+    """``webhooks``: where an org's changes are POSTed, and how far delivery got."""
+
+    _id: str
+    org: str
+    url: str
+    kinds: list[str]
+    createdAt: datetime
+    createdBy: str
+    secret: str
+    position: int  # the feed position delivered up to (a 2xx answer moved it)
+    failing: bool
+    lastError: str | None
+    attempts: int  # failed attempts in a row (the backoff's exponent)
+    nextAttemptAt: datetime
+
+
 def field_of(contact: ContactDoc, name: str) -> Any:
     """A contact's field by a computed name (one of ``contact_fields.ALL_FIELDS``)."""
     return cast(dict[str, Any], contact).get(name)

@@ -69,6 +69,11 @@ INDEXES: Final[dict[str, list[IndexModel]]] = {
     "erasure_receipts": [
         IndexModel([("org", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)], name="org_at")
     ],
+    # the change feed: one position per org (the unique index refuses a void for a position
+    # whose change committed), read in position order; expired changes go
+    "changes": [index("org_seq", "org", "seq", unique=True), TTL],
+    # an org's webhooks; the delivery loop's due ones
+    "webhooks": [index("org_id", "org", "_id"), index("due", "nextAttemptAt")],
     "notes": [
         IndexModel(
             [("org", ASCENDING), ("contactId", ASCENDING), ("createdAt", DESCENDING)],

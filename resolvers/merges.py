@@ -47,6 +47,7 @@ from typing import Any
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from resolvers import claims, contacts, merge_history
+from resolvers.changes import ChangeKind, record_change
 from resolvers.clock import now
 from resolvers.contact_fields import (
     EMAIL_FIELDS,
@@ -157,6 +158,15 @@ async def _merge(
     await _write_merge_set(store, merge)
     await merge_history.record(store, merge.org, merge.event, merge.members, session)
     await _claim_new_values(store, merge)
+    await record_change(
+        store,
+        session,
+        org=merge.org,
+        kind=ChangeKind.CONTACTS_MERGED,
+        by=principal.sub,
+        contact_id=merge.canonical["_id"],
+        contact_ids=[merge.canonical["_id"], *merge.input_ids],
+    )
     return merge.canonical
 
 
@@ -519,6 +529,15 @@ async def _unmerge(
     await merge_history.record(store, undo.org, entry, undo.merge_set["memberIds"], session)
     await _restore_claims(store, undo, restored)
     await _hand_on_links(store, undo, min(restored, key=claims.rank))
+    await record_change(
+        store,
+        session,
+        org=undo.org,
+        kind=ChangeKind.CONTACTS_UNMERGED,
+        by=principal.sub,
+        contact_id=undo.canonical_id,
+        contact_ids=[undo.canonical_id, *(doc["_id"] for doc in restored)],
+    )
     return restored
 
 

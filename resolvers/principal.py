@@ -20,6 +20,7 @@ class Permission(StrEnum):
     CONVERSATION_VIEW_ALL = "externalContacts:conversation:viewAll"
     SESSION_VIEW = "externalContacts:session:view"
     CONTACT_ERASE = "externalContacts:contact:erase"
+    WEBHOOK_MANAGE = "externalContacts:webhook:manage"
 
 
 def grants(granted: str, wanted: str) -> bool:

@@ -15,6 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
 from resolvers.documents import (
+    ChangeDoc,
     ClaimDoc,
     ContactDoc,
     ConversationDoc,
@@ -23,6 +24,7 @@ from resolvers.documents import (
     MergeEventDoc,
     MergeSetDoc,
     NoteDoc,
+    WebhookDoc,
 )
 from resolvers.errors import Conflict
 from resolvers.indexes import INDEXES, STALE_INDEXES
@@ -35,11 +37,19 @@ D = TypeVar("D", bound=Mapping[str, Any])
 
 MAX_TRANSACTION_ATTEMPTS = 8
 
+# Run with the store and session after an aborted transaction attempt (resolvers.changes
+# voids the feed positions the attempt reserved).
+ABORT_HOOKS: list[Callable[[Store, AsyncClientSession], Awaitable[None]]] = []
+
 
 @dataclass(frozen=True)
 class DomainConfig:
     default_region: str = "US"
     retention_days: int = 60
+    change_retention_days: int = 7  # SCV_CHANGE_RETENTION_DAYS (resolvers/changes.py)
+    # how long a transaction can live (plus clock skew between gateways): a feed position
+    # reserved longer ago can no longer be filled by a commit
+    change_settle_seconds: float = 75.0
 
 
 class Store:
@@ -58,6 +68,11 @@ class Store:
         self.merge_events = _typed(db, "merge_events", MergeEventDoc)
         # proofs of erasure, without personal data (resolvers/erasure.py)
         self.erasure_receipts = _typed(db, "erasure_receipts", ErasureReceiptDoc)
+        # the change feed (resolvers/changes.py): changes, per-org position counters
+        self.changes = _typed(db, "changes", ChangeDoc)
+        self.change_counters = db["change_counters"]
+        self.webhooks = _typed(db, "webhooks", WebhookDoc)
+        self.leases = db["leases"]  # who runs a singleton loop (gateway/webhook_delivery.py)
 
     async def ensure_indexes(self) -> None:
         """Create every index the queries rely on (:mod:`resolvers.indexes`) and drop the
@@ -85,18 +100,24 @@ class Store:
                     await _commit(session)
                     return result
                 except PyMongoError as exc:
-                    if session.in_transaction:
-                        await _abort_quietly(session)
+                    await self._aborted(session)
                     if not _is_transient(exc):
                         raise
                     last = exc
                 except BaseException:
-                    if session.in_transaction:
-                        await _abort_quietly(session)
+                    await self._aborted(session)
                     raise
             # jittered backoff, so racing transactions run one after the other
             await asyncio.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
         raise Conflict("the change conflicted with a concurrent change; try again") from last
+
+    async def _aborted(self, session: AsyncClientSession) -> None:
+        """Abort the attempt's transaction, if still open, and then run the abort hooks.
+        (After a failed commit it is not: the server may have committed it.)"""
+        if session.in_transaction:
+            await _abort_quietly(session)
+            for hook in ABORT_HOOKS:
+                await hook(self, session)
 
 
 def _typed(db: AsyncDatabase[Doc], name: str, shape: type[D]) -> AsyncCollection[D]:

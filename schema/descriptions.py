@@ -298,6 +298,69 @@ DESCRIPTIONS: Final[dict[str, str]] = {
     "ErasureReceiptEdge": "An erasure receipt in a page.",
     **_prefixed("ErasureReceiptEdge.", _EDGE),
     "ErasureReceiptEdge.node": "The receipt.",
+    # --- change feed and webhooks (resolvers/changes.py, resolvers/webhooks.py) -----------
+    "Query.changes": "The org's changes, oldest first, recorded atomically with their writes "
+    "and kept SCV_CHANGE_RETENTION_DAYS (7). A page never passes a change whose write may "
+    "still commit, so reading on from `endCursor` misses nothing. Needs "
+    "externalContacts:contact:view.",
+    "Query.changes(after:)": "The `endCursor` (or an edge's cursor) of an earlier page; "
+    "omitted: from the oldest change kept.",
+    "Query.changes(first:)": "How many changes at most (1-500).",
+    "Query.changes(kinds:)": "Only changes of these kinds (all when omitted). `endCursor` "
+    "still moves past changes of other kinds.",
+    "Query.webhooks": "The org's webhooks (without their secrets). Needs "
+    "externalContacts:webhook:manage.",
+    "ChangeConnection": "A page of the change feed.",
+    "ChangeConnection.edges": _CONNECTION["edges"],
+    "ChangeConnection.pageInfo": "`endCursor` is where to read on from (it moves past "
+    "changes the `kinds` filter left out, also when the page is empty); `hasNextPage`: more "
+    "changes can be read right away.",
+    "ChangeEdge": "A change and its cursor.",
+    "ChangeEdge.cursor": _EDGE["cursor"],
+    "ChangeEdge.node": "The change.",
+    "Change": "One change to the directory, recorded in the same transaction as its write.",
+    "Change.id": "Unique: consumers use it to drop duplicates (webhooks deliver at least once).",
+    "Change.kind": "What happened.",
+    "Change.at": "When the change was recorded.",
+    "Change.by": "Who made it: the token's sub, or `auto` for automatic merges.",
+    "Change.contactId": "The contact it is about (for merges: the new canonical contact).",
+    "Change.contactIds": "Every contact it touched (merge inputs, restored contacts …).",
+    "Change.conversationId": "The conversation it is about (links and unlinks).",
+    "Change.identifier": "The identifier it is about (claims and releases).",
+    "ChangeKind": "What a change did.",
+    "ChangeKind.CONTACT_CREATED": "A contact was created (by createContact, an import or an "
+    "interaction).",
+    "ChangeKind.CONTACT_UPDATED": "A contact's fields or notes changed.",
+    "ChangeKind.CONTACT_DELETED": "A contact (with its merge set) was deleted.",
+    "ChangeKind.CONTACT_PROMOTED": "An auto-created contact became CURATED.",
+    "ChangeKind.CONTACTS_MERGED": "Contacts were merged under a new canonical contact.",
+    "ChangeKind.CONTACTS_UNMERGED": "A merge was undone; contactIds lists the restored contacts.",
+    "ChangeKind.IDENTIFIER_CLAIMED": "An identifier now points to the contact.",
+    "ChangeKind.IDENTIFIER_RELEASED": "An identifier no longer points to the contact.",
+    "ChangeKind.CONVERSATION_LINKED": "A conversation was linked to the contact.",
+    "ChangeKind.CONVERSATION_UNLINKED": "A conversation was unlinked from the contact.",
+    "ChangeKind.CONTACT_ERASED": "A contact's personal data was erased.",
+    "Webhook": "Where the org's changes are POSTed, signed, in feed order, at least once.",
+    "Webhook.id": "The webhook's id.",
+    "Webhook.url": "The http(s) URL changes are POSTed to.",
+    "Webhook.kinds": "The kinds of change it receives.",
+    "Webhook.createdAt": "When it was created.",
+    "Webhook.secret": "The HMAC-SHA256 key of `X-SCV-Signature`: only in createWebhook's "
+    "result, never again.",
+    "Webhook.failing": "True while the receiver's latest answer was not a 2xx (it is retried "
+    "with exponential backoff, 1 s doubling to 10 min).",
+    "Webhook.lastError": "What went wrong with the latest failed delivery; null once it works.",
+    "Mutation.createWebhook": "Sends the org's changes to `url` from now on; returns the "
+    "secret once. Needs externalContacts:webhook:manage.",
+    "Mutation.createWebhook(url:)": "An http or https URL; loopback, private, link-local and "
+    "metadata addresses are refused unless SCV_WEBHOOK_ALLOW_PRIVATE=1.",
+    "Mutation.createWebhook(kinds:)": "The kinds of change to send; every kind when omitted.",
+    "Mutation.deleteWebhook": "Stops and removes the webhook. Needs "
+    "externalContacts:webhook:manage.",
+    "Mutation.deleteWebhook(id:)": "The webhook's id.",
+    "Subscription.changes": "The org's changes live, in feed order, as `changes` shows them. "
+    "Needs externalContacts:contact:view.",
+    "Subscription.changes(kinds:)": "Only changes of these kinds (all when omitted).",
 }
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import strawberry
 
+from resolvers.changes import ChangeKind
 from resolvers.contact_fields import ContactType
 from resolvers.conversations import Channel, Direction
 from resolvers.identifiers import IdentifierType
 
-for _enum in (ContactType, IdentifierType, Channel, Direction):
+for _enum in (ContactType, IdentifierType, Channel, Direction, ChangeKind):
     strawberry.enum(_enum)
 
-__all__ = ["Channel", "ContactType", "Direction", "IdentifierType"]
+__all__ = ["ChangeKind", "Channel", "ContactType", "Direction", "IdentifierType"]

@@ -84,6 +84,9 @@ class CanViewSessions(Needs, permission=Permission.SESSION_VIEW): ...
 class CanEraseContacts(Needs, permission=Permission.CONTACT_ERASE): ...
 
 
+class CanManageWebhooks(Needs, permission=Permission.WEBHOOK_MANAGE): ...
+
+
 def checked_in_code(*permissions: Permission) -> Mapping[str, tuple[Permission, ...]]:
     """Field metadata: the resolver checks these itself, when the request makes them needed."""
     return {CHECKED_IN_CODE: permissions}

@@ -8,6 +8,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from schema.changes import ChangeMutation, ChangeQuery
 from schema.descriptions import describe
 from schema.directory import DirectoryMutation, DirectoryQuery
 from schema.errors import ErrorCodes
@@ -23,10 +24,12 @@ from schema.subscriptions import Subscription
 from schema.text_input import LoneSurrogates
 
 Query = merge_types(
-    "Query", (DirectoryQuery, InteractionQuery, MergeQuery, JourneyQuery, PrivacyQuery)
+    "Query",
+    (DirectoryQuery, InteractionQuery, MergeQuery, JourneyQuery, ChangeQuery, PrivacyQuery),
 )
 Mutation = merge_types(
-    "Mutation", (DirectoryMutation, InteractionMutation, MergeMutation, PrivacyMutation)
+    "Mutation",
+    (DirectoryMutation, InteractionMutation, MergeMutation, ChangeMutation, PrivacyMutation),
 )
 
 

@@ -56,6 +56,8 @@ COLLECTIONS = (
     "merge_sets",
     "notes",
     "erasure_receipts",
+    "changes",
+    "webhooks",
 )
 
 Vars = dict[str, Any]
@@ -295,6 +297,11 @@ async def an_erasure(w: World) -> Vars:
     return {}
 
 
+async def a_webhook(w: World) -> Vars:
+    data = await w.api.gql('mutation { createWebhook(url: "https://93.184.215.14/hook") { id } }')
+    return {"id": data["createWebhook"]["id"]}
+
+
 async def nothing(w: World) -> Vars:
     await w.contact()  # something to (not) change
     return {}
@@ -381,6 +388,37 @@ PERMISSION_CASES: list[Case] = [
         an_ancestor,
         ("eraseContact",),
         writes=("contacts", "identifiers", "conversations", "merge_sets", "erasure_receipts"),
+    ),
+    Case(
+        "Query.changes",
+        "query { changes(first: 10) { edges { node { id kind } } } }",
+        V.CONTACT_VIEW,
+        a_contact,
+        ("changes",),
+    ),
+    Case(
+        "Query.webhooks",
+        "query { webhooks { id url } }",
+        V.WEBHOOK_MANAGE,
+        a_webhook,
+        ("webhooks",),
+    ),
+    # mutations
+    Case(
+        "Mutation.createWebhook",
+        'mutation { createWebhook(url: "https://93.184.215.14/hook") { id secret } }',
+        V.WEBHOOK_MANAGE,
+        nothing,
+        ("createWebhook",),
+        writes=("webhooks",),
+    ),
+    Case(
+        "Mutation.deleteWebhook",
+        "mutation($id: ID!) { deleteWebhook(id: $id) }",
+        V.WEBHOOK_MANAGE,
+        a_webhook,
+        ("deleteWebhook",),
+        writes=("webhooks",),
     ),
     Case(
         "Mutation.createContact",
@@ -1127,6 +1165,7 @@ class SubscriptionCase:
     document: str
     permission: Permission
     setup: Setup  # acme's data; the variables
+    takes_id: bool = True  # about one of the org's ids (else: the org's whole stream)
 
 
 SUBSCRIPTION_CASES = [
@@ -1135,6 +1174,13 @@ SUBSCRIPTION_CASES = [
         "subscription($id: ID!) { journeyUpdates(contactId: $id) { id } }",
         V.SESSION_VIEW,
         acme_auto,
+    ),
+    SubscriptionCase(
+        "Subscription.changes",
+        "subscription { changes { id kind } }",
+        V.CONTACT_VIEW,
+        acme_auto,
+        takes_id=False,
     ),
 ]
 
@@ -1165,7 +1211,10 @@ async def test_a_subscription_without_its_permission_is_forbidden(
     assert codes(message["payload"]["errors"]) == ["FORBIDDEN"], message
 
 
-@pytest.mark.parametrize("case", SUBSCRIPTION_CASES, ids=[c.op for c in SUBSCRIPTION_CASES])
+ID_CASES = [c for c in SUBSCRIPTION_CASES if c.takes_id]
+
+
+@pytest.mark.parametrize("case", ID_CASES, ids=[c.op for c in ID_CASES])
 async def test_a_subscription_to_another_orgs_id_is_like_an_unknown_id(
     api: Api, world: World, ws_url: str, case: SubscriptionCase
 ) -> None:

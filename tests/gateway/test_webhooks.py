@@ -1,0 +1,190 @@
+"""Webhooks: a receiver on loopback gets every change, in order, signed, at least once."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from gateway.webhook_delivery import DeliveryConfig, WebhookDeliverer
+from resolvers import webhooks
+from resolvers.errors import BadUserInput
+from resolvers.store import Store
+from tests.conftest import Api, codes
+
+FAST = DeliveryConfig(poll_seconds=0.02, backoff_base=0.05, backoff_max=0.2, lease_seconds=0.5)
+CREATE = "mutation($u: String!) { createWebhook(url: $u) { id secret failing } }"
+CONTACT = 'mutation($n: String!) { createContact(input: {firstName: $n, lastName: "L"}) { id } }'
+
+
+@dataclass
+class Receiver:
+    """A tiny HTTP server on 127.0.0.1 that records each POST; answers ``fail_first`` 500s."""
+
+    fail_first: int = 0
+    bodies: list[tuple[bytes, dict[str, str]]] = field(default_factory=list)
+    answers: list[int] = field(default_factory=list)
+    url: str = ""
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode()
+        lines = head.split("\r\n")
+        headers = {
+            k.strip().lower(): v.strip()
+            for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)
+        }
+        body = await reader.readexactly(int(headers.get("content-length", "0")))
+        status = 500 if len(self.answers) < self.fail_first else 200
+        self.answers.append(status)
+        if status == 200:
+            self.bodies.append((body, headers))
+        writer.write(
+            f"HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode()
+        )
+        await writer.drain()
+        writer.close()
+
+    def changes(self) -> list[dict[str, Any]]:
+        return [c for body, _ in self.bodies for c in json.loads(body)["changes"]]
+
+
+@pytest.fixture
+async def receiver(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Receiver]:
+    monkeypatch.setenv("SCV_WEBHOOK_ALLOW_PRIVATE", "1")
+    found = Receiver()
+    server = await asyncio.start_server(found.handle, "127.0.0.1", 0)
+    found.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/hook"
+    yield found
+    server.close()
+    await server.wait_closed()
+
+
+async def until(condition: Any, limit: float = 15.0) -> None:
+    deadline = asyncio.get_running_loop().time() + limit
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+async def test_every_change_arrives_signed_in_order_despite_two_500s(
+    api: Api, store: Store, receiver: Receiver
+) -> None:
+    receiver.fail_first = 2
+    hook = (await api.gql(CREATE, {"u": receiver.url}))["createWebhook"]
+    assert hook["secret"] and hook["failing"] is False
+    ids = [(await api.gql(CONTACT, {"n": f"N{i}"}))["createContact"]["id"] for i in range(5)]
+    deliverer = WebhookDeliverer(store, FAST)
+    await deliverer.start()
+    try:
+        await until(lambda: len(receiver.changes()) >= 5)
+    finally:
+        await deliverer.stop()
+    assert receiver.answers[:3] == [500, 500, 200]
+    assert [c["contactId"] for c in receiver.changes()] == ids
+    assert {c["kind"] for c in receiver.changes()} == {"CONTACT_CREATED"}
+    for body, headers in receiver.bodies:
+        expected = hmac.new(hook["secret"].encode(), body, hashlib.sha256).hexdigest()
+        assert headers["x-scv-signature"] == f"sha256={expected}"
+        assert headers["x-scv-delivery"]
+    listed = (await api.gql("query { webhooks { id failing lastError secret } }"))["webhooks"]
+    assert listed == [{"id": hook["id"], "failing": False, "lastError": None, "secret": None}]
+
+
+async def test_a_failing_receiver_is_visible_and_backs_off(
+    api: Api, store: Store, receiver: Receiver
+) -> None:
+    receiver.fail_first = 1000
+    await api.gql(CREATE, {"u": receiver.url})
+    await api.gql(CONTACT, {"n": "A"})
+    deliverer = WebhookDeliverer(store, FAST)
+    await deliverer.start()
+    try:
+        await until(lambda: len(receiver.answers) >= 3)
+        await asyncio.sleep(0.3)
+    finally:
+        await deliverer.stop()
+    listed = (await api.gql("query { webhooks { failing lastError } }"))["webhooks"]
+    assert listed == [{"failing": True, "lastError": "HTTP 500"}]
+    # backoff: 0.05, 0.1, 0.2, 0.2 … — far fewer attempts than polls (0.02 s) in the time
+    assert len(receiver.answers) < 12
+
+
+async def test_a_restart_in_the_middle_loses_nothing_and_one_deliverer_at_a_time(
+    api: Api, store: Store, receiver: Receiver
+) -> None:
+    await api.gql(CREATE, {"u": receiver.url})
+    first = [(await api.gql(CONTACT, {"n": f"A{i}"}))["createContact"]["id"] for i in range(3)]
+    one, two = WebhookDeliverer(store, FAST), WebhookDeliverer(store, FAST)
+    await one.start()
+    await two.start()  # a second gateway process: it waits for the lease
+    await until(lambda: len(receiver.changes()) >= 3)
+    assert await one.hold_lease() is True and await two.hold_lease() is False
+    await one.stop()  # the first gateway stops (its lease goes)
+    second = [(await api.gql(CONTACT, {"n": f"B{i}"}))["createContact"]["id"] for i in range(3)]
+    await until(lambda: len(receiver.changes()) >= 6)
+    await two.stop()
+    got = [c["contactId"] for c in receiver.changes()]
+    assert got == first + second
+    assert len({c["id"] for c in receiver.changes()}) == 6
+
+
+async def test_a_killed_deliverers_lease_is_taken_over(
+    api: Api, store: Store, receiver: Receiver
+) -> None:
+    await api.gql(CREATE, {"u": receiver.url})
+    dead = WebhookDeliverer(store, FAST)
+    assert await dead.hold_lease()  # and then it dies without releasing
+    heir = WebhookDeliverer(store, FAST)
+    await heir.start()
+    created = (await api.gql(CONTACT, {"n": "A"}))["createContact"]["id"]
+    try:
+        await until(lambda: len(receiver.changes()) >= 1)
+    finally:
+        await heir.stop()
+    assert [c["contactId"] for c in receiver.changes()] == [created]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://example.com/x",
+        "not a url",
+        "http://127.0.0.1/x",
+        "http://localhost/x",
+        "http://10.1.2.3/x",
+        "http://192.168.0.1/x",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]/x",
+        "http://[::ffff:127.0.0.1]/x",
+        "http://metadata.google.internal/x",
+        "http://user:pw@93.184.215.14/x",
+    ],
+)
+async def test_refused_urls_are_bad_user_input_and_write_nothing(
+    api: Api, store: Store, url: str
+) -> None:
+    _, errors = await api.gql_error(CREATE, {"u": url})
+    assert codes(errors) == ["BAD_USER_INPUT"]
+    assert await store.webhooks.count_documents({}) == 0
+
+
+async def test_private_addresses_pass_only_when_allowed() -> None:
+    with pytest.raises(BadUserInput):
+        await webhooks.check_url("http://127.0.0.1:9/x", allow_private=False)
+    await webhooks.check_url("http://127.0.0.1:9/x", allow_private=True)
+    await webhooks.check_url("https://93.184.215.14/hook", allow_private=False)
+
+
+async def test_delete_webhook_and_unknown_ids(api: Api) -> None:
+    hook = (await api.gql(CREATE, {"u": "https://93.184.215.14/hook"}))["createWebhook"]
+    delete = "mutation($id: ID!) { deleteWebhook(id: $id) }"
+    assert (await api.gql(delete, {"id": hook["id"]}))["deleteWebhook"] is True
+    _, errors = await api.gql_error(delete, {"id": hook["id"]})
+    assert codes(errors) == ["NOT_FOUND"]
+    assert (await api.gql("query { webhooks { id } }"))["webhooks"] == []
