@@ -35,6 +35,7 @@ from resolvers.documents import ClaimDoc
 from resolvers.person_export import Person
 from resolvers.principal import Permission, Principal
 from resolvers.store import Store
+from schema.changes import Change
 from schema.contact import Contact, Identifier, Note
 from schema.conversation import Conversation
 from schema.merge import MergeEvent
@@ -100,7 +101,7 @@ SECTIONS: list[tuple[str, Reader, Render]] = [
     ("mergeHistory", person_export.merge_history, lambda d: plain(MergeEvent.from_doc(d))),
     ("conversations", person_export.conversations, lambda d: plain(Conversation.from_doc(d))),
     ("webSessions", _nothing, plain),
-    ("changes", _nothing, plain),
+    ("changes", person_export.changes, lambda d: plain(Change.from_doc(d))),
 ]
 
 

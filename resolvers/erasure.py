@@ -21,7 +21,12 @@ The work is a list of steps (:data:`STEPS`), each taking the :class:`Erasure` un
    holds it now) are pulled from the ``identifiers`` of every remaining conversation that
    carries them (an unlinked callback, a conversation resolved to someone else), one
    ``update_many`` on the multikey index ``{org, identifiers.value}``;
-7. ``receipt``: an :class:`~resolvers.documents.ErasureReceiptDoc` with ids and counts.
+7. ``changes``: retained changes of the feed keep their ids, but an erased identifier value
+   or conversation id they name becomes its keyed one-way pseudonym
+   (:mod:`resolvers.pseudonyms`), read by the indexes ``{org, identifier.value}`` and
+   ``{org, conversationId}``, written in one ``bulk_write`` by ``_id``;
+8. ``receipt``: an :class:`~resolvers.documents.ErasureReceiptDoc` with ids and counts;
+9. ``CONTACT_ERASED``: recorded in the feed (``changes.record_change``), ids only.
 
 Size of the transaction: a constant number of commands per step, whatever the person holds
 (deletes by indexed keys, never one per document); only the reads that feed the count
@@ -36,9 +41,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from pymongo import UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from resolvers import blocked_identifiers, claims, contacts, conversation_counts, merge_history
+from resolvers import (
+    blocked_identifiers,
+    claims,
+    contacts,
+    conversation_counts,
+    merge_history,
+    pseudonyms,
+)
+from resolvers.changes import ChangeKind, record_change
 from resolvers.clock import now
 from resolvers.documents import ContactDoc, ErasureReceiptDoc
 from resolvers.errors import BadUserInput
@@ -66,6 +80,8 @@ class Erasure:
     member_ids: list[str] = field(default_factory=list)
     listed: list[str] = field(default_factory=list)  # keys the members' fields list
     released: list[str] = field(default_factory=list)  # keys the members held
+    erased: list[str] = field(default_factory=list)  # keys no other contact holds after
+    conversation_ids: list[str] = field(default_factory=list)  # the erased ones (cid)
     conversations: int = 0
     web_events: int = 0
     notes: int = 0
@@ -143,10 +159,11 @@ async def erase_conversations(e: Erasure) -> None:
     """Every conversation linked to a member, and its place in the count buckets."""
     linked = {"org": e.org, "externalContactId": {"$in": e.member_ids}}
     docs = await e.store.conversations.find(
-        linked, {"startedAt": 1, "channel": 1}, session=e.session
+        linked, {"cid": 1, "startedAt": 1, "channel": 1}, session=e.session
     ).to_list()
     if not docs:
         return
+    e.conversation_ids = [d["cid"] for d in docs]
     deleted = await e.store.conversations.delete_many(linked, session=e.session)
     e.conversations = deleted.deleted_count
     changes = [(d["startedAt"], d["channel"], -1) for d in docs]
@@ -185,13 +202,70 @@ async def erased_keys(e: Erasure) -> list[str]:
 async def scrub_mentions(e: Erasure) -> None:
     """Conversations that remain (unlinked, or someone else's) lose the erased values from
     the identifiers seen on them."""
-    values = list(dict.fromkeys(split_key(k)[1] for k in await erased_keys(e)))
+    e.erased = await erased_keys(e)
+    values = list(dict.fromkeys(split_key(k)[1] for k in e.erased))
     if values:
         await e.store.conversations.update_many(
             {"org": e.org, "identifiers.value": {"$in": values}},
             {"$pull": {"identifiers": {"value": {"$in": values}}}},
             session=e.session,
         )
+
+
+async def pseudonymise_changes(e: Erasure) -> None:
+    """Retained changes keep their ids but lose the erased values: an identifier value or a
+    conversation id of the person becomes its keyed one-way pseudonym
+    (:mod:`resolvers.pseudonyms`). Two indexed reads, one write by ``_id``."""
+    values = list(dict.fromkeys(split_key(k)[1] for k in e.erased))
+    named = (
+        await e.store.changes.find(
+            {"org": e.org, "identifier.value": {"$in": values}},
+            {"identifier": 1},
+            session=e.session,
+        ).to_list()
+        if values
+        else []
+    )
+    linked = (
+        await e.store.changes.find(
+            {"org": e.org, "conversationId": {"$in": e.conversation_ids}},
+            {"conversationId": 1},
+            session=e.session,
+        ).to_list()
+        if e.conversation_ids
+        else []
+    )
+    if not named and not linked:
+        return
+    key = await pseudonyms.org_key(e.store, e.org, e.session)
+    erased = set(e.erased)
+    updates = []
+    for change in named:
+        seen = change.get("identifier") or {"type": "", "value": ""}
+        identifier_key = f"{seen['type']}:{seen['value']}"
+        if identifier_key in erased:
+            hidden = pseudonyms.pseudonym(key, identifier_key)
+            updates.append(
+                UpdateOne({"_id": change["_id"]}, {"$set": {"identifier.value": hidden}})
+            )
+    for change in linked:
+        hidden = pseudonyms.pseudonym(key, f"conversation:{change.get('conversationId')}")
+        updates.append(UpdateOne({"_id": change["_id"]}, {"$set": {"conversationId": hidden}}))
+    if updates:
+        await e.store.changes.bulk_write(updates, ordered=False, session=e.session)
+
+
+async def record_erased(e: Erasure) -> None:
+    """``CONTACT_ERASED`` in the feed, in the erasure's transaction: ids only."""
+    await record_change(
+        e.store,
+        e.session,
+        org=e.org,
+        kind=ChangeKind.CONTACT_ERASED,
+        by=e.principal.sub,
+        contact_id=e.head["_id"],
+        contact_ids=e.member_ids,
+    )
 
 
 async def write_receipt(e: Erasure) -> None:
@@ -219,7 +293,9 @@ STEPS: tuple[Step, ...] = (
     suppress_values,
     hand_on_claims,
     scrub_mentions,
+    pseudonymise_changes,
     write_receipt,
+    record_erased,
 )
 
 

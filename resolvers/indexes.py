@@ -71,7 +71,15 @@ INDEXES: Final[dict[str, list[IndexModel]]] = {
     ],
     # the change feed: one position per org (the unique index refuses a void for a position
     # whose change committed), read in position order; expired changes go
-    "changes": [index("org_seq", "org", "seq", unique=True), TTL],
+    "changes": [
+        index("org_seq", "org", "seq", unique=True),
+        TTL,
+        # a person's changes (the subject-access export); an erasure's pseudonyms: the
+        # changes naming an erased value or conversation
+        index("org_contacts", "org", "contactIds"),
+        index("org_value", "org", "identifier.value"),
+        index("org_conversation", "org", "conversationId"),
+    ],
     # an org's webhooks; the delivery loop's due ones
     "webhooks": [index("org_id", "org", "_id"), index("due", "nextAttemptAt")],
     "notes": [

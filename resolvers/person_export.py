@@ -4,12 +4,13 @@ export, each section an async iterator of stored documents, read in batches from
 The person is the merge set of a contact (an ancestor id works): its members, the claims they
 hold, the notes of the set, the merge events that involved a member, and the visible
 conversations linked to any member (the journey's own keyset pages, so the export shows
-exactly what ``journey.conversations`` shows, newest first). ``gateway/person_export.py``
+exactly what ``journey.conversations`` shows, newest first), and the retained changes of the
+feed that touched a member. ``gateway/person_export.py``
 renders them under their GraphQL field names and streams the document.
 
 Every read names an indexed key: ``{org, mergeSetId}`` (members), ``{org, contactId}``
 (claims, notes), ``{org, contactIds}`` (merge events) and the journey's ``{org,
-externalContactId, startedAt}`` pages.
+externalContactId, startedAt}`` pages, ``{org, contactIds}`` (changes).
 """
 
 from __future__ import annotations
@@ -21,7 +22,15 @@ from typing import Any, TypeVar
 from pymongo.asynchronous.cursor import AsyncCursor
 
 from resolvers import contacts, journeys
-from resolvers.documents import ClaimDoc, ContactDoc, ConversationDoc, MergeEventDoc, NoteDoc
+from resolvers.clock import now
+from resolvers.documents import (
+    ChangeDoc,
+    ClaimDoc,
+    ContactDoc,
+    ConversationDoc,
+    MergeEventDoc,
+    NoteDoc,
+)
 from resolvers.errors import NotFound
 from resolvers.store import Store
 
@@ -106,6 +115,18 @@ async def conversations(store: Store, person: Person) -> AsyncIterator[list[Conv
         if not page.has_next or page.end_cursor is None:
             return
         after = page.end_cursor
+
+
+async def changes(store: Store, person: Person) -> AsyncIterator[list[ChangeDoc]]:
+    """The feed's retained changes that touched a member, oldest first (feed order)."""
+    cursor = store.changes.find(
+        {"org": person.org, "contactIds": {"$in": list(person.member_ids)}}
+    ).sort("seq", 1)
+    moment = now()
+    async for batch in _batches(cursor.batch_size(BATCH)):
+        kept = [c for c in batch if c.get("kind") and c["expiresAt"] > moment]
+        if kept:
+            yield kept
 
 
 async def _batches(cursor: AsyncCursor[D]) -> AsyncIterator[list[D]]:

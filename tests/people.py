@@ -29,6 +29,7 @@ RECORD = """mutation($i: InteractionInput!) {
   recordInteraction(input: $i) { conversation { id } contact { id } created }
 }"""
 MERGE = "mutation($ids: [ID!]!) { mergeContacts(contactIds: $ids) { id } }"
+LINK = "mutation($c: ID!, $id: ID!) { linkConversation(conversationId: $c, contactId: $id) { id } }"
 
 
 @dataclass
@@ -128,6 +129,14 @@ async def seed_person(api: Api) -> Person:
     callback, _ = await record(api, person, "CALLBACK", [("PHONE", phone)], minutes_ago=10)
     person.ids.discard(callback)  # not the person's conversation: it only carries the phone
     return person
+
+
+async def relink(api: Api, person: Person) -> str:
+    """Link the person's SMS conversation to the first ancestor by hand: the feed then
+    names the conversation (CONVERSATION_UNLINKED and _LINKED). Returns its id."""
+    sms = next(i for i in person.ids if i.startswith("conv-sms"))
+    await api.gql(LINK, {"c": sms, "id": person.contact_ids[0]})
+    return sms
 
 
 async def bystander(api: Api) -> tuple[str, set[str]]:

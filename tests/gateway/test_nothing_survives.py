@@ -32,12 +32,15 @@ from typing import Any
 import pytest
 import websockets
 
+from gateway.webhook_delivery import WebhookDeliverer
 from resolvers.store import Store
 from schema.schema import schema
 from tests.conftest import Api, json_logs
-from tests.people import Person, bystander, record, seed_person
+from tests.gateway.test_webhooks import FAST, Receiver, receiver, until  # noqa: F401
+from tests.people import Person, bystander, record, relink, seed_person
 
 ERASE = "mutation($id: ID!) { eraseContact(id: $id) { id contactIds } }"
+HOOK = "mutation($u: String!) { createWebhook(url: $u) { id } }"
 CONTACT_FIELDS = """id type firstName middleName lastName title workPhone cellPhone homePhone
   otherPhone workEmail personalEmail otherEmail whatsAppId facebookId twitterId lineId
   instagramId externalIds { source value } address { line1 city postalCode }
@@ -56,6 +59,10 @@ class Probe:
     person: Person
     logs: io.StringIO
     messages: list[str] = field(default_factory=list)  # subscription messages after erasure
+    receiver: Receiver | None = None  # a webhook's receiver (loopback)
+
+    def receiver_changes(self) -> list[dict[str, Any]]:
+        return self.receiver.changes() if self.receiver is not None else []
 
     @property
     def token(self) -> dict[str, str]:
@@ -157,6 +164,21 @@ async def q_erasure_receipts(p: Probe) -> str:
     )
 
 
+async def q_changes(p: Probe) -> str:
+    """The whole feed: the person's changes stay, with ids, pseudonyms for the erased values
+    and conversation ids, and CONTACT_ERASED (which names the erased contacts)."""
+    text = await p.gql(
+        "{ changes(first: 500) { edges { node { id kind at by contactId contactIds "
+        "conversationId identifier { type value } } } } }"
+    )
+    assert "CONTACT_ERASED" in text
+    return text
+
+
+async def q_webhooks(p: Probe) -> str:
+    return await p.gql("{ webhooks { id url kinds failing lastError } }")
+
+
 QUERY_PROBES: dict[str, Read] = {
     "contact": q_contact,
     "contacts": q_contacts,
@@ -168,8 +190,12 @@ QUERY_PROBES: dict[str, Read] = {
     "conversation": q_conversation,
     "conversations": q_conversations,
     "erasureReceipts": q_erasure_receipts,
+    "changes": q_changes,
+    "webhooks": q_webhooks,
 }
-NAMING_QUERIES = {"erasureReceipts"}
+# surfaces that name the erased contacts by design: the receipts and the feed (its
+# CONTACT_ERASED, and the ids of the person's earlier changes; their values are pseudonyms)
+NAMING_QUERIES = {"erasureReceipts", "changes"}
 
 
 # --- the other surfaces -----------------------------------------------------------------------
@@ -201,25 +227,45 @@ async def subscriptions(p: Probe) -> str:
     return "\n".join(p.messages)
 
 
+async def webhook_deliveries(p: Probe) -> str:
+    """What a webhook created before the person was seeded receives, delivered only after
+    the erasure (the deliverer was down meanwhile): every change, as the feed holds it now."""
+    assert p.receiver is not None
+    deliverer = WebhookDeliverer(p.store, FAST)
+    await deliverer.start()
+    try:
+        await until(lambda: any(c["kind"] == "CONTACT_ERASED" for c in p.receiver_changes()))
+    finally:
+        await deliverer.stop()
+    return json.dumps(p.receiver_changes())
+
+
 async def log_lines(p: Probe) -> str:
     text = p.logs.getvalue()
     assert text.count("\n") > 10  # the capture saw the requests
     return text
 
 
-async def database(p: Probe) -> str:
-    """Every document of every collection (receipts aside: they name the erased ids)."""
+# collections that name the erased contacts by design (their values are checked all the same)
+NAMING_COLLECTIONS = ("erasure_receipts", "changes")
+
+
+async def _collections(p: Probe, names: list[str]) -> str:
     texts = []
-    for name in sorted(await p.store.db.list_collection_names()):
-        if name == "erasure_receipts":
-            continue
+    for name in names:
         docs = await p.store.db[name].find({}).to_list()
         texts.append(f"{name}: {docs!r}")
     return "\n".join(texts)
 
 
-async def receipts_collection(p: Probe) -> str:
-    return repr(await p.store.erasure_receipts.find({}).to_list())
+async def database(p: Probe) -> str:
+    """Every document of every collection but those naming the erased contacts."""
+    names = sorted(await p.store.db.list_collection_names())
+    return await _collections(p, [n for n in names if n not in NAMING_COLLECTIONS])
+
+
+async def naming_collections(p: Probe) -> str:
+    return await _collections(p, list(NAMING_COLLECTIONS))
 
 
 SURFACES: list[Surface] = [
@@ -228,11 +274,12 @@ SURFACES: list[Surface] = [
     Surface("GET /export/person/{erased}.json", person_exports),
     Surface("GET /export/person/{bystander}.json", bystander_export),
     Surface("GET /metrics", metrics),
-    Surface("subscriptions (after the erasure)", subscriptions),
+    Surface("subscriptions (after the erasure)", subscriptions, names_erased_ids=True),
+    Surface("webhook deliveries", webhook_deliveries, names_erased_ids=True),
     # request paths name contact ids (GET /export/person/{id}.json): ids, like a receipt's
     Surface("log lines", log_lines, names_erased_ids=True),
-    Surface("database (every collection but the receipts)", database),
-    Surface("database: erasure_receipts", receipts_collection, names_erased_ids=True),
+    Surface("database (every other collection)", database),
+    Surface("database: erasure_receipts, changes", naming_collections, names_erased_ids=True),
 ]
 
 
@@ -256,6 +303,11 @@ async def subscribed(url: str, token: str, person: Person) -> AsyncIterator[list
         init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}
         await ws.send(json.dumps(init))
         assert json.loads(await ws.recv())["type"] == "connection_ack"
+        changes = {
+            "query": "subscription { changes { id kind contactId contactIds "
+            "conversationId identifier { type value } } }"
+        }
+        await ws.send(json.dumps({"id": "feed", "type": "subscribe", "payload": changes}))
         for n, contact_id in enumerate(person.contact_ids):
             payload = {
                 "query": f"subscription($id: ID!) {{ journeyUpdates(contactId: $id) "
@@ -281,12 +333,17 @@ async def subscribed(url: str, token: str, person: Person) -> AsyncIterator[list
 
 @pytest.mark.timeout(300)
 async def test_nothing_of_an_erased_person_survives_on_any_surface(
-    api: Api, store: Store, ws_url: str
+    api: Api,
+    store: Store,
+    ws_url: str,
+    receiver: Receiver,  # noqa: F811 - the fixture of tests/gateway/test_webhooks.py
 ) -> None:
     with json_logs() as logs:
+        await api.gql(HOOK, {"u": receiver.url})  # deliveries wait: no deliverer runs yet
         person = await seed_person(api)
+        await relink(api, person)  # the feed names one of the person's conversations
         await bystander(api)
-        probe = Probe(api, store, person, logs)
+        probe = Probe(api, store, person, logs, receiver=receiver)
         async with subscribed(ws_url, api.token(), person) as messages:
             await api.gql(ERASE, {"id": person.contact_ids[1]})
             await record(api, Person(), "SMS", [("PHONE", "+19125550000")])
@@ -303,5 +360,8 @@ async def test_nothing_of_an_erased_person_survives_on_any_surface(
     # the search is not vacuous: the receipts name the erased contacts, the database holds
     # the bystander, the logs hold the erasure's request
     assert all(i in texts["Query.erasureReceipts"] for i in person.contact_ids)
-    assert "Stay" in texts["database (every collection but the receipts)"]
+    assert "Stay" in texts["database (every other collection)"]
+    assert "CONTACT_ERASED" in texts["subscriptions (after the erasure)"]
+    deliveries = texts["webhook deliveries"]  # the feed before the erasure, pseudonymised
+    assert "CONVERSATION_LINKED" in deliveries and "hmac-sha256:" in deliveries
     assert "eraseContact" not in texts["log lines"] or "/graphql" in texts["log lines"]

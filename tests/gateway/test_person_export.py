@@ -11,11 +11,12 @@ from gateway.auth import ALL_PERMISSIONS
 from gateway.person_export import person_document, plain_fields
 from resolvers import person_export
 from resolvers.store import Store
+from schema.changes import Change
 from schema.contact import Contact, Identifier, Note
 from schema.conversation import Conversation
 from schema.merge import MergeEvent
 from tests.conftest import Api
-from tests.people import bystander, seed_person
+from tests.people import bystander, relink, seed_person
 
 VIEW = "externalContacts:contact:view"
 VIEW_ALL = "externalContacts:conversation:viewAll"
@@ -67,6 +68,7 @@ PERSON = f"""query($id: ID!) {{
   journey(contactId: $id) {{
     conversations(first: 1000) {{ edges {{ node {{ {selection(Conversation)} }} }} }}
   }}
+  changes(first: 500) {{ edges {{ node {{ {selection(Change)} }} }} }}
 }}"""
 
 
@@ -84,6 +86,7 @@ def by_id(items: list[dict[str, Any]], key: str = "id") -> list[dict[str, Any]]:
 
 async def test_the_export_holds_what_the_api_returns_for_the_person(api: Api, store: Store) -> None:
     person = await seed_person(api)
+    await relink(api, person)
     await bystander(api)
     ancestor = person.contact_ids[0]  # the curated contact, an ancestor now
     response = await export(api, ancestor)
@@ -113,6 +116,11 @@ async def test_the_export_holds_what_the_api_returns_for_the_person(api: Api, st
     edges = data["journey"]["conversations"]["edges"]
     assert document["conversations"] == [e["node"] for e in edges]  # newest first, both
     assert len(document["conversations"]) == 4
+    members = set(person.contact_ids)
+    feed = [e["node"] for e in data["changes"]["edges"]]
+    assert document["changes"] == [c for c in feed if members & set(c["contactIds"])]
+    kinds = {c["kind"] for c in document["changes"]}
+    assert {"CONTACT_CREATED", "CONTACTS_MERGED", "CONVERSATION_LINKED"} <= kinds
     # nothing of the bystander, every value of the person
     assert "Stay" not in response.text
     assert all(value in response.text for value in person.values)

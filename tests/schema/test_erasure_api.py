@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from gateway.auth import ALL_PERMISSIONS
+from resolvers.changes import ChangeKind, record_change
 from resolvers.invariants import find_violations
 from resolvers.store import Store
 from tests.conftest import Api, codes
@@ -241,3 +243,62 @@ async def _auto(api: Api, phone: str) -> str:
     _, contact_id = await record(api, Person(), "VOICE", [("PHONE", phone)])
     assert contact_id is not None
     return contact_id
+
+
+CHANGES = """{ changes(first: 500) { edges { node {
+  kind contactId contactIds conversationId identifier { type value } } } } }"""
+LINK = """mutation($c: ID!, $id: ID!) {
+  linkConversation(conversationId: $c, contactId: $id) { id } }"""
+
+
+async def test_retained_changes_lose_the_erased_values_and_record_the_erasure(
+    api: Api, store: Store
+) -> None:
+    person = await seed_person(api)
+    other_id, other_values = await bystander(api)
+    phone = next(v for t, v in person.identifiers if t == "PHONE")
+    other_phone = next(v for v in other_values if v.startswith("+"))
+
+    async def claims_recorded(session: Any) -> None:  # as a claim's change would name them
+        for contact_id, key in (
+            (person.canonical_id, f"PHONE:{phone}"),
+            (person.contact_ids[0], f"PHONE:{phone}"),
+            (other_id, f"PHONE:{other_phone}"),
+        ):
+            await record_change(
+                store,
+                session,
+                org="acme",
+                kind=ChangeKind.IDENTIFIER_CLAIMED,
+                by="agent-1",
+                contact_id=contact_id,
+                identifier=key,
+            )
+
+    await store.in_transaction(claims_recorded)
+    sms = next(i for i in person.ids if i.startswith("conv-sms"))
+    await api.gql(LINK, {"c": sms, "id": person.contact_ids[1]})  # a CONVERSATION_LINKED
+    before = (await api.gql(CHANGES))["changes"]["edges"]
+    assert any(e["node"]["conversationId"] == sms for e in before)
+
+    receipt = (await api.gql(ERASE, {"id": person.canonical_id}))["eraseContact"]
+    after = [e["node"] for e in (await api.gql(CHANGES))["changes"]["edges"]]
+    text = json.dumps(after)
+    assert [s for s in sorted(person.secrets) if s in text] == []
+    assert len(after) == len(before) + 1
+    erased = after[-1]
+    assert erased["kind"] == "CONTACT_ERASED"
+    assert erased["contactId"] == person.canonical_id
+    assert sorted(erased["contactIds"]) == sorted(receipt["contactIds"])
+    assert (erased["conversationId"], erased["identifier"]) == (None, None)
+    hidden = [
+        c["identifier"]["value"]
+        for c in after
+        if c["identifier"] and c["contactId"] in person.contact_ids
+    ]
+    assert len(hidden) == 2 and hidden[0] == hidden[1]  # one value, one pseudonym
+    assert hidden[0].startswith("hmac-sha256:") and len(hidden[0]) == len("hmac-sha256:") + 64
+    kept = [c for c in after if c["contactId"] == other_id and c["identifier"]]
+    assert kept[0]["identifier"]["value"] == other_phone  # the bystander's value stays
+    linked = [c for c in after if c["kind"] == "CONVERSATION_LINKED"]
+    assert linked and all(c["conversationId"].startswith("hmac-sha256:") for c in linked)
