@@ -886,6 +886,28 @@ async def recorded_as_new_in_own_org(w: World, body: dict[str, Any]) -> None:
     assert conversation["externalContactId"] == contact_id
 
 
+async def acme_and_own_changes(w: World) -> Vars:
+    """acme's changes (a contact, a merge) and one of the caller's own."""
+    await w.merged()
+    await w.contact(OTHER)
+    return {}
+
+
+async def only_own_changes(w: World, body: dict[str, Any]) -> None:
+    """The feed holds the caller's own changes only."""
+    assert "errors" not in body, body
+    mine = {d["_id"] for d in await w.store.contacts.find({"org": OTHER}).to_list()}
+    got = [e["node"] for e in body["data"]["changes"]["edges"]]
+    assert got, body
+    assert {c["contactId"] for c in got} <= mine, got
+
+
+async def webhook_created_in_own_org(w: World, body: dict[str, Any]) -> None:
+    assert "errors" not in body, body
+    hooks = await w.store.db["webhooks"].find({}).to_list()
+    assert [h["org"] for h in hooks] == [ACME, OTHER]
+
+
 async def created_in_own_org(w: World, body: dict[str, Any]) -> None:
     """The same phone is claimed in both orgs; each org's identifier is its own contact."""
     assert "errors" not in body, body
@@ -1046,6 +1068,20 @@ TENANCY_CASES: list[Foreign] = [
         CREATE,
         acme_phone_contact,
         created_in_own_org,
+    ),
+    F(
+        "changes()",
+        "query { changes { edges { node { id kind contactId contactIds } } } }",
+        acme_and_own_changes,
+        only_own_changes,
+    ),
+    F("webhooks", "query { webhooks { id url } }", a_webhook, "absent"),
+    F("deleteWebhook", "mutation($id: ID!) { deleteWebhook(id: $id) }", a_webhook, "NOT_FOUND"),
+    F(
+        "createWebhook",
+        'mutation { createWebhook(url: "https://93.184.215.15/hook") { id } }',
+        a_webhook,
+        webhook_created_in_own_org,
     ),
 ]
 
