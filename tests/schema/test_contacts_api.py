@@ -519,7 +519,8 @@ async def test_create_accepts_limits_exactly(api: Api) -> None:
     created = await create(
         api,
         title="x" * 1000,
-        externalIds=[{"source": "crm", "value": str(i)} for i in range(10)],
+        # from 1: "crm:0" is a blocked identifier value (contract section 6)
+        externalIds=[{"source": "crm", "value": str(i)} for i in range(1, 11)],
     )
     assert len(created["title"]) == 1000
     assert len(created["externalIds"]) == 10

@@ -157,7 +157,8 @@ class Normaliser:
 
     def __call__(self, value: Any) -> Any:
         if isinstance(value, dict):
-            return {k: self(v) for k, v in value.items()}
+            # a webhook's secret is random: both executors answer one, never the same
+            return {k: "<secret>" if k == "secret" and v else self(v) for k, v in value.items()}
         if isinstance(value, list):
             return [self(v) for v in value]
         if isinstance(value, str) and OBJECT_ID.match(value) and value not in self.known:
