@@ -39,7 +39,7 @@ from typing import Any, Final
 from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.errors import PyMongoError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from resolvers.clock import now
 from resolvers.documents import ChangeDoc, IdentifierValueDoc
@@ -52,6 +52,7 @@ CURSOR_KIND: Final = "chg"
 MAX_FIRST: Final = 500
 SCAN_WINDOW: Final = 1000  # positions examined for holes per read
 _RESERVED_ATTR: Final = "_scv_reserved_changes"
+_RESERVE_ATTEMPTS: Final = 3
 
 
 class ChangeKind(enum.StrEnum):
@@ -157,16 +158,22 @@ def _change_doc(
 
 
 async def _reserve(store: Store, org: str, count: int) -> int:
-    """Reserve ``count`` positions of the org's feed; returns the last one."""
-    counter = await store.change_counters.find_one_and_update(
-        {"_id": org},
-        {"$inc": {"seq": count}},
-        upsert=True,
-        return_document=ReturnDocument.AFTER,
-    )
-    if counter is None:  # an upsert returning the document after: never
-        raise RuntimeError("the change counter was not written")
-    return int(counter["seq"])
+    """Reserve ``count`` positions of the org's feed; returns the last one.
+
+    Two first writes of an org race to create its counter: the loser's upsert may answer
+    nothing (the embedded server) or a duplicate key (MongoDB); the counter exists then, so
+    the increment is simply sent again."""
+    for _ in range(_RESERVE_ATTEMPTS):
+        with contextlib.suppress(DuplicateKeyError):
+            counter = await store.change_counters.find_one_and_update(
+                {"_id": org},
+                {"$inc": {"seq": count}},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+            if counter is not None:
+                return int(counter["seq"])
+    raise RuntimeError("the change counter was not written")
 
 
 async def void_reserved(store: Store, session: AsyncClientSession) -> None:

@@ -11,7 +11,7 @@ from resolvers.documents import ChangeDoc, WebhookDoc
 from schema.context import Info
 from schema.conversation import IdentifierValue
 from schema.enums import ChangeKind, IdentifierType
-from schema.pagination import PageInfo
+from schema.pagination import Edge, PageInfo, UncountedConnection
 from schema.permissions import CanManageWebhooks, CanViewContacts, stream_permissions
 from schema.scalars import DateTime
 
@@ -51,15 +51,8 @@ def _optional_id(value: str | None) -> strawberry.ID | None:
 
 
 @strawberry.type
-class ChangeEdge:
-    cursor: str
-    node: Change
-
-
-@strawberry.type
-class ChangeConnection:
-    edges: list[ChangeEdge]
-    page_info: PageInfo
+class ChangeConnection(UncountedConnection[Change]):
+    pass
 
 
 @strawberry.type
@@ -101,8 +94,7 @@ class ChangeQuery:
             ctx.store, ctx.org, after=position, first=first, kinds=kinds
         )
         edges = [
-            ChangeEdge(cursor=changes.cursor_of(d["seq"]), node=Change.from_doc(d))
-            for d in page.docs
+            Edge(cursor=changes.cursor_of(d["seq"]), node=Change.from_doc(d)) for d in page.docs
         ]
         return ChangeConnection(
             edges=edges,

@@ -69,3 +69,13 @@ class Connection(Generic[T]):
             page_info=PageInfo.of(page.cursors, has_next=page.has_next, after_given=after_given),
             total=page.total,
         )
+
+
+@strawberry.type
+class UncountedConnection(Generic[T]):
+    """A connection whose list has no ``totalCount`` in the contract (the change feed, the
+    timeline, erasure receipts): edges and page info only. Subclass it once per node type
+    with the contract's name, e.g. ``class ChangeConnection(UncountedConnection[Change])``."""
+
+    edges: list[Edge[T]]
+    page_info: PageInfo
