@@ -40,6 +40,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from bench import identity
 from bench.command_log import BI_LEVELS, BI_QUERY, JOURNEY_LEVELS, JOURNEY_QUERY, CommandLog
 from bench.operations import (
     P50_LIMIT_MS,
@@ -351,9 +352,10 @@ async def bench(
             fixture = await make_fixture(
                 http, store, ORG, args.calls, set_head(result, 3), head_id, result.phones
             )
+            planted = await identity.plant(store, ORG, args.planted)
             with progress_bar(console) as progress:
                 measured = []
-                rows = operations()
+                rows = [*operations(), *identity.operations(planted)]
                 task = progress.add_task(f"operations: {args.calls} calls each", total=len(rows))
                 for operation in rows:
                     progress.update(task, description=f"operations: {operation.name}")
@@ -367,9 +369,44 @@ async def bench(
                 progress.advance(step)
         console.print("counting database commands …")
         bi_commands, journey_commands = await measure_commands(uri, head_id)
-        return measured, [graphql, export, bi_commands, journey_commands, rss, *privacy]
+        identity_rows = await identity_table(store, planted, args.calls)
+        return measured, [
+            graphql,
+            export,
+            bi_commands,
+            journey_commands,
+            rss,
+            *identity_rows,
+            *privacy,
+        ]
     finally:
         await client.close()
+
+
+async def identity_table(store: Store, planted: identity.Planted, calls: int) -> list[Row]:
+    """Ingest with pair maintenance vs without, and the clusters' quality at 0.9."""
+    without, with_ = await identity.measure_ingest(store, ORG, calls)
+    ratio = identity.ratio(without, with_)
+    quality = await identity.measure_quality(store, ORG, planted)
+    met = quality.precision >= 0.95 and quality.recall >= 0.8
+    return [
+        Row(
+            "recordInteraction (new caller, name and address) with match pairs maintained",
+            ms(statistics.median(with_)),
+            ms(statistics.median(without)) + " without",
+            f"{ratio:.2f}x",
+            "≤ 1.3x",
+            ratio <= 1.3,
+        ),
+        Row(
+            f"duplicateClusters at 0.9: precision / recall on {quality.true} planted duplicates",
+            f"{quality.precision:.3f} / {quality.recall:.3f}",
+            f"{quality.predicted} pairs predicted",
+            "—",
+            "≥ 0.95 / ≥ 0.8",
+            met,
+        ),
+    ]
 
 
 def set_head(result: SeedResult, size: int) -> str:
@@ -425,6 +462,9 @@ def main() -> int:
     parser.add_argument("--merge-sets", type=int, default=200)
     parser.add_argument("--conversations", type=int, default=50_000)
     parser.add_argument("--calls", type=int, default=50, help="calls per operation row")
+    parser.add_argument(
+        "--planted", type=int, default=60, help="planted duplicates of each kind (identity rows)"
+    )
     parser.add_argument("--pulls", type=int, default=2, help="BI pulls of each kind")
     args = parser.parse_args()
     started = time.perf_counter()

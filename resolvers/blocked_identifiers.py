@@ -5,10 +5,10 @@ never counts as match evidence and never appears in ``otherMatches``; an interac
 only identifiers are blocked is treated as one with none.
 
 Built in (case-insensitive, trimmed): the values ``anonymous``, ``unknown``, ``null``,
-``undefined``, ``none``, ``n/a``, ``test``, ``0``, ``-1`` for every type (for an
-``EXTERNAL_ID`` the part after ``source:`` too); emails whose local part is ``noreply``,
-``no-reply``, ``donotreply``, ``do-not-reply``, ``anonymous``, ``unknown``, ``none``,
-``null`` or ``test``; phones (and WhatsApp numbers) whose national number is one repeated
+``undefined``, ``none``, ``n/a``, ``test``, ``0``, ``-1`` for every type (an
+``EXTERNAL_ID``'s value is ``source:value`` as a whole: ``crm:0`` is a real id); emails
+whose local part is ``noreply``, ``no-reply``, ``donotreply``, ``do-not-reply``,
+``anonymous``, ``unknown``, ``none``, ``null`` or ``test``; phones (and WhatsApp numbers) whose national number is one repeated
 digit or ``1234567890``.
 
 The org's own list lives in the ``identity_settings`` collection, one document per org
@@ -89,8 +89,6 @@ def is_builtin_blocked(identifier_key: str) -> bool:
     text = value.strip().casefold()
     if text in BUILTIN_VALUES:
         return True
-    if kind is IdentifierType.EXTERNAL_ID:
-        return text.partition(":")[2].strip() in BUILTIN_VALUES
     if kind is IdentifierType.EMAIL:
         local, at, _ = text.rpartition("@")
         return bool(at) and local in BUILTIN_EMAIL_LOCAL_PARTS
@@ -183,7 +181,15 @@ async def add_blocked(
 
 async def release_claims(
     store: Store, org: str, keys: list[str], *, session: AsyncClientSession | None
-) -> None:
-    """Blocking a claimed value releases it (no one takes it over: it is blocked)."""
-    if keys:
+) -> list[tuple[str, str]]:
+    """Blocking a claimed value releases it (no one takes it over: it is blocked). Returns
+    the released ``(key, holder id)`` pairs (this function records no change: a caller that
+    reports releases in the change feed does so itself; erasure must not, its values go)."""
+    if not keys:
+        return []
+    held = await store.identifiers.find(
+        {"org": org, "key": {"$in": keys}}, {"key": 1, "contactId": 1}, session=session
+    ).to_list()
+    if held:
         await store.identifiers.delete_many({"org": org, "key": {"$in": keys}}, session=session)
+    return [(h["key"], h["contactId"]) for h in held]

@@ -30,9 +30,12 @@ from resolvers.documents import (
 )
 from resolvers.errors import BadUserInput, Conflict, NotFound, ReadOnly
 from resolvers.identifiers import MAX_STRING
+from resolvers.names import match_keys
 from resolvers.principal import Principal
 from resolvers.store import Store
 
+# the fields derived from a contact's own fields (index_fields)
+DERIVED = ("keys", "nameTokens", "matchKeys")
 CREATED, UPDATED, DELETED, PROMOTED = (
     ChangeKind.CONTACT_CREATED,
     ChangeKind.CONTACT_UPDATED,
@@ -79,9 +82,10 @@ def new_contact_doc(
 
 
 def index_fields(store: Store, doc: ContactDoc) -> None:
-    """Refresh the derived ``keys`` and ``nameTokens`` from the contact's fields."""
+    """Refresh the derived ``keys``, ``nameTokens`` and ``matchKeys`` from the contact's fields."""
     doc["keys"] = contact_keys(doc, store.config.default_region)
     doc["nameTokens"] = name_tokens(doc)
+    doc["matchKeys"] = match_keys(doc)  # match suggestions' name and address candidates
 
 
 async def get_exact(
@@ -165,7 +169,7 @@ async def update_contact(
         updated = _edited(store, current, fields)
         changes = {
             name: field_of(updated, name)
-            for name in (*fields, "keys", "nameTokens", "modifiedAt", "type", "expiresAt")
+            for name in (*fields, *DERIVED, "modifiedAt", "type", "expiresAt")
         }
         # $set, not a whole replacement: a concurrent renewal or merge keeps its own fields;
         # modifiedAt is the compare-and-set version (a concurrent edit is a write conflict,

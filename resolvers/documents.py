@@ -63,6 +63,7 @@ class ContactDoc(TypedDict):
     readOnly: bool
     keys: list[str]  # normalised identifier keys the fields list
     nameTokens: list[str]
+    matchKeys: NotRequired[list[str]]  # resolvers/names.py: name and address candidate keys
     firstName: str | None
     middleName: str | None
     lastName: str | None
@@ -168,6 +169,21 @@ class SetSnapshotDoc(TypedDict):
     eventIds: list[str]
 
 
+class MatchReasonDoc(TypedDict):
+    """A piece of match evidence (resolvers/matching.py) as a merge event keeps it."""
+
+    kind: str
+    field: str | None
+    value: str | None
+
+
+class MergeEvidenceDoc(TypedDict):
+    """Why contacts were merged without a person choosing them: a cluster or auto merge."""
+
+    score: float
+    reasons: list[MatchReasonDoc]
+
+
 class MergeEntryDoc(TypedDict):
     """One entry of a merge set's ``history``: a MERGE (with its snapshots) or an UNMERGE."""
 
@@ -181,6 +197,8 @@ class MergeEntryDoc(TypedDict):
     sets: NotRequired[list[SetSnapshotDoc]]  # MERGE, until undone
     undoneBy: NotRequired[str]  # an undone MERGE
     undoes: NotRequired[str]  # UNMERGE
+    score: NotRequired[float]  # a MERGE of probable duplicates (resolvers/clusters.py, auto)
+    reasons: NotRequired[list[MatchReasonDoc]]
 
 
 class MergeSetDoc(TypedDict):
@@ -204,6 +222,8 @@ class MergeEventDoc(TypedDict):
     inputIds: list[str]
     canonicalId: str
     contactIds: list[str]
+    score: NotRequired[float]
+    reasons: NotRequired[list[MatchReasonDoc]]
 
 
 class ErasureReceiptDoc(TypedDict):

@@ -30,6 +30,7 @@ INDEXES: Final[dict[str, list[IndexModel]]] = {
     "contacts": [
         index("org_keys", "org", "keys"),  # who lists a value, oldest first
         index("org_names", "org", "nameTokens"),  # name search: an anchored prefix range
+        index("org_match", "org", "matchKeys"),  # match suggestions: name/address candidates
         index("org_set", "org", "mergeSetId"),
         TTL,
         # {org, _id: {$in: ids}} (batch loads): without it the org's every contact is read
@@ -63,6 +64,8 @@ INDEXES: Final[dict[str, list[IndexModel]]] = {
         index("org_id_head", "org", "_id", "canonicalId"),
     ],
     "conversation_counts": [index("org_unit_start", "org", "unit", "start"), TTL],
+    # duplicateClusters: pairs at or above a score; a contact's pairs, replaced per write
+    "match_pairs": [index("org_score", "org", "score"), index("org_ids", "org", "ids")],
     # Contact.mergeHistory: the events a batch of contacts was involved in
     "merge_events": [index("org_contacts", "org", "contactIds")],
     # erasureReceipts: newest first, keyset on (at, _id)

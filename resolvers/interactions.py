@@ -24,7 +24,7 @@ from typing import Any, cast
 
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from resolvers import blocked_identifiers, claims, conversation_counts, liveness
+from resolvers import claims, conversation_counts, identity_settings, liveness
 from resolvers.clock import now
 from resolvers.contact_fields import (
     EMAIL_FIELDS,
@@ -51,6 +51,7 @@ from resolvers.identifiers import (
     priority_of,
     split_key,
 )
+from resolvers.identity_settings import IdentitySettings
 from resolvers.principal import Principal
 from resolvers.store import Store, aggregate_rows
 
@@ -81,6 +82,8 @@ class Resolution:
     created: bool
     keys: list[str] = field(default_factory=list)
     curated_only: bool = False
+    evidence_changed: bool = False  # created or stitched: match pairs need a refresh
+    identity: IdentitySettings | None = None  # the org's settings as this recording read them
 
 
 def parse_interaction(raw: Mapping[str, Any], region: str, retention_days: int = 60) -> Interaction:
@@ -165,9 +168,10 @@ async def record_interaction(
 ) -> Resolution:
     interaction = parse_interaction(raw, store.config.default_region, store.config.retention_days)
     org = principal.org
-    # blocked values are no identifiers at all (resolvers/blocked_identifiers.py)
-    usable = await blocked_identifiers.usable_keys(store, org, interaction.keys)
-    interaction = dataclasses.replace(interaction, keys=usable)
+    # blocked values are no identifiers at all (resolvers/blocked_identifiers.py); the org's
+    # identity settings, read once, also tell what the write triggers after (auto merging)
+    identity = await identity_settings.get_settings(store, org)
+    interaction = dataclasses.replace(interaction, keys=identity.block_list.keep(interaction.keys))
     existing = await store.conversations.find_one({"org": org, "cid": interaction.conversation_id})
     linked_id = existing.get("externalContactId") if existing else None
 
@@ -197,6 +201,8 @@ async def record_interaction(
         created=created,
         keys=interaction.keys,
         curated_only=interaction.channel in UNRESOLVED_CHANNELS,
+        evidence_changed=created or bool(stitched),
+        identity=identity,
     )
 
 

@@ -39,6 +39,9 @@ async def record(
         "canonicalId": event["canonicalId"],
         "contactIds": list(dict.fromkeys(contact_ids)),
     }
+    if "score" in event:  # a merge of probable duplicates keeps its evidence
+        entry["score"] = event["score"]
+        entry["reasons"] = event.get("reasons", [])
     await store.merge_events.insert_one(entry, session=session)
 
 

@@ -65,6 +65,7 @@ from resolvers.documents import (
     ContactFields,
     ExternalIdDoc,
     MergeEntryDoc,
+    MergeEvidenceDoc,
     MergeSetDoc,
     SetSnapshotDoc,
     field_of,
@@ -96,15 +97,19 @@ async def merge_contacts(
     principal: Principal,
     contact_ids: Sequence[str],
     value_override_patch: Mapping[str, Any] | None = None,
+    *,
+    evidence: MergeEvidenceDoc | None = None,
 ) -> ContactDoc:
-    """Merge the contacts' canonical contacts under a new canonical contact; returns it."""
+    """Merge the contacts' canonical contacts under a new canonical contact; returns it.
+
+    ``evidence``: the score and reasons of a merge of probable duplicates, kept on its event."""
     ids = [str(i) for i in contact_ids]
     if not MIN_INPUTS <= len(ids) <= MAX_INPUTS:
         raise BadUserInput(f"a merge takes {MIN_INPUTS} to {MAX_INPUTS} contact ids")
     override = clean_input(value_override_patch or {}, store.config.default_region)
 
     async def work(session: AsyncClientSession) -> ContactDoc:
-        return await _merge(store, principal, ids, override, session)
+        return await _merge(store, principal, ids, override, session, evidence)
 
     return await store.in_transaction(work)
 
@@ -150,8 +155,12 @@ async def _merge(
     ids: list[str],
     override: ContactFields,
     session: AsyncClientSession,
+    evidence: MergeEvidenceDoc | None = None,
 ) -> ContactDoc:
     merge = await _plan_merge(store, principal, ids, override, session)
+    if evidence is not None:
+        merge.event["score"] = evidence["score"]
+        merge.event["reasons"] = evidence["reasons"]
     await store.contacts.insert_one(merge.canonical, session=session)
     await _make_ancestors(store, merge)
     await _move_claims(store, merge)

@@ -15,6 +15,7 @@ class Permission(StrEnum):
     CONTACT_DELETE = "externalContacts:contact:delete"
     IDENTITY_PROMOTE = "externalContacts:identity:promote"
     IDENTITY_MERGE = "externalContacts:identity:merge"
+    IDENTITY_CONFIGURE = "externalContacts:identity:configure"
     CONVERSATION_ASSOCIATE = "externalContacts:conversation:associate"
     CONVERSATION_INGEST = "externalContacts:conversation:ingest"
     CONVERSATION_VIEW_ALL = "externalContacts:conversation:viewAll"

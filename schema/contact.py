@@ -16,6 +16,7 @@ from schema.permissions import CanViewContacts, CanViewSessions
 from schema.scalars import DateTime, optional_datetime
 
 if TYPE_CHECKING:
+    from schema.identity import MatchSuggestion
     from schema.journey import Journey
     from schema.merge import MergeEvent, MergeSet
 
@@ -179,6 +180,18 @@ class Contact:
         from schema.journey import journey_of
 
         return await journey_of(info, self.doc)
+
+    @strawberry.field(
+        description="Probable duplicates: live canonical contacts outside this contact's merge "
+        "set that share evidence with it, best first.",
+        permission_classes=[CanViewContacts],
+    )
+    async def match_suggestions(
+        self, info: Info, first: int | None = 10, min_score: float | None = 0.5
+    ) -> list[Annotated[MatchSuggestion, strawberry.lazy("schema.identity")]]:
+        from schema.identity import match_suggestions_of
+
+        return await match_suggestions_of(info, self.doc, first, min_score)
 
 
 @strawberry.type

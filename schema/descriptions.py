@@ -261,6 +261,83 @@ DESCRIPTIONS: Final[dict[str, str]] = {
     "InteractionInput.provided": "Data the customer gave (e.g. a web form); its phones and "
     "emails count as identifiers too.",
     **_prefixed("InteractionInput.", _INTERACTION_DETAILS),
+    # --- identity intelligence (section 6) ----------------------------------------------------
+    "MatchSuggestion": "A probable duplicate of a contact, with the evidence.",
+    "MatchSuggestion.contact": "A live canonical contact outside the subject's merge set.",
+    "MatchSuggestion.score": "Confidence in [0, 1] that both are one person: at least 0.9 for a "
+    "shared identifier with a similar name, or two shared identifiers of different types; "
+    "0.5 to 0.9 for a shared identifier with conflicting or missing names, or a similar name "
+    "at the same address; below 0.5 for a similar name alone.",
+    "MatchSuggestion.reasons": "The evidence: SHARED_IDENTIFIER, then SIMILAR_NAME, then "
+    "SAME_ADDRESS.",
+    "MatchReason": "One piece of evidence that two contacts are one person.",
+    "MatchReason.kind": "What kind of evidence.",
+    "MatchReason.field": "For SHARED_IDENTIFIER the subject's field listing the value (null "
+    "when it only claims it); `name` or `address` for the others.",
+    "MatchReason.value": "The shared normalised value, the other contact's name, or its address.",
+    "MatchReasonKind": "Kinds of match evidence.",
+    "MatchReasonKind.SHARED_IDENTIFIER": "Both list or claim the same phone, email, social or "
+    "external id value (never a blocked one).",
+    "MatchReasonKind.SIMILAR_NAME": "First and last names equal after folding case, accents "
+    "and punctuation, a typo or transposition apart, or a common nickname.",
+    "MatchReasonKind.SAME_ADDRESS": "line1 and postalCode equal after folding.",
+    "Contact.matchSuggestions(first:)": "How many, 1 to 100.",
+    "Contact.matchSuggestions(minScore:)": "The lowest score returned, 0 to 1.",
+    "Query.duplicateClusters": "Groups of probable duplicates: live canonical contacts "
+    "connected by pair scores at or above minScore (2 to 25 contacts; a bigger group is cut "
+    "into its strongest parts), best first. Pairs below 0.5 never form clusters.",
+    "Query.duplicateClusters(minScore:)": "The weakest pair score that may hold a cluster "
+    "together, 0 to 1.",
+    "Query.duplicateClusters(types:)": "The contact types that take part (default: every type).",
+    "Query.duplicateClusters(first:)": "Page size, 1 to 100.",
+    "Query.duplicateClusters(after:)": _PAGE_ARGS["after"],
+    "MergeEvent.score": "For a merge of probable duplicates (mergeDuplicateClusters or an "
+    "automatic merge): the score that justified it; null otherwise.",
+    "MergeEvent.reasons": "For a merge of probable duplicates: its evidence; empty otherwise.",
+    "DuplicateClusterConnection": "A page of duplicate clusters, best first.",
+    **_prefixed("DuplicateClusterConnection.", _CONNECTION),
+    "DuplicateClusterEdge": "A duplicate cluster in a page.",
+    **_prefixed("DuplicateClusterEdge.", _EDGE),
+    "DuplicateClusterEdge.node": "The cluster.",
+    "DuplicateCluster": "Contacts that are probably one person.",
+    "DuplicateCluster.id": "The cluster's id: the same for the same contacts.",
+    "DuplicateCluster.contacts": "2 to 25 live canonical contacts, oldest first.",
+    "DuplicateCluster.score": "The weakest pair score that holds the cluster together.",
+    "DuplicateCluster.reasons": "The evidence of the pairs that hold it together.",
+    "Mutation.mergeDuplicateClusters": "Merges the best clusters now, each as one merge whose "
+    "event carries score and reasons; skips clusters the merge rules refuse (two CURATED, "
+    "a set over 52). Returns the new canonical contacts. Needs "
+    "externalContacts:identity:merge.",
+    "Mutation.mergeDuplicateClusters(minScore:)": "The clusters' minimum score, 0 to 1.",
+    "Mutation.mergeDuplicateClusters(first:)": "How many clusters at most, 1 to 100.",
+    "IdentitySettings": "How this org handles probable duplicates and junk identifier values.",
+    "IdentitySettings.autoMerge": "When true, a write that changes a contact's evidence merges "
+    "it with every suggestion scoring at least autoMergeMinScore (default false).",
+    "IdentitySettings.autoMergeMinScore": "The lowest score that merges by itself, 0.9 to 1 "
+    "(default 0.95).",
+    "IdentitySettings.blockedIdentifiers": "This org's blocked values, on top of the built-in "
+    "list: never claimed, never resolving, never evidence.",
+    "IdentitySettingsInput": "Changes to the identity settings: omitted = unchanged.",
+    "IdentitySettingsInput.autoMerge": "Turn automatic merging on or off.",
+    "IdentitySettingsInput.autoMergeMinScore": "0.9 to 1.",
+    "IdentitySettingsInput.blockedIdentifiers": "The org's whole list (replaces it), at most "
+    "1,000 values, each normalised first; a value that is claimed is released.",
+    "Query.identitySettings": "This org's identity settings. Needs "
+    "externalContacts:identity:configure.",
+    "Mutation.updateIdentitySettings": "Changes this org's identity settings. Needs "
+    "externalContacts:identity:configure.",
+    "Mutation.updateIdentitySettings(input:)": "The settings to change.",
+    "Mutation.claimIdentifier": "Gives a free identifier (or one held within the same merge "
+    "set) to the contact's canonical contact; CONFLICT when another contact holds it, "
+    "BAD_USER_INPUT when it is blocked. Needs externalContacts:contact:edit.",
+    "Mutation.claimIdentifier(contactId:)": "The contact (an ancestor's id gives it to its "
+    "canonical contact).",
+    "Mutation.claimIdentifier(identifier:)": "The identifier; its value is normalised first.",
+    "Mutation.releaseIdentifier": "Frees an identifier no live contact lists in its fields (a "
+    "cookie, a value claimed through an interaction); true when done. Needs "
+    "externalContacts:contact:edit.",
+    "Mutation.releaseIdentifier(type:)": "The identifier's type.",
+    "Mutation.releaseIdentifier(value:)": "The value, normalised first.",
     # --- mutations' arguments and inputs ----------------------------------------------------
     "Mutation.createContact(input:)": "The new contact's fields.",
     "Mutation.updateContact(id:)": "The contact (an ancestor's id edits its canonical).",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from resolvers import contacts, directory
+from resolvers import contacts, directory, matching_writes
 from resolvers.contact_fields import ContactType as DomainContactType
 from resolvers.errors import BadUserInput
 from resolvers.identifiers import IdentifierType as DomainIdentifierType
@@ -99,9 +99,8 @@ class DirectoryMutation:
     )
     async def create_contact(self, info: Info, input: ContactInput) -> Contact:
         ctx = info.context
-        return Contact.from_doc(
-            await contacts.create_contact(ctx.store, ctx.principal, to_patch(input))
-        )
+        doc = await contacts.create_contact(ctx.store, ctx.principal, to_patch(input))
+        return Contact.from_doc(await matching_writes.after_write(ctx.store, ctx.principal, doc))
 
     @strawberry.mutation(
         description="Omitted field = unchanged, null = cleared.",
@@ -110,7 +109,7 @@ class DirectoryMutation:
     async def update_contact(self, info: Info, id: strawberry.ID, input: ContactInput) -> Contact:
         ctx = info.context
         doc = await contacts.update_contact(ctx.store, ctx.principal, str(id), to_patch(input))
-        return Contact.from_doc(doc)
+        return Contact.from_doc(await matching_writes.after_write(ctx.store, ctx.principal, doc))
 
     @strawberry.mutation(permission_classes=[CanDeleteContacts])
     async def delete_contact(self, info: Info, id: strawberry.ID) -> bool:

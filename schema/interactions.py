@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from resolvers import conversations, interactions
+from resolvers import conversations, interactions, matching_writes
 from resolvers.principal import Permission
 from schema.context import Info
 from schema.conversation import Conversation, Resolution, selected_names
@@ -60,6 +60,15 @@ class InteractionMutation:
         raw["conversationId"] = str(input.conversation_id)
         raw["identifiers"] = [{"type": i.type, "value": i.value} for i in input.identifiers]
         result = await interactions.record_interaction(ctx.store, ctx.principal, raw)
+        if result.evidence_changed and result.contact is not None:
+            result.contact = await matching_writes.after_interaction(
+                ctx.store,
+                ctx.principal,
+                result.contact,
+                created=result.created,
+                keys=result.keys,
+                settings=result.identity,
+            )
         return Resolution.from_result(result)
 
     @strawberry.mutation(

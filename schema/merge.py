@@ -9,6 +9,7 @@ import strawberry
 from resolvers.documents import MergeEntryDoc, MergeEventDoc, MergeSetDoc
 from schema.contact import Contact
 from schema.context import Info
+from schema.match_reason import MatchReason
 from schema.permissions import CanViewContacts
 from schema.scalars import DateTime
 
@@ -26,6 +27,8 @@ class MergeEvent:
     by: str
     input_ids: list[strawberry.ID]
     canonical_id: strawberry.ID
+    score: float | None
+    reasons: list[MatchReason]
 
     @classmethod
     def from_doc(cls, doc: MergeEntryDoc | MergeEventDoc) -> MergeEvent:
@@ -35,6 +38,8 @@ class MergeEvent:
             by=doc["by"],
             input_ids=[strawberry.ID(i) for i in doc["inputIds"]],
             canonical_id=strawberry.ID(doc["canonicalId"]),
+            score=doc.get("score"),
+            reasons=[MatchReason.from_doc(r) for r in doc.get("reasons", [])],
         )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from resolvers import merges
+from resolvers import matching_pairs, merges
 from schema.contact import Contact
 from schema.context import Info
 from schema.inputs import ContactInput, to_patch
@@ -42,6 +42,7 @@ class MergeMutation:
         doc = await merges.merge_contacts(
             ctx.store, ctx.principal, [str(i) for i in contact_ids], patch
         )
+        await matching_pairs.refresh(ctx.store, ctx.org, doc)  # duplicateClusters' pairs
         return Contact.from_doc(doc)
 
     @strawberry.mutation(
@@ -51,4 +52,5 @@ class MergeMutation:
     async def unmerge_contacts(self, info: Info, contact_id: strawberry.ID) -> list[Contact]:
         ctx = info.context
         docs = await merges.unmerge_contacts(ctx.store, ctx.principal, str(contact_id))
+        await matching_pairs.refresh_all(ctx.store, ctx.org, docs)  # duplicateClusters' pairs
         return [Contact.from_doc(d) for d in docs]

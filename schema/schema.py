@@ -13,6 +13,7 @@ from schema.descriptions import describe
 from schema.directory import DirectoryMutation, DirectoryQuery
 from schema.errors import ErrorCodes
 from schema.execution import PlainFieldsExecutor
+from schema.identity import IdentityMutation, IdentityQuery
 from schema.interactions import InteractionMutation, InteractionQuery
 from schema.journeys import JourneyQuery
 from schema.limits import QueryLimiter
@@ -25,11 +26,26 @@ from schema.text_input import LoneSurrogates
 
 Query = merge_types(
     "Query",
-    (DirectoryQuery, InteractionQuery, MergeQuery, JourneyQuery, ChangeQuery, PrivacyQuery),
+    (
+        DirectoryQuery,
+        InteractionQuery,
+        MergeQuery,
+        JourneyQuery,
+        ChangeQuery,
+        IdentityQuery,
+        PrivacyQuery,
+    ),
 )
 Mutation = merge_types(
     "Mutation",
-    (DirectoryMutation, InteractionMutation, MergeMutation, ChangeMutation, PrivacyMutation),
+    (
+        DirectoryMutation,
+        InteractionMutation,
+        MergeMutation,
+        ChangeMutation,
+        IdentityMutation,
+        PrivacyMutation,
+    ),
 )
 
 

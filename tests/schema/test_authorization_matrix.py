@@ -56,6 +56,7 @@ COLLECTIONS = (
     "merge_sets",
     "notes",
     "erasure_receipts",
+    "identity_settings",
     "changes",
     "webhooks",
 )
@@ -297,6 +298,45 @@ async def an_erasure(w: World) -> Vars:
     return {}
 
 
+async def a_probable_duplicate(w: World) -> Vars:
+    """Two contacts listing one phone: each is the other's match suggestion."""
+    phone = w.phone()
+    first = await w.contact(workPhone=phone)
+    await w.contact(first="David", cellPhone=phone)
+    return {"id": first}
+
+
+async def a_duplicate_cluster(w: World, org: str = ACME) -> Vars:
+    """A caller (phone and email, named on the call) and a curated contact listing both:
+    a cluster at 0.9 that the merge rules allow."""
+    phone, email = w.phone(org), w.email(org)
+    seen = [("PHONE", phone), ("EMAIL", email)]
+    await _interaction(w, org, "VOICE", seen, provided={"firstName": "Kim", "lastName": "Park"})
+    await w.contact(org, first="Kim", workPhone=phone, personalEmail=email)
+    return {}
+
+
+async def _interaction(
+    w: World, org: str, channel: str, seen: list[tuple[str, str]], **more: Any
+) -> None:
+    """An interaction with these identifiers (and more input fields), as org ``org``."""
+    raw = {
+        "conversationId": f"conv-{org}-{uuid.uuid4().hex[:10]}",
+        "channel": channel,
+        "startedAt": datetime.now(UTC).isoformat(),
+        "identifiers": [{"type": kind, "value": value} for kind, value in seen],
+        **more,
+    }
+    await w.api.gql(RECORD, {"i": raw}, org=org)
+
+
+async def a_stitched_cookie(w: World) -> Vars:
+    """A cookie an interaction stitched to an auto-created contact (listed in no field)."""
+    cookie = f"gc-{uuid.uuid4().hex[:10]}"
+    await _interaction(w, ACME, "WEB_CHAT", [("PHONE", w.phone()), ("COOKIE", cookie)])
+    return {"v": cookie}
+
+
 async def a_webhook(w: World) -> Vars:
     data = await w.api.gql('mutation { createWebhook(url: "https://93.184.215.14/hook") { id } }')
     return {"id": data["createWebhook"]["id"]}
@@ -497,6 +537,53 @@ PERMISSION_CASES: list[Case] = [
         writes=("contacts", "identifiers", "merge_sets"),
     ),
     Case(
+        "Mutation.claimIdentifier",
+        "mutation($id: ID!) { claimIdentifier(contactId: $id, "
+        'identifier: {type: COOKIE, value: "gc-by-hand"}) { value } }',
+        V.CONTACT_EDIT,
+        a_contact,
+        ("claimIdentifier",),
+        writes=("identifiers",),
+    ),
+    Case(
+        "Mutation.releaseIdentifier",
+        "mutation($v: String!) { releaseIdentifier(type: COOKIE, value: $v) }",
+        V.CONTACT_EDIT,
+        a_stitched_cookie,
+        ("releaseIdentifier",),
+        writes=("identifiers",),
+    ),
+    Case(
+        "Query.duplicateClusters",
+        "query { duplicateClusters(minScore: 0.5) { totalCount edges { node { id } } } }",
+        V.CONTACT_VIEW,
+        a_duplicate_cluster,
+        ("duplicateClusters",),
+    ),
+    Case(
+        "Mutation.mergeDuplicateClusters",
+        "mutation { mergeDuplicateClusters(minScore: 0.5) { id } }",
+        V.IDENTITY_MERGE,
+        a_duplicate_cluster,
+        ("mergeDuplicateClusters",),
+        writes=("contacts", "identifiers", "merge_sets"),
+    ),
+    Case(
+        "Query.identitySettings",
+        "query { identitySettings { autoMerge autoMergeMinScore } }",
+        V.IDENTITY_CONFIGURE,
+        nothing,
+        ("identitySettings",),
+    ),
+    Case(
+        "Mutation.updateIdentitySettings",
+        "mutation { updateIdentitySettings(input: {autoMerge: true}) { autoMerge } }",
+        V.IDENTITY_CONFIGURE,
+        nothing,
+        ("updateIdentitySettings",),
+        writes=("identity_settings",),
+    ),
+    Case(
         "Mutation.linkConversation",
         LINK,
         V.CONVERSATION_ASSOCIATE,
@@ -590,6 +677,15 @@ PERMISSION_CASES: list[Case] = [
         an_auto_contact,
         ("journey", "contact", "identifiers", 0, "contact"),
         needs=(V.SESSION_VIEW,),
+    ),
+    Case(
+        "Contact.matchSuggestions",
+        "query($id: ID!) { journey(contactId: $id) { contactIds contact { id "
+        "matchSuggestions { score } } } }",
+        V.CONTACT_VIEW,
+        a_probable_duplicate,
+        ("journey", "contact", "matchSuggestions"),
+        needs=(V.SESSION_VIEW,),  # non-null: the denial nulls the journey
     ),
     Case(
         "MergeSet.canonical",
@@ -849,6 +945,36 @@ CONVERSATIONS = """query($ids: [ID!]) {
 }"""
 
 
+async def acme_identity_settings(w: World) -> Vars:
+    """acme merges automatically and blocks a value of its own."""
+    secret = f"gc-acme-{uuid.uuid4().hex[:8]}"
+    w.secrets[ACME].add(secret)
+    blocked = f'[{{type: COOKIE, value: "{secret}"}}]'
+    await w.api.gql(
+        "mutation { updateIdentitySettings(input: {autoMerge: true, autoMergeMinScore: 0.97, "
+        f"blockedIdentifiers: {blocked}}}) {{ autoMerge }} }}"
+    )
+    return {}
+
+
+async def own_default_settings(w: World, body: dict[str, Any]) -> None:
+    assert body["data"]["identitySettings"] == {
+        "autoMerge": False,
+        "autoMergeMinScore": 0.95,
+        "blockedIdentifiers": [],
+    }, body
+
+
+async def own_settings_changed(w: World, body: dict[str, Any]) -> None:
+    assert body["data"]["updateIdentitySettings"] == {
+        "autoMerge": False,
+        "autoMergeMinScore": 0.91,
+        "blockedIdentifiers": [],
+    }, body
+    acme = await w.api.gql("query { identitySettings { autoMerge autoMergeMinScore } }")
+    assert acme["identitySettings"] == {"autoMerge": True, "autoMergeMinScore": 0.97}
+
+
 async def only_own_conversations(w: World, body: dict[str, Any]) -> None:
     """Foreign contactIds are ignored: the pull holds the caller's conversations only."""
     assert "errors" not in body, body
@@ -1008,6 +1134,44 @@ TENANCY_CASES: list[Foreign] = [
         "NOT_FOUND",
     ),
     F("deleteContact", "mutation($id: ID!) { deleteContact(id: $id) }", acme_contact, "NOT_FOUND"),
+    F(
+        "identitySettings",
+        "query { identitySettings { autoMerge autoMergeMinScore blockedIdentifiers { value } } }",
+        acme_identity_settings,
+        own_default_settings,
+    ),
+    F(
+        "updateIdentitySettings",
+        "mutation { updateIdentitySettings(input: {autoMergeMinScore: 0.91}) "
+        "{ autoMerge autoMergeMinScore blockedIdentifiers { value } } }",
+        acme_identity_settings,
+        own_settings_changed,
+    ),
+    F(
+        "duplicateClusters",
+        "query { duplicateClusters(minScore: 0) { totalCount edges { node { id } } } }",
+        a_duplicate_cluster,
+        "absent",
+    ),
+    F(
+        "mergeDuplicateClusters",
+        "mutation { mergeDuplicateClusters(minScore: 0) { id } }",
+        a_duplicate_cluster,
+        "absent",
+    ),
+    F(
+        "claimIdentifier",
+        "mutation($id: ID!) { claimIdentifier(contactId: $id, "
+        'identifier: {type: COOKIE, value: "gc-hijack"}) { value } }',
+        acme_contact,
+        "NOT_FOUND",
+    ),
+    F(
+        "releaseIdentifier",
+        "mutation($v: String!) { releaseIdentifier(type: PHONE, value: $v) }",
+        acme_phone,
+        "NOT_FOUND",
+    ),
     F(
         "deleteContact(ancestor)",
         "mutation($id: ID!) { deleteContact(id: $id) }",

@@ -121,6 +121,23 @@ CONTACT_FIELDS = """
             conversations(first: 5) { totalCount edges { node { id } } } }
 """
 CONTACT = f"query($id: ID!) {{ contact(id: $id) {{ {CONTACT_FIELDS} }} }}"
+SUGGESTIONS = """query($id: ID!) {
+  contact(id: $id) { matchSuggestions(minScore: 0) { score contact { id } reasons { kind } } }
+}"""
+SETTINGS_Q = "query { identitySettings { autoMerge blockedIdentifiers { value } } }"
+UPDATE_SETTINGS = """mutation($i: IdentitySettingsInput!) {
+  updateIdentitySettings(input: $i) { autoMerge }
+}"""
+CLAIM = """mutation($id: ID!, $v: String!) {
+  claimIdentifier(contactId: $id, identifier: {type: COOKIE, value: $v}) { value }
+}"""
+RELEASE = "mutation($v: String!) { releaseIdentifier(type: COOKIE, value: $v) }"
+CLUSTERS = """query($min: Float, $after: String, $types: [ContactType!]) {
+  duplicateClusters(minScore: $min, first: 5, after: $after, types: $types) {
+    totalCount pageInfo { hasNextPage endCursor } edges { node { id score contacts { id } } }
+  }
+}"""
+MERGE_CLUSTERS = "mutation { mergeDuplicateClusters(minScore: 0.5, first: 2) { id } }"
 CONTACTS_Q = "query($ids: [ID!]!) { contacts(ids: $ids) { id firstName canonical { id } } }"
 SEARCH = """query($q: String!, $after: String, $types: [ContactType!]) {
   searchContacts(query: $q, first: 10, after: $after, types: $types) {
@@ -315,6 +332,28 @@ class Battery:
         await gql(LINK, {"c": "explain-1", "id": new_id})
         await gql(DELETE, {"id": new_id})
 
+    async def identity(self) -> None:
+        """Section 6: suggestions, settings, claiming and releasing by hand."""
+        gql = self.api.gql
+        curated = await self.some({"org": ORG, "type": "CURATED", "readOnly": False}, 2)
+        heads = list(self.seeded.set_heads.values())
+        for contact_id in (curated[0]["_id"], curated[1]["_id"], heads[0]):
+            await gql(SUGGESTIONS, {"id": contact_id})
+        await gql(SETTINGS_Q)
+        blocked = [{"type": "PHONE", "value": curated[1]["cellPhone"]}]
+        await gql(UPDATE_SETTINGS, {"i": {"blockedIdentifiers": blocked}})
+        await gql(UPDATE_SETTINGS, {"i": {"blockedIdentifiers": []}})
+        await gql(CLAIM, {"id": curated[0]["_id"], "v": "gc-by-hand"})
+        await gql(RELEASE, {"v": "gc-by-hand"})
+        twin = {"firstName": curated[0]["firstName"], "lastName": curated[0]["lastName"]}
+        await gql(CREATE, {"i": {**twin, "workPhone": curated[0]["cellPhone"]}})  # a pair
+        page = await gql(CLUSTERS, {"min": 0.5})
+        if page["duplicateClusters"]["pageInfo"]["hasNextPage"]:
+            after = page["duplicateClusters"]["pageInfo"]["endCursor"]
+            await gql(CLUSTERS, {"min": 0.5, "after": after})
+        await gql(CLUSTERS, {"min": 0.9, "types": ["IDENTIFIED"]})
+        await gql(MERGE_CLUSTERS)
+
     async def subscription(self) -> None:
         heads = list(self.seeded.set_heads.values())
         updates = journey_updates(self.store, ORG, heads[1])
@@ -405,6 +444,7 @@ async def test_every_command_of_every_operation_is_index_only(
     battery = Battery(api, logged_store, store, seeded)
     await battery.reads()
     await battery.writes()
+    await battery.identity()
     await battery.subscription()
     await battery.exports_and_cli()
     await battery.privacy()
