@@ -9,7 +9,8 @@ The work is a list of steps (:data:`STEPS`), each taking the :class:`Erasure` un
    then ``contacts.remove_merge_set`` (shared with ``deleteContact``): every member, the
    set document, their notes, their claims released;
 2. ``merge history``: events that involved only erased contacts go; events other contacts
-   keep lose the erased ids (``merge_history.erase``);
+   keep lose the erased ids (``merge_history.erase``); the duplicate pairs a member is half
+   of go (``match_pairs``, whose reasons quote shared values);
 3. ``conversations``: every conversation linked to any member goes (one ``delete_many`` on
    ``{org, externalContactId: {$in}}``), and the hourly and daily count buckets lose them
    (``conversation_counts.bucket_updates`` with -1, one ``bulk_write``);
@@ -49,6 +50,7 @@ from resolvers import (
     claims,
     contacts,
     conversation_counts,
+    matching_pairs,
     merge_history,
     pseudonyms,
 )
@@ -153,6 +155,13 @@ async def remove_members(e: Erasure) -> None:
 
 async def erase_merge_history(e: Erasure) -> None:
     await merge_history.erase(e.store, e.org, e.member_ids, e.session)
+
+
+async def forget_match_pairs(e: Erasure) -> None:
+    """The duplicate pairs a member is half of go (their reasons quote shared values)."""
+    await matching_pairs.pairs_collection(e.store).delete_many(
+        {"org": e.org, "ids": {"$in": e.member_ids}}, session=e.session
+    )
 
 
 async def erase_conversations(e: Erasure) -> None:
@@ -289,6 +298,7 @@ async def write_receipt(e: Erasure) -> None:
 STEPS: tuple[Step, ...] = (
     remove_members,
     erase_merge_history,
+    forget_match_pairs,
     erase_conversations,
     suppress_values,
     hand_on_claims,

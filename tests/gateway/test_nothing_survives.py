@@ -179,6 +179,17 @@ async def q_webhooks(p: Probe) -> str:
     return await p.gql("{ webhooks { id url kinds failing lastError } }")
 
 
+async def q_duplicate_clusters(p: Probe) -> str:
+    return await p.gql(
+        f"{{ duplicateClusters(minScore: 0.5, first: 100) {{ edges {{ node {{ id score "
+        f"reasons {{ kind field value }} contacts {{ {CONTACT_FIELDS} }} }} }} }} }}"
+    )
+
+
+async def q_identity_settings(p: Probe) -> str:
+    return await p.gql("{ identitySettings { autoMerge blockedIdentifiers { type value } } }")
+
+
 QUERY_PROBES: dict[str, Read] = {
     "contact": q_contact,
     "contacts": q_contacts,
@@ -192,6 +203,8 @@ QUERY_PROBES: dict[str, Read] = {
     "erasureReceipts": q_erasure_receipts,
     "changes": q_changes,
     "webhooks": q_webhooks,
+    "duplicateClusters": q_duplicate_clusters,
+    "identitySettings": q_identity_settings,
 }
 # surfaces that name the erased contacts by design: the receipts and the feed (its
 # CONTACT_ERASED, and the ids of the person's earlier changes; their values are pseudonyms)

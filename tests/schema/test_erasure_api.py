@@ -302,3 +302,26 @@ async def test_retained_changes_lose_the_erased_values_and_record_the_erasure(
     assert kept[0]["identifier"]["value"] == other_phone  # the bystander's value stays
     linked = [c for c in after if c["kind"] == "CONVERSATION_LINKED"]
     assert linked and all(c["conversationId"].startswith("hmac-sha256:") for c in linked)
+
+
+SUGGESTIONS = """query($id: ID!) { contact(id: $id) {
+  matchSuggestions(minScore: 0.5) { contact { id } reasons { value } } } }"""
+
+
+async def test_the_duplicate_pairs_of_an_erased_person_go(api: Api, store: Store) -> None:
+    """Two contacts sharing a phone are a stored pair (duplicateClusters reads them); erasing
+    one leaves no pair naming it, and the other gets no suggestion of it."""
+    shared = "+18035550177"
+    gone = await api.gql(
+        CREATE, {"i": {"firstName": "Pat", "lastName": "Pair", "workPhone": shared}}
+    )
+    kept = await api.gql(
+        CREATE, {"i": {"firstName": "Kit", "lastName": "Other", "cellPhone": shared}}
+    )
+    gone_id, kept_id = gone["createContact"]["id"], kept["createContact"]["id"]
+    pairs = store.db["match_pairs"]
+    assert await pairs.count_documents({"ids": gone_id}) == 1
+    await api.gql(ERASE, {"id": gone_id})
+    assert await pairs.count_documents({"ids": gone_id}) == 0
+    found = await api.gql(SUGGESTIONS, {"id": kept_id})
+    assert found == {"contact": {"matchSuggestions": []}}
