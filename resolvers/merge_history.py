@@ -79,8 +79,9 @@ async def erase(
 ) -> int:
     """Erased contacts leave no trace in the history: an event that involved only them goes;
     one that other contacts keep (a merge undone before the erasure) loses their ids from
-    ``contactIds`` and ``inputIds``, and names :data:`ERASED_ID` where its canonical contact
-    was erased. Returns how many events went. Two writes at most, by ``_id``."""
+    ``contactIds`` and ``inputIds``, names :data:`ERASED_ID` where its canonical contact was
+    erased, and loses its ``reasons`` (a merge of probable duplicates quotes the values they
+    shared; its ``score`` stays). Returns how many events went. Two writes at most, by ``_id``."""
     ids = set(contact_ids)
     events = await store.merge_events.find(
         {"org": org, "contactIds": {"$in": list(ids)}},
@@ -109,6 +110,8 @@ async def erase(
                         "canonicalId": {
                             "$cond": [{"$in": ["$canonicalId", erased]}, ERASED_ID, "$canonicalId"]
                         },
+                        # an automatic merge's evidence quotes the erased contact's values
+                        "reasons": {"$cond": [{"$isArray": "$reasons"}, [], "$$REMOVE"]},
                     }
                 }
             ],

@@ -325,3 +325,34 @@ async def test_the_duplicate_pairs_of_an_erased_person_go(api: Api, store: Store
     assert await pairs.count_documents({"ids": gone_id}) == 0
     found = await api.gql(SUGGESTIONS, {"id": kept_id})
     assert found == {"contact": {"matchSuggestions": []}}
+
+
+async def test_kept_history_loses_the_evidence_of_an_automatic_merge(
+    api: Api, store: Store
+) -> None:
+    """Two callers sharing a phone merged as probable duplicates (the event quotes the
+    phone), then unmerged: erasing one leaves the other's history without the reasons."""
+    shared, email = "+18035550166", "kim.twin@example.com"
+    _, a_id = await record(
+        api,
+        Person(),
+        "VOICE",
+        [("PHONE", shared), ("EMAIL", email)],
+        provided={"firstName": "Kim", "lastName": "Twin"},
+    )
+    b = await api.gql(
+        CREATE,
+        {"i": {"firstName": "Kim", "lastName": "Twin", "workPhone": shared, "workEmail": email}},
+    )
+    b_id = b["createContact"]["id"]
+    merged = await api.gql("mutation { mergeDuplicateClusters(minScore: 0.9, first: 1) { id } }")
+    assert len(merged["mergeDuplicateClusters"]) == 1
+    events = await store.merge_events.find({}).to_list()
+    assert events and any(r.get("value") == shared for e in events for r in e.get("reasons", []))
+    assert a_id is not None
+    await api.gql(UNMERGE, {"id": a_id})
+    await api.gql(ERASE, {"id": a_id})
+    for event in await store.merge_events.find({}).to_list():
+        assert a_id not in event["contactIds"] and event.get("reasons", []) == []
+    history = (await api.gql(HISTORY, {"id": b_id}))["contact"]["mergeHistory"]
+    assert [e["kind"] for e in history] == ["MERGE", "UNMERGE"]
