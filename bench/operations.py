@@ -35,6 +35,7 @@ from resolvers.clock import now
 from resolvers.contact_fields import ContactType
 from resolvers.contacts import new_contact_doc, new_id
 from resolvers.documents import ClaimDoc, ContactDoc, ConversationDoc, NoteDoc, field_of
+from resolvers.org_windows import org_windows
 from resolvers.store import Store
 from schema.scalars import serialize_datetime
 
@@ -417,12 +418,13 @@ async def raw_conversations_page(fixture: Fixture, n: int) -> object:
 
 
 async def raw_first_line(fixture: Fixture, n: int) -> object:
-    """The export's first chunk (2,500 rows of the newest time windows), one line written."""
+    """The export's first window (sized for its first 250 lines, ``org_windows``), one line
+    written."""
     first: list[ConversationDoc] = []
-    async for chunk in journeys.org_pages(
-        fixture.store, fixture.org, journeys.conversation_filter(), 2500
+    async for window in org_windows(
+        fixture.store, fixture.org, journeys.conversation_filter(), 2500, first=250
     ):
-        first = chunk
+        first = window
         break
     return orjson.dumps(first[0] if first else None, default=str)
 

@@ -10,9 +10,10 @@ many lines are written.
 A line has the ``Conversation`` fields under their GraphQL names, plus ``individualId`` (the
 canonical contact of the linked contact, null when unlinked or the contact is gone) and
 ``mergeSetIds`` (every contact id of that merge set; just the contact when never merged).
-Lines come newest first (``startedAt``, then id, descending), read in keyset pages of time
-windows (``journeys.org_pages``): each query is an index range of one window, never a sort
-of the whole org, in memory or on the server.
+Lines come newest first (``startedAt``, then id, descending), read in consecutive time
+windows (``resolvers.org_windows``): each query is an index range of one window, read once
+and ordered here, never a sort of the whole org, in memory or on the server. The first
+window is sized for ``FIRST_LINES`` rows, so the first line waits for a small read.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from gateway.http_errors import RequestRefused, domain_error_response, refusal_r
 from resolvers import journeys, loaders
 from resolvers.documents import ConversationDoc
 from resolvers.errors import BadUserInput, DomainError, ServiceUnavailable
+from resolvers.org_windows import org_windows
 from resolvers.principal import Permission, Principal
 from resolvers.store import Store
 from schema.errors import UNAVAILABLE_MESSAGE
@@ -72,9 +74,10 @@ async def ndjson_lines(
     await store.db.command("ping")
     batches: asyncio.Queue[Batch | BaseException | None] = asyncio.Queue(1)
     ready: asyncio.Queue[Ready | BaseException | None] = asyncio.Queue(1)
+    first_ready = asyncio.Event()  # the read-ahead waits for the first lines (one database)
     stages = [
-        asyncio.create_task(_read(store, org, filter, chunk, batches)),
-        asyncio.create_task(_resolve_all(store, org, batches, ready)),
+        asyncio.create_task(_read(store, org, filter, chunk, batches, first_ready)),
+        asyncio.create_task(_resolve_all(store, org, batches, ready, first_ready)),
     ]
     try:
         while True:
@@ -98,11 +101,16 @@ async def _read(
     filter: journeys.ConversationFilter,
     chunk: int,
     out: asyncio.Queue[Batch | BaseException | None],
+    first_ready: asyncio.Event,
 ) -> None:
-    """Pages of the org, newest first, then None (or the error that stopped them)."""
+    """Windows of the org, newest first, then None (or the error that stopped them). After
+    the first (small) window, the next is read once the first lines are resolved: the
+    database serves one command at a time, and the first line should not wait for a
+    read-ahead of 2,500 rows."""
     try:
-        async for batch in journeys.org_pages(store, org, filter, chunk):
+        async for batch in org_windows(store, org, filter, chunk, first=FIRST_LINES):
             await out.put(batch)
+            await first_ready.wait()
         await out.put(None)
     except Exception as exc:  # handed on to the consumer, which raises it
         await out.put(exc)
@@ -113,6 +121,7 @@ async def _resolve_all(
     org: str,
     batches: asyncio.Queue[Batch | BaseException | None],
     out: asyncio.Queue[Ready | BaseException | None],
+    first_ready: asyncio.Event,
 ) -> None:
     """Each batch with the canonical id and merge set of every contact it links to: one
     batched lookup per batch for the contacts no earlier batch linked to (remembered up to
@@ -136,6 +145,7 @@ async def _resolve_all(
                 return
             linked = set(journeys.linked_ids(piece))
             await out.put((piece, {i: remembered[i] for i in linked}))
+            first_ready.set()
 
 
 async def _remember_heads(

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from resolvers import claims, conversation_counts, identity_settings, liveness
@@ -400,23 +401,34 @@ async def _renew_expiry(
     current = contact.get("expiresAt")
     if current is not None and current >= expires_at:
         return contact
+
     # Only the contact as read: a promotion (CURATED) or merge (readOnly) meanwhile changes
     # modifiedAt or readOnly, and members of a merge set never expire. update_one on
     # org_id_state's fields, not find_one_and_update (~16x slower on the embedded server).
-    renewed = await store.contacts.update_one(
-        {
-            "_id": contact["_id"],
-            "org": org,
-            "readOnly": False,
-            "modifiedAt": contact["modifiedAt"],
-        },
-        {"$max": {"expiresAt": expires_at, "lastSeenAt": started_at}},
-    )
-    if renewed.matched_count == 0:
+    # The contact and its claims in one transaction: a claim must expire with its holder,
+    # and a deadline between the two writes left them apart (make load: 16 violations).
+    async def renew(session: AsyncClientSession) -> bool:
+        renewed = await store.contacts.update_one(
+            {
+                "_id": contact["_id"],
+                "org": org,
+                "readOnly": False,
+                "modifiedAt": contact["modifiedAt"],
+            },
+            {"$max": {"expiresAt": expires_at, "lastSeenAt": started_at}},
+            session=session,
+        )
+        if renewed.matched_count == 0:
+            return False
+        await store.identifiers.update_many(
+            {"org": org, "contactId": contact["_id"]},
+            {"$max": {"expiresAt": expires_at}},
+            session=session,
+        )
+        return True
+
+    if not await store.in_transaction(renew):
         return contact
-    await store.identifiers.update_many(
-        {"org": org, "contactId": contact["_id"]}, {"$max": {"expiresAt": expires_at}}
-    )
     last_seen = contact.get("lastSeenAt")
     return {
         **contact,

@@ -391,7 +391,7 @@ async def _fetch_windowed(
     collected: list[ConversationDoc] = []
     empty_windows = 0
     for attempt in range(MAX_WINDOWS):
-        low = _minus(anchor, width)
+        low = to_db_precision(_minus(anchor, width))  # see resolvers/org_windows._lower_bound
         last = (
             low <= span.lower
             or attempt == MAX_WINDOWS - 1

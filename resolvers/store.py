@@ -88,7 +88,8 @@ class Store:
     async def in_transaction(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
         """Run ``work`` in one transaction, retrying it on transient errors.
 
-        A write conflict that outlives the retries becomes ``CONFLICT``.
+        A write conflict that outlives the retries becomes ``CONFLICT``; a database that stays
+        unreachable raises its own error (the gateway answers ``SERVICE_UNAVAILABLE``).
         """
         client = self.db.client
         last: PyMongoError | None = None
@@ -109,6 +110,8 @@ class Store:
                     raise
             # jittered backoff, so racing transactions run one after the other
             await asyncio.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
+        if isinstance(last, ConnectionFailure):  # unreachable, not a conflict: the outage's error
+            raise last
         raise Conflict("the change conflicted with a concurrent change; try again") from last
 
     async def _aborted(self, session: AsyncClientSession) -> None:

@@ -190,3 +190,51 @@ async def test_a_field_the_caller_may_not_read_costs_no_command(
     assert sorted(e["path"][0] for e in body["errors"]) == ["contact", "conversations"]
     assert {e["extensions"]["code"] for e in body["errors"]} == {"FORBIDDEN"}
     assert log.names() == [], log.names()
+
+
+RECORD = """mutation($i: InteractionInput!) { recordInteraction(input: $i) {
+  created contact { id } } }"""
+
+
+def interaction(cid: str, phone: str, started: str) -> dict[str, object]:
+    return {
+        "i": {
+            "conversationId": cid,
+            "channel": "VOICE",
+            "startedAt": started,
+            "identifiers": [{"type": "PHONE", "value": phone}],
+        }
+    }
+
+
+async def test_an_ingest_costs_a_fixed_number_of_commands(
+    counted: tuple[Api, CommandLog], store: Store
+) -> None:
+    """The hot path of ``make load``: every command of a recording, by kind. A new caller's
+    first call creates and claims; a known caller's later call renews the contact's expiry
+    (contact and claims); recording a conversation again reads its link instead of the
+    claims."""
+    api, log = counted
+    day = now() - timedelta(days=1)
+    first = await commands_of(
+        api, log, RECORD, interaction("ingest-1", "+18035550100", day.isoformat())
+    )
+    later = (day + timedelta(hours=1)).isoformat()
+    known = await commands_of(api, log, RECORD, interaction("ingest-2", "+18035550100", later))
+    again = await commands_of(api, log, RECORD, interaction("ingest-2", "+18035550100", later))
+    print(f"\n  new caller: {len(first)} {first}\n  known: {len(known)} {known}")
+    print(f"  again: {len(again)} {again}")
+    assert known == [
+        "find:identity_settings",  # the org's blocked identifiers
+        "find:conversations",  # recorded before?
+        "aggregate:identifiers",  # the claims of its identifiers and their holders
+        "update:contacts",  # the holder's expiry …
+        "update:identifiers",  # … and its claims' …
+        "commitTransaction:1",  # … in one transaction
+        "update:conversations",  # the upsert
+        "update:conversation_counts",  # its hour's and day's count buckets, one command
+    ], known
+    # + the holders of listed values, the draft contact, its claim and its keys
+    assert len(first) == 10, first
+    # its link decides: the linked contact (and its claims), no claims lookup, no renewal
+    assert len(again) == 5 and "aggregate:identifiers" not in again, again

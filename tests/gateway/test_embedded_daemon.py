@@ -1,0 +1,95 @@
+"""The embedded daemon's retryable-write record pruning drops what SecantusDB's own scan drops.
+
+SecantusDB's ``_prune_retryable_locked`` walks (and past the cap sorts) every record on
+every retryable write; ``gateway.embedded_daemon`` replaces it with an oldest-first pop.
+Both run here on the same registries, with an injected clock, and must leave the same
+records.
+"""
+
+from __future__ import annotations
+
+import pytest
+from secantus import cli, transactions
+
+from gateway import embedded_daemon
+
+ORIGINAL = transactions.TransactionRegistry._prune_retryable_locked
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def registry(clock: Clock) -> transactions.TransactionRegistry:
+    return transactions.TransactionRegistry(time_func=clock)
+
+
+def record(reg: transactions.TransactionRegistry, n: int) -> None:
+    # records are stored directly (record_retryable would prune on every call)
+    reg._retryable[(b"session", n)] = ({"ok": 1.0, "n": n}, reg._time(), b"identity")
+
+
+def fill(clock: Clock, ages: list[float]) -> transactions.TransactionRegistry:
+    """A registry with one record per age (seconds before now), oldest stored first."""
+    reg = registry(clock)
+    start = clock.now
+    for n, age in enumerate(sorted(ages, reverse=True)):
+        clock.now = start - age
+        record(reg, n)
+    clock.now = start
+    return reg
+
+
+LIFETIME = transactions._RETRYABLE_RECORD_LIFETIME_SECONDS
+
+
+@pytest.mark.parametrize(
+    "ages",
+    [
+        [],
+        [1.0, 2.0, 3.0],
+        [LIFETIME + 5, LIFETIME + 1, 10.0, 1.0],  # two stale ones at the front
+        [LIFETIME + 5, LIFETIME + 4, LIFETIME + 3],  # every record stale
+    ],
+)
+def test_stale_records_go_as_with_the_scan(ages: list[float]) -> None:
+    clock = Clock()
+    mine, theirs = fill(clock, ages), fill(clock, ages)
+    embedded_daemon.prune_retryable_oldest_first(mine)
+    ORIGINAL(theirs)
+    assert list(mine._retryable) == list(theirs._retryable)
+    assert len(mine._retryable) == sum(1 for a in ages if a <= LIFETIME)
+
+
+def test_past_the_cap_the_oldest_go_as_with_the_scan(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(transactions, "_RETRYABLE_RECORD_MAX", 5)
+    clock = Clock()
+    ages = [float(age) for age in range(9, 0, -1)]  # 9 live records, 4 over the cap
+    mine, theirs = fill(clock, ages), fill(clock, ages)
+    embedded_daemon.prune_retryable_oldest_first(mine)
+    ORIGINAL(theirs)
+    assert list(mine._retryable) == list(theirs._retryable)
+    assert [n for _, n in mine._retryable] == [4, 5, 6, 7, 8]  # the five newest
+
+
+def test_the_daemon_installs_it_and_writes_are_still_recorded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(transactions.TransactionRegistry, "_prune_retryable_locked", ORIGINAL)
+    monkeypatch.setattr(cli, "SecantusDBServer", cli.SecantusDBServer)
+    embedded_daemon.install()
+    assert (
+        transactions.TransactionRegistry._prune_retryable_locked
+        is embedded_daemon.prune_retryable_oldest_first
+    )
+    clock = Clock()
+    reg = registry(clock)
+    reply = {"ok": 1.0, "n": 1, "nModified": 1}
+    reg.record_retryable(b"session", 1, b"identity", reply)
+    assert reg.retryable_reply(b"session", 1, b"identity") == reply  # a retry is answered
+    clock.now += LIFETIME + 1
+    assert reg.retryable_reply(b"session", 1, b"identity") is None  # and forgotten in time
