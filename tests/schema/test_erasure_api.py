@@ -67,15 +67,18 @@ async def test_erasing_through_an_ancestor_removes_the_whole_person(api: Api, st
     assert other_values
 
 
+async def two_listing(api: Api, phone: str) -> tuple[str, str]:
+    """Two curated contacts listing one phone (the first claims it): their ids."""
+    ids = []
+    for first, field in (("Old", "workPhone"), ("New", "homePhone")):
+        data = await api.gql(CREATE, {"i": {"firstName": first, "lastName": "Two", field: phone}})
+        ids.append(data["createContact"]["id"])
+    return ids[0], ids[1]
+
+
 async def test_a_value_another_contact_lists_is_claimed_by_it(api: Api, store: Store) -> None:
     shared = "+18035550199"
-    first = await api.gql(
-        CREATE, {"i": {"firstName": "Old", "lastName": "One", "workPhone": shared}}
-    )
-    second = await api.gql(
-        CREATE, {"i": {"firstName": "New", "lastName": "One", "homePhone": shared}}
-    )
-    old_id, new_id = first["createContact"]["id"], second["createContact"]["id"]
+    old_id, new_id = await two_listing(api, shared)
     claim = await store.identifiers.find_one({"value": shared})
     assert claim is not None and claim["contactId"] == old_id
     await api.gql(ERASE, {"id": old_id})
@@ -196,11 +199,8 @@ async def test_suppressing_a_value_another_contact_lists_leaves_it_unclaimed(
     api: Api, store: Store
 ) -> None:
     shared = "+18035550198"
-    first = await api.gql(
-        CREATE, {"i": {"firstName": "Old", "lastName": "Two", "workPhone": shared}}
-    )
-    await api.gql(CREATE, {"i": {"firstName": "New", "lastName": "Two", "homePhone": shared}})
-    data = await api.gql(ERASE, {"id": first["createContact"]["id"], "suppress": True})
+    first_id, _ = await two_listing(api, shared)
+    data = await api.gql(ERASE, {"id": first_id, "suppress": True})
     assert data["eraseContact"]["suppressed"] == 1
     assert await store.identifiers.count_documents({"value": shared}) == 0
 
@@ -312,13 +312,7 @@ async def test_the_duplicate_pairs_of_an_erased_person_go(api: Api, store: Store
     """Two contacts sharing a phone are a stored pair (duplicateClusters reads them); erasing
     one leaves no pair naming it, and the other gets no suggestion of it."""
     shared = "+18035550177"
-    gone = await api.gql(
-        CREATE, {"i": {"firstName": "Pat", "lastName": "Pair", "workPhone": shared}}
-    )
-    kept = await api.gql(
-        CREATE, {"i": {"firstName": "Kit", "lastName": "Other", "cellPhone": shared}}
-    )
-    gone_id, kept_id = gone["createContact"]["id"], kept["createContact"]["id"]
+    gone_id, kept_id = await two_listing(api, shared)
     pairs = store.db["match_pairs"]
     assert await pairs.count_documents({"ids": gone_id}) == 1
     await api.gql(ERASE, {"id": gone_id})
