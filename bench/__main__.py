@@ -12,7 +12,9 @@ side in this run, the gateway's way and the raw driver's way interleaved:
   export vs a raw cursor over the same documents (throughput);
 - database commands per query of the command-count test's two queries (an in-process app
   with a command listener);
-- peak RSS of the gateway process while it exports every line, against its RSS before.
+- peak RSS of the gateway process while it exports every line, against its RSS before;
+- web journeys (``bench.web``): ingest of 500-event batches vs ``insert_many``, one-event
+  latency, a timeline's first page vs raw driver work, memory flat over batches.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from rich.table import Table
 
 from bench import identity
 from bench.command_log import BI_LEVELS, BI_QUERY, JOURNEY_LEVELS, JOURNEY_QUERY, CommandLog
+from bench.integrations import integration_rows
 from bench.operations import (
     P50_LIMIT_MS,
     Measured,
@@ -52,6 +55,7 @@ from bench.operations import (
     percentile,
 )
 from bench.privacy import measure_privacy
+from bench.web import web_rows
 from gateway.app import create_app
 from gateway.auth import mint_token
 from gateway.embedded import EmbeddedServer, free_port
@@ -337,6 +341,8 @@ async def bench(
     token = mint_token(SECRET, org=ORG, sub="bench")
     try:
         await store.ensure_indexes()
+        if args.web_only:  # the web-journey rows alone (bench.web), no seed
+            return [], await web_only(port, gateway, token, store, args.calls)
         started = time.perf_counter()
         result = await seed_data(
             store, (args.contacts, args.merge_sets, args.conversations), console
@@ -364,9 +370,12 @@ async def bench(
                 graphql, export, rss = await measure_pulls(
                     http, store, gateway.pid, args.pulls, progress
                 )
-                step = progress.add_task("privacy: person export and erasure", total=1)
-                privacy = [Row(*r) for r in await measure_privacy(http, store, ORG, args.pulls)]
-                progress.advance(step)
+                progress.update(task, description="web journeys: ingest, timeline, memory")
+                web = [Row(*row) for row in await web_rows(http, store, ORG, args.calls)]
+            console.print("integrations: bulk create and scan …")
+            integrations = [Row(**r) for r in await integration_rows(http, store, ORG)]
+            console.print("privacy: person export and erasure …")
+            privacy = [Row(*r) for r in await measure_privacy(http, store, ORG, args.pulls)]
         console.print("counting database commands …")
         bi_commands, journey_commands = await measure_commands(uri, head_id)
         identity_rows = await identity_table(store, planted, args.calls)
@@ -376,11 +385,23 @@ async def bench(
             bi_commands,
             journey_commands,
             rss,
+            *integrations,
             *identity_rows,
+            *web,
             *privacy,
         ]
     finally:
         await client.close()
+
+
+async def web_only(
+    port: int, gateway: subprocess.Popen[bytes], token: str, store: Store, calls: int
+) -> list[Row]:
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}
+    ) as http:
+        await wait_ready(http, gateway)
+        return [Row(*row) for row in await web_rows(http, store, ORG, calls)]
 
 
 async def identity_table(store: Store, planted: identity.Planted, calls: int) -> list[Row]:
@@ -466,6 +487,7 @@ def main() -> int:
         "--planted", type=int, default=60, help="planted duplicates of each kind (identity rows)"
     )
     parser.add_argument("--pulls", type=int, default=2, help="BI pulls of each kind")
+    parser.add_argument("--web-only", action="store_true", help="only the web-journey rows")
     args = parser.parse_args()
     started = time.perf_counter()
     with (

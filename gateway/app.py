@@ -21,6 +21,7 @@ from starlette.routing import Route, WebSocketRoute
 from gateway.auth import development_secret, mint_token, secret_length_warning
 from gateway.authentication import BearerTokens
 from gateway.body_limit import BodySizeLimit
+from gateway.contact_export import export_contacts
 from gateway.cors import cors_middleware
 from gateway.database import close_client, make_client, make_store
 from gateway.embedded import EmbeddedServer, running_uri
@@ -133,6 +134,7 @@ def create_app(
             Route("/metrics", metrics.endpoint, methods=["GET"]),  # no token: the scraper's
             Route("/export/conversations.ndjson", export_conversations, methods=["GET"]),
             Route("/export/person/{contact_id}.json", export_person, methods=["GET"]),
+            Route("/export/contacts.ndjson", export_contacts, methods=["GET"]),
             assets_route(graphiql_assets),
         ],
         lifespan=lifespan,

@@ -339,6 +339,7 @@ def seed(
     contacts: Annotated[int, typer.Option(min=10, max=1_000_000)] = 5000,
     merge_sets: Annotated[int, typer.Option(min=0, max=100_000)] = 200,
     conversations: Annotated[int, typer.Option(min=0, max=10_000_000)] = 50_000,
+    web_events: Annotated[int | None, typer.Option(min=0, help="[60 per contact]")] = None,
     random_seed: Annotated[int, typer.Option("--seed", help="Same seed, same data.")] = 42,
     stories: Annotated[
         bool,
@@ -357,6 +358,7 @@ def seed(
     from gateway.seed_stories import told_stories, write_stories
     from gateway.seeding import holds_data_set, reset_org
     from gateway.seeding import seed as write_data_set
+    from gateway.web_seeding import seed_web_traffic
 
     settings = Settings()
     principal = Principal(org=org, sub="scv-seed", permissions=frozenset(ALL_PERMISSIONS))
@@ -368,15 +370,12 @@ def seed(
         has_data_set = await holds_data_set(store, org)
         told = await told_stories(store, org)
         if has_data_set:
-            console.print(
-                f"org {org} already holds the seeded data set; nothing written "
-                "(scv seed --reset writes it again)",
-                highlight=False,
-            )
+            _say_already_seeded(org)
         if has_data_set and (told or not stories):
             return told if stories else [], None
         with Progress(console=console) as progress:
-            total = 0 if has_data_set else contacts + merge_sets + conversations
+            web = contacts * 60 if web_events is None else web_events
+            total = 0 if has_data_set else contacts + merge_sets + conversations + web
             task = progress.add_task(f"seeding org {org}", total=total + 1)
             result = None
             if not has_data_set:
@@ -389,6 +388,9 @@ def seed(
                     seed=random_seed,
                     progress=lambda n: progress.advance(task, n),
                 )
+                result.web_events, result.stitched_visitors = await seed_web_traffic(
+                    store, org, web, random_seed, lambda n: progress.advance(task, n)
+                )
             if stories and not told:
                 told = await write_stories(store, principal)
             progress.advance(task, 1)
@@ -398,12 +400,18 @@ def seed(
     _print_seeded(org, told, result)
 
 
+def _say_already_seeded(org: str) -> None:
+    message = f"org {org} already holds the seeded data set; nothing written "
+    console.print(message + "(scv seed --reset writes it again)", highlight=False)
+
+
 def _print_seeded(org: str, told: list[Story], result: SeedResult | None) -> None:
     """What ``scv seed`` wrote, and every story with its query to paste into GraphiQL."""
     if result is not None:
         console.print(
             f"org {org}: {result.contacts} contacts, {len(result.merge_sets)} merge sets, "
-            f"{result.conversations} conversations",
+            f"{result.conversations} conversations, {result.web_events} web events "
+            f"({result.stitched_visitors} visitors stitched by a form fill)",
             highlight=False,
         )
     if told:

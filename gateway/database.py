@@ -70,6 +70,7 @@ def make_store(client: AsyncMongoClient[Doc], settings: Settings) -> Store:
     config = DomainConfig(
         default_region=settings.default_region,
         retention_days=settings.retention_days,
+        web_session_gap_minutes=settings.web_session_gap_minutes,
         change_retention_days=settings.change_retention_days,
     )
     return Store(client[settings.db_name], config)

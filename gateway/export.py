@@ -23,7 +23,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from pymongo.errors import PyMongoError
@@ -51,6 +51,7 @@ MEDIA_TYPE = "application/x-ndjson"
 Resolved = tuple[str | None, list[str]]  # individualId, mergeSetIds
 Batch = list[ConversationDoc]
 Ready = tuple[Batch, dict[str, Resolved]]
+T = TypeVar("T")
 
 
 async def ndjson_lines(
@@ -80,19 +81,40 @@ async def ndjson_lines(
         asyncio.create_task(_resolve_all(store, org, batches, ready, first_ready)),
     ]
     try:
-        while True:
-            item = await ready.get()
-            if item is None:
-                break
-            if isinstance(item, BaseException):
-                raise item
+        async for item in drain(ready):
             yield _render(*item)
     finally:
-        for stage in stages:
-            stage.cancel()
-        for stage in stages:
-            with contextlib.suppress(asyncio.CancelledError):
-                await stage
+        await _stop(stages)
+
+
+async def drain(queue: asyncio.Queue[T | BaseException | None]) -> AsyncIterator[T]:
+    """The items a stage puts into ``queue`` until its None; the error it hands on, raised."""
+    while True:
+        item = await queue.get()
+        if item is None:
+            return
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+
+
+async def read_ahead(source: AsyncIterator[T]) -> AsyncIterator[T]:
+    """``source``'s items, the next one read while the consumer handles the current one."""
+    queue: asyncio.Queue[T | BaseException | None] = asyncio.Queue(1)
+    reader = asyncio.create_task(pump(source, queue))
+    try:
+        async for item in drain(queue):
+            yield item
+    finally:
+        await _stop([reader])
+
+
+async def _stop(stages: list[asyncio.Task[None]]) -> None:
+    for stage in stages:
+        stage.cancel()
+    for stage in stages:
+        with contextlib.suppress(asyncio.CancelledError):
+            await stage
 
 
 async def _read(
@@ -107,12 +129,27 @@ async def _read(
     the first (small) window, the next is read once the first lines are resolved: the
     database serves one command at a time, and the first line should not wait for a
     read-ahead of 2,500 rows."""
+    windows = org_windows(store, org, filter, chunk, first=FIRST_LINES)
+    await pump(_after_first_lines(windows, first_ready), out)
+
+
+async def _after_first_lines(
+    windows: AsyncIterator[Batch], first_ready: asyncio.Event
+) -> AsyncIterator[Batch]:
+    """``windows``, each next one read only once the first lines are out."""
+    async for batch in windows:
+        yield batch
+        await first_ready.wait()
+
+
+async def pump(source: AsyncIterator[T], out: asyncio.Queue[T | BaseException | None]) -> None:
+    """Every item of ``source`` into ``out`` (read ahead of the consumer), then None (or the
+    error that stopped it, handed on to the consumer, which raises it)."""
     try:
-        async for batch in org_windows(store, org, filter, chunk, first=FIRST_LINES):
-            await out.put(batch)
-            await first_ready.wait()
+        async for item in source:
+            await out.put(item)
         await out.put(None)
-    except Exception as exc:  # handed on to the consumer, which raises it
+    except Exception as exc:
         await out.put(exc)
 
 
@@ -217,25 +254,52 @@ def _params(request: Request) -> tuple[datetime | None, datetime | None, list[st
 
 
 async def export_conversations(request: Request) -> Response:
-    store = request.app.state.runtime.store
-
-    async def prepare(principal: Principal) -> Response:
-        principal.require(Permission.CONVERSATION_VIEW_ALL)
+    def lines(store: Store, principal: Principal) -> AsyncIterator[bytes]:
         since, until, channels = _params(request)
-        lines = ndjson_lines(store, principal.org, since, until, channels)
-        first = await anext(lines, b"")
-        return StreamingResponse(_chain(first, lines), media_type=MEDIA_TYPE)
+        return ndjson_lines(store, principal.org, since, until, channels)
 
-    return await guarded_export(request, "export", prepare)
+    return await stream_lines(request, Permission.CONVERSATION_VIEW_ALL, lines)
+
+
+async def stream_lines(
+    request: Request,
+    permission: Permission,
+    lines_of: Callable[[Store, Principal], AsyncIterator[bytes]],
+) -> Response:
+    """An NDJSON export: the token, the rate limit and ``permission`` checked, then the first
+    chunk read before the response starts (bad input and an unavailable database are still
+    a JSON error), the rest streamed."""
+    runtime = request.app.state.runtime
+    try:
+        principal = principal_of(request)  # AuthenticationMiddleware read the token
+        runtime.rate_limiter.check(principal)
+        principal.require(permission)
+        lines = lines_of(runtime.store, principal)
+        first = await anext(lines, b"")
+    except RequestRefused as refused:
+        return refusal_response(refused)
+    except DomainError as exc:
+        return domain_error_response(exc)
+    except PyMongoError as exc:
+        log.warning("export failed before streaming: %s", type(exc).__name__)
+        return domain_error_response(ServiceUnavailable(UNAVAILABLE_MESSAGE))
+    return StreamingResponse(_chain(first, lines), media_type=MEDIA_TYPE)
+
+
+async def _chain(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    if first:
+        yield first
+    async for chunk in rest:
+        yield chunk
 
 
 async def guarded_export(
     request: Request, what: str, prepare: Callable[[Principal], Awaitable[Response]]
 ) -> Response:
-    """An export endpoint: the caller authenticated (``AuthenticationMiddleware`` read the
-    token) and rate-limited, then ``prepare`` checks permissions and reads what must be
-    known before the first byte. A refusal, or an unavailable database, before streaming
-    answers JSON with its status."""
+    """An export endpoint that is not NDJSON (the person export): the caller authenticated
+    and rate-limited, then ``prepare`` checks permissions and reads what must be known
+    before the first byte. A refusal, or an unavailable database, before streaming answers
+    JSON with its status."""
     runtime = request.app.state.runtime
     try:
         principal = principal_of(request)
@@ -248,10 +312,3 @@ async def guarded_export(
     except PyMongoError as exc:
         log.warning("%s failed before streaming: %s", what, type(exc).__name__)
         return domain_error_response(ServiceUnavailable(UNAVAILABLE_MESSAGE))
-
-
-async def _chain(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    if first:
-        yield first
-    async for chunk in rest:
-        yield chunk

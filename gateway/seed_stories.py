@@ -10,6 +10,9 @@ would write them, so a newcomer can find each one in GraphiQL after ``scv seed``
 5. A campaign call to Alexis' number stays unlinked until an agent links it by hand.
 6. Merged contacts: Sam Lee (curated) with the contacts his email and his phone
    auto-created, one merge set whose journey holds every channel.
+7. Cross-device stitching: Priya browses on her laptop and her phone as an anonymous
+   visitor, fills in a form on each (her email on one, her phone on the other), then chats:
+   her timeline shows both devices' visits, before and after the form fills, and the chat.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from resolvers.interactions import Resolution, record_interaction
 from resolvers.merges import merge_contacts
 from resolvers.principal import Principal
 from resolvers.store import Store
+from resolvers.web_events import record_web_events
 
 STORY_PREFIX = "story-"
 
@@ -76,7 +80,7 @@ def _id(resolution: Resolution) -> str:
 
 
 async def write_stories(store: Store, principal: Principal) -> list[Story]:
-    """Write the six stories into ``principal.org``; returns where to find each."""
+    """Write the seven stories into ``principal.org``; returns where to find each."""
     w = _Writer(store, principal)
     shared = "+1 803-123-0000"
 
@@ -111,7 +115,53 @@ async def write_stories(store: Store, principal: Principal) -> list[Story]:
     await w.interaction("sam-call", "VOICE", 6, [("PHONE", "+1 803-555-0177")])
     await merge_contacts(store, principal, [sam["_id"], _id(by_email), _id(by_phone)])
     await w.interaction("sam-after-merge", "EMAIL", 1, [("EMAIL", "sam@mail.example")])
+
+    await _cross_device(w)
     return await told_stories(store, principal.org)
+
+
+async def _cross_device(w: _Writer) -> None:
+    """Story 7: two anonymous devices, a form fill on each, one person's timeline."""
+    await w.contact(
+        firstName="Priya",
+        lastName="Patel",
+        workEmail="priya.patel@example.com",
+        cellPhone="+1 803-555-0190",
+    )
+
+    def visit(cookie: str, days_ago: float, *urls: str) -> list[dict[str, Any]]:
+        start = w.at - timedelta(days=days_ago)
+        return [
+            {
+                "cookie": cookie,
+                "type": "PAGE_VIEW",
+                "at": start + timedelta(minutes=3 * n),
+                "url": url,
+            }
+            for n, url in enumerate(urls)
+        ]
+
+    def form(cookie: str, days_ago: float, **provided: str) -> dict[str, Any]:
+        at = w.at - timedelta(days=days_ago)
+        return {
+            "cookie": cookie,
+            "type": "FORM_SUBMIT",
+            "at": at,
+            "url": "/contact-us",
+            "provided": provided,
+        }
+
+    laptop, phone = "gc-priya-laptop", "gc-priya-phone"
+    batches = [
+        visit(laptop, 6, "/", "/pricing", "/products/phones"),  # anonymous: EPHEMERAL
+        visit(phone, 4, "/", "/products/phones"),
+        [form(laptop, 3, firstName="Priya", workEmail="Priya.Patel@example.com")],
+        [form(phone, 2, cellPhone="(803) 555-0190")],
+        visit(laptop, 1, "/checkout"),
+    ]
+    for batch in batches:
+        await record_web_events(w.store, w.principal, batch)
+    await w.interaction("priya-chat", "WEB_MESSAGING", 0.5, [("COOKIE", phone)])
 
 
 # (title, the story's conversation, what to query: {id} is the canonical contact it is about)
@@ -145,6 +195,13 @@ STORIES = (
         "Sam Lee merged with the contacts his email and phone created",
         "sam-after-merge",
         'journey(contactId: "{id}") { channels conversations { edges { node { id channel } } } }',
+    ),
+    (
+        "Priya on two devices: a form fill on each stitches both to her",
+        "priya-chat",
+        'journey(contactId: "{id}") { webSessionCount timeline(first: 10) { edges { node { '
+        "__typename ... on WebSession { startedAt landingUrl pageViews } "
+        "... on Conversation { channel startedAt } } } } }",
     ),
 )
 

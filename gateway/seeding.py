@@ -160,6 +160,8 @@ class SeedResult:
     merge_sets: dict[str, int] = field(default_factory=dict)  # set id -> size
     set_heads: dict[str, str] = field(default_factory=dict)  # set id -> canonical id
     phones: list[str] = field(default_factory=list)  # claimed by unmerged curated contacts
+    web_events: int = 0  # written by gateway.web_seeding (scv seed)
+    stitched_visitors: int = 0
 
 
 @dataclass
@@ -342,10 +344,12 @@ async def holds_data_set(store: Store, org: str) -> bool:
 
 
 async def reset_org(store: Store, org: str) -> int:
-    """Delete every document of ``org`` (contacts, identifiers, conversations, merge sets,
-    notes); returns how many. For ``scv seed --reset`` on a development database."""
+    """Delete every document of ``org`` (web events and sessions, contacts, identifiers,
+    conversations, merge sets, notes); returns how many. For ``scv seed --reset`` on a development database."""
     deleted = 0
     for collection in (
+        store.web_events,
+        store.web_sessions,
         store.identifiers,
         store.merge_sets,
         store.notes,

@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     jwt_secret: str | None = Field(default=None, alias="SCV_JWT_SECRET")
     default_region: str = Field(default="US", alias="SCV_DEFAULT_REGION")
     retention_days: int = Field(default=60, ge=1, alias="SCV_RETENTION_DAYS")
+    web_session_gap_minutes: int = Field(
+        default=30, ge=1, le=24 * 60, alias="SCV_WEB_SESSION_GAP_MINUTES"
+    )
     change_retention_days: int = Field(default=7, ge=1, le=3650, alias="SCV_CHANGE_RETENTION_DAYS")
     workers: int = Field(default=1, ge=1, le=64, alias="SCV_WORKERS")  # scv serve's processes
 

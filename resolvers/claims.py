@@ -10,6 +10,7 @@ A claim says which (canonical) contact an identifier points to. Rules:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -37,7 +38,7 @@ def oldest_first(docs: list[ContactDoc]) -> list[ContactDoc]:
     return sorted(docs, key=lambda d: (d["createdAt"], d["_id"]))
 
 
-def rank(contact: ContactDoc) -> tuple[datetime, str]:
+def rank(contact: Mapping[str, Any]) -> tuple[datetime, str]:
     """Claim priority: the contact created first wins (a merge set is as old as its oldest)."""
     return (contact["since"], contact["_id"])
 
@@ -141,7 +142,18 @@ async def _claim_stands(
     holder = await store.contacts.find_one(
         {"_id": current["contactId"], "org": org}, HOLDER_PROJECTION, session=session
     )
-    moment = now()
+    return claim_stands(current, holder, contact, via, now())
+
+
+def claim_stands(
+    current: ClaimDoc,
+    holder: Mapping[str, Any] | None,
+    contact: Mapping[str, Any],
+    via: str,
+    moment: datetime,
+) -> bool:
+    """The rule of :func:`_claim_stands` on a holder already read (``HOLDER_PROJECTION``;
+    None when gone): batch claims (resolvers/bulk_claims.py) read all holders at once."""
     if (
         holder is None
         or holder.get("readOnly", False)

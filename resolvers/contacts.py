@@ -10,13 +10,12 @@ from typing import Any
 from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from resolvers import claims, liveness, merge_history
+from resolvers import bulk, claims, liveness
 from resolvers.changes import ChangeKind, record_change
 from resolvers.clock import now
 from resolvers.contact_fields import (
     ALL_FIELDS,
     ContactType,
-    clean_input,
     contact_keys,
     name_tokens,
 )
@@ -26,7 +25,6 @@ from resolvers.documents import (
     MergeSetDoc,
     NoteDoc,
     as_contact,
-    field_of,
 )
 from resolvers.errors import BadUserInput, Conflict, NotFound, ReadOnly
 from resolvers.identifiers import MAX_STRING
@@ -134,22 +132,10 @@ async def require_canonical(
 async def create_contact(
     store: Store, principal: Principal, patch: Mapping[str, Any]
 ) -> ContactDoc:
-    """A CURATED contact; claims every identifier its fields list that it is the oldest to list."""
-    fields = clean_input(patch, store.config.default_region)
-    if not fields.get("firstName") or not fields.get("lastName"):
-        raise BadUserInput("firstName and lastName are required")
-    org = principal.org
-
-    async def work(session: AsyncClientSession) -> ContactDoc:
-        doc = new_contact_doc(store, org, fields, ContactType.CURATED)
-        await store.contacts.insert_one(doc, session=session)
-        await claims.claim_all(store, org, doc["keys"], doc, claims.VIA_FIELD, session=session)
-        await record_change(
-            store, session, org=org, kind=CREATED, by=principal.sub, contact_id=doc["_id"]
-        )
-        return doc
-
-    return await store.in_transaction(work)
+    """A CURATED contact; claims every identifier its fields list that it is the oldest to list
+    (a bulk create of one item: resolvers/bulk.py)."""
+    (result,) = await bulk.create_contacts(store, principal, [patch])
+    return result.unwrap()
 
 
 async def update_contact(
@@ -159,51 +145,14 @@ async def update_contact(
 
     The document write and the claims it implies (released values handed on, new values
     claimed) are one transaction: no interleaving of two edits can leave a claim on a contact
-    that no longer lists the value, or a listed value released by an older edit.
+    that no longer lists the value, or a listed value released by an older edit. A bulk
+    update of one item (resolvers/bulk.py).
     """
-    fields = clean_input(patch, store.config.default_region)
-    org = principal.org
-
-    async def work(session: AsyncClientSession) -> ContactDoc:
-        current = await require_canonical(store, org, contact_id, session=session)
-        updated = _edited(store, current, fields)
-        changes = {
-            name: field_of(updated, name)
-            for name in (*fields, *DERIVED, "modifiedAt", "type", "expiresAt")
-        }
-        # $set, not a whole replacement: a concurrent renewal or merge keeps its own fields;
-        # modifiedAt is the compare-and-set version (a concurrent edit is a write conflict,
-        # and the transaction is retried on a fresh snapshot)
-        replaced = await store.contacts.update_one(
-            {
-                "_id": current["_id"],
-                "org": org,
-                "modifiedAt": current["modifiedAt"],
-                "readOnly": False,
-            },
-            {"$set": changes},
-            session=session,
-        )
-        if replaced.matched_count == 0:
-            raise Conflict("the contact changed concurrently; try again")
-        if current["type"] != ContactType.CURATED:
-            await claims.set_claims_expiry(store, org, [current["_id"]], None, session=session)
-        removed = [k for k in current["keys"] if k not in updated["keys"]]
-        added = [k for k in updated["keys"] if k not in current["keys"]]
-        released = await claims.release(
-            store, org, current["_id"], removed, only_via=claims.VIA_FIELD, session=session
-        )
-        await claims.reclaim(store, org, released, exclude=[current["_id"]], session=session)
-        await claims.claim_all(store, org, added, updated, claims.VIA_FIELD, session=session)
-        await record_change(
-            store, session, org=org, kind=UPDATED, by=principal.sub, contact_id=current["_id"]
-        )
-        return updated
-
-    return await store.in_transaction(work)
+    (result,) = await bulk.update_contacts(store, principal, [(contact_id, patch)])
+    return result.unwrap()
 
 
-def _edited(store: Store, current: ContactDoc, fields: ContactFields) -> ContactDoc:
+def edited(store: Store, current: ContactDoc, fields: ContactFields) -> ContactDoc:
     """``current`` with the cleaned ``fields`` applied (None clears), re-indexed, promoted to
     CURATED, and a ``modifiedAt`` that strictly increases."""
     updated = as_contact({**current, **fields})
@@ -250,27 +199,10 @@ async def promote_contact(store: Store, principal: Principal, contact_id: str) -
 
 
 async def delete_contact(store: Store, principal: Principal, contact_id: str) -> bool:
-    """Delete the contact (or its whole merge set) and hand its identifiers on."""
-    org = principal.org
-    doc = await require_canonical(store, org, contact_id)
-
-    async def work(session: AsyncClientSession) -> None:
-        removed = await remove_merge_set(store, org, doc["_id"], session)
-        await merge_history.forget(store, org, removed.member_ids, session)
-        await claims.reclaim(
-            store, org, removed.released, exclude=removed.member_ids, session=session
-        )
-        await record_change(
-            store,
-            session,
-            org=org,
-            kind=DELETED,
-            by=principal.sub,
-            contact_id=doc["_id"],
-            contact_ids=[doc["_id"], *removed.member_ids],
-        )
-
-    await store.in_transaction(work)
+    """Delete the contact (or its whole merge set) and hand its identifiers on (a bulk
+    delete of one item: resolvers/bulk.py)."""
+    (result,) = await bulk.delete_contacts(store, principal, [contact_id])
+    result.unwrap()
     return True
 
 
@@ -318,11 +250,15 @@ def note_owners(contact: ContactDoc, merge_set: MergeSetDoc | None) -> tuple[str
     return (contact["_id"],)
 
 
-async def add_note(store: Store, principal: Principal, contact_id: str, text: str) -> NoteDoc:
+def check_note_text(text: str) -> None:
     if not isinstance(text, str) or not text.strip():
         raise BadUserInput("a note needs text")
     if len(text) > MAX_STRING * 10:
         raise BadUserInput(f"a note is at most {MAX_STRING * 10} characters")
+
+
+async def add_note(store: Store, principal: Principal, contact_id: str, text: str) -> NoteDoc:
+    check_note_text(text)
     contact = await get_exact(store, principal.org, contact_id)
     if contact is None:
         raise NotFound(f"no contact with id {contact_id}")
@@ -351,3 +287,59 @@ async def add_note(store: Store, principal: Principal, contact_id: str, text: st
         return note
 
     return await store.in_transaction(work)
+
+
+async def _editable_note(
+    store: Store, org: str, note_id: str, session: AsyncClientSession
+) -> NoteDoc:
+    """The note, unless unknown (NOT_FOUND) or on an ancestor (READ_ONLY, as addNote)."""
+    note = None
+    if isinstance(note_id, str) and len(note_id) <= MAX_STRING:
+        note = await store.notes.find_one({"_id": note_id}, session=session)
+    if note is None or note["org"] != org:
+        raise NotFound(f"no note with id {note_id}")
+    contact = await get_exact(store, org, note["contactId"], session=session)
+    if contact is None:
+        raise NotFound(f"no note with id {note_id}")
+    if contact["readOnly"]:
+        raise ReadOnly("this note's contact is an ancestor in a merge set; its notes are read-only")
+    return note
+
+
+async def update_note(store: Store, principal: Principal, note_id: str, text: str) -> NoteDoc:
+    check_note_text(text)
+
+    async def work(session: AsyncClientSession) -> NoteDoc:
+        note = await _editable_note(store, principal.org, note_id, session)
+        await store.notes.update_one(
+            {"_id": note["_id"]}, {"$set": {"text": text}}, session=session
+        )
+        note["text"] = text
+        await _note_changed(store, session, principal, note)
+        return note
+
+    return await store.in_transaction(work)
+
+
+async def delete_note(store: Store, principal: Principal, note_id: str) -> bool:
+    async def work(session: AsyncClientSession) -> bool:
+        note = await _editable_note(store, principal.org, note_id, session)
+        await store.notes.delete_one({"_id": note["_id"]}, session=session)
+        await _note_changed(store, session, principal, note)
+        return True
+
+    return await store.in_transaction(work)
+
+
+async def _note_changed(
+    store: Store, session: AsyncClientSession, principal: Principal, note: NoteDoc
+) -> None:
+    """A note is part of its contact as an integrator sees it: CONTACT_UPDATED (as addNote)."""
+    await record_change(
+        store,
+        session,
+        org=principal.org,
+        kind=UPDATED,
+        by=principal.sub,
+        contact_id=note["contactId"],
+    )

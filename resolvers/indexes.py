@@ -39,6 +39,10 @@ INDEXES: Final[dict[str, list[IndexModel]]] = {
         index("org_id_state", "org", "_id", "readOnly", "modifiedAt"),
         # the CSV importer recognises rows it imported before by their fingerprint
         index("org_import", "org", "importKey"),
+        # scanContacts and the contact export: windows of ids of canonical contacts of a type
+        index("org_scan", "org", "readOnly", "type", "_id"),
+        # … and with modifiedSince: what changed since, in id order (resolvers/scan.py)
+        index("org_scan_modified", "org", "readOnly", "type", "modifiedAt"),
     ],
     "identifiers": [
         index("claim", "org", "key", unique=True),  # the arbiter of every claim race
@@ -71,6 +75,18 @@ INDEXES: Final[dict[str, list[IndexModel]]] = {
     # erasureReceipts: newest first, keyset on (at, _id)
     "erasure_receipts": [
         IndexModel([("org", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)], name="org_at")
+    ],
+    # web journeys: a cookie's events in time order (sessions, WebSession.events), idempotent
+    # eventIds, and a cookie's sessions newest first (journeys join them through the claims)
+    "web_events": [
+        index("org_cookie_at", "org", "cookie", "at", "_id"),
+        index("org_event_id", "org", "eventId", unique=True),  # the event's own id if none given
+        TTL,
+    ],
+    "web_sessions": [
+        keyset_index("org_cookie_page", "org", "cookie"),
+        index("org_id", "org", "_id"),  # the writes of a batch, by id
+        TTL,
     ],
     # the change feed: one position per org (the unique index refuses a void for a position
     # whose change committed), read in position order; expired changes go

@@ -25,7 +25,13 @@ from typing import Any, cast
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from resolvers import claims, conversation_counts, identity_settings, liveness
+from resolvers import (
+    claims,
+    conversation_counts,
+    identity_settings,
+    liveness,
+    web_stitching,
+)
 from resolvers.clock import now
 from resolvers.contact_fields import (
     EMAIL_FIELDS,
@@ -105,8 +111,8 @@ def parse_interaction(raw: Mapping[str, Any], region: str, retention_days: int =
         raise BadUserInput(f"at most {MAX_IDENTIFIERS} identifiers")
     details = _details(raw)
     provided = clean_input(raw.get("provided") or {}, region)
-    seen, keys = _seen_identifiers(identifiers, channel, region)
-    keys += _provided_keys(provided, region)
+    seen, keys = seen_identifiers(identifiers, channel, region)
+    keys += provided_keys(provided, region)
     return Interaction(
         conversation_id=conversation_id,
         channel=channel,
@@ -130,10 +136,11 @@ def _details(raw: Mapping[str, Any]) -> dict[str, str | None]:
     return details
 
 
-def _seen_identifiers(
+def seen_identifiers(
     identifiers: list[Mapping[str, Any]], channel: Channel, region: str
 ) -> tuple[list[SeenIdentifierDoc], list[str]]:
-    """The identifiers as seen (normalised where possible) and the usable keys among them."""
+    """The identifiers as seen (normalised where possible) and the usable keys among them
+    (also upsertContact's ``match``)."""
     seen: list[SeenIdentifierDoc] = []
     keys: list[str] = []
     for item in identifiers:
@@ -150,7 +157,7 @@ def _seen_identifiers(
     return seen, keys
 
 
-def _provided_keys(provided: ContactFields, region: str) -> list[str]:
+def provided_keys(provided: ContactFields, region: str) -> list[str]:
     """The keys of the phones and emails the interaction provides."""
     keys: list[str] = []
     for field_name in (*EMAIL_FIELDS, *PHONE_FIELDS):
@@ -190,6 +197,10 @@ async def record_interaction(
         if contact is not None and interaction.channel not in UNRESOLVED_CHANNELS:
             stitched = await _stitch(store, org, interaction.keys, contact, taken)
             contact = await _renew_expiry(store, org, contact, interaction.started_at)
+            if interaction.channel is Channel.WEB_MESSAGING:  # a form fill adopts the cookie
+                await web_stitching.after_form_fill(
+                    store, org, principal.sub, interaction.keys, interaction.provided, contact
+                )
         conversation = await _store_conversation(
             store, org, interaction, contact["_id"] if contact is not None else None, existing
         )
@@ -207,13 +218,34 @@ async def record_interaction(
     )
 
 
-async def _claimed_contact(
-    store: Store, org: str, keys: list[str]
-) -> tuple[ContactDoc | None, set[str]]:
-    """The canonical contact of the first claimed key (priority order), if any, and the
-    keys that are claimed."""
+async def resolve_and_stitch(
+    store: Store, org: str, interaction: Interaction
+) -> tuple[ContactDoc, bool, list[str]]:
+    """recordInteraction's resolution for identifiers without a conversation: resolve (or
+    auto-create), stitch the unclaimed identifiers, renew the expiry. The resolved canonical
+    contact, whether this call created it and the keys it stitched (for :func:`undo`).
+    recordWebEvents resolves cookies with it."""
+    contact, created, taken = await _resolve(store, org, interaction)
+    if contact is None:  # only when resolution kept losing races
+        raise Conflict("the identifiers are changing concurrently; try again")
+    stitched: list[str] = []
+    try:
+        stitched = await _stitch(store, org, interaction.keys, contact, taken)
+        contact = await _renew_expiry(store, org, contact, interaction.started_at)
+    except BaseException:
+        await _undo(store, org, contact, created=created, stitched=stitched)
+        raise
+    return contact, created, stitched
+
+
+async def claimed_holders(
+    store: Store, org: str, keys: list[str], *, session: AsyncClientSession | None = None
+) -> tuple[dict[str, ContactDoc], set[str]]:
+    """The live holder of each claimed key (possibly an ancestor: the caller takes its
+    canonical) and the keys that are claimed, in one command. recordWebEvents resolves every
+    cookie of a batch with it."""
     if not keys:
-        return None, set()
+        return {}, set()
     moment = now()
     # the claims and their holders in one command
     pipeline: list[dict[str, Any]] = [
@@ -230,25 +262,32 @@ async def _claimed_contact(
     ]
     found = [
         d
-        for d in await aggregate_rows(store.identifiers, pipeline)
+        for d in await aggregate_rows(store.identifiers, pipeline, session=session)
         if not liveness.is_expired(d, moment)
     ]
     taken = {d["key"] for d in found}
-    if not found:
-        return None, taken
     holders = {
         h["_id"]: h
         for d in found
         for h in d["h"]
         if h.get("org") == org and not liveness.is_expired(h, moment)
     }
-    by_key = {d["key"]: d["contactId"] for d in found}
+    by_key = {d["key"]: holders[d["contactId"]] for d in found if d["contactId"] in holders}
+    return by_key, taken
+
+
+async def claimed_contact(
+    store: Store, org: str, keys: list[str], *, session: AsyncClientSession | None = None
+) -> tuple[ContactDoc | None, set[str]]:
+    """The canonical contact of the first claimed key (priority order), if any, and the
+    keys that are claimed (also upsertContact's resolution: resolvers/upsert.py)."""
+    by_key, taken = await claimed_holders(store, org, keys, session=session)
     for identifier_key in keys:
-        holder = holders.get(by_key.get(identifier_key, ""))
+        holder = by_key.get(identifier_key)
         if holder is None:
             continue
         if holder["readOnly"]:
-            return await get_canonical(store, org, holder["canonicalId"]), taken
+            return await get_canonical(store, org, holder["canonicalId"], session=session), taken
         return holder, taken
     return None, taken
 
@@ -259,7 +298,7 @@ async def _resolve(
     """The resolved contact, whether this call created it, and the keys known claimed."""
     keys = interaction.keys
     for _ in range(MAX_RESOLVE_ATTEMPTS):
-        holder, taken = await _claimed_contact(store, org, keys)
+        holder, taken = await claimed_contact(store, org, keys)
         if holder is not None:
             return holder, False, taken
         if keys and await _hand_listed_keys_to_listers(store, org, keys):
@@ -389,6 +428,9 @@ async def _undo(
                     "key": {"$in": stitched},  # claimed by this call (via interaction)
                 }
             )
+
+
+undo = _undo  # recordWebEvents undoes its resolutions the same way when its write fails
 
 
 async def _renew_expiry(

@@ -28,6 +28,7 @@ from resolvers.documents import (
 )
 from resolvers.errors import Conflict
 from resolvers.indexes import INDEXES, STALE_INDEXES
+from resolvers.web_documents import WebEventDoc, WebSessionDoc
 
 # An untyped document: only for the database handle itself and for aggregation replies
 # whose shape a pipeline builds (each caller names what it reads).
@@ -46,6 +47,7 @@ ABORT_HOOKS: list[Callable[[Store, AsyncClientSession], Awaitable[None]]] = []
 class DomainConfig:
     default_region: str = "US"
     retention_days: int = 60
+    web_session_gap_minutes: int = 30  # SCV_WEB_SESSION_GAP_MINUTES: inactivity ending a visit
     change_retention_days: int = 7  # SCV_CHANGE_RETENTION_DAYS (resolvers/changes.py)
     # how long a transaction can live (plus clock skew between gateways): a feed position
     # reserved longer ago can no longer be filled by a commit
@@ -68,6 +70,9 @@ class Store:
         self.merge_events = _typed(db, "merge_events", MergeEventDoc)
         # proofs of erasure, without personal data (resolvers/erasure.py)
         self.erasure_receipts = _typed(db, "erasure_receipts", ErasureReceiptDoc)
+        # web journeys (resolvers/web_events.py, resolvers/web_sessions.py)
+        self.web_events = _typed(db, "web_events", WebEventDoc)
+        self.web_sessions = _typed(db, "web_sessions", WebSessionDoc)
         # the change feed (resolvers/changes.py): changes, per-org position counters
         self.changes = _typed(db, "changes", ChangeDoc)
         self.change_counters = db["change_counters"]

@@ -15,6 +15,7 @@ from resolvers.documents import ClaimDoc, ContactDoc, MergeEventDoc, MergeSetDoc
 from resolvers.principal import Permission, Principal
 from resolvers.store import Store
 from schema.limits import DEFAULT_LIMITS, QueryLimits
+from schema.web_loaders import WebLoaders
 
 MAX_BATCH = 500
 
@@ -50,6 +51,7 @@ class Loaders:
         self.conversation_page: DataLoader[journeys.PageRequest, journeys.ConversationPage] = (
             DataLoader(partial(journeys.conversation_pages, store, org), max_batch_size=MAX_BATCH)
         )
+        self.web = WebLoaders(store, org)  # web journeys: cookies, sessions, their events
 
 
 LINKS_MAX_BATCH = 1000

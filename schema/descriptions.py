@@ -28,6 +28,8 @@ from graphql import (
     GraphQLSchema,
 )
 
+from schema.web_descriptions import WEB_DESCRIPTIONS
+
 Described = GraphQLNamedType | GraphQLField | GraphQLArgument | GraphQLInputField | GraphQLEnumValue
 
 _NAME: Final = {
@@ -98,6 +100,58 @@ _TIME_ARGS: Final = {
 
 def _prefixed(prefix: str, entries: dict[str, str]) -> dict[str, str]:
     return {f"{prefix}{key}": text for key, text in entries.items()}
+
+
+# CONTRACT.md section 7: bulk writes, the scan, upsert and note editing (schema/integrations.py)
+_INTEGRATIONS: Final = {
+    "Query.scanContacts": "Every live canonical contact of the types, for a full directory "
+    "sync: CURATED first, then IDENTIFIED, then EPHEMERAL, each in id order; ancestors and "
+    "expired contacts never. A contact modified during a scan appears at most once.",
+    "Query.scanContacts(first:)": "Page size, 1 to 200.",
+    "Query.scanContacts(after:)": "The endCursor of the previous page (a cursor of this scan).",
+    "Query.scanContacts(types:)": "The contact types to walk (default: CURATED only).",
+    "Query.scanContacts(modifiedSince:)": "Only contacts modified at or after this instant.",
+    "Mutation.bulkCreateContacts": "createContact for each input (1 to 200): each good item "
+    "is written, each bad one reports its error and writes nothing.",
+    "Mutation.bulkCreateContacts(inputs:)": "The new contacts' fields (CURATED; firstName and "
+    "lastName required).",
+    "Mutation.bulkUpdateContacts": "updateContact for each item (1 to 200), in order; an "
+    "unknown id is that item's NOT_FOUND.",
+    "Mutation.bulkUpdateContacts(updates:)": "The contacts (an ancestor's id edits its "
+    "canonical) and their fields to change.",
+    "Mutation.bulkDeleteContacts": "deleteContact for each id (1 to 200); the result's contact "
+    "is the canonical contact deleted; an unknown id is that item's NOT_FOUND.",
+    "Mutation.bulkDeleteContacts(ids:)": "Any member's id (an ancestor deletes its whole set).",
+    "Mutation.upsertContact": "Updates the canonical contact of the first claimed identifier "
+    "of match (an auto-created one is promoted), else creates a CURATED contact; the match "
+    "identifiers nobody claims are then claimed by it.",
+    "Mutation.upsertContact(match:)": "1 to 25 identifiers, resolved like an interaction's "
+    "(EXTERNAL_ID, EMAIL, PHONE, social, COOKIE).",
+    "Mutation.upsertContact(input:)": "The fields to write (firstName and lastName required "
+    "when the contact is created).",
+    "Mutation.upsertContact(rule:)": "How the input meets an existing contact's fields.",
+    "Mutation.updateNote": "Replaces a note's text; a note of an ancestor is READ_ONLY.",
+    "Mutation.updateNote(id:)": "The note.",
+    "Mutation.updateNote(text:)": "The new text, at most 10,000 characters.",
+    "Mutation.deleteNote": "Deletes a note; a note of an ancestor is READ_ONLY.",
+    "Mutation.deleteNote(id:)": "The note.",
+    "BulkResult": "One item's outcome, in input order.",
+    "BulkResult.index": "The item's position in the input list (from 0).",
+    "BulkResult.contact": "The contact written (deleted, for bulkDeleteContacts); null on error.",
+    "BulkResult.error": "Why the item was not written; null when it was.",
+    "BulkError": "An item's error.",
+    "BulkError.code": "An error code of the contract (NOT_FOUND, BAD_USER_INPUT …).",
+    "BulkError.message": "What went wrong, for people.",
+    "ContactUpdate": "One contact's edit in bulkUpdateContacts.",
+    "ContactUpdate.id": "The contact (an ancestor's id edits its canonical).",
+    "ContactUpdate.input": "The fields to change: omitted = unchanged, null = cleared.",
+    "UpsertResult": "The contact upsertContact wrote.",
+    "UpsertResult.contact": "The contact updated or created.",
+    "UpsertResult.created": "True when no identifier of match was claimed and it was created.",
+    "UpsertRule": "How upsertContact's input meets an existing contact's fields.",
+    "UpsertRule.PREFER_PROVIDED": "Every field the input gives overwrites the contact's.",
+    "UpsertRule.PREFER_EXISTING": "The input only fills fields that are empty on the contact.",
+}
 
 
 DESCRIPTIONS: Final[dict[str, str]] = {
@@ -375,6 +429,8 @@ DESCRIPTIONS: Final[dict[str, str]] = {
     "ErasureReceiptEdge": "An erasure receipt in a page.",
     **_prefixed("ErasureReceiptEdge.", _EDGE),
     "ErasureReceiptEdge.node": "The receipt.",
+    **WEB_DESCRIPTIONS,  # web journeys (schema/web_descriptions.py)
+    **_INTEGRATIONS,
     # --- change feed and webhooks (resolvers/changes.py, resolvers/webhooks.py) -----------
     "Query.changes": "The org's changes, oldest first, recorded atomically with their writes "
     "and kept SCV_CHANGE_RETENTION_DAYS (7). A page never passes a change whose write may "

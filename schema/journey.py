@@ -23,6 +23,7 @@ from schema.conversation import (
 from schema.enums import Channel
 from schema.pagination import Connection
 from schema.scalars import DateTime
+from schema.web import WebJourney
 
 T = TypeVar("T")
 
@@ -51,7 +52,7 @@ LINKED_FIELDS = frozenset({"contact", "individual"})
 
 
 @strawberry.type(description="Every conversation linked to any member of a merge set.")
-class Journey:
+class Journey(WebJourney):  # webSessionCount, webSessions, timeline: schema/web.py
     id: strawberry.ID = strawberry.field(
         description="The canonical contact's id: a merge set has one journey, so client caches "
         "can normalise it."

@@ -14,6 +14,7 @@ from schema.directory import DirectoryMutation, DirectoryQuery
 from schema.errors import ErrorCodes
 from schema.execution import PlainFieldsExecutor
 from schema.identity import IdentityMutation, IdentityQuery
+from schema.integrations import IntegrationMutation, IntegrationQuery
 from schema.interactions import InteractionMutation, InteractionQuery
 from schema.journeys import JourneyQuery
 from schema.limits import QueryLimiter
@@ -23,6 +24,7 @@ from schema.privacy import PrivacyMutation, PrivacyQuery
 from schema.scalars import DATETIME_SCALAR, DateTime
 from schema.subscriptions import Subscription
 from schema.text_input import LoneSurrogates
+from schema.web import WebMutation
 
 Query = merge_types(
     "Query",
@@ -31,6 +33,7 @@ Query = merge_types(
         InteractionQuery,
         MergeQuery,
         JourneyQuery,
+        IntegrationQuery,
         ChangeQuery,
         IdentityQuery,
         PrivacyQuery,
@@ -42,8 +45,10 @@ Mutation = merge_types(
         DirectoryMutation,
         InteractionMutation,
         MergeMutation,
+        IntegrationMutation,
         ChangeMutation,
         IdentityMutation,
+        WebMutation,
         PrivacyMutation,
     ),
 )

@@ -70,6 +70,25 @@ async def client(mongo_uri: str) -> AsyncIterator[AsyncMongoClient[Doc]]:
 
 
 @pytest.fixture
+async def fail_once(client: AsyncMongoClient[Doc]) -> AsyncIterator[Any]:
+    """``await fail_once(command, skip=0)``: the server fails the next ``command`` (after
+    ``skip`` of them) once, with a non-transient error (a failpoint); off after the test."""
+
+    async def arm(command: str, skip: int = 0) -> None:
+        mode: dict[str, int] = {"skip": skip, "times": 1} if skip else {"times": 1}
+        await client.admin.command(
+            {
+                "configureFailPoint": "failCommand",
+                "mode": mode,
+                "data": {"failCommands": [command], "errorCode": 2},
+            }
+        )
+
+    yield arm
+    await client.admin.command({"configureFailPoint": "failCommand", "mode": "off"})
+
+
+@pytest.fixture
 async def store(
     client: AsyncMongoClient[Doc], settings: Settings, db_name: str
 ) -> AsyncIterator[Store]:
@@ -197,24 +216,6 @@ def refused_sockets_collected() -> Iterator[None]:
             yield
         finally:
             gc.collect()
-
-
-@pytest.fixture
-async def fail_once(client: AsyncMongoClient[Doc]) -> AsyncIterator[Any]:
-    """``arm(command, skip=0)``: the server's ``failCommand`` failpoint fails the next
-    ``command`` after ``skip`` of them, once (error 2, not transient); off after the test."""
-
-    async def arm(command: str, skip: int = 0) -> None:
-        await client.admin.command(
-            {
-                "configureFailPoint": "failCommand",
-                "mode": {"skip": skip, "times": 1} if skip else {"times": 1},
-                "data": {"failCommands": [command], "errorCode": 2},
-            }
-        )
-
-    yield arm
-    await client.admin.command({"configureFailPoint": "failCommand", "mode": "off"})
 
 
 @contextlib.contextmanager

@@ -396,7 +396,7 @@ async def test_seed_tells_the_seed_documents_stories(
         ["seed", "--org", "acme", "--contacts", "10", "--merge-sets", "0", "--conversations", "0"],
     )
     assert result.exit_code == 0, result.output
-    assert "6 stories" in result.output
+    assert "7 stories" in result.output
     data = await api.gql(
         """{
           alexisCall: conversation(id: "story-alexis-call") { contact { firstName } }
@@ -428,6 +428,15 @@ async def test_seed_tells_the_seed_documents_stories(
         f"6. Sam Lee merged with the contacts his email and phone created (contact {sam['node']['id']})"
         in result.output
     )
+    priya = await api.gql(
+        """{ identifier(type: EMAIL, value: "priya.patel@example.com") { contact { journey {
+             webSessionCount
+             timeline { edges { node { __typename ... on WebSession { landingUrl } } } } } } } }"""
+    )
+    journey = priya["identifier"]["contact"]["journey"]
+    assert journey["webSessionCount"] == 5  # both devices, before and after the form fills
+    kinds = [e["node"]["__typename"] for e in journey["timeline"]["edges"]]
+    assert kinds == ["Conversation", *["WebSession"] * 5]
 
 
 def _story_lines(output: str) -> list[str]:
@@ -444,7 +453,7 @@ async def test_seed_runs_again_printing_the_stories_and_resets_on_request(
     contacts = client[cli_env]["contacts"]
     stored = await contacts.count_documents({"org": "acme"})
     told = _story_lines(first.output)
-    assert len(told) == 12  # six stories, each a title with its contact id and a query
+    assert len(told) == 14  # seven stories, each a title with its contact id and a query
 
     again = await asyncio.to_thread(runner.invoke, app, ["seed", "--stories", *small])
     assert again.exit_code == 0, again.output
@@ -456,12 +465,12 @@ async def test_seed_runs_again_printing_the_stories_and_resets_on_request(
     assert reset.exit_code == 0, reset.output
     assert f"org acme: {stored + await _others(client, cli_env)} documents deleted" in reset.output
     assert await contacts.count_documents({"org": "acme"}) == stored
-    assert len(_story_lines(reset.output)) == 12 and _story_lines(reset.output) != told
+    assert len(_story_lines(reset.output)) == 14 and _story_lines(reset.output) != told
 
 
 async def _others(client: AsyncMongoClient[Doc], db: str) -> int:
     """Documents of org acme outside the contacts collection."""
-    names = ("identifiers", "conversations", "merge_sets", "notes")
+    names = ("identifiers", "conversations", "merge_sets", "notes", "web_events", "web_sessions")
     return sum([await client[db][n].count_documents({"org": "acme"}) for n in names])
 
 

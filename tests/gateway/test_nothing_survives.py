@@ -190,6 +190,17 @@ async def q_identity_settings(p: Probe) -> str:
     return await p.gql("{ identitySettings { autoMerge blockedIdentifiers { type value } } }")
 
 
+async def q_scan_contacts(p: Probe) -> str:
+    return await p.gql(
+        f"{{ scanContacts(first: 200, types: [CURATED, IDENTIFIED, EPHEMERAL]) "
+        f"{{ edges {{ node {{ {CONTACT_FIELDS} }} }} }} }}"
+    )
+
+
+async def contacts_export(p: Probe) -> str:
+    return await p.get("/export/contacts.ndjson?types=CURATED,IDENTIFIED,EPHEMERAL")
+
+
 QUERY_PROBES: dict[str, Read] = {
     "contact": q_contact,
     "contacts": q_contacts,
@@ -205,6 +216,7 @@ QUERY_PROBES: dict[str, Read] = {
     "webhooks": q_webhooks,
     "duplicateClusters": q_duplicate_clusters,
     "identitySettings": q_identity_settings,
+    "scanContacts": q_scan_contacts,
 }
 # surfaces that name the erased contacts by design: the receipts and the feed (its
 # CONTACT_ERASED, and the ids of the person's earlier changes; their values are pseudonyms)
@@ -284,6 +296,7 @@ async def naming_collections(p: Probe) -> str:
 SURFACES: list[Surface] = [
     *(Surface(f"Query.{n}", r, n in NAMING_QUERIES) for n, r in QUERY_PROBES.items()),
     Surface("GET /export/conversations.ndjson", conversations_export),
+    Surface("GET /export/contacts.ndjson", contacts_export),
     Surface("GET /export/person/{erased}.json", person_exports),
     Surface("GET /export/person/{bystander}.json", bystander_export),
     Surface("GET /metrics", metrics),

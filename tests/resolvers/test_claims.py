@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from resolvers import claims, contacts
+from resolvers import bulk, bulk_claims, claims, contacts
 from resolvers.clock import now
 from resolvers.contact_fields import ContactType
 from resolvers.documents import ContactDoc, field_of
@@ -311,19 +311,20 @@ async def test_an_edit_never_undoes_a_concurrent_merge(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     doc = await contacts.create_contact(store, principal(), {"firstName": "A", "lastName": "A"})
-    real_require = contacts.require_canonical
+    real_canonicals = bulk.canonicals
 
-    async def merged_meanwhile(*args: Any, **kwargs: Any) -> ContactDoc:
-        current = await real_require(*args, **kwargs)
-        if current["_id"] == doc["_id"] and not current["readOnly"]:
+    async def merged_meanwhile(*args: Any, **kwargs: Any) -> dict[str, ContactDoc]:
+        heads = await real_canonicals(*args, **kwargs)
+        current = heads.get(doc["_id"])
+        if current is not None and not current["readOnly"]:
             # between the edit's read and its write, a merge makes the contact an ancestor
             await store.contacts.update_one(
                 {"_id": doc["_id"]},
                 {"$set": {"readOnly": True, "canonicalId": "elsewhere", "mergeSetId": "set"}},
             )
-        return current
+        return heads
 
-    monkeypatch.setattr(contacts, "require_canonical", merged_meanwhile)
+    monkeypatch.setattr(bulk, "canonicals", merged_meanwhile)
     with pytest.raises(NotFound):  # the alias target "elsewhere" does not exist
         await contacts.update_contact(store, principal(), doc["_id"], {"title": "Dr"})
     stored = await store.contacts.find_one({"_id": doc["_id"]})
@@ -344,15 +345,15 @@ async def test_an_edit_interleaved_with_another_leaves_no_claim_on_a_value_no_lo
     the phone claimed by a contact that no longer lists it."""
     doc = await contacts.create_contact(store, principal(), {"firstName": "A", "lastName": "A"})
     held, resume = asyncio.Event(), asyncio.Event()
-    real_claim_all = claims.claim_all
+    real_claim_many = bulk_claims.claim_many
 
-    async def claim_all(*args: Any, **kwargs: Any) -> None:
-        if PHONE in args[2] and not held.is_set():
+    async def claim_many(*args: Any, **kwargs: Any) -> dict[str, str]:
+        if any(k == PHONE for k, _, _ in args[2]) and not held.is_set():
             held.set()
             await resume.wait()
-        await real_claim_all(*args, **kwargs)
+        return await real_claim_many(*args, **kwargs)
 
-    monkeypatch.setattr(claims, "claim_all", claim_all)
+    monkeypatch.setattr(bulk_claims, "claim_many", claim_many)
     adding = asyncio.create_task(
         contacts.update_contact(store, principal(), doc["_id"], {"cellPhone": "+18031230000"})
     )

@@ -56,6 +56,8 @@ COLLECTIONS = (
     "merge_sets",
     "notes",
     "erasure_receipts",
+    "web_events",
+    "web_sessions",
     "identity_settings",
     "changes",
     "webhooks",
@@ -298,6 +300,22 @@ async def an_erasure(w: World) -> Vars:
     return {}
 
 
+async def new_web_events(w: World) -> Vars:
+    at = datetime.now(UTC).isoformat()
+    return {"e": [{"cookie": f"ck-{uuid.uuid4().hex[:10]}", "type": "PAGE_VIEW", "at": at}]}
+
+
+async def a_web_visitor(w: World) -> Vars:
+    """A contact (auto-created EPHEMERAL) with one web session."""
+    data = await w.api.gql(RECORD_WEB, await new_web_events(w))
+    return {"id": data["recordWebEvents"]["contactIds"][0]}
+
+
+RECORD_WEB = (
+    "mutation($e: [WebEventInput!]!) { recordWebEvents(events: $e) { accepted contactIds } }"
+)
+
+
 async def a_probable_duplicate(w: World) -> Vars:
     """Two contacts listing one phone: each is the other's match suggestion."""
     phone = w.phone()
@@ -345,6 +363,18 @@ async def a_webhook(w: World) -> Vars:
 async def nothing(w: World) -> Vars:
     await w.contact()  # something to (not) change
     return {}
+
+
+async def a_note(w: World) -> Vars:
+    data = await w.api.gql(
+        'mutation($id: ID!) { addNote(contactId: $id, text: "called back") { id } }',
+        {"id": await w.contact()},
+    )
+    return {"id": data["addNote"]["id"]}
+
+
+UPSERT = """mutation { upsertContact(match: [{type: EMAIL, value: "up@acme.example"}],
+  input: {firstName: "Up", lastName: "Sert"}) { created } }"""
 
 
 V = Permission
@@ -520,6 +550,75 @@ PERMISSION_CASES: list[Case] = [
         ("addNote",),
         writes=("notes",),
     ),
+    # integrations (CONTRACT.md section 7)
+    Case(
+        "Query.scanContacts",
+        "query { scanContacts(first: 10) { edges { node { id } } } }",
+        V.CONTACT_VIEW,
+        a_contact,
+        ("scanContacts",),
+    ),
+    Case(
+        "Mutation.bulkCreateContacts",
+        'mutation { bulkCreateContacts(inputs: [{firstName: "New", lastName: "Person", '
+        'cellPhone: "+18037770011"}]) { index contact { id } } }',
+        V.CONTACT_ADD,
+        nothing,
+        ("bulkCreateContacts",),
+        writes=("contacts", "identifiers"),
+    ),
+    Case(
+        "Mutation.bulkUpdateContacts",
+        'mutation($id: ID!) { bulkUpdateContacts(updates: [{id: $id, input: {title: "Dr", '
+        'homePhone: "+18037770012"}}]) { index contact { id } } }',
+        V.CONTACT_EDIT,
+        a_contact,
+        ("bulkUpdateContacts",),
+        writes=("contacts", "identifiers"),
+    ),
+    Case(
+        "Mutation.bulkDeleteContacts",
+        "mutation($id: ID!) { bulkDeleteContacts(ids: [$id]) { index contact { id } } }",
+        V.CONTACT_DELETE,
+        a_contact,
+        ("bulkDeleteContacts",),
+        writes=("contacts", "identifiers"),
+    ),
+    Case(
+        "Mutation.upsertContact",
+        UPSERT,
+        V.CONTACT_ADD,
+        nothing,
+        ("upsertContact",),
+        writes=("contacts", "identifiers"),
+        needs=(V.CONTACT_EDIT,),
+    ),
+    Case(
+        "Mutation.upsertContact",
+        UPSERT,
+        V.CONTACT_EDIT,
+        nothing,
+        ("upsertContact",),
+        writes=("contacts", "identifiers"),
+        needs=(V.CONTACT_ADD,),
+        variant="edit",
+    ),
+    Case(
+        "Mutation.updateNote",
+        'mutation($id: ID!) { updateNote(id: $id, text: "edited") { id text } }',
+        V.CONTACT_EDIT,
+        a_note,
+        ("updateNote",),
+        writes=("notes",),
+    ),
+    Case(
+        "Mutation.deleteNote",
+        "mutation($id: ID!) { deleteNote(id: $id) }",
+        V.CONTACT_EDIT,
+        a_note,
+        ("deleteNote",),
+        writes=("notes",),
+    ),
     Case(
         "Mutation.mergeContacts",
         "mutation($ids: [ID!]!) { mergeContacts(contactIds: $ids) { id } }",
@@ -619,7 +718,25 @@ PERMISSION_CASES: list[Case] = [
         writes=("conversations", "contacts", "identifiers"),
         variant="with otherMatches",
     ),
+    Case(
+        "Mutation.recordWebEvents",
+        RECORD_WEB,
+        V.CONVERSATION_INGEST,
+        new_web_events,
+        ("recordWebEvents",),
+        writes=("web_events", "web_sessions", "contacts", "identifiers"),
+    ),
     # guarded fields
+    Case(
+        "WebSession.contact",
+        "query($id: ID!) { journey(contactId: $id) { webSessionCount "
+        "webSessions { edges { node { id contact { id } } } } } }",
+        V.CONTACT_VIEW,
+        a_web_visitor,
+        ("journey", "webSessions", "edges", 0, "node", "contact"),
+        needs=(V.SESSION_VIEW,),
+        intact=("journey", "webSessionCount"),
+    ),
     Case(
         "Contact.journey",
         "query($id: ID!) { contact(id: $id) { id journey { conversationCount } } }",
@@ -1012,6 +1129,23 @@ async def recorded_as_new_in_own_org(w: World, body: dict[str, Any]) -> None:
     assert conversation["externalContactId"] == contact_id
 
 
+async def acme_cookie_events(w: World) -> Vars:
+    """acme's visitor's cookie, tracked again by org other."""
+    events = await new_web_events(w)
+    await w.api.gql(RECORD_WEB, events)
+    return events
+
+
+async def visited_as_new_in_own_org(w: World, body: dict[str, Any]) -> None:
+    """acme's cookie means nothing in org other: an EPHEMERAL visitor of its own."""
+    assert "errors" not in body, body
+    [contact_id] = body["data"]["recordWebEvents"]["contactIds"]
+    doc = await w.store.contacts.find_one({"_id": contact_id})
+    assert doc is not None and doc["org"] == OTHER and doc["type"] == "EPHEMERAL"
+    events = await w.store.web_events.find({"org": OTHER}).to_list()
+    assert len(events) == 1
+
+
 async def acme_and_own_changes(w: World) -> Vars:
     """acme's changes (a contact, a merge) and one of the caller's own."""
     await w.merged()
@@ -1042,9 +1176,62 @@ async def created_in_own_org(w: World, body: dict[str, Any]) -> None:
     assert [c["org"] for c in claims] == [OTHER]
 
 
+SCAN = "query { scanContacts(first: 200, types: [CURATED, IDENTIFIED]) { edges { node { id } } } }"
+BULK_UPDATE = """mutation($id: ID!) {
+  bulkUpdateContacts(updates: [{id: $id, input: {firstName: "Hijacked"}}]) {
+    index contact { id } error { code } } }"""
+BULK_DELETE = """mutation($id: ID!) {
+  bulkDeleteContacts(ids: [$id]) { index contact { id } error { code } } }"""
+BULK_CREATE = """mutation($i: ContactInput!) {
+  bulkCreateContacts(inputs: [$i]) { index contact { id } error { code } } }"""
+UPSERT_PHONE = """mutation($phone: String!) {
+  upsertContact(match: [{type: PHONE, value: $phone}], input: {firstName: "Same", lastName: "P"})
+  { created contact { id } } }"""
+
+
+async def acme_note(w: World) -> Vars:
+    return await a_note(w)
+
+
+async def acme_phone_match(w: World) -> Vars:
+    phone = w.phone()
+    await w.contact(workPhone=phone)
+    return {"phone": phone}
+
+
+async def every_item_not_found(w: World, body: dict[str, Any]) -> None:
+    """A foreign id in a bulk item is that item's NOT_FOUND, as an unknown id is."""
+    assert "errors" not in body, body
+    (items,) = body["data"].values()
+    assert [(i["contact"], i["error"]["code"]) for i in items] == [(None, "NOT_FOUND")]
+
+
+async def bulk_created_in_own_org(w: World, body: dict[str, Any]) -> None:
+    assert "errors" not in body, body
+    (item,) = body["data"]["bulkCreateContacts"]
+    assert item["error"] is None, item
+    found_claims = await w.store.identifiers.find({"contactId": item["contact"]["id"]}).to_list()
+    assert [c["org"] for c in found_claims] == [OTHER]
+
+
+async def upserted_in_own_org(w: World, body: dict[str, Any]) -> None:
+    """acme's phone is unclaimed in org other: the upsert creates other's own contact."""
+    assert "errors" not in body, body
+    result = body["data"]["upsertContact"]
+    assert result["created"] is True
+    found_claims = await w.store.identifiers.find({"contactId": result["contact"]["id"]}).to_list()
+    assert [c["org"] for c in found_claims] == [OTHER]
+
+
 F = Foreign
 TENANCY_CASES: list[Foreign] = [
     F("contact", "query($id: ID!) { contact(id: $id) { id } }", acme_contact, "absent"),
+    F(
+        "recordWebEvents(foreign cookie)",
+        RECORD_WEB,
+        acme_cookie_events,
+        visited_as_new_in_own_org,
+    ),
     F("contact(ancestor)", "query($id: ID!) { contact(id: $id) { id } }", acme_ancestor, "absent"),
     F("contacts", "query($ids: [ID!]!) { contacts(ids: $ids) { id } }", acme_contacts, "absent"),
     F(
@@ -1233,6 +1420,25 @@ TENANCY_CASES: list[Foreign] = [
         acme_phone_contact,
         created_in_own_org,
     ),
+    F("scanContacts", SCAN, acme_contact, "absent"),
+    F("bulkUpdateContacts", BULK_UPDATE, acme_contact, every_item_not_found),
+    F("bulkUpdateContacts(ancestor)", BULK_UPDATE, acme_ancestor, every_item_not_found),
+    F("bulkDeleteContacts", BULK_DELETE, acme_contact, every_item_not_found),
+    F("bulkDeleteContacts(ancestor)", BULK_DELETE, acme_ancestor, every_item_not_found),
+    F(
+        "bulkCreateContacts(foreign phone)",
+        BULK_CREATE,
+        acme_phone_contact,
+        bulk_created_in_own_org,
+    ),
+    F("upsertContact(foreign phone)", UPSERT_PHONE, acme_phone_match, upserted_in_own_org),
+    F(
+        "updateNote",
+        'mutation($id: ID!) { updateNote(id: $id, text: "x") { id } }',
+        acme_note,
+        "NOT_FOUND",
+    ),
+    F("deleteNote", "mutation($id: ID!) { deleteNote(id: $id) }", acme_note, "NOT_FOUND"),
     F(
         "changes()",
         "query { changes { edges { node { id kind contactId contactIds } } } }",

@@ -197,6 +197,48 @@ RECORD = """mutation($i: InteractionInput!) {
 }"""
 
 
+WEB_RECORD = """mutation($e: [WebEventInput!]!) {
+  recordWebEvents(events: $e) { accepted contactIds }
+}"""
+WEB_JOURNEY = """query($id: ID!, $first: Int!, $after: String, $since: DateTime) {
+  journey(contactId: $id) {
+    webSessionCount
+    webSessions(first: $first, after: $after, since: $since) {
+      totalCount pageInfo { hasNextPage endCursor }
+      edges { node { id startedAt contact { id }
+                     events(first: 5) { totalCount edges { node { id at } } } } }
+    }
+  }
+}"""
+WEB_TIMELINE = """query($id: ID!, $first: Int!, $after: String, $since: DateTime) {
+  journey(contactId: $id) {
+    timeline(first: $first, after: $after, since: $since) {
+      pageInfo { hasNextPage endCursor }
+      edges { node { ... on Conversation { id } ... on WebSession { id eventCount } } }
+    }
+  }
+}"""
+
+
+def web_event(cookie: str, minutes_ago: float, **extra: Any) -> Doc:
+    at = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+    return {"cookie": cookie, "type": "PAGE_VIEW", "at": at.isoformat(), "url": "/", **extra}
+
+
+BULK_CREATE = """mutation($i: [ContactInput!]!) {
+  bulkCreateContacts(inputs: $i) { index contact { id } error { code } } }"""
+BULK_UPDATE = """mutation($u: [ContactUpdate!]!) {
+  bulkUpdateContacts(updates: $u) { index contact { id } error { code } } }"""
+BULK_DELETE = "mutation($ids: [ID!]!) { bulkDeleteContacts(ids: $ids) { index error { code } } }"
+UPSERT = """mutation($m: [IdentifierInput!]!, $i: ContactInput!, $r: UpsertRule) {
+  upsertContact(match: $m, input: $i, rule: $r) { created contact { id } } }"""
+UPDATE_NOTE = "mutation($id: ID!, $t: String!) { updateNote(id: $id, text: $t) { id } }"
+DELETE_NOTE = "mutation($id: ID!) { deleteNote(id: $id) }"
+SCAN = """query($first: Int, $after: String, $types: [ContactType!], $since: DateTime) {
+  scanContacts(first: $first, after: $after, types: $types, modifiedSince: $since) {
+    pageInfo { hasNextPage endCursor } edges { node { id type } } } }"""
+
+
 class Battery:
     """Every operation of the API, called on the seeded org."""
 
@@ -332,6 +374,89 @@ class Battery:
         await gql(LINK, {"c": "explain-1", "id": new_id})
         await gql(DELETE, {"id": new_id})
 
+    async def web(self) -> None:
+        """recordWebEvents (new and known cookies, out of order, eventIds, form fills) and the
+        journey's web fields, paged."""
+        gql = self.api.gql
+        known = await self.some({"org": ORG, "type": "CURATED", "mergeSetId": None}, 2)
+        batch = [web_event(f"explain-web-{n % 20}", 200 - n, eventId=f"ev-{n}") for n in range(200)]
+        await gql(WEB_RECORD, {"e": batch})
+        await gql(WEB_RECORD, {"e": batch[:50]})  # a retry: stored once
+        late = [web_event(f"explain-web-{n}", 300 + n) for n in range(20)]  # out of order
+        await gql(WEB_RECORD, {"e": late})
+        fill = web_event("explain-web-1", 10, type="FORM_SUBMIT")
+        fill["provided"] = {"workEmail": known[0]["workEmail"]}
+        await gql(WEB_RECORD, {"e": [fill]})
+        fresh = web_event("explain-web-new", 5, type="FORM_SUBMIT")
+        fresh["provided"] = {"firstName": "Wen", "personalEmail": "wen@example.com"}
+        await gql(WEB_RECORD, {"e": [fresh]})
+        await self.record(
+            "WEB_MESSAGING",
+            [{"type": "COOKIE", "value": "explain-web-2"}],
+            provided={"workEmail": known[1]["workEmail"]},
+        )
+        week = (datetime.now(UTC) - timedelta(days=7)).isoformat()
+        for person in known:
+            for query, field in ((WEB_JOURNEY, "webSessions"), (WEB_TIMELINE, "timeline")):
+                after = None
+                for _ in range(2):
+                    data = await gql(query, {"id": person["_id"], "first": 5, "after": after})
+                    after = data["journey"][field]["pageInfo"]["endCursor"]
+                    if after is None:
+                        break
+                await gql(query, {"id": person["_id"], "first": 20, "since": week})
+
+    async def integrations(self) -> None:
+        """Bulk writes, upsert, notes, the scan and the contact export (section 7)."""
+        gql = self.api.gql
+        people = [
+            {"firstName": f"B{n}", "lastName": "Bulk", "cellPhone": f"+1803444{n:04d}"}
+            for n in range(20)
+        ]
+        made = await gql(BULK_CREATE, {"i": people})
+        ids = [i["contact"]["id"] for i in made["bulkCreateContacts"]]
+        heads = list(self.seeded.set_heads.values())
+        member_sets = await self.plain.merge_sets.find({"org": ORG}).limit(1).to_list()
+        ancestor = next(m for m in member_sets[0]["memberIds"] if m != heads[0])
+        autos = await self.some({"org": ORG, "type": "IDENTIFIED", "mergeSetId": None}, 2)
+        updates = [{"id": i, "input": {"cellPhone": None, "title": "Dr"}} for i in ids[:10]]
+        updates += [{"id": ancestor, "input": {"title": "Head"}}, {"id": "nope", "input": {}}]
+        updates += [{"id": autos[0]["_id"], "input": {"workEmail": "bulk.auto@example.com"}}]
+        await gql(BULK_UPDATE, {"u": updates})
+        await gql(BULK_DELETE, {"ids": [*ids[10:], heads[5], "nope"]})
+        known = await self.some({"org": ORG, "type": "CURATED", "mergeSetId": None}, 1)
+        match = [{"type": "PHONE", "value": known[0]["cellPhone"]}]
+        await gql(UPSERT, {"m": match, "i": {"title": "Upserted"}, "r": "PREFER_EXISTING"})
+        fresh = [{"type": "EXTERNAL_ID", "value": "crm:explain"}]
+        await gql(UPSERT, {"m": fresh, "i": {"firstName": "Ext", "lastName": "Ernal"}})
+        note = await gql(NOTE, {"id": ids[0], "t": "to edit"})
+        await gql(UPDATE_NOTE, {"id": note["addNote"]["id"], "t": "edited"})
+        await gql(DELETE_NOTE, {"id": note["addNote"]["id"]})
+        await self.scans()
+
+    async def scans(self) -> None:
+        gql = self.api.gql
+        for variables in (
+            {"first": 200},
+            {"first": 200, "types": ["CURATED", "IDENTIFIED", "EPHEMERAL"]},
+            {"first": 50, "since": (datetime.now(UTC) - timedelta(days=2)).isoformat()},
+        ):
+            after = None
+            for _ in range(4):
+                page = (await gql(SCAN, {**variables, "after": after}))["scanContacts"]
+                after = page["pageInfo"]["endCursor"]
+                if not page["pageInfo"]["hasNextPage"]:
+                    break
+        token = self.api.token()
+        for params in ({}, {"types": "IDENTIFIED,EPHEMERAL"}):
+            response = await self.api.http.get(
+                "/export/contacts.ndjson",
+                params=params,
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert response.status_code == 200
+            assert response.text.count("\n") > 0
+
     async def identity(self) -> None:
         """Section 6: suggestions, settings, claiming and releasing by hand."""
         gql = self.api.gql
@@ -418,9 +543,17 @@ class Battery:
 # server plans one operator per index, so that command cannot also bound startedAt and reads
 # the set's whole journey (tens to hundreds of rows) for each page. Removing this needs the
 # set's key on each conversation (maintained by link, merge and unmerge): not done yet.
+#
+# The first page of each type of a contact scan (scanContacts, the contact export) reads the
+# type's whole range once: the server sorts every match, and nothing tells where the ids
+# start or how dense they are until one page has been read. Every later page reads windows
+# of the id line sized from that page's density (resolvers/scan.py), which this test holds
+# to the ordinary bound. Removing it needs the org's id range kept somewhere: not done yet.
 TOLERATED = {
     "find conversations {org: str, externalContactId: {$in: [str]}} "
     "sort(startedAt:-1,_id:-1) limit": "a merge set's page reads the set's journey",
+    "find contacts {org: str, readOnly: bool, type: str} sort(_id:1) limit": "a scan's first "
+    "page learns the density of ids",
 }
 
 
@@ -444,6 +577,8 @@ async def test_every_command_of_every_operation_is_index_only(
     battery = Battery(api, logged_store, store, seeded)
     await battery.reads()
     await battery.writes()
+    await battery.web()
+    await battery.integrations()
     await battery.identity()
     await battery.subscription()
     await battery.exports_and_cli()
