@@ -14,6 +14,8 @@ The work is a list of steps (:data:`STEPS`), each taking the :class:`Erasure` un
 3. ``conversations``: every conversation linked to any member goes (one ``delete_many`` on
    ``{org, externalContactId: {$in}}``), and the hourly and daily count buckets lose them
    (``conversation_counts.bucket_updates`` with -1, one ``bulk_write``);
+3b. ``web visits``: the web events and sessions of every cookie the set held (one
+   ``delete_many`` each on ``{org, cookie: {$in}}``);
 4. ``suppress`` (``suppress: true``): the released values join the org's blocked
    identifiers (``blocked_identifiers.add_blocked``, never refused for the list's size);
 5. ``claims``: each released value another live contact lists is claimed by the oldest of
@@ -58,7 +60,7 @@ from resolvers.changes import ChangeKind, record_change
 from resolvers.clock import now
 from resolvers.documents import ContactDoc, ErasureReceiptDoc
 from resolvers.errors import BadUserInput
-from resolvers.identifiers import split_key
+from resolvers.identifiers import IdentifierType, split_key
 from resolvers.pagination import Page, check_first, decode_cursor, encode_cursor
 from resolvers.principal import Principal
 from resolvers.store import Store
@@ -155,6 +157,18 @@ async def remove_members(e: Erasure) -> None:
 
 async def erase_merge_history(e: Erasure) -> None:
     await merge_history.erase(e.store, e.org, e.member_ids, e.session)
+
+
+async def erase_web_visits(e: Erasure) -> None:
+    """The web events and sessions of every cookie the set held (sessions belong to their
+    cookie): one ``delete_many`` each on ``{org, cookie: {$in}}``."""
+    cookies = [v for t, v in map(split_key, e.released) if t == IdentifierType.COOKIE]
+    if not cookies:
+        return
+    scope = {"org": e.org, "cookie": {"$in": cookies}}
+    gone = await e.store.web_events.delete_many(scope, session=e.session)
+    e.web_events = gone.deleted_count
+    await e.store.web_sessions.delete_many(scope, session=e.session)
 
 
 async def forget_match_pairs(e: Erasure) -> None:
@@ -300,6 +314,7 @@ STEPS: tuple[Step, ...] = (
     erase_merge_history,
     forget_match_pairs,
     erase_conversations,
+    erase_web_visits,
     suppress_values,
     hand_on_claims,
     scrub_mentions,

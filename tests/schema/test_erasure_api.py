@@ -350,3 +350,24 @@ async def test_kept_history_loses_the_evidence_of_an_automatic_merge(
         assert a_id not in event["contactIds"] and event.get("reasons", []) == []
     history = (await api.gql(HISTORY, {"id": b_id}))["contact"]["mergeHistory"]
     assert [e["kind"] for e in history] == ["MERGE", "UNMERGE"]
+
+
+WEB = """mutation($e: [WebEventInput!]!) { recordWebEvents(events: $e) { accepted } }"""
+
+
+async def test_the_web_visits_of_the_persons_cookies_go(api: Api, store: Store) -> None:
+    person = await seed_person(api)
+    cookie = next(v for t, v in person.identifiers if t == "COOKIE")
+    other_cookie = "ck-bystander-web"
+    events = [
+        {"cookie": c, "type": "PAGE_VIEW", "at": f"2026-12-01T10:0{n}:00Z", "url": f"/p{n}"}
+        for c in (cookie, other_cookie)
+        for n in range(3)
+    ]
+    assert (await api.gql(WEB, {"e": events}))["recordWebEvents"]["accepted"] == 6
+    assert await store.web_sessions.count_documents({"cookie": cookie}) == 1
+    receipt = (await api.gql(ERASE, {"id": person.canonical_id}))["eraseContact"]
+    assert receipt["webEvents"] == 3
+    assert await store.web_events.count_documents({"cookie": cookie}) == 0
+    assert await store.web_sessions.count_documents({"cookie": cookie}) == 0
+    assert await store.web_events.count_documents({"cookie": other_cookie}) == 3
