@@ -35,12 +35,14 @@ from resolvers.documents import ClaimDoc
 from resolvers.person_export import Person
 from resolvers.principal import Permission, Principal
 from resolvers.store import Store
+from resolvers.web_documents import WebEventDoc, WebSessionDoc
 from schema.changes import Change
 from schema.contact import Contact, Identifier, Note
 from schema.conversation import Conversation
 from schema.merge import MergeEvent
 from schema.scalars import serialize_datetime
 from schema.schema import schema
+from schema.web import WebEvent, WebSession
 
 MEDIA_TYPE = "application/json"
 NAMES = schema.config.name_converter
@@ -87,10 +89,12 @@ def _identifier(doc: ClaimDoc) -> dict[str, Any]:
     return {**plain(Identifier.from_doc(doc)), "contact": {"id": doc["contactId"]}}
 
 
-async def _nothing(store: Store, person: Person) -> AsyncIterator[list[Any]]:
-    """A section the gateway holds nothing for yet."""
-    return
-    yield []  # pragma: no cover - makes this an async generator
+def _session(item: tuple[WebSessionDoc, list[WebEventDoc]]) -> dict[str, Any]:
+    session, events = item
+    return {
+        **plain(WebSession.from_doc(session)),
+        "events": [plain(WebEvent.from_doc(e)) for e in events],
+    }
 
 
 # The document's lists, in order: (name, reader, renderer of one stored document).
@@ -100,7 +104,7 @@ SECTIONS: list[tuple[str, Reader, Render]] = [
     ("notes", person_export.notes, lambda d: plain(Note.from_doc(d))),
     ("mergeHistory", person_export.merge_history, lambda d: plain(MergeEvent.from_doc(d))),
     ("conversations", person_export.conversations, lambda d: plain(Conversation.from_doc(d))),
-    ("webSessions", _nothing, plain),
+    ("webSessions", person_export.web_sessions, _session),
     ("changes", person_export.changes, lambda d: plain(Change.from_doc(d))),
 ]
 

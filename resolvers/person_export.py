@@ -21,7 +21,8 @@ from typing import Any, TypeVar
 
 from pymongo.asynchronous.cursor import AsyncCursor
 
-from resolvers import contacts, journeys
+from resolvers import contacts, journeys, web_journeys
+from resolvers import web_sessions as web_sessions_module
 from resolvers.clock import now
 from resolvers.documents import (
     ChangeDoc,
@@ -33,9 +34,11 @@ from resolvers.documents import (
 )
 from resolvers.errors import NotFound
 from resolvers.store import Store
+from resolvers.web_documents import WebEventDoc, WebSessionDoc
 
 BATCH = 500  # documents per batch of a section's cursor (and per page of conversations)
 PERSON_CURSOR = "person"
+ALL_EVENTS = 10**9  # a session's events are exported whole
 D = TypeVar("D", bound=Mapping[str, Any])
 
 
@@ -115,6 +118,32 @@ async def conversations(store: Store, person: Person) -> AsyncIterator[list[Conv
         if not page.has_next or page.end_cursor is None:
             return
         after = page.end_cursor
+
+
+async def web_sessions(
+    store: Store, person: Person
+) -> AsyncIterator[list[tuple[WebSessionDoc, list[WebEventDoc]]]]:
+    """The web sessions of every cookie the set claims now, newest first (as
+    ``journey.webSessions``), each with all its events oldest first (as
+    ``WebSession.events``): the sessions in one read, their events in one read per cookie
+    per batch (``web_journeys.event_pages``)."""
+    (cookies,) = await web_sessions_module.cookies_of_sets(store, person.org, [person.member_ids])
+    if not cookies:
+        return
+    moment = now()
+    cursor = store.web_sessions.find({"org": person.org, "cookie": {"$in": list(cookies)}}).sort(
+        web_sessions_module.SORT
+    )
+    async for batch in _batches(cursor.batch_size(BATCH)):
+        visible = [s for s in batch if s["expiresAt"] > moment]
+        if not visible:
+            continue
+        requests = [
+            web_journeys.EventRequest(s["cookie"], s["startedAt"], s["endedAt"], ALL_EVENTS)
+            for s in visible
+        ]
+        pages = await web_journeys.event_pages(store, person.org, requests)
+        yield [(s, page.docs) for s, page in zip(visible, pages, strict=True)]
 
 
 async def changes(store: Store, person: Person) -> AsyncIterator[list[ChangeDoc]]:

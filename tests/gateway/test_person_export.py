@@ -15,6 +15,7 @@ from schema.changes import Change
 from schema.contact import Contact, Identifier, Note
 from schema.conversation import Conversation
 from schema.merge import MergeEvent
+from schema.web import WebEvent, WebSession
 from tests.conftest import Api
 from tests.people import bystander, relink, seed_person
 
@@ -154,3 +155,31 @@ async def test_refusals(api: Api) -> None:
         body = missing.json()
         assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
         assert person.canonical_id not in missing.text or org == "other"
+
+
+WEB = "mutation($e: [WebEventInput!]!) { recordWebEvents(events: $e) { accepted } }"
+
+
+async def test_the_web_sessions_are_the_journeys(api: Api) -> None:
+    person = await seed_person(api)
+    cookie = next(v for t, v in person.identifiers if t == "COOKIE")
+    times = ["2026-12-01T10:00:00Z", "2026-12-01T10:05:00Z", "2026-12-01T14:00:00Z"]
+    events = [
+        {"cookie": cookie, "type": "PAGE_VIEW", "at": t, "url": f"/p{n}"}
+        for n, t in enumerate(times)
+    ]
+    await api.gql(WEB, {"e": events})
+    document = orjson.loads((await export(api, person.canonical_id)).content)
+    query = f"""query($id: ID!) {{ journey(contactId: $id) {{ webSessions(first: 10) {{
+      edges {{ node {{ {selection(WebSession)}
+        events(first: 50) {{ edges {{ node {{ {selection(WebEvent)} }} }} }} }} }} }} }} }}"""
+    data = await api.gql(query, {"id": person.canonical_id})
+    expected = [
+        {
+            **{k: v for k, v in e["node"].items() if k != "events"},
+            "events": [x["node"] for x in e["node"]["events"]["edges"]],
+        }
+        for e in data["journey"]["webSessions"]["edges"]
+    ]
+    assert document["webSessions"] == expected
+    assert [len(s["events"]) for s in document["webSessions"]] == [1, 2]
