@@ -56,6 +56,7 @@ from bench.operations import (
     operations,
     percentile,
 )
+from bench.privacy import measure_privacy
 from bench.web import web_rows
 from gateway.app import create_app
 from gateway.auth import mint_token
@@ -375,6 +376,8 @@ async def bench(
                 web = [Row(*row) for row in await web_rows(http, store, ORG, args.calls)]
             console.print("integrations: bulk create and scan …")
             integrations = [Row(**r) for r in await integration_rows(http, store, ORG)]
+            console.print("privacy: person export and erasure …")
+            privacy = [Row(*r) for r in await measure_privacy(http, store, ORG, args.pulls)]
         console.print("counting database commands …")
         bi_commands, journey_commands = await measure_commands(uri, head_id)
         identity_rows = await identity_table(store, planted, args.calls)
@@ -390,6 +393,7 @@ async def bench(
             *identity_rows,
             *web,
             *feed,
+            *privacy,
         ]
     finally:
         await client.close()

@@ -32,6 +32,7 @@ from gateway.last_resort import LastResort
 from gateway.logs import RequestLogging
 from gateway.metrics import Metrics
 from gateway.persisted_queries import PersistedQueries
+from gateway.person_export import export_person
 from gateway.rate_limit import RateLimiter
 from gateway.readiness import Readiness
 from gateway.settings import Settings
@@ -132,6 +133,7 @@ def create_app(
             Route("/readyz", Readiness(client, embedded).endpoint),
             Route("/metrics", metrics.endpoint, methods=["GET"]),  # no token: the scraper's
             Route("/export/conversations.ndjson", export_conversations, methods=["GET"]),
+            Route("/export/person/{contact_id}.json", export_person, methods=["GET"]),
             Route("/export/contacts.ndjson", export_contacts, methods=["GET"]),
             assets_route(graphiql_assets),
         ],

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -291,3 +291,24 @@ async def _chain(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[byte
         yield first
     async for chunk in rest:
         yield chunk
+
+
+async def guarded_export(
+    request: Request, what: str, prepare: Callable[[Principal], Awaitable[Response]]
+) -> Response:
+    """An export endpoint that is not NDJSON (the person export): the caller authenticated
+    and rate-limited, then ``prepare`` checks permissions and reads what must be known
+    before the first byte. A refusal, or an unavailable database, before streaming answers
+    JSON with its status."""
+    runtime = request.app.state.runtime
+    try:
+        principal = principal_of(request)
+        runtime.rate_limiter.check(principal)
+        return await prepare(principal)
+    except RequestRefused as refused:
+        return refusal_response(refused)
+    except DomainError as exc:
+        return domain_error_response(exc)
+    except PyMongoError as exc:
+        log.warning("%s failed before streaming: %s", what, type(exc).__name__)
+        return domain_error_response(ServiceUnavailable(UNAVAILABLE_MESSAGE))

@@ -56,7 +56,14 @@ _PHONE = re.compile(
     rf"(?<![\w+])(?<!\d{_SEP})(?<!\d{_SEP}{_SEP})\+?\(?\d(?:{_SEP}{{0,2}}\d){{6,}}(?!\w)"
 )
 
+# The driver's duplicate-key errors quote the key's value (a cookie, a name token, an
+# identifier key): "dup key: { key: "COOKIE:…" }" and, in the full error, "keyValue": {…}.
+_DUP_KEY = re.compile(r"dup key: \{[^}]*\}")
+_KEY_VALUE = re.compile(r"""(['"]keyValue['"]: )\{[^}]*\}""")
+
 REDACTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (_DUP_KEY, "dup key: [key]"),
+    (_KEY_VALUE, r"\1[key]"),
     (_JWT, "[token]"),
     (_BEARER, r"\1 [token]"),
     (_EMAIL, "[email]"),
@@ -65,7 +72,8 @@ REDACTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
 
 
 def redact(text: str) -> str:
-    """``text`` without emails, phone numbers or tokens."""
+    """``text`` without emails, phone numbers, tokens or the key values quoted by the
+    driver's duplicate-key errors."""
     for pattern, replacement in REDACTIONS:
         text = pattern.sub(replacement, text)
     return text

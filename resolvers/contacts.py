@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -203,6 +204,43 @@ async def delete_contact(store: Store, principal: Principal, contact_id: str) ->
     (result,) = await bulk.delete_contacts(store, principal, [contact_id])
     result.unwrap()
     return True
+
+
+@dataclass(frozen=True)
+class RemovedSet:
+    """What :func:`remove_merge_set` removed: the members, their released claims (keys, not
+    yet re-claimed by anyone) and how many notes went."""
+
+    member_ids: list[str]
+    released: list[str]
+    notes: int
+
+
+async def remove_merge_set(
+    store: Store, org: str, canonical_id: str, session: AsyncClientSession
+) -> RemovedSet:
+    """Inside a transaction: remove the canonical contact's whole merge set (every member, the
+    set document, their notes) and release every claim they held. Re-claiming the released
+    keys and the merge history are the caller's (deletion and erasure differ there)."""
+    current = await store.contacts.find_one({"_id": canonical_id, "org": org}, session=session)
+    if current is None:
+        raise NotFound(f"no contact with id {canonical_id}")
+    member_ids = [current["_id"]]
+    if current.get("mergeSetId"):
+        merge_set = await store.merge_sets.find_one(
+            {"_id": current["mergeSetId"], "org": org}, session=session
+        )
+        if merge_set is not None:
+            member_ids = list(dict.fromkeys([*merge_set["memberIds"], current["_id"]]))
+            await store.merge_sets.delete_one({"_id": merge_set["_id"]}, session=session)
+    await store.contacts.delete_many({"_id": {"$in": member_ids}, "org": org}, session=session)
+    notes = await store.notes.delete_many(
+        {"org": org, "contactId": {"$in": member_ids}}, session=session
+    )
+    released: list[str] = []
+    for member_id in member_ids:
+        released += await claims.release(store, org, member_id, session=session)
+    return RemovedSet(member_ids, released, notes.deleted_count)
 
 
 def note_owners(contact: ContactDoc, merge_set: MergeSetDoc | None) -> tuple[str, ...]:

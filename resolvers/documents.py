@@ -226,6 +226,22 @@ class MergeEventDoc(TypedDict):
     reasons: NotRequired[list[MatchReasonDoc]]
 
 
+class ErasureReceiptDoc(TypedDict):
+    """``erasure_receipts``: proof of one erasure, without personal data (ids and counts)."""
+
+    _id: str
+    org: str
+    at: datetime
+    by: str  # the token's sub
+    reason: str | None
+    contactIds: list[str]  # every contact erased: the whole merge set
+    conversations: int
+    webEvents: int
+    notes: int
+    identifiers: int
+    suppressed: int
+
+
 class IdentifierValueDoc(TypedDict):
     """An identifier as the feed shows it."""
 

@@ -58,6 +58,8 @@ INDEXES: Final[dict[str, list[IndexModel]]] = {
         keyset_index("org_contact_page", "org", "externalContactId"),
         keyset_index("org_page", "org"),
         keyset_index("org_channel_page", "org", "channel"),
+        # erasure: the conversations (of anyone) that carry an erased identifier value
+        index("org_seen", "org", "identifiers.value"),
         TTL,
     ],
     "merge_sets": [
@@ -70,6 +72,10 @@ INDEXES: Final[dict[str, list[IndexModel]]] = {
     "match_pairs": [index("org_score", "org", "score"), index("org_ids", "org", "ids")],
     # Contact.mergeHistory: the events a batch of contacts was involved in
     "merge_events": [index("org_contacts", "org", "contactIds")],
+    # erasureReceipts: newest first, keyset on (at, _id)
+    "erasure_receipts": [
+        IndexModel([("org", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)], name="org_at")
+    ],
     # web journeys: a cookie's events in time order (sessions, WebSession.events), idempotent
     # eventIds, and a cookie's sessions newest first (journeys join them through the claims)
     "web_events": [
@@ -87,6 +93,11 @@ INDEXES: Final[dict[str, list[IndexModel]]] = {
     "changes": [
         index("org_seq", "org", "seq", unique=True),
         TTL,
+        # a person's changes (the subject-access export); an erasure's pseudonyms: the
+        # changes naming an erased value or conversation
+        index("org_contacts", "org", "contactIds"),
+        index("org_value", "org", "identifier.value"),
+        index("org_conversation", "org", "conversationId"),
     ],
     # an org's webhooks; the delivery loop's due ones
     "webhooks": [index("org_id", "org", "_id"), index("due", "nextAttemptAt")],

@@ -69,3 +69,52 @@ async def history_by_contact(
         for contact_id in doc["contactIds"]:
             by_contact[contact_id].append(doc)
     return [by_contact.get(i, []) for i in ids]
+
+
+ERASED_ID = "erased"  # stands for an erased contact in an event another contact keeps
+
+
+async def erase(
+    store: Store, org: str, contact_ids: Sequence[str], session: AsyncClientSession
+) -> int:
+    """Erased contacts leave no trace in the history: an event that involved only them goes;
+    one that other contacts keep (a merge undone before the erasure) loses their ids from
+    ``contactIds`` and ``inputIds``, names :data:`ERASED_ID` where its canonical contact was
+    erased, and loses its ``reasons`` (a merge of probable duplicates quotes the values they
+    shared; its ``score`` stays). Returns how many events went. Two writes at most, by ``_id``."""
+    ids = set(contact_ids)
+    events = await store.merge_events.find(
+        {"org": org, "contactIds": {"$in": list(ids)}},
+        {"contactIds": 1, "canonicalId": 1},
+        session=session,
+    ).to_list()
+    doomed = [e["_id"] for e in events if set(e["contactIds"]) <= ids]
+    kept = [e for e in events if not set(e["contactIds"]) <= ids]
+    if doomed:
+        # by _id alone (the ids come from the org's own read): the _id index serves it
+        await store.merge_events.delete_many({"_id": {"$in": doomed}}, session=session)
+    if kept:
+        erased = list(ids)
+        await store.merge_events.update_many(
+            {"_id": {"$in": [e["_id"] for e in kept]}},
+            [
+                {
+                    "$set": {
+                        "contactIds": {"$setDifference": ["$contactIds", erased]},
+                        "inputIds": {
+                            "$filter": {
+                                "input": "$inputIds",
+                                "cond": {"$not": [{"$in": ["$$this", erased]}]},
+                            }
+                        },
+                        "canonicalId": {
+                            "$cond": [{"$in": ["$canonicalId", erased]}, ERASED_ID, "$canonicalId"]
+                        },
+                        # an automatic merge's evidence quotes the erased contact's values
+                        "reasons": {"$cond": [{"$isArray": "$reasons"}, [], "$$REMOVE"]},
+                    }
+                }
+            ],
+            session=session,
+        )
+    return len(doomed)

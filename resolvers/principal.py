@@ -20,6 +20,7 @@ class Permission(StrEnum):
     CONVERSATION_INGEST = "externalContacts:conversation:ingest"
     CONVERSATION_VIEW_ALL = "externalContacts:conversation:viewAll"
     SESSION_VIEW = "externalContacts:session:view"
+    CONTACT_ERASE = "externalContacts:contact:erase"
     WEBHOOK_MANAGE = "externalContacts:webhook:manage"
 
 

@@ -20,6 +20,7 @@ from resolvers.documents import (
     ContactDoc,
     ConversationDoc,
     CountBucketDoc,
+    ErasureReceiptDoc,
     MergeEventDoc,
     MergeSetDoc,
     NoteDoc,
@@ -69,6 +70,8 @@ class Store:
         # hourly and daily conversation counts per org (resolvers/conversation_counts.py)
         self.conversation_counts = _typed(db, "conversation_counts", CountBucketDoc)
         self.merge_events = _typed(db, "merge_events", MergeEventDoc)
+        # proofs of erasure, without personal data (resolvers/erasure.py)
+        self.erasure_receipts = _typed(db, "erasure_receipts", ErasureReceiptDoc)
         # web journeys (resolvers/web_events.py, resolvers/web_sessions.py)
         self.web_events = _typed(db, "web_events", WebEventDoc)
         self.web_sessions = _typed(db, "web_sessions", WebSessionDoc)

@@ -423,6 +423,12 @@ DESCRIPTIONS: Final[dict[str, str]] = {
     "ExternalIdInput.value": "The id in that system.",
     "AddressInput": "A postal address.",
     **_prefixed("AddressInput.", _ADDRESS),
+    # --- privacy -------------------------------------------------------------------------
+    "ErasureReceiptConnection": "A page of erasure receipts, newest first.",
+    **_prefixed("ErasureReceiptConnection.", _CONNECTION),
+    "ErasureReceiptEdge": "An erasure receipt in a page.",
+    **_prefixed("ErasureReceiptEdge.", _EDGE),
+    "ErasureReceiptEdge.node": "The receipt.",
     **WEB_DESCRIPTIONS,  # web journeys (schema/web_descriptions.py)
     **_INTEGRATIONS,
     # --- change feed and webhooks (resolvers/changes.py, resolvers/webhooks.py) -----------

@@ -84,6 +84,9 @@ class CanViewAllConversations(Needs, permission=Permission.CONVERSATION_VIEW_ALL
 class CanViewSessions(Needs, permission=Permission.SESSION_VIEW): ...
 
 
+class CanEraseContacts(Needs, permission=Permission.CONTACT_ERASE): ...
+
+
 class CanManageWebhooks(Needs, permission=Permission.WEBHOOK_MANAGE): ...
 
 

@@ -20,6 +20,7 @@ from schema.journeys import JourneyQuery
 from schema.limits import QueryLimiter
 from schema.merging import MergeMutation, MergeQuery
 from schema.operations import OperationSelection
+from schema.privacy import PrivacyMutation, PrivacyQuery
 from schema.scalars import DATETIME_SCALAR, DateTime
 from schema.subscriptions import Subscription
 from schema.text_input import LoneSurrogates
@@ -35,6 +36,7 @@ Query = merge_types(
         IntegrationQuery,
         ChangeQuery,
         IdentityQuery,
+        PrivacyQuery,
     ),
 )
 Mutation = merge_types(
@@ -47,6 +49,7 @@ Mutation = merge_types(
         ChangeMutation,
         IdentityMutation,
         WebMutation,
+        PrivacyMutation,
     ),
 )
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import io
+import logging
 import os
 import uuid
 import warnings
@@ -22,6 +24,7 @@ from bench.command_log import CommandLog
 from gateway.app import create_app
 from gateway.auth import ALL_PERMISSIONS, mint_token
 from gateway.embedded import EmbeddedServer, free_port
+from gateway.logs import json_handler
 from gateway.settings import Settings
 from resolvers.principal import Principal
 from resolvers.store import Doc, DomainConfig, Store
@@ -213,6 +216,22 @@ def refused_sockets_collected() -> Iterator[None]:
             yield
         finally:
             gc.collect()
+
+
+@contextlib.contextmanager
+def json_logs() -> Iterator[io.StringIO]:
+    """Every record logged in the block, as the JSON lines ``scv serve`` writes (INFO and up)."""
+    stream = io.StringIO()
+    handler = json_handler(stream)
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        yield stream
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
 
 
 @pytest.fixture

@@ -16,12 +16,11 @@ import pytest
 from gateway.logs import (
     RedactingFilter,
     configure_logging,
-    json_handler,
     redact,
     sane_request_id,
 )
 from resolvers import directory
-from tests.conftest import Api, codes
+from tests.conftest import Api, codes, json_logs
 
 Lines = Callable[[], list[dict[str, Any]]]
 
@@ -32,25 +31,16 @@ PHONE = "+18031230000"
 @pytest.fixture
 def log_lines() -> Iterator[Lines]:
     """Everything the JSON handler writes while the test runs, one parsed object per line."""
-    stream = io.StringIO()
-    handler = json_handler(stream)
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
+    with json_logs() as stream:
 
-    def lines() -> list[dict[str, Any]]:
-        text = stream.getvalue()
-        assert text.endswith("\n")
-        parsed = [orjson.loads(line) for line in text.splitlines()]
-        assert all(isinstance(entry, dict) for entry in parsed)
-        return parsed
+        def lines() -> list[dict[str, Any]]:
+            text = stream.getvalue()
+            assert text.endswith("\n")
+            parsed = [orjson.loads(line) for line in text.splitlines()]
+            assert all(isinstance(entry, dict) for entry in parsed)
+            return parsed
 
-    try:
         yield lines
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
 
 
 def requests(lines: Lines) -> list[dict[str, Any]]:

@@ -4,35 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
 from resolvers import changes, contacts
 from resolvers.changes import ChangeKind
 from resolvers.clock import now
 from resolvers.errors import Conflict
-from resolvers.store import Doc, Store
+from resolvers.store import Store
 from tests.conftest import principal
-
-
-@pytest.fixture
-async def fail_once(client: AsyncMongoClient[Doc]) -> AsyncIterator[Any]:
-    async def arm(command: str, skip: int = 0) -> None:
-        await client.admin.command(
-            {
-                "configureFailPoint": "failCommand",
-                "mode": {"skip": skip, "times": 1} if skip else {"times": 1},
-                "data": {"failCommands": [command], "errorCode": 2},
-            }
-        )
-
-    yield arm
-    await client.admin.command({"configureFailPoint": "failCommand", "mode": "off"})
 
 
 async def feed(store: Store, org: str = "acme") -> list[tuple[str, str]]:

@@ -114,11 +114,12 @@ async def test_a_write_failing_at_any_step_leaves_neither_its_data_nor_a_change(
 
 async def claims_in_feed(store: Store) -> list[tuple[str, str | None]]:
     page = await changes.read_changes(store, "acme", after=0, first=500)
-    return [
-        (d["contactId"], (d.get("identifier") or {}).get("value"))
-        for d in page.docs
-        if d["kind"] == "IDENTIFIER_CLAIMED"
-    ]
+    found: list[tuple[str, str | None]] = []
+    for d in page.docs:
+        if d["kind"] == "IDENTIFIER_CLAIMED":
+            identifier = d.get("identifier")
+            found.append((d["contactId"], identifier["value"] if identifier else None))
+    return found
 
 
 @pytest.mark.parametrize("write", ["update", "delete", "upsert"])

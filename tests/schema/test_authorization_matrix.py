@@ -55,6 +55,7 @@ COLLECTIONS = (
     "conversations",
     "merge_sets",
     "notes",
+    "erasure_receipts",
     "web_events",
     "web_sessions",
     "identity_settings",
@@ -70,6 +71,7 @@ RECORD = """mutation($i: InteractionInput!) {
   recordInteraction(input: $i) { conversation { id } contact { id } created }
 }"""
 MERGE = "mutation($ids: [ID!]!) { mergeContacts(contactIds: $ids) { id } }"
+ERASE = "mutation($id: ID!) { eraseContact(id: $id) { id contactIds } }"
 LINK = """mutation($conv: ID!, $id: ID!) {
   linkConversation(conversationId: $conv, contactId: $id) { id externalContactId }
 }"""
@@ -293,6 +295,12 @@ async def a_new_interaction(w: World) -> Vars:
     }
 
 
+async def an_erasure(w: World) -> Vars:
+    """A receipt to list: acme erased a contact."""
+    await w.api.gql("mutation($id: ID!) { eraseContact(id: $id) { id } }", {"id": await w.auto()})
+    return {}
+
+
 async def new_web_events(w: World) -> Vars:
     at = datetime.now(UTC).isoformat()
     return {"e": [{"cookie": f"ck-{uuid.uuid4().hex[:10]}", "type": "PAGE_VIEW", "at": at}]}
@@ -435,6 +443,22 @@ PERMISSION_CASES: list[Case] = [
         V.CONVERSATION_VIEW_ALL,
         a_linked_conversation,
         ("conversations",),
+    ),
+    Case(
+        "Query.erasureReceipts",
+        "query { erasureReceipts { edges { node { id contactIds } } } }",
+        V.CONTACT_ERASE,
+        an_erasure,
+        ("erasureReceipts",),
+    ),
+    # mutations
+    Case(
+        "Mutation.eraseContact",
+        'mutation($id: ID!) { eraseContact(id: $id, reason: "asked") { id contactIds } }',
+        V.CONTACT_ERASE,
+        an_ancestor,
+        ("eraseContact",),
+        writes=("contacts", "identifiers", "conversations", "merge_sets", "erasure_receipts"),
     ),
     Case(
         "Query.changes",
@@ -967,6 +991,11 @@ async def own_and_acme_contacts(w: World) -> Vars:
     return {"ids": [await w.contact(OTHER), await w.auto()]}
 
 
+async def acme_erasure(w: World) -> Vars:
+    await an_erasure(w)
+    return {}
+
+
 async def acme_pair(w: World) -> Vars:
     return {"ids": [await w.auto(), await w.auto()]}
 
@@ -1348,6 +1377,14 @@ TENANCY_CASES: list[Foreign] = [
         'mutation($id: ID!) { addNote(contactId: $id, text: "hello") { id } }',
         acme_contact,
         "NOT_FOUND",
+    ),
+    F("eraseContact", ERASE, acme_contact, "NOT_FOUND"),
+    F("eraseContact(ancestor)", ERASE, acme_ancestor, "NOT_FOUND"),
+    F(
+        "erasureReceipts",
+        "query { erasureReceipts { edges { node { id contactIds } } } }",
+        acme_erasure,
+        "absent",
     ),
     F("mergeContacts(own + foreign)", MERGE, own_and_acme_contacts, "NOT_FOUND"),
     F("mergeContacts(foreign pair)", MERGE, acme_pair, "NOT_FOUND"),

@@ -185,6 +185,12 @@ LINK = """mutation($c: ID!, $id: ID!) {
   linkConversation(conversationId: $c, contactId: $id) { id externalContactId }
 }"""
 UNLINK = "mutation($c: ID!) { unlinkConversation(conversationId: $c) { id } }"
+ERASE = "mutation($id: ID!, $r: String) { eraseContact(id: $id, reason: $r) { conversations } }"
+RECEIPTS = """query($first: Int!, $after: String) {
+  erasureReceipts(first: $first, after: $after) {
+    totalCount pageInfo { endCursor } edges { node { id contactIds } }
+  }
+}"""
 RECORD = """mutation($i: InteractionInput!) {
   recordInteraction(input: $i) {
     created conversation { id } contact { id journey { conversationCount } }
@@ -541,6 +547,26 @@ class Battery:
         assert again.unchanged == 2
         assert await find_violations(self.store, ORG) == []
 
+    async def privacy(self) -> None:
+        """eraseContact (a merge set with conversations, through an ancestor), the receipts
+        and the person export."""
+        gql = self.api.gql
+        heads = list(self.seeded.set_heads.values())
+        sets = self.plain.merge_sets.find({"org": ORG, "canonicalId": {"$in": heads[2:4]}})
+        members = {s["canonicalId"]: s["memberIds"] for s in await sets.to_list()}
+        ancestor = next(m for m in members[heads[2]] if m != heads[2])
+        token = {"Authorization": f"Bearer {self.api.token()}"}
+        for contact_id in (heads[3], ancestor):
+            response = await self.api.http.get(f"/export/person/{contact_id}.json", headers=token)
+            assert response.status_code == 200, response.text
+        receipt = await gql(ERASE, {"id": ancestor, "reason": "explain"})
+        assert receipt["eraseContact"]["conversations"] > 0
+        single = await self.some({"org": ORG, "type": "CURATED", "mergeSetId": None}, 2)
+        await gql(ERASE, {"id": single[1]["_id"]})
+        first = await gql(RECEIPTS, {"first": 1})
+        after = first["erasureReceipts"]["pageInfo"]["endCursor"]
+        await gql(RECEIPTS, {"first": 1, "after": after})
+
 
 # The one shape allowed to examine more than it returns, as long as it is an index scan: a
 # page of a merge set of several members is one command (the command-count tests hold a
@@ -588,6 +614,7 @@ async def test_every_command_of_every_operation_is_index_only(
     await battery.subscription()
     await battery.change_feed()
     await battery.exports_and_cli()
+    await battery.privacy()
     log.enabled = False
     assert len({p.shape for p in log.probes}) > 40  # the battery did reach every operation
     found = await verdicts(store.db, log)
