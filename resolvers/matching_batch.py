@@ -92,9 +92,7 @@ async def _find(
 ) -> _Found:
     claimed, named, blocks = await _first_round(store, org, subjects, given)
     found = {d["_id"]: d for d in named}
-    evidence = list(
-        {k for s in subjects for k in _evidence(s, claimed.get(s["_id"], []), blocks)}
-    )
+    evidence = list({k for s in subjects for k in _evidence(s, claimed.get(s["_id"], []), blocks)})
     holders: dict[str, str] = {}
     if evidence:
         held, listers = await asyncio.gather(
@@ -208,3 +206,8 @@ async def rebuild_org(
             if progress is not None:
                 progress(len(docs))
     return await pairs_collection(store).count_documents({"org": org})
+
+
+async def count_live(store: Store, org: str) -> int:
+    """How many contacts :func:`rebuild_org` reads (for a progress bar's total)."""
+    return await store.contacts.count_documents({"org": org, "readOnly": False})
