@@ -406,11 +406,10 @@ def seed(
 
 async def _rebuild_pairs(store: Store, org: str) -> int:
     """duplicateClusters' pairs of every live contact of the org, with a progress bar."""
-    from resolvers.matching_batch import count_live, rebuild_org
+    from resolvers.matching_batch import rebuild_org
 
-    with Progress(console=console) as progress:
+    with Progress(console=console) as progress:  # the total is unknown: counting would read all
         task = progress.add_task(f"finding duplicates in org {org}", total=None)
-        progress.update(task, total=await count_live(store, org))
         pairs = await rebuild_org(store, org, progress=lambda n: progress.advance(task, n))
     console.print(f"org {org}: {pairs} probable duplicate pairs", highlight=False)
     return pairs
