@@ -12,8 +12,10 @@ delete and one bulk write. Each read is bounded by the single contact's limit ti
 batch's size.
 
 :func:`rebuild_org` refreshes every live canonical contact of an org, batch by batch in id
-order per type (``org_scan``: ``{org, readOnly, type, _id}``), for data written without
-the per-write refresh (the seeded data set, the CSV import).
+order per type, for data written without
+the per-write refresh (the seeded data set, the CSV import). It reads them with the scan
+of ``scanContacts`` (:func:`resolvers.scan.scan_contacts`: id windows of ``org_scan``,
+so a page never reads the rest of its type), at most 200 a batch.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 
 from pymongo import ReplaceOne
 
-from resolvers import blocked_identifiers, liveness, matching
+from resolvers import blocked_identifiers, liveness, matching, scan
 from resolvers.blocked_identifiers import BlockList
 from resolvers.clock import now
 from resolvers.contact_fields import ContactType
@@ -193,18 +195,15 @@ async def rebuild_org(
     await pairs_collection(store).delete_many({"org": org})
     written: set[str] = set()
     blocks = await blocked_identifiers.load_block_list(store, org)
-    for kind in ContactType:
-        last: str | None = None
+    for kind in ContactType:  # one type at a time: an empty page ends its type
+        after: str | None = None
         while True:
-            query: dict[str, object] = {"org": org, "readOnly": False, "type": str(kind)}
-            if last is not None:
-                query["_id"] = {"$gt": last}
-            docs = await store.contacts.find(query).sort("_id", 1).limit(batch).to_list()
-            if not docs:
-                break
-            last = docs[-1]["_id"]
-            found = await refresh_many(store, org, docs, block_list=blocks)
+            page = await scan.scan_contacts(store, org, batch, after, [kind])
+            found = await refresh_many(store, org, page.docs, block_list=blocks)
             written.update(pair_id(org, i, s.contact["_id"]) for i, ss in found.items() for s in ss)
-            if progress is not None:
-                progress(len(docs))
+            if progress is not None and page.docs:
+                progress(len(page.docs))
+            if not page.has_next or page.end_cursor is None:
+                break
+            after = page.end_cursor
     return len(written)
