@@ -95,27 +95,14 @@ async def _find(
     claimed, named, blocks = await _first_round(store, org, subjects, given)
     found = {d["_id"]: d for d in named}
     evidence = list({k for s in subjects for k in _evidence(s, claimed.get(s["_id"], []), blocks)})
-    holders: dict[str, str] = {}
-    if evidence:
-        held, listers = await asyncio.gather(
-            store.identifiers.find(
-                {"org": org, "key": {"$in": evidence}}, {"key": 1, "contactId": 1, "expiresAt": 1}
-            ).to_list(),
-            store.contacts.find(
-                {"org": org, "keys": {"$in": evidence}},
-                PROJECTION,
-                limit=matching.LISTERS_LIMIT * len(subjects),
-            ).to_list(),
-        )
-        moment = now()
-        holders = {h["key"]: h["contactId"] for h in held if not liveness.is_expired(h, moment)}
-        found.update((d["_id"], d) for d in listers)
-        missing = list(set(holders.values()) - set(found))
-        if missing:
-            more = await store.contacts.find(
-                {"org": org, "_id": {"$in": missing}}, PROJECTION
-            ).to_list()
-            found.update((d["_id"], d) for d in more)
+    holders = await matching.read_holders(
+        store,
+        org,
+        evidence,
+        found,
+        projection=PROJECTION,
+        limit=matching.LISTERS_LIMIT * len(subjects),
+    )
     return _Found(claimed=claimed, holders=holders, blocks=blocks, contacts=found)
 
 
