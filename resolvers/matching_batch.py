@@ -56,6 +56,15 @@ class _Found:
     holders: dict[str, str]  # value -> live holder id
     blocks: BlockList
     contacts: dict[str, ContactDoc]  # every candidate by id
+    by_key: dict[str, list[str]]  # a listed value or a name/address key -> candidate ids
+
+
+def _index(contacts: dict[str, ContactDoc]) -> dict[str, list[str]]:
+    by_key: dict[str, list[str]] = {}
+    for contact_id, doc in contacts.items():
+        for k in [*(doc.get("keys") or ()), *(doc.get("matchKeys") or ())]:
+            by_key.setdefault(k, []).append(contact_id)
+    return by_key
 
 
 async def _first_round(
@@ -103,7 +112,9 @@ async def _find(
         projection=PROJECTION,
         limit=matching.LISTERS_LIMIT * len(subjects),
     )
-    return _Found(claimed=claimed, holders=holders, blocks=blocks, contacts=found)
+    return _Found(
+        claimed=claimed, holders=holders, blocks=blocks, contacts=found, by_key=_index(found)
+    )
 
 
 def _evidence(subject: ContactDoc, claimed: list[str], blocks: BlockList) -> list[str]:
@@ -114,21 +125,17 @@ def _evidence(subject: ContactDoc, claimed: list[str], blocks: BlockList) -> lis
 def _suggestions_of(subject: ContactDoc, found: _Found, region: str) -> list[Suggestion]:
     """The subject's suggestions among what the batch read (as matching.suggestions)."""
     evidence = _evidence(subject, found.claimed.get(subject["_id"], []), found.blocks)
-    wanted = set(evidence)
-    names = set(subject.get("matchKeys") or [])
-    holders = {k: h for k, h in found.holders.items() if k in wanted}
-    mine = set(holders.values())
+    holders = {k: found.holders[k] for k in evidence if k in found.holders}
     candidates = Candidates(evidence=evidence, holders=holders, contacts={})
+    related = set(holders.values())
+    for k in [*evidence, *(subject.get("matchKeys") or ())]:
+        related.update(found.by_key.get(k, ()))
     subject_fields = matching.fields_by_key(subject, region)
     moment = now()
     result: list[Suggestion] = []
-    for candidate in found.contacts.values():
-        related = (
-            candidate["_id"] in mine
-            or not wanted.isdisjoint(candidate.get("keys") or ())
-            or not names.isdisjoint(candidate.get("matchKeys") or ())
-        )
-        if not related or not matching.eligible(subject, candidate, moment):
+    for candidate_id in related:
+        candidate = found.contacts.get(candidate_id)
+        if candidate is None or not matching.eligible(subject, candidate, moment):
             continue
         shared = matching.shared_values(candidates, candidate)
         score, reasons = matching.assess(subject, candidate, shared, subject_fields)
