@@ -287,9 +287,11 @@ def import_contacts(
             console.print(f"ignoring unknown column(s) {ignored}", highlight=False)
         with Progress(console=console) as progress:
             task = progress.add_task(f"importing {path.name}", total=layout.rows)
-            return await import_rows(
+            report = await import_rows(
                 store, principal, read_rows(path, layout), lambda n: progress.advance(task, n)
             )
+        await _rebuild_pairs(store, org)
+        return report
 
     report = _run_with_store(settings, work)
     _print_import_report(report)
@@ -394,10 +396,32 @@ def seed(
             if stories and not told:
                 told = await write_stories(store, principal)
             progress.advance(task, 1)
+        if result is not None:
+            await _rebuild_pairs(store, org)
         return (told if stories else []), result
 
     told, result = _run_with_store(settings, work)
     _print_seeded(org, told, result)
+
+
+async def _rebuild_pairs(store: Store, org: str) -> int:
+    """duplicateClusters' pairs of every live contact of the org, with a progress bar."""
+    from resolvers.matching_batch import rebuild_org
+
+    with Progress(console=console) as progress:  # the total is unknown: counting would read all
+        task = progress.add_task(f"finding duplicates in org {org}", total=None)
+        pairs = await rebuild_org(store, org, progress=lambda n: progress.advance(task, n))
+    console.print(f"org {org}: {pairs} probable duplicate pairs", highlight=False)
+    return pairs
+
+
+@app.command()
+def pairs(
+    org: Annotated[str, typer.Option(metavar="ORG", help="Tenant whose pairs to rebuild.")] = "dev",
+) -> None:
+    """Rebuild the org's probable duplicate pairs (what duplicateClusters reads) from its
+    contacts: for data written around the gateway (scv seed and scv import do it)."""
+    _run_with_store(Settings(), lambda store: _rebuild_pairs(store, org))
 
 
 def _say_already_seeded(org: str) -> None:

@@ -50,6 +50,7 @@ from resolvers.store import Store
 Progress = Callable[[int], None]
 
 BATCH = 2000
+TWIN_EVERY = 25  # one curated contact in 25 is a planted duplicate of the one before it
 HISTORY = timedelta(days=55)  # conversations start within this, inside the retention period
 CHANNEL_WEIGHTS: dict[Channel, int] = {
     Channel.VOICE: 30,
@@ -171,6 +172,7 @@ class _Person:
     doc: ContactDoc
     cookie: str | None = None
     via: str = claims.VIA_FIELD
+    unclaimed: frozenset[str] = frozenset()  # values an older twin lists and holds
     conversations: list[datetime] = field(default_factory=list)
 
 
@@ -219,6 +221,28 @@ def _plan_people(
         doc["_id"] = doc["canonicalId"] = object_id(ids, created)
         people.append(_Person(doc=doc, cookie=cookie, via=via))
     return people
+
+
+def _plant_twins(store: Store, org: str, people: list[_Person], rng: random.Random) -> None:
+    """Make every TWIN_EVERY-th curated contact a later duplicate of the curated contact
+    before it: the same name and that contact's work email as its personal email (a shared
+    identifier and a similar name: a pair duplicateClusters shows at its default 0.9)."""
+    curated = [p for p in people if p.doc["type"] == ContactType.CURATED]
+    for number in range(TWIN_EVERY - 1, len(curated), TWIN_EVERY):
+        original, twin = curated[number - 1], curated[number]
+        shared = original.doc["workEmail"]
+        fields: ContactFields = {
+            "firstName": original.doc["firstName"],
+            "lastName": original.doc["lastName"],
+            "cellPhone": twin.doc["cellPhone"],
+            "workEmail": twin.doc["workEmail"],
+            "personalEmail": shared,
+        }
+        created = to_db_precision(original.doc["createdAt"] + timedelta(days=rng.uniform(1, 30)))
+        doc = new_contact_doc(store, org, fields, ContactType.CURATED, moment=created)
+        doc["_id"] = doc["canonicalId"] = object_id(rng, created)
+        twin.doc = doc
+        twin.unclaimed = frozenset(k for k in doc["keys"] if k in original.doc["keys"])
 
 
 def _curated_fields(rng: random.Random, n: int, first: str, last: str) -> ContactFields:
@@ -381,6 +405,7 @@ async def seed(
     at = now()
     result = SeedResult()
     people = _plan_people(store, org, contacts, rng, ids, at)
+    _plant_twins(store, org, people, random.Random(f"twins:{org}:{seed}"))
     plan = _plan_conversations(people, conversations, rng, at)
     await _write_people(store, org, people, result, tick)
     # merge sets, through the merge resolver
@@ -520,7 +545,11 @@ def _finish_person(store: Store, person: _Person) -> ContactDoc:
 
 
 def _claims_of(org: str, person: _Person) -> list[ClaimDoc]:
-    docs = [claims.claim_doc(org, k, person.doc, person.via) for k in person.doc["keys"]]
+    docs = [
+        claims.claim_doc(org, k, person.doc, person.via)
+        for k in person.doc["keys"]
+        if k not in person.unclaimed
+    ]
     if person.cookie:
         cookie_key = key(IdentifierType.COOKIE, person.cookie)
         docs.append(claims.claim_doc(org, cookie_key, person.doc, claims.VIA_INTERACTION))

@@ -186,29 +186,51 @@ async def find_candidates(
     values = [*subject["keys"], *(c["key"] for c in claimed)]
     evidence = [k for k in blocks.keep(dict.fromkeys(values)) if is_evidence(k)]
     found = {d["_id"]: d for d in named}
-    holders: dict[str, str] = {}
-    if evidence:
-        held, listers = await asyncio.gather(
-            store.identifiers.find(
-                {"org": org, "key": {"$in": evidence}}, {"key": 1, "contactId": 1, "expiresAt": 1}
-            ).to_list(),
-            store.contacts.find(
-                {"org": org, "keys": {"$in": evidence}},
-                CANDIDATE_PROJECTION,
-                limit=LISTERS_LIMIT,
-                batch_size=LISTERS_LIMIT,
-            ).to_list(),
-        )
-        moment = now()
-        holders = {h["key"]: h["contactId"] for h in held if not liveness.is_expired(h, moment)}
-        found.update((d["_id"], d) for d in listers)
-        missing = [i for i in set(holders.values()) if i not in found and i != subject_id]
-        if missing:
-            more = await store.contacts.find(
-                {"org": org, "_id": {"$in": missing}}, CANDIDATE_PROJECTION
-            ).to_list()
-            found.update((d["_id"], d) for d in more)
+    holders = await read_holders(
+        store,
+        org,
+        evidence,
+        found,
+        projection=CANDIDATE_PROJECTION,
+        limit=LISTERS_LIMIT,
+        skip=subject_id,
+    )
     return Candidates(evidence=evidence, holders=holders, contacts=found)
+
+
+async def read_holders(
+    store: Store,
+    org: str,
+    evidence: list[str],
+    found: dict[str, ContactDoc],
+    *,
+    projection: Mapping[str, int],
+    limit: int,
+    skip: str | None = None,
+) -> dict[str, str]:
+    """The live holder of each value (returned), and into ``found`` the contacts listing
+    one (at most ``limit``) and the holders not in it yet but ``skip`` (the subject): two
+    rounds, none without values."""
+    if not evidence:
+        return {}
+    held, listers = await asyncio.gather(
+        store.identifiers.find(
+            {"org": org, "key": {"$in": evidence}}, {"key": 1, "contactId": 1, "expiresAt": 1}
+        ).to_list(),
+        store.contacts.find(
+            {"org": org, "keys": {"$in": evidence}}, projection, limit=limit, batch_size=limit
+        ).to_list(),
+    )
+    moment = now()
+    holders = {h["key"]: h["contactId"] for h in held if not liveness.is_expired(h, moment)}
+    found.update((d["_id"], d) for d in listers)
+    missing = list(set(holders.values()) - set(found) - {skip})
+    if missing:
+        more = await store.contacts.find(
+            {"org": org, "_id": {"$in": missing}}, projection
+        ).to_list()
+        found.update((d["_id"], d) for d in more)
+    return holders
 
 
 async def _block_list(store: Store, org: str, given: BlockList | None) -> BlockList:

@@ -77,11 +77,11 @@ async def refresh(
     if not fresh:
         await pairs.delete_many({"org": org, "ids": contact["_id"]})
     if found:
-        await pairs.bulk_write([_replacement(org, contact["_id"], s) for s in found], ordered=False)
+        await pairs.bulk_write([replacement(org, contact["_id"], s) for s in found], ordered=False)
     return found
 
 
-def _replacement(org: str, subject_id: str, suggestion: matching.Suggestion) -> ReplaceOne[Any]:
+def replacement(org: str, subject_id: str, suggestion: matching.Suggestion) -> ReplaceOne[Any]:
     other = suggestion.contact["_id"]
     doc = {
         "_id": pair_id(org, subject_id, other),

@@ -19,10 +19,11 @@ canonical contact.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from pymongo.errors import PyMongoError
 
-from resolvers import identity_settings, matching_pairs, merges
+from resolvers import identity_settings, matching_batch, matching_pairs, merges
 from resolvers.contact_fields import ContactType
 from resolvers.contacts import get_canonical
 from resolvers.documents import ContactDoc, MatchReasonDoc, MergeEvidenceDoc
@@ -87,6 +88,40 @@ async def after_interaction(
             store, principal.org, contact, block_list=settings.block_list, fresh=True
         )
     return contact
+
+
+async def after_bulk_write(
+    store: Store, principal: Principal, contacts: Sequence[ContactDoc]
+) -> dict[str, ContactDoc]:
+    """:func:`after_write` for every contact a bulk create/update wrote: their pairs are
+    refreshed together (:func:`resolvers.matching_batch.refresh_many`, a constant number of
+    commands); with ``autoMerge`` on, only the contacts with a suggestion scoring at least
+    ``autoMergeMinScore`` merge, one merge each (a contact an earlier one of the call merged
+    with is shown as that merge's canonical contact). Returns the contact to show per id."""
+    settings = await identity_settings.get_settings(store, principal.org)
+    found = await matching_batch.refresh_many(
+        store, principal.org, contacts, block_list=settings.block_list
+    )
+    shown: dict[str, ContactDoc] = {c["_id"]: c for c in contacts}
+    if not settings.auto_merge:
+        return shown
+    merged_ids: set[str] = set()  # merged by an earlier item of this call
+    for contact in contacts:
+        strong = [
+            s
+            for s in found.get(contact["_id"], [])
+            if s.score >= settings.auto_merge_min_score and s.contact["_id"] not in merged_ids
+        ]
+        chosen = allowed_partners(contact, strong)
+        if contact["_id"] in merged_ids or not chosen:
+            continue
+        merged = await _auto_merge(store, principal, contact, strong)
+        if merged is not contact:
+            for member in (contact["_id"], *(s.contact["_id"] for s in chosen)):
+                merged_ids.add(member)
+                if member in shown:
+                    shown[member] = merged
+    return shown
 
 
 async def auto_merge_after_write(

@@ -81,6 +81,22 @@ class IntegrationQuery:
         return Connection.of(page, Contact.from_doc, after_given=cursor is not None)
 
 
+async def _matched(info: Info, results: list[bulk.ItemResult]) -> list[bulk.ItemResult]:
+    """Match pairs and automatic merging for every written item, as createContact and
+    updateContact do for one (batched: :func:`matching_writes.after_bulk_write`); an item
+    merged automatically shows the new canonical contact."""
+    written = {r.contact["_id"]: r.contact for r in results if r.contact is not None}
+    if written:
+        ctx = info.context
+        shown = await matching_writes.after_bulk_write(
+            ctx.store, ctx.principal, list(written.values())
+        )
+        for result in results:
+            if result.contact is not None:
+                result.contact = shown.get(result.contact["_id"], result.contact)
+    return results
+
+
 @strawberry.type
 class IntegrationMutation:
     @strawberry.mutation(permission_classes=[CanAddContacts])
@@ -89,9 +105,8 @@ class IntegrationMutation:
     ) -> list[BulkResult]:
         ctx = info.context
         patches = [to_patch(i) for i in inputs]
-        return [
-            BulkResult.of(r) for r in await bulk.create_contacts(ctx.store, ctx.principal, patches)
-        ]
+        results = await bulk.create_contacts(ctx.store, ctx.principal, patches)
+        return [BulkResult.of(r) for r in await _matched(info, results)]
 
     @strawberry.mutation(permission_classes=[CanEditContacts])
     async def bulk_update_contacts(
@@ -99,9 +114,8 @@ class IntegrationMutation:
     ) -> list[BulkResult]:
         ctx = info.context
         items = [(str(u.id), to_patch(u.input)) for u in updates]
-        return [
-            BulkResult.of(r) for r in await bulk.update_contacts(ctx.store, ctx.principal, items)
-        ]
+        results = await bulk.update_contacts(ctx.store, ctx.principal, items)
+        return [BulkResult.of(r) for r in await _matched(info, results)]
 
     @strawberry.mutation(permission_classes=[CanDeleteContacts])
     async def bulk_delete_contacts(self, info: Info, ids: list[strawberry.ID]) -> list[BulkResult]:

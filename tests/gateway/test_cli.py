@@ -77,6 +77,28 @@ async def test_import_creates_contacts_reports_bad_rows_and_is_idempotent(
     assert alexis is not None and alexis["address"]["city"] == "Charleston"
 
 
+async def test_import_then_pairs_finds_near_duplicate_rows(
+    cli_env: str, client: AsyncMongoClient[Doc], tmp_path: Path
+) -> None:
+    source = tmp_path / "twins.csv"
+    source.write_text(
+        "firstName,lastName,cellPhone,workPhone\n"
+        "Jonathan,Smith,+1 803-555-1234,\n"
+        "Jonathon,Smith,,803 555 1234\n"
+    )
+    runner = CliRunner()
+    imported = await asyncio.to_thread(runner.invoke, app, ["import", str(source), "--org", "acme"])
+    assert imported.exit_code == 0, imported.output
+    assert "org acme: 1 probable duplicate pairs" in imported.output
+    pairs = client[cli_env]["match_pairs"]
+    [pair] = await pairs.find({"org": "acme"}).to_list()
+    assert pair["score"] >= 0.9
+    await pairs.delete_many({})
+    rebuilt = await asyncio.to_thread(runner.invoke, app, ["pairs", "--org", "acme"])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert await pairs.find({"org": "acme"}).to_list() == [pair]
+
+
 def test_token_command_mints_a_token_for_the_secret(cli_env: str) -> None:
     result = CliRunner().invoke(
         app, ["token", "--org", "acme", "--sub", "bi-tool", "-p", "externalContacts:*:*"]

@@ -31,7 +31,7 @@ from gateway.export import ndjson_lines
 from gateway.seeding import SeedResult, object_id, seed
 from gateway.settings import Settings
 from gateway.webhook_delivery import DeliveryConfig, WebhookDeliverer
-from resolvers import changes
+from resolvers import changes, matching_batch
 from resolvers.contact_fields import ContactType
 from resolvers.documents import ContactDoc
 from resolvers.importer import import_rows
@@ -545,6 +545,8 @@ class Battery:
         assert report_.failed == 0, report_.errors
         again = await import_rows(self.store, someone, rows)
         assert again.unchanged == 2
+        # scv import, scv seed and scv pairs: the org's match pairs, batch by batch
+        assert await matching_batch.rebuild_org(self.store, ORG, batch=100) > 0
         assert await find_violations(self.store, ORG) == []
 
     async def privacy(self) -> None:
