@@ -63,7 +63,6 @@ from resolvers.principal import Principal
 from resolvers.store import Store, aggregate_rows
 
 MAX_IDENTIFIERS = 20
-WEB_EVENTS = "recordWebEvents"  # Change.by of what resolving web events writes
 MAX_RESOLVE_ATTEMPTS = 10
 DETAIL_FIELDS = ("queue", "agent", "wrapUpCode", "status", "notes")
 
@@ -220,24 +219,24 @@ async def record_interaction(
 
 
 async def resolve_and_stitch(
-    store: Store, org: str, interaction: Interaction
+    store: Store, principal: Principal, interaction: Interaction
 ) -> tuple[ContactDoc, bool, list[str]]:
     """recordInteraction's resolution for identifiers without a conversation: resolve (or
     auto-create), stitch the unclaimed identifiers, renew the expiry. The resolved canonical
     contact, whether this call created it and the keys it stitched (for :func:`undo`).
     recordWebEvents resolves cookies with it."""
-    # recordWebEvents records these changes in its batch's transaction: none here
-    store = _without_feed(store)
-    who = Principal(org=org, sub=WEB_EVENTS)
-    contact, created, taken = await _resolve(store, who, interaction)
+    # recordWebEvents records these changes in its batch's transaction: none here, but for
+    # a value handed to its lister (nothing undoes that: it records its change itself)
+    quiet = _without_feed(store)
+    contact, created, taken = await _resolve(quiet, principal, interaction, handing=store)
     if contact is None:  # only when resolution kept losing races
         raise Conflict("the identifiers are changing concurrently; try again")
     stitched: list[str] = []
     try:
-        stitched = await _stitch(store, who, interaction.keys, contact, taken)
-        contact = await _renew_expiry(store, org, contact, interaction.started_at)
+        stitched = await _stitch(quiet, principal, interaction.keys, contact, taken)
+        contact = await _renew_expiry(quiet, principal.org, contact, interaction.started_at)
     except BaseException:
-        await undo(store, org, contact, created=created, stitched=stitched)
+        await undo(store, principal, contact, created=created, stitched=stitched)
         raise
     return contact, created, stitched
 
@@ -297,15 +296,16 @@ async def claimed_contact(
 
 
 async def _resolve(
-    store: Store, principal: Principal, interaction: Interaction
+    store: Store, principal: Principal, interaction: Interaction, *, handing: Store | None = None
 ) -> tuple[ContactDoc | None, bool, set[str] | None]:
-    """The resolved contact, whether this call created it, and the keys known claimed."""
+    """The resolved contact, whether this call created it, and the keys known claimed.
+    ``handing``: the store that hands unclaimed values to their listers (``store``)."""
     keys, org = interaction.keys, principal.org
     for _ in range(MAX_RESOLVE_ATTEMPTS):
         holder, taken = await claimed_contact(store, org, keys)
         if holder is not None:
             return holder, False, taken
-        if keys and await _hand_listed_keys_to_listers(store, principal, keys):
+        if keys and await _hand_listed_keys_to_listers(handing or store, principal, keys):
             continue
         draft = _auto_contact(store, org, interaction)
         first_key = keys[0] if keys else None
@@ -391,12 +391,18 @@ async def _stitch(
 
 
 async def undo(
-    store: Store, org: str, contact: ContactDoc | None, *, created: bool, stitched: list[str]
+    store: Store,
+    principal: Principal,
+    contact: ContactDoc | None,
+    *,
+    created: bool,
+    stitched: list[str],
 ) -> None:
     """recordWebEvents undoes its resolutions the same way when its write fails (its batch
     recorded no change of them: nor does the undoing)."""
+    quiet = _without_feed(store)
     await writes.undo(
-        _without_feed(store), org, WEB_EVENTS, contact, created=created, stitched=stitched
+        quiet, principal.org, principal.sub, contact, created=created, stitched=stitched
     )
 
 
