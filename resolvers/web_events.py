@@ -278,7 +278,8 @@ async def _known_cookies(store: Store, org: str, events: list[WebEvent]) -> dict
 # --- the write -----------------------------------------------------------------------------
 
 
-def _doc(org: str, event: WebEvent, retention_days: int) -> WebEventDoc:
+def event_doc(org: str, event: WebEvent, retention_days: int) -> WebEventDoc:
+    """The stored document of ``event`` (also what the privacy bench stores)."""
     doc: WebEventDoc = {
         "_id": new_id(),
         "org": org,
@@ -315,7 +316,7 @@ async def _new_docs(
             if event.event_id in stored:
                 continue
             stored.add(event.event_id)
-        docs.append(_doc(org, event, store.config.retention_days))
+        docs.append(event_doc(org, event, store.config.retention_days))
     return docs
 
 
