@@ -470,22 +470,7 @@ async def _store_conversation(
     server): the stored document is the one read before (``existing``) with the new details,
     or the inserted one."""
     moment = now()
-    duration = (
-        (interaction.ended_at - interaction.started_at).total_seconds()
-        if interaction.ended_at is not None
-        else None
-    )
-    details: dict[str, Any] = {  # the $set of the upsert
-        "channel": str(interaction.channel),
-        "direction": str(interaction.direction),
-        "startedAt": interaction.started_at,
-        "endedAt": interaction.ended_at,
-        "durationSeconds": duration,
-        "identifiers": interaction.seen,
-        "expiresAt": interaction.started_at + timedelta(days=store.config.retention_days),
-        "modifiedAt": moment,
-        **interaction.details,
-    }
+    details = _conversation_details(store, interaction, moment)  # the $set of the upsert
     where = {"org": org, "cid": interaction.conversation_id}
     for _ in range(3):
         inserted = {"_id": new_id(), "createdAt": moment, "externalContactId": contact_id}
@@ -496,29 +481,73 @@ async def _store_conversation(
         except DuplicateKeyError:
             existing = None  # a concurrent first recording of the same id: update it instead
             continue
-        started, channel = details["startedAt"], details["channel"]
         if result.upserted_id is not None:
+            started, channel = details["startedAt"], details["channel"]
             await conversation_counts.record(store, org, [(started, channel, 1)])
             # the stored document: exactly these keys (a ConversationDoc by construction)
             return cast(ConversationDoc, {**where, **details, **inserted})
-        if existing is None:  # recorded concurrently after this call's first read
-            existing = await store.conversations.find_one(where)
-            if existing is None:
-                continue
-        elif (existing["startedAt"], existing["channel"]) != (started, channel):
-            moved = [(existing["startedAt"], existing["channel"], -1), (started, channel, 1)]
-            await conversation_counts.record(store, org, moved)
-        doc = cast(ConversationDoc, {**existing, **details})
-        if doc.get("externalContactId") is None and contact_id is not None:
-            linked = await store.conversations.update_one(
-                {**where, "externalContactId": None}, {"$set": {"externalContactId": contact_id}}
-            )
-            if linked.matched_count == 1:
-                doc["externalContactId"] = contact_id
-            else:  # linked concurrently: the link that won
-                doc = await store.conversations.find_one(where) or doc
-        return doc
+        doc = await _updated_conversation(store, where, details, existing)
+        if doc is None:  # recorded concurrently after this call's first read, then gone
+            existing = None
+            continue
+        return await _link_if_unlinked(store, where, doc, contact_id)
     raise Conflict("the conversation is being recorded concurrently; try again")
+
+
+def _conversation_details(
+    store: Store, interaction: Interaction, moment: datetime
+) -> dict[str, Any]:
+    """What a recording sets on its conversation, inserted or updated."""
+    duration = (
+        (interaction.ended_at - interaction.started_at).total_seconds()
+        if interaction.ended_at is not None
+        else None
+    )
+    return {
+        "channel": str(interaction.channel),
+        "direction": str(interaction.direction),
+        "startedAt": interaction.started_at,
+        "endedAt": interaction.ended_at,
+        "durationSeconds": duration,
+        "identifiers": interaction.seen,
+        "expiresAt": interaction.started_at + timedelta(days=store.config.retention_days),
+        "modifiedAt": moment,
+        **interaction.details,
+    }
+
+
+async def _updated_conversation(
+    store: Store,
+    where: dict[str, Any],
+    details: dict[str, Any],
+    existing: ConversationDoc | None,
+) -> ConversationDoc | None:
+    """The updated conversation as stored (read again when this call had not read it: None
+    when it is gone), its count buckets moved when its start or channel changed."""
+    started, channel = details["startedAt"], details["channel"]
+    if existing is None:  # recorded concurrently after this call's first read
+        existing = await store.conversations.find_one(where)
+        if existing is None:
+            return None
+    elif (existing["startedAt"], existing["channel"]) != (started, channel):
+        moved = [(existing["startedAt"], existing["channel"], -1), (started, channel, 1)]
+        await conversation_counts.record(store, where["org"], moved)
+    return cast(ConversationDoc, {**existing, **details})
+
+
+async def _link_if_unlinked(
+    store: Store, where: dict[str, Any], doc: ConversationDoc, contact_id: str | None
+) -> ConversationDoc:
+    """An unlinked conversation is linked to the resolved contact (a link is kept)."""
+    if doc.get("externalContactId") is not None or contact_id is None:
+        return doc
+    linked = await store.conversations.update_one(
+        {**where, "externalContactId": None}, {"$set": {"externalContactId": contact_id}}
+    )
+    if linked.matched_count == 1:
+        doc["externalContactId"] = contact_id
+        return doc
+    return await store.conversations.find_one(where) or doc  # linked concurrently: the winner
 
 
 async def other_matches(
