@@ -353,11 +353,7 @@ async def bench(
         )
         console.print(f"seeded in {time.perf_counter() - started:.0f} s")
         head_id = set_head(result, 10)
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}",
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=300,
-        ) as http:
+        async with gateway_client(port, token) as http:
             await wait_ready(http, gateway)
             fixture = await make_fixture(
                 http, store, ORG, args.calls, set_head(result, 3), head_id, result.phones
@@ -416,14 +412,18 @@ async def web_only(
         return [Row(*row) for row in await web_rows(http, store, ORG, calls)]
 
 
-async def privacy_only(
-    port: int, gateway: subprocess.Popen[bytes], token: str, store: Store, rounds: int
-) -> list[Row]:
-    async with httpx.AsyncClient(
+def gateway_client(port: int, token: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
         base_url=f"http://127.0.0.1:{port}",
         headers={"Authorization": f"Bearer {token}"},
         timeout=300,
-    ) as http:
+    )
+
+
+async def privacy_only(
+    port: int, gateway: subprocess.Popen[bytes], token: str, store: Store, rounds: int
+) -> list[Row]:
+    async with gateway_client(port, token) as http:
         await wait_ready(http, gateway)
         return [Row(*r) for r in await measure_privacy(http, store, ORG, rounds)]
 
