@@ -345,17 +345,15 @@ async def bench(
         await store.ensure_indexes()
         if args.web_only:  # the web-journey rows alone (bench.web), no seed
             return [], await web_only(port, gateway, token, store, args.calls)
+        if args.privacy_only:  # the person export and erasure rows alone, no seed
+            return [], await privacy_only(port, gateway, token, store, args.pulls)
         started = time.perf_counter()
         result = await seed_data(
             store, (args.contacts, args.merge_sets, args.conversations), console
         )
         console.print(f"seeded in {time.perf_counter() - started:.0f} s")
         head_id = set_head(result, 10)
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}",
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=300,
-        ) as http:
+        async with gateway_client(port, token) as http:
             await wait_ready(http, gateway)
             fixture = await make_fixture(
                 http, store, ORG, args.calls, set_head(result, 3), head_id, result.phones
@@ -412,6 +410,22 @@ async def web_only(
     ) as http:
         await wait_ready(http, gateway)
         return [Row(*row) for row in await web_rows(http, store, ORG, calls)]
+
+
+def gateway_client(port: int, token: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=300,
+    )
+
+
+async def privacy_only(
+    port: int, gateway: subprocess.Popen[bytes], token: str, store: Store, rounds: int
+) -> list[Row]:
+    async with gateway_client(port, token) as http:
+        await wait_ready(http, gateway)
+        return [Row(*r) for r in await measure_privacy(http, store, ORG, rounds)]
 
 
 async def identity_table(store: Store, planted: identity.Planted, calls: int) -> list[Row]:
@@ -498,6 +512,9 @@ def main() -> int:
     )
     parser.add_argument("--pulls", type=int, default=2, help="BI pulls of each kind")
     parser.add_argument("--web-only", action="store_true", help="only the web-journey rows")
+    parser.add_argument(
+        "--privacy-only", action="store_true", help="only the person export and erasure rows"
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     with (

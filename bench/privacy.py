@@ -2,12 +2,14 @@
 
 A *heavy person* is a CURATED contact with a phone and an email, merged with an
 auto-created contact, with :data:`CONVERSATIONS` conversations linked to its members (the
-documents ``recordInteraction`` stores, and their count buckets). Each round seeds two such
+documents ``recordInteraction`` stores, and their count buckets) and :data:`WEB_EVENTS` web
+events on two cookies it claims (the documents ``recordWebEvents`` stores, 500 a batch, and
+the sessions it keeps: sessions of 10 events). Each round seeds two such
 people, then, interleaved:
 
 - ``GET /export/person/{id}.json`` of one (streamed to the end; its size is reported) against
   the raw driver reading the same documents (members, claims, conversations by the journey's
-  index) and writing them with orjson;
+  index, the cookies' sessions and events) and writing them with orjson;
 - ``eraseContact`` of one over HTTP (one transaction) against the raw driver deleting the
   other's documents with the same indexed ``delete_many`` calls, without a transaction, a
   receipt, the merge history or the count buckets.
@@ -27,16 +29,21 @@ import httpx
 import orjson
 
 from gateway.embedded_daemon import TRANSACTION_LIFETIME_S
-from resolvers import claims, conversation_counts
+from resolvers import claims, conversation_counts, web_events, web_sessions
 from resolvers.clock import now
 from resolvers.contact_fields import ContactType
 from resolvers.contacts import new_contact_doc, new_id
 from resolvers.documents import ContactDoc, ConversationDoc
+from resolvers.identifiers import IdentifierType, key
 from resolvers.store import Store
 
 CONVERSATIONS = 1000
+WEB_EVENTS = 5000
+WEB_BATCH = 500  # recordWebEvents' largest batch
+SESSION_EVENTS = 20  # events of one visit, across the two cookies: 10 a session
 CHANNELS = ("VOICE", "SMS", "EMAIL", "WEB_CHAT")
-ERASE = 'mutation($id: ID!) { eraseContact(id: $id, reason: "bench") { conversations } }'
+ERASE = """mutation($id: ID!) {
+  eraseContact(id: $id, reason: "bench") { conversations webEvents } }"""
 
 Row = tuple[str, str, str, str, str, bool | None]  # measure, gateway, raw, ratio, target, met
 
@@ -74,7 +81,35 @@ async def heavy_person(store: Store, org: str, n: int) -> list[str]:
     ]
     await store.conversations.insert_many(docs)
     await conversation_counts.record(store, org, [(d["startedAt"], d["channel"], 1) for d in docs])
+    await web_visits(store, org, head, moment)
     return [head["_id"], other["_id"]]
+
+
+async def web_visits(store: Store, org: str, head: ContactDoc, moment: Any) -> None:
+    """:data:`WEB_EVENTS` page views on two cookies ``head`` claims, stored as
+    ``recordWebEvents`` stores them (its documents, its session rebuild), a batch at a time."""
+    cookies = [f"heavy-{head['_id']}-{device}" for device in ("laptop", "phone")]
+    keys = [key(IdentifierType.COOKIE, c) for c in cookies]
+    await claims.claim_all(store, org, keys, head, claims.VIA_INTERACTION)
+    events = [_page_view(cookies[i % 2], i, moment) for i in range(WEB_EVENTS)]
+    for start in range(0, WEB_EVENTS, WEB_BATCH):
+        batch = events[start : start + WEB_BATCH]
+        docs = [web_events.event_doc(org, e, store.config.retention_days) for e in batch]
+        await store.web_events.insert_many(docs)
+        await web_sessions.rebuild(store, org, docs)
+
+
+def _page_view(cookie: str, i: int, moment: Any) -> web_events.WebEvent:
+    visit, step = divmod(i, SESSION_EVENTS)  # a visit every 2 hours, a page a minute
+    return web_events.WebEvent(
+        cookie=cookie,
+        event_id=None,
+        type=web_events.WebEventType.PAGE_VIEW,
+        at=moment - timedelta(hours=2 * visit, minutes=SESSION_EVENTS - step),
+        details={"url": f"/products/{i % 40}", "title": "Products", "referrer": None, "name": None},
+        attributes=[],
+        provided={},
+    )
 
 
 def _conversation(
@@ -120,7 +155,15 @@ async def export_raw(store: Store, org: str, members: list[str]) -> int:
         {"org": org, "externalContactId": {"$in": members}}, batch_size=1000
     ).sort([("startedAt", -1), ("_id", -1)])
     conversations = await cursor.to_list()
-    return len(orjson.dumps([contacts, held, conversations], default=str))
+    cookies = {"$in": _cookies(held)}
+    sessions = await store.web_sessions.find({"org": org, "cookie": cookies}).to_list()
+    events = await store.web_events.find({"org": org, "cookie": cookies}).to_list()
+    return len(orjson.dumps([contacts, held, conversations, sessions, events], default=str))
+
+
+def _cookies(held: list[Any]) -> list[str]:
+    prefix = f"{IdentifierType.COOKIE}:"
+    return [h["key"].removeprefix(prefix) for h in held if h["key"].startswith(prefix)]
 
 
 async def erase_over_http(http: httpx.AsyncClient, contact_id: str) -> None:
@@ -128,9 +171,14 @@ async def erase_over_http(http: httpx.AsyncClient, contact_id: str) -> None:
     body = response.json()
     assert "errors" not in body, body
     assert body["data"]["eraseContact"]["conversations"] == CONVERSATIONS
+    assert body["data"]["eraseContact"]["webEvents"] == WEB_EVENTS
 
 
 async def erase_raw(store: Store, org: str, members: list[str]) -> None:
+    held = await store.identifiers.find({"org": org, "contactId": {"$in": members}}).to_list()
+    cookies = {"$in": _cookies(held)}
+    await store.web_events.delete_many({"org": org, "cookie": cookies})
+    await store.web_sessions.delete_many({"org": org, "cookie": cookies})
     await store.contacts.delete_many({"org": org, "_id": {"$in": members}})
     await store.identifiers.delete_many({"org": org, "contactId": {"$in": members}})
     await store.conversations.delete_many({"org": org, "externalContactId": {"$in": members}})
@@ -160,7 +208,10 @@ async def measure_privacy(
         best["erase"] = min(best.get("erase", took), took)
         took, _ = await timed(erase_raw(store, org, twin))
         best["erase raw"] = min(best.get("erase raw", took), took)
-    label = f"a person with {CONVERSATIONS:,} conversations, best of {rounds}"
+    label = (
+        f"a person with {CONVERSATIONS:,} conversations and {WEB_EVENTS:,} web events,"
+        f" best of {rounds}"
+    )
     return [
         (
             f"person export ({label}; {size / 1024:,.0f} KiB)",

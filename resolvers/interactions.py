@@ -63,7 +63,6 @@ from resolvers.principal import Principal
 from resolvers.store import Store, aggregate_rows
 
 MAX_IDENTIFIERS = 20
-WEB_EVENTS = "recordWebEvents"  # Change.by of what resolving web events writes
 MAX_RESOLVE_ATTEMPTS = 10
 DETAIL_FIELDS = ("queue", "agent", "wrapUpCode", "status", "notes")
 
@@ -220,24 +219,24 @@ async def record_interaction(
 
 
 async def resolve_and_stitch(
-    store: Store, org: str, interaction: Interaction
+    store: Store, principal: Principal, interaction: Interaction
 ) -> tuple[ContactDoc, bool, list[str]]:
     """recordInteraction's resolution for identifiers without a conversation: resolve (or
     auto-create), stitch the unclaimed identifiers, renew the expiry. The resolved canonical
     contact, whether this call created it and the keys it stitched (for :func:`undo`).
     recordWebEvents resolves cookies with it."""
-    # recordWebEvents records these changes in its batch's transaction: none here
-    store = _without_feed(store)
-    who = Principal(org=org, sub=WEB_EVENTS)
-    contact, created, taken = await _resolve(store, who, interaction)
+    # recordWebEvents records these changes in its batch's transaction: none here, but for
+    # a value handed to its lister (nothing undoes that: it records its change itself)
+    quiet = _without_feed(store)
+    contact, created, taken = await _resolve(quiet, principal, interaction, handing=store)
     if contact is None:  # only when resolution kept losing races
         raise Conflict("the identifiers are changing concurrently; try again")
     stitched: list[str] = []
     try:
-        stitched = await _stitch(store, who, interaction.keys, contact, taken)
-        contact = await _renew_expiry(store, org, contact, interaction.started_at)
+        stitched = await _stitch(quiet, principal, interaction.keys, contact, taken)
+        contact = await _renew_expiry(quiet, principal.org, contact, interaction.started_at)
     except BaseException:
-        await undo(store, org, contact, created=created, stitched=stitched)
+        await undo(store, principal, contact, created=created, stitched=stitched)
         raise
     return contact, created, stitched
 
@@ -297,15 +296,16 @@ async def claimed_contact(
 
 
 async def _resolve(
-    store: Store, principal: Principal, interaction: Interaction
+    store: Store, principal: Principal, interaction: Interaction, *, handing: Store | None = None
 ) -> tuple[ContactDoc | None, bool, set[str] | None]:
-    """The resolved contact, whether this call created it, and the keys known claimed."""
+    """The resolved contact, whether this call created it, and the keys known claimed.
+    ``handing``: the store that hands unclaimed values to their listers (``store``)."""
     keys, org = interaction.keys, principal.org
     for _ in range(MAX_RESOLVE_ATTEMPTS):
         holder, taken = await claimed_contact(store, org, keys)
         if holder is not None:
             return holder, False, taken
-        if keys and await _hand_listed_keys_to_listers(store, principal, keys):
+        if keys and await _hand_listed_keys_to_listers(handing or store, principal, keys):
             continue
         draft = _auto_contact(store, org, interaction)
         first_key = keys[0] if keys else None
@@ -391,12 +391,18 @@ async def _stitch(
 
 
 async def undo(
-    store: Store, org: str, contact: ContactDoc | None, *, created: bool, stitched: list[str]
+    store: Store,
+    principal: Principal,
+    contact: ContactDoc | None,
+    *,
+    created: bool,
+    stitched: list[str],
 ) -> None:
     """recordWebEvents undoes its resolutions the same way when its write fails (its batch
     recorded no change of them: nor does the undoing)."""
+    quiet = _without_feed(store)
     await writes.undo(
-        _without_feed(store), org, WEB_EVENTS, contact, created=created, stitched=stitched
+        quiet, principal.org, principal.sub, contact, created=created, stitched=stitched
     )
 
 
@@ -464,22 +470,7 @@ async def _store_conversation(
     server): the stored document is the one read before (``existing``) with the new details,
     or the inserted one."""
     moment = now()
-    duration = (
-        (interaction.ended_at - interaction.started_at).total_seconds()
-        if interaction.ended_at is not None
-        else None
-    )
-    details: dict[str, Any] = {  # the $set of the upsert
-        "channel": str(interaction.channel),
-        "direction": str(interaction.direction),
-        "startedAt": interaction.started_at,
-        "endedAt": interaction.ended_at,
-        "durationSeconds": duration,
-        "identifiers": interaction.seen,
-        "expiresAt": interaction.started_at + timedelta(days=store.config.retention_days),
-        "modifiedAt": moment,
-        **interaction.details,
-    }
+    details = _conversation_details(store, interaction, moment)  # the $set of the upsert
     where = {"org": org, "cid": interaction.conversation_id}
     for _ in range(3):
         inserted = {"_id": new_id(), "createdAt": moment, "externalContactId": contact_id}
@@ -490,29 +481,73 @@ async def _store_conversation(
         except DuplicateKeyError:
             existing = None  # a concurrent first recording of the same id: update it instead
             continue
-        started, channel = details["startedAt"], details["channel"]
         if result.upserted_id is not None:
+            started, channel = details["startedAt"], details["channel"]
             await conversation_counts.record(store, org, [(started, channel, 1)])
             # the stored document: exactly these keys (a ConversationDoc by construction)
             return cast(ConversationDoc, {**where, **details, **inserted})
-        if existing is None:  # recorded concurrently after this call's first read
-            existing = await store.conversations.find_one(where)
-            if existing is None:
-                continue
-        elif (existing["startedAt"], existing["channel"]) != (started, channel):
-            moved = [(existing["startedAt"], existing["channel"], -1), (started, channel, 1)]
-            await conversation_counts.record(store, org, moved)
-        doc = cast(ConversationDoc, {**existing, **details})
-        if doc.get("externalContactId") is None and contact_id is not None:
-            linked = await store.conversations.update_one(
-                {**where, "externalContactId": None}, {"$set": {"externalContactId": contact_id}}
-            )
-            if linked.matched_count == 1:
-                doc["externalContactId"] = contact_id
-            else:  # linked concurrently: the link that won
-                doc = await store.conversations.find_one(where) or doc
-        return doc
+        doc = await _updated_conversation(store, where, details, existing)
+        if doc is None:  # recorded concurrently after this call's first read, then gone
+            existing = None
+            continue
+        return await _link_if_unlinked(store, where, doc, contact_id)
     raise Conflict("the conversation is being recorded concurrently; try again")
+
+
+def _conversation_details(
+    store: Store, interaction: Interaction, moment: datetime
+) -> dict[str, Any]:
+    """What a recording sets on its conversation, inserted or updated."""
+    duration = (
+        (interaction.ended_at - interaction.started_at).total_seconds()
+        if interaction.ended_at is not None
+        else None
+    )
+    return {
+        "channel": str(interaction.channel),
+        "direction": str(interaction.direction),
+        "startedAt": interaction.started_at,
+        "endedAt": interaction.ended_at,
+        "durationSeconds": duration,
+        "identifiers": interaction.seen,
+        "expiresAt": interaction.started_at + timedelta(days=store.config.retention_days),
+        "modifiedAt": moment,
+        **interaction.details,
+    }
+
+
+async def _updated_conversation(
+    store: Store,
+    where: dict[str, Any],
+    details: dict[str, Any],
+    existing: ConversationDoc | None,
+) -> ConversationDoc | None:
+    """The updated conversation as stored (read again when this call had not read it: None
+    when it is gone), its count buckets moved when its start or channel changed."""
+    started, channel = details["startedAt"], details["channel"]
+    if existing is None:  # recorded concurrently after this call's first read
+        existing = await store.conversations.find_one(where)
+        if existing is None:
+            return None
+    elif (existing["startedAt"], existing["channel"]) != (started, channel):
+        moved = [(existing["startedAt"], existing["channel"], -1), (started, channel, 1)]
+        await conversation_counts.record(store, where["org"], moved)
+    return cast(ConversationDoc, {**existing, **details})
+
+
+async def _link_if_unlinked(
+    store: Store, where: dict[str, Any], doc: ConversationDoc, contact_id: str | None
+) -> ConversationDoc:
+    """An unlinked conversation is linked to the resolved contact (a link is kept)."""
+    if doc.get("externalContactId") is not None or contact_id is None:
+        return doc
+    linked = await store.conversations.update_one(
+        {**where, "externalContactId": None}, {"$set": {"externalContactId": contact_id}}
+    )
+    if linked.matched_count == 1:
+        doc["externalContactId"] = contact_id
+        return doc
+    return await store.conversations.find_one(where) or doc  # linked concurrently: the winner
 
 
 async def other_matches(

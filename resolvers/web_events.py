@@ -197,7 +197,7 @@ class Resolver:
     """Who each cookie of a batch resolves to, as the events are walked in input order."""
 
     store: Store
-    org: str
+    principal: Principal
     current: dict[str, ContactDoc]
     result: WebEventsResult
     blocked: BlockList
@@ -208,10 +208,14 @@ class Resolver:
     # what resolving wrote before the batch's transaction: undone if it fails
     undo: list[tuple[ContactDoc, bool, list[str]]] = field(default_factory=list)
 
+    @property
+    def org(self) -> str:
+        return self.principal.org
+
     async def undo_all(self) -> None:
         for contact, created, stitched in reversed(self.undo):
             await interactions.undo(
-                self.store, self.org, contact, created=created, stitched=stitched
+                self.store, self.principal, contact, created=created, stitched=stitched
             )
 
     async def contact_of(self, event: WebEvent) -> ContactDoc:
@@ -229,7 +233,7 @@ class Resolver:
     async def _resolve(self, event: WebEvent) -> ContactDoc:
         region = self.store.config.default_region
         contact, created, stitched = await interactions.resolve_and_stitch(
-            self.store, self.org, _interaction(event, region, self.blocked)
+            self.store, self.principal, _interaction(event, region, self.blocked)
         )
         self.undo.append((contact, created, stitched))
         if created:
@@ -274,7 +278,8 @@ async def _known_cookies(store: Store, org: str, events: list[WebEvent]) -> dict
 # --- the write -----------------------------------------------------------------------------
 
 
-def _doc(org: str, event: WebEvent, retention_days: int) -> WebEventDoc:
+def event_doc(org: str, event: WebEvent, retention_days: int) -> WebEventDoc:
+    """The stored document of ``event`` (also what the privacy bench stores)."""
     doc: WebEventDoc = {
         "_id": new_id(),
         "org": org,
@@ -311,7 +316,7 @@ async def _new_docs(
             if event.event_id in stored:
                 continue
             stored.add(event.event_id)
-        docs.append(_doc(org, event, store.config.retention_days))
+        docs.append(event_doc(org, event, store.config.retention_days))
     return docs
 
 
@@ -409,7 +414,8 @@ async def record_web_events(
     org = principal.org
     events, blocked = await parse_events(store, org, raw_events)
     result = WebEventsResult(accepted=len(events), contact_ids=[])
-    resolver = Resolver(store, org, await _known_cookies(store, org, events), result, blocked)
+    known = await _known_cookies(store, org, events)
+    resolver = Resolver(store, principal, known, result, blocked)
     try:
         for event in events:
             contact = await resolver.contact_of(event)

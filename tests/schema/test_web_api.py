@@ -464,3 +464,31 @@ async def test_claiming_and_releasing_a_cookie_by_hand_moves_its_sessions(api: A
     assert (await sessions(api, visitor))["webSessionCount"] == 0
     await api.gql(CLAIM, {"id": person, "v": "kiosk"})
     assert session_shapes(await sessions(api, person)) == [(at(0), 1)]
+
+
+async def test_changes_of_a_batch_name_the_tokens_sub(api: Api, store: Store) -> None:
+    """Contract section 7: Change.by is the token's sub, also for what resolving a batch's
+    cookies writes: an auto-created visitor, a cookie moved by a form fill, a value handed
+    to the contact that lists it (its claim was released without a taker)."""
+    person = await create_curated(api, workEmail="ann@example.com")
+    lister = await create_curated(api, workEmail="bob@example.com")
+    await store.identifiers.delete_one({"org": "acme", "key": "EMAIL:bob@example.com"})
+    [visitor] = await record_as(api, "tracker-1", view("phone", 0))
+    ids = await record_as(api, "tracker-1", form("phone", 5, workEmail="ann@example.com"))
+    assert ids == [person]
+    [bob] = await record_as(api, "tracker-1", form("desk", 6, workEmail="bob@example.com"))
+    assert bob == lister
+    found = await store.changes.find({"org": "acme"}).sort("seq", 1).to_list()
+    made = [(c["kind"], c["contactId"], c["by"]) for c in found[2:]]  # after the two creates
+    assert made == [
+        ("CONTACT_CREATED", visitor, "tracker-1"),
+        ("IDENTIFIER_CLAIMED", person, "tracker-1"),  # the cookie moved
+        ("IDENTIFIER_CLAIMED", lister, "tracker-1"),  # bob's email, handed to its lister
+        ("IDENTIFIER_CLAIMED", lister, "tracker-1"),  # the desk cookie, stitched
+    ]
+
+
+async def record_as(api: Api, sub: str, *events: dict[str, Any]) -> list[str]:
+    data = await api.gql(RECORD, {"events": list(events)}, sub=sub)
+    ids: list[str] = data["recordWebEvents"]["contactIds"]
+    return ids
