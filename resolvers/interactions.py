@@ -223,7 +223,8 @@ async def resolve_and_stitch(
 ) -> tuple[ContactDoc, bool, list[str]]:
     """recordInteraction's resolution for identifiers without a conversation: resolve (or
     auto-create), stitch the unclaimed identifiers, renew the expiry. The resolved canonical
-    contact, whether this call created it and the keys it stitched (for :func:`undo`).
+    contact, whether this call created it and the keys it claimed (for :func:`undo` and the
+    batch's IDENTIFIER_CLAIMED changes; a new contact's first claim included).
     recordWebEvents resolves cookies with it."""
     # recordWebEvents records these changes in its batch's transaction: none here, but for
     # a value handed to its lister (nothing undoes that: it records its change itself)
@@ -238,6 +239,8 @@ async def resolve_and_stitch(
     except BaseException:
         await undo(store, principal, contact, created=created, stitched=stitched)
         raise
+    if created:  # the new contact's first claim, made with it, is one of its claims too
+        stitched = [*sorted(taken or ()), *stitched]
     return contact, created, stitched
 
 

@@ -364,13 +364,13 @@ async def _renew(
 
 
 def _changes(resolver: Resolver, moved: list[web_stitching.CookieMove]) -> list[NewChange]:
-    """The batch's changes: each auto-created contact, each identifier a form fill stitched
-    to a known contact, each cookie moved to the person who filled in a form."""
+    """The batch's changes: each auto-created contact, each identifier a contact claimed
+    (an auto-created one's cookie, what a form fill stitched), each cookie moved to the
+    person who filled in a form — as recordInteraction records them."""
     created = [NewChange(ChangeKind.CONTACT_CREATED, i) for i in resolver.result.created]
     stitched = [
         NewChange(ChangeKind.IDENTIFIER_CLAIMED, contact["_id"], identifier=claimed)
-        for contact, was_created, keys in resolver.undo
-        if not was_created
+        for contact, _, keys in resolver.undo
         for claimed in keys
     ]
     return [*created, *stitched, *web_stitching.moved_changes(moved)]

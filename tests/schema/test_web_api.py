@@ -242,6 +242,7 @@ async def test_a_form_fill_moves_an_ephemeral_visitors_cookie_to_the_person(
         if c["kind"] != "CONTACT_CREATED" or c["contactId"] == visitor
     ] == [
         ("CONTACT_CREATED", visitor, [visitor], None),
+        ("IDENTIFIER_CLAIMED", visitor, [visitor], {"type": "COOKIE", "value": "laptop"}),
         ("IDENTIFIER_CLAIMED", person, [person, visitor], {"type": "COOKIE", "value": "laptop"}),
     ]
     assert (await sessions(api, visitor))["webSessionCount"] == 0
@@ -287,13 +288,20 @@ async def test_a_web_messaging_form_fill_adopts_the_cookie_too(api: Api, store: 
     moved = [
         e["node"] for e in feed["changes"]["edges"] if e["node"]["kind"] == "IDENTIFIER_CLAIMED"
     ]
+    cookie = {"type": "COOKIE", "value": "tablet"}
     assert moved == [
-        {
+        {  # the visitor's first claim
+            "kind": "IDENTIFIER_CLAIMED",
+            "contactId": visitor,
+            "contactIds": [visitor],
+            "identifier": cookie,
+        },
+        {  # the cookie moved to the person
             "kind": "IDENTIFIER_CLAIMED",
             "contactId": person,
             "contactIds": [person, visitor],
-            "identifier": {"type": "COOKIE", "value": "tablet"},
-        }
+            "identifier": cookie,
+        },
     ]
     kinds = [n["__typename"] for n in await timeline(api, person)]
     assert kinds == ["Conversation", "WebSession"]
@@ -482,6 +490,7 @@ async def test_changes_of_a_batch_name_the_tokens_sub(api: Api, store: Store) ->
     made = [(c["kind"], c["contactId"], c["by"]) for c in found[2:]]  # after the two creates
     assert made == [
         ("CONTACT_CREATED", visitor, "tracker-1"),
+        ("IDENTIFIER_CLAIMED", visitor, "tracker-1"),  # the new visitor's cookie
         ("IDENTIFIER_CLAIMED", person, "tracker-1"),  # the cookie moved
         ("IDENTIFIER_CLAIMED", lister, "tracker-1"),  # bob's email, handed to its lister
         ("IDENTIFIER_CLAIMED", lister, "tracker-1"),  # the desk cookie, stitched
