@@ -113,18 +113,6 @@ def create_app(
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if ensure_indexes:
-            await store.ensure_indexes()
-        deliverer = WebhookDeliverer(store)  # delivers while this process holds the lease
-        await deliverer.start()
-        try:
-            yield
-        finally:
-            await deliverer.stop()
-            await close_client(client)
-
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
@@ -137,11 +125,32 @@ def create_app(
             Route("/export/contacts.ndjson", export_contacts, methods=["GET"]),
             assets_route(graphiql_assets),
         ],
-        lifespan=lifespan,
+        lifespan=_lifespan(store, client, ensure_indexes=ensure_indexes),
         middleware=_middleware(settings, metrics, tokens),
     )
     app.state.runtime = runtime
     return app
+
+
+def _lifespan(
+    store: Store, client: AsyncMongoClient[Doc], *, ensure_indexes: bool
+) -> Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]:
+    """Start: the indexes (unless told not to), then the webhook deliverer. Stop: the
+    deliverer, then the database client."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if ensure_indexes:
+            await store.ensure_indexes()
+        deliverer = WebhookDeliverer(store)  # delivers while this process holds the lease
+        await deliverer.start()
+        try:
+            yield
+        finally:
+            await deliverer.stop()
+            await close_client(client)
+
+    return lifespan
 
 
 def _graphql_endpoint(
