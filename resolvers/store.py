@@ -186,7 +186,8 @@ def _retry_again(attempt: int, last: PyMongoError | None, give_up_at: float) -> 
 
 def _backoff_seconds(attempt: int) -> float:
     """5 ms doubling per attempt, capped at 100 ms, jittered ±50 %."""
-    return min(0.005 * 2 ** (attempt - 1), 0.1) * random.uniform(0.5, 1.5)
+    cap: float = min(0.005 * 2.0 ** (attempt - 1), 0.1)
+    return cap * random.uniform(0.5, 1.5)
 
 
 def _is_transient(exc: PyMongoError) -> bool:
