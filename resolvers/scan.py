@@ -10,14 +10,18 @@ while reading (their TTL sweep may not have run yet).
 
 Reading: the embedded server sorts every match of a query before applying its limit, so a
 keyset page over the whole directory would cost the whole directory. Pages therefore read
-**windows of the id line** (``{org, readOnly, type, _id: {$gte: lo, $lt: hi}}`` on the
-``org_scan`` index), sized from the density of ids seen so far (the id width per contact,
-measured on every window that came back short, grown 16-fold after an empty one): a window
-is sized for a page and a third, and a page ends with its first window that holds
-anything (a short page says hasNextPage: a window sized for the few contacts still missing
-could hold far more than it returns). The density travels in the cursor. Only the first page of
-each type reads its range unbounded, once per scan, to learn the density. Ids that are not
-ObjectIds (24 hex digits) still sort into exactly one window, the open one at the end.
+**windows of the id line** (``{org, readOnly, type, _id: {$gt: lo, $lt: hi}}`` on the
+``org_scan`` index), each read whole and unsorted (ordered here, in one reply), sized from
+the density of ids seen so far (the id width per contact, exact after each window read,
+grown 16-fold after an empty one): a window is sized for a page and an eighth, and a page
+ends with its first window that holds anything (a short page says hasNextPage: a window
+sized for the few contacts still missing could hold far more than it returns). When a
+window would reach the end of the id line, the page reads the rest of the line instead,
+and the type ends with it. The density travels in the cursor. The first page of each type
+reads its range unbounded (sorted, with a limit) to learn the density, unless an earlier
+scan in this process learnt where the type's id line starts and how dense it is: then the
+first page is a window with no lower bound (an older id is still read), sized from that.
+Ids that are not ObjectIds (24 hex digits) sort after every ObjectId, in the last window.
 ``modifiedSince`` reads ``{org, readOnly, type, modifiedAt >= since}`` instead
 (``org_scan_modified``): an incremental sync reads only what changed since, in id order.
 """
