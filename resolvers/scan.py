@@ -21,7 +21,7 @@ and the type ends with it. The density travels in the cursor. The first page of 
 reads its range unbounded (sorted, with a limit) to learn the density, unless an earlier
 scan in this process learnt where the type's id line starts and how dense it is: then the
 first page is a window with no lower bound (an older id is still read), sized from that.
-Ids that are not ObjectIds (24 hex digits) sort after every ObjectId, in the last window.
+Ids that are not ObjectIds (24 hex digits) still fall into exactly one window.
 ``modifiedSince`` reads ``{org, readOnly, type, modifiedAt >= since}`` instead
 (``org_scan_modified``): an incremental sync reads only what changed since, in id order.
 """
