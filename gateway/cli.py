@@ -8,6 +8,7 @@ import signal
 import socket
 import sys
 from collections.abc import Awaitable, Callable, Generator
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -35,6 +36,7 @@ from resolvers.store import Store
 if TYPE_CHECKING:
     from gateway.seed_stories import Story
     from gateway.seeding import SeedResult
+    from resolvers.contact_csv import CsvLayout
     from resolvers.importer import ImportReport
 
 T = TypeVar("T")
@@ -221,36 +223,40 @@ class _PlainUsage(TyperCommand):
         ]
 
 
+CsvPath = Annotated[
+    Path,
+    typer.Argument(metavar="CONTACTS.CSV", help="CSV file; columns are ContactInput field names."),
+]
+CsvEncoding = Annotated[
+    str | None,
+    typer.Option(
+        metavar="ENCODING",
+        help="e.g. utf-8, cp1252, latin-1 (default: detected; UTF-8 with or without BOM, "
+        "else Windows-1252, else Latin-1).",
+    ),
+]
+CsvDelimiter = Annotated[
+    str | None,
+    typer.Option(
+        metavar="CHAR", help="',', ';', 'tab' or '|' (default: detected from the header)."
+    ),
+]
+IgnoreUnknownColumns = Annotated[
+    bool,
+    typer.Option(
+        "--ignore-unknown-columns",
+        help="Import the known columns of a file with others (a CRM export's 'Contact ID').",
+    ),
+]
+
+
 @app.command("import", cls=_PlainUsage)
 def import_contacts(
-    path: Annotated[
-        Path,
-        typer.Argument(
-            metavar="CONTACTS.CSV", help="CSV file; columns are ContactInput field names."
-        ),
-    ],
+    path: CsvPath,
     org: Annotated[str, typer.Option(metavar="ORG", help="Tenant to import into.")] = "dev",
-    encoding: Annotated[
-        str | None,
-        typer.Option(
-            metavar="ENCODING",
-            help="e.g. utf-8, cp1252, latin-1 (default: detected; UTF-8 with or without BOM, "
-            "else Windows-1252, else Latin-1).",
-        ),
-    ] = None,
-    delimiter: Annotated[
-        str | None,
-        typer.Option(
-            metavar="CHAR", help="',', ';', 'tab' or '|' (default: detected from the header)."
-        ),
-    ] = None,
-    ignore_unknown_columns: Annotated[
-        bool,
-        typer.Option(
-            "--ignore-unknown-columns",
-            help="Import the known columns of a file with others (a CRM export's 'Contact ID').",
-        ),
-    ] = False,
+    encoding: CsvEncoding = None,
+    delimiter: CsvDelimiter = None,
+    ignore_unknown_columns: IgnoreUnknownColumns = False,
 ) -> None:
     """Import curated contacts from CSV (re-importing the same file changes nothing).
 
@@ -259,14 +265,7 @@ def import_contacts(
     unterminated quote, a wrong number of cells, a bad value) is listed with its line and
     value, nothing of it is written, every good row is still imported, and the exit code is 1.
     """
-    from resolvers.contact_csv import (
-        CsvFileError,
-        delimiter_option,
-        encoding_option,
-        inspect_file,
-        read_rows,
-    )
-    from resolvers.importer import import_rows
+    from resolvers.contact_csv import CsvFileError, delimiter_option, encoding_option, inspect_file
 
     try:
         layout = inspect_file(
@@ -277,24 +276,28 @@ def import_contacts(
         )
     except CsvFileError as exc:
         raise fail(str(exc)) from None
-    principal = Principal(org=org, sub="cli-import", permissions=frozenset(ALL_PERMISSIONS))
-    settings = Settings()
-
-    async def work(store: Store) -> ImportReport:
-        console.print(f"reading {path.name}: {layout.description}", highlight=False)
-        if layout.ignored:
-            ignored = ", ".join(map(repr, layout.ignored))
-            console.print(f"ignoring unknown column(s) {ignored}", highlight=False)
-        with Progress(console=console) as progress:
-            task = progress.add_task(f"importing {path.name}", total=layout.rows)
-            report = await import_rows(
-                store, principal, read_rows(path, layout), lambda n: progress.advance(task, n)
-            )
-        await _rebuild_pairs(store, org)
-        return report
-
-    report = _run_with_store(settings, work)
+    report = _run_with_store(Settings(), lambda store: _import_file(store, path, layout, org))
     _print_import_report(report)
+
+
+async def _import_file(store: Store, path: Path, layout: CsvLayout, org: str) -> ImportReport:
+    """``scv import``'s work once the file is inspected: its rows with a progress bar, then
+    the org's duplicate pairs."""
+    from resolvers.contact_csv import read_rows
+    from resolvers.importer import import_rows
+
+    principal = Principal(org=org, sub="cli-import", permissions=frozenset(ALL_PERMISSIONS))
+    console.print(f"reading {path.name}: {layout.description}", highlight=False)
+    if layout.ignored:
+        ignored = ", ".join(map(repr, layout.ignored))
+        console.print(f"ignoring unknown column(s) {ignored}", highlight=False)
+    with Progress(console=console) as progress:
+        task = progress.add_task(f"importing {path.name}", total=layout.rows)
+        report = await import_rows(
+            store, principal, read_rows(path, layout), lambda n: progress.advance(task, n)
+        )
+    await _rebuild_pairs(store, org)
+    return report
 
 
 def _print_import_report(report: ImportReport) -> None:
@@ -357,51 +360,87 @@ def seed(
     Running it again writes nothing new and prints the stories and their ids again;
     --reset deletes the org's data first and writes it all again.
     """
+    plan = SeedPlan(org, contacts, merge_sets, conversations, web_events, random_seed, stories)
+    told, result = _run_with_store(Settings(), lambda store: _seed(store, plan, reset=reset))
+    _print_seeded(org, told, result)
+
+
+@dataclass(frozen=True)
+class SeedPlan:
+    """What ``scv seed`` is asked to write."""
+
+    org: str
+    contacts: int
+    merge_sets: int
+    conversations: int
+    web_events: int | None  # None: 60 per contact
+    random_seed: int
+    stories: bool
+
+    @property
+    def web(self) -> int:
+        return self.contacts * 60 if self.web_events is None else self.web_events
+
+    @property
+    def size(self) -> int:
+        """Documents to write, for the progress bar."""
+        return self.contacts + self.merge_sets + self.conversations + self.web
+
+
+async def _seed(
+    store: Store, plan: SeedPlan, *, reset: bool
+) -> tuple[list[Story], SeedResult | None]:
+    """``scv seed``'s work: the data set unless the org holds it, then the stories unless told
+    (the stories told, and what was written)."""
     from gateway.seed_stories import told_stories, write_stories
     from gateway.seeding import holds_data_set, reset_org
+
+    org = plan.org
+    if reset:
+        deleted = await reset_org(store, org)
+        console.print(f"org {org}: {deleted} documents deleted", highlight=False)
+    has_data_set = await holds_data_set(store, org)
+    told = await told_stories(store, org)
+    if has_data_set:
+        _say_already_seeded(org)
+    if has_data_set and (told or not plan.stories):
+        return told if plan.stories else [], None
+    with Progress(console=console) as progress:
+        task = progress.add_task(f"seeding org {org}", total=(0 if has_data_set else plan.size) + 1)
+
+        def advance(n: int) -> None:
+            progress.advance(task, n)
+
+        result = None if has_data_set else await _write_data_set(store, plan, advance)
+        if plan.stories and not told:
+            principal = Principal(org=org, sub="scv-seed", permissions=frozenset(ALL_PERMISSIONS))
+            told = await write_stories(store, principal)
+        advance(1)
+    if result is not None:
+        await _rebuild_pairs(store, org)
+    return (told if plan.stories else []), result
+
+
+async def _write_data_set(
+    store: Store, plan: SeedPlan, advance: Callable[[int], None]
+) -> SeedResult:
+    """The contacts, merge sets, conversations and web traffic of ``plan``."""
     from gateway.seeding import seed as write_data_set
     from gateway.web_seeding import seed_web_traffic
 
-    settings = Settings()
-    principal = Principal(org=org, sub="scv-seed", permissions=frozenset(ALL_PERMISSIONS))
-
-    async def work(store: Store) -> tuple[list[Story], SeedResult | None]:
-        if reset:
-            deleted = await reset_org(store, org)
-            console.print(f"org {org}: {deleted} documents deleted", highlight=False)
-        has_data_set = await holds_data_set(store, org)
-        told = await told_stories(store, org)
-        if has_data_set:
-            _say_already_seeded(org)
-        if has_data_set and (told or not stories):
-            return told if stories else [], None
-        with Progress(console=console) as progress:
-            web = contacts * 60 if web_events is None else web_events
-            total = 0 if has_data_set else contacts + merge_sets + conversations + web
-            task = progress.add_task(f"seeding org {org}", total=total + 1)
-            result = None
-            if not has_data_set:
-                result = await write_data_set(
-                    store,
-                    org,
-                    contacts=contacts,
-                    merge_sets=merge_sets,
-                    conversations=conversations,
-                    seed=random_seed,
-                    progress=lambda n: progress.advance(task, n),
-                )
-                result.web_events, result.stitched_visitors = await seed_web_traffic(
-                    store, org, web, random_seed, lambda n: progress.advance(task, n)
-                )
-            if stories and not told:
-                told = await write_stories(store, principal)
-            progress.advance(task, 1)
-        if result is not None:
-            await _rebuild_pairs(store, org)
-        return (told if stories else []), result
-
-    told, result = _run_with_store(settings, work)
-    _print_seeded(org, told, result)
+    result = await write_data_set(
+        store,
+        plan.org,
+        contacts=plan.contacts,
+        merge_sets=plan.merge_sets,
+        conversations=plan.conversations,
+        seed=plan.random_seed,
+        progress=advance,
+    )
+    result.web_events, result.stitched_visitors = await seed_web_traffic(
+        store, plan.org, plan.web, plan.random_seed, advance
+    )
+    return result
 
 
 async def _rebuild_pairs(store: Store, org: str) -> int:

@@ -37,6 +37,11 @@ T = TypeVar("T")
 D = TypeVar("D", bound=Mapping[str, Any])
 
 MAX_TRANSACTION_ATTEMPTS = 8
+# A write conflict is retried for this long at least (after MAX_TRANSACTION_ATTEMPTS): under
+# contention (a burst of interactions for one caller racing merges, on a loaded machine) eight
+# quick attempts were not always enough, and an ingest pipeline should rarely see CONFLICT.
+# Well inside the request's database deadline (SCV_DB_TIMEOUT_MS, 5 s by default).
+TRANSACTION_RETRY_SECONDS = 2.5
 
 # Run with the store and session after an aborted transaction attempt (resolvers.changes
 # voids the feed positions the attempt reserved).
@@ -95,12 +100,16 @@ class Store:
     async def in_transaction(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
         """Run ``work`` in one transaction, retrying it on transient errors.
 
-        A write conflict that outlives the retries becomes ``CONFLICT``; a database that stays
-        unreachable raises its own error (the gateway answers ``SERVICE_UNAVAILABLE``).
+        A write conflict is retried MAX_TRANSACTION_ATTEMPTS times and for at least
+        TRANSACTION_RETRY_SECONDS, with jittered exponential backoff; one that outlives that
+        becomes ``CONFLICT``. A database that stays unreachable raises its own error after
+        MAX_TRANSACTION_ATTEMPTS (the gateway answers ``SERVICE_UNAVAILABLE``).
         """
         client = self.db.client
+        give_up_at = asyncio.get_running_loop().time() + TRANSACTION_RETRY_SECONDS
         last: PyMongoError | None = None
-        for attempt in range(MAX_TRANSACTION_ATTEMPTS):
+        attempt = 0
+        while True:
             async with client.start_session() as session:
                 try:
                     await session.start_transaction()
@@ -115,8 +124,11 @@ class Store:
                 except BaseException:
                     await self._aborted(session)
                     raise
+            attempt += 1
+            if not _retry_again(attempt, last, give_up_at):
+                break
             # jittered backoff, so racing transactions run one after the other
-            await asyncio.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
+            await asyncio.sleep(_backoff_seconds(attempt))
         if isinstance(last, ConnectionFailure):  # unreachable, not a conflict: the outage's error
             raise last
         raise Conflict("the change conflicted with a concurrent change; try again") from last
@@ -160,6 +172,22 @@ async def _commit(session: AsyncClientSession) -> None:
 async def _abort_quietly(session: AsyncClientSession) -> None:
     with contextlib.suppress(PyMongoError):
         await session.abort_transaction()
+
+
+def _retry_again(attempt: int, last: PyMongoError | None, give_up_at: float) -> bool:
+    """Another attempt after ``attempt`` failed ones: always up to MAX_TRANSACTION_ATTEMPTS;
+    beyond, only for a conflict (not an outage) while the retry budget lasts."""
+    if attempt < MAX_TRANSACTION_ATTEMPTS:
+        return True
+    if isinstance(last, ConnectionFailure):
+        return False
+    return asyncio.get_running_loop().time() < give_up_at
+
+
+def _backoff_seconds(attempt: int) -> float:
+    """5 ms doubling per attempt, capped at 100 ms, jittered ±50 %."""
+    cap: float = min(0.005 * 2.0 ** (attempt - 1), 0.1)
+    return cap * random.uniform(0.5, 1.5)
 
 
 def _is_transient(exc: PyMongoError) -> bool:

@@ -95,6 +95,9 @@ async def store(
     store = Store(client[db_name], DomainConfig())
     await store.ensure_indexes()
     yield store
+    # abort whatever transaction a failed test left open first: the embedded server can
+    # deadlock dropping a database under an open transaction's writes
+    await client.admin.command("killAllSessions", [])
     await client.drop_database(db_name)
 
 

@@ -149,12 +149,17 @@ async def test_interactions_racing_merges_keep_every_invariant(api: Api, store: 
         body = response.json()
         return codes(body["errors"])[0] if body.get("errors") else "ok"
 
+    # every request runs to its end before anything is asserted (a failed ingest must not
+    # leave the others writing while the test's database is dropped)
     outcomes = await asyncio.gather(
         *(ingest(n) for n in range(24)),
         merge(ids[0], ids[1]),
         merge(ids[2], ids[3]),
         merge(ids[1], ids[4]),
         merge(ids[3], ids[5]),
+        return_exceptions=True,
     )
+    failed = [o for o in outcomes if isinstance(o, BaseException)]
+    assert failed == [], failed  # every interaction is recorded: conflicts are retried
     assert set(outcomes[24:]) <= {"ok", "CONFLICT", "BAD_USER_INPUT"}
     assert await find_violations(store) == []
