@@ -47,7 +47,6 @@ SCAN_CURSOR = "scan"
 SCAN_MAX_FIRST = 200
 TYPE_ORDER = (ContactType.CURATED, ContactType.IDENTIFIED, ContactType.EPHEMERAL)
 EMPTY_GROWTH = 16
-ONE_REPLY = 100_000  # a window's contacts in one reply
 SECOND = (
     1 << 64
 )  # ObjectIds of one second (the timestamp is their first 4 of 12 bytes)  # an empty window's successor (the id line is sparse there, e.g. its end)
@@ -118,10 +117,13 @@ async def _find(store: Store, query: dict[str, Any], limit: int) -> list[Contact
     return await found.to_list()
 
 
-async def _read_whole(store: Store, query: dict[str, Any]) -> list[ContactDoc]:
+async def _read_whole(store: Store, query: dict[str, Any], cap: int) -> list[ContactDoc] | None:
     """Every contact of a window, in id order: read unsorted (the embedded server sorts
-    every match of a sorted query before it answers) and ordered here."""
-    found = await store.contacts.find(query, batch_size=ONE_REPLY).to_list()
+    every match of a sorted query before it answers) and ordered here; None when the window
+    holds ``cap`` or more (then those read are any of them: the caller reads it sorted)."""
+    found = await store.contacts.find(query, limit=cap, batch_size=cap).to_list()
+    if len(found) >= cap:
+        return None
     return sorted(found, key=lambda d: d["_id"])
 
 
@@ -190,14 +192,19 @@ async def _read_windows(
             docs += await _find(store, scan_filter(org, at.kind, low, None), remaining + 1)
             start = end
             break
-        window = {**low, "$lt": f"{high:024x}"}
-        found = await _read_whole(store, scan_filter(org, at.kind, window, None))
-        docs += found
-        if found:
+        window = scan_filter(org, at.kind, {**low, "$lt": f"{high:024x}"}, None)
+        cap = remaining * 3 // 2 + 1  # a window sized from a wrong density holds far more
+        whole = await _read_whole(store, window, cap)
+        if whole is None:  # it did: the page's contacts of it, sorted, and a denser guess
+            docs += await _find(store, window, remaining)
+            at.width = max(1, (high - start) // cap)
+            break
+        docs += whole
+        if whole:
             # the whole window was read: its density is known exactly, and the page ends
             # here (full, or short: a window sized for the few contacts still missing
             # could hold far more)
-            at.width = max(1, (high - start) // len(found))
+            at.width = max(1, (high - start) // len(whole))
             break
         # an empty window: wider, and at least a second of ids (within a second, ObjectIds
         # are random bytes and a counter: growing through them one step at a time would
