@@ -3,7 +3,8 @@
 One loop per gateway process, started and stopped with the app's lifespan; a lease document
 (``leases``, ``_id: "webhooks"``) lets only one process deliver at a time, and another takes
 over when its holder stops renewing it. Per webhook, one request at a time: the next ≤ 100
-changes after its stored ``position``; a 2xx answer moves the position past them, anything
+changes after its stored ``position`` (up to CONCURRENT_DELIVERIES webhooks at once, so a slow
+receiver holds up only its own webhook); a 2xx answer moves the position past them, anything
 else (or no answer within the timeout) is retried after a backoff that doubles from
 ``backoff_base`` to ``backoff_max``, and the webhook shows ``failing``/``lastError``.
 """
@@ -33,6 +34,8 @@ log = logging.getLogger("scv.webhooks")
 
 LEASE_ID = "webhooks"
 BATCH = 100
+# webhooks delivered at once: a slow or unreachable receiver delays only its own webhook
+CONCURRENT_DELIVERIES = 16
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class WebhookDeliverer:
         self.owner = uuid.uuid4().hex
         self._task: asyncio.Task[None] | None = None
         self._http: httpx.AsyncClient | None = None
+        self._under_way: dict[str, asyncio.Task[int]] = {}  # webhook id → its delivery
 
     async def start(self) -> None:
         self._http = httpx.AsyncClient(timeout=self.config.timeout, follow_redirects=False)
@@ -69,6 +73,10 @@ class WebhookDeliverer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        under_way = list(self._under_way.values())
+        for delivery in under_way:
+            delivery.cancel()
+        await asyncio.gather(*under_way, return_exceptions=True)
         with contextlib.suppress(PyMongoError):
             await self.store.leases.delete_one({"_id": LEASE_ID, "owner": self.owner})
         if self._http is not None:
@@ -91,7 +99,7 @@ class WebhookDeliverer:
         async with await self.store.changes.watch(pipeline, max_await_time_ms=wait_ms) as stream:
             while True:
                 if await self.hold_lease():
-                    await self.deliver_due()
+                    await self.start_due()
                     await stream.try_next()
                 else:
                     await asyncio.sleep(self.config.poll_seconds)
@@ -124,12 +132,40 @@ class WebhookDeliverer:
         return taken.modified_count == 1
 
     async def deliver_due(self) -> int:
-        """One attempt for every webhook that is due; returns how many changes were delivered."""
+        """One attempt for every due webhook, all at once, awaited; how many changes went."""
+        outcomes = await asyncio.gather(*await self.start_due(), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return sum(o for o in outcomes if isinstance(o, int))
+
+    async def start_due(self) -> list[asyncio.Task[int]]:
+        """Start one attempt for every due webhook that has none under way (at most
+        CONCURRENT_DELIVERIES at once) and return them: the loop goes on without waiting, so
+        a receiver that answers slowly holds up only its own webhook."""
+        # a delivery that ends while the webhooks are read leaves its document as read stale
+        # (its old position): it is started again next time, not from this read
+        busy = set(self._under_way)
         due = await self.store.webhooks.find({"nextAttemptAt": {"$lte": now()}}).to_list(1000)
-        delivered = 0
+        started: list[asyncio.Task[int]] = []
         for hook in due:
-            delivered += await self.deliver(hook)
-        return delivered
+            if len(self._under_way) >= CONCURRENT_DELIVERIES:
+                break
+            if hook["_id"] not in busy and hook["_id"] not in self._under_way:
+                started.append(self._start(hook))
+        return started
+
+    def _start(self, hook: WebhookDoc) -> asyncio.Task[int]:
+        hook_id = hook["_id"]
+        task = asyncio.create_task(self.deliver(hook), name=f"scv-webhook-{hook_id}")
+        self._under_way[hook_id] = task
+        task.add_done_callback(lambda done: self._finished(hook_id, done))
+        return task
+
+    def _finished(self, hook_id: str, task: asyncio.Task[int]) -> None:
+        self._under_way.pop(hook_id, None)
+        if not task.cancelled() and task.exception() is not None:  # retried when due again
+            log.warning("webhook %s delivery paused: %s", hook_id, task.exception())
 
     async def deliver(self, hook: WebhookDoc) -> int:
         page = await changes.read_changes(

@@ -34,6 +34,13 @@ class Receiver:
     bodies: list[tuple[bytes, dict[str, str]]] = field(default_factory=list)
     answers: list[int] = field(default_factory=list)
     url: str = ""
+    hold: asyncio.Event | None = None  # when set: every answer waits for it
+    requests: int = 0  # received, answered or not
+
+    async def serve(self) -> asyncio.Server:
+        server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/hook"
+        return server
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = (await reader.readuntil(b"\r\n\r\n")).decode()
@@ -43,6 +50,9 @@ class Receiver:
             for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)
         }
         body = await reader.readexactly(int(headers.get("content-length", "0")))
+        self.requests += 1
+        if self.hold is not None:
+            await self.hold.wait()
         status = 500 if len(self.answers) < self.fail_first else 200
         self.answers.append(status)
         if status == 200:
@@ -62,8 +72,7 @@ class Receiver:
 async def receiver(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Receiver]:
     monkeypatch.setenv("SCV_WEBHOOK_ALLOW_PRIVATE", "1")
     found = Receiver()
-    server = await asyncio.start_server(found.handle, "127.0.0.1", 0)
-    found.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/hook"
+    server = await found.serve()
     yield found
     server.close()
     await server.wait_closed()
@@ -118,6 +127,33 @@ async def test_a_failing_receiver_is_visible_and_backs_off(
     assert listed == [{"failing": True, "lastError": "HTTP 500"}]
     # backoff: 0.05, 0.1, 0.2, 0.2 … — far fewer attempts than polls (0.02 s) in the time
     assert len(receiver.answers) < 12
+
+
+async def test_a_receiver_that_does_not_answer_holds_up_only_its_own_webhook(
+    api: Api, store: Store, receiver: Receiver
+) -> None:
+    stalled = Receiver(hold=asyncio.Event())
+    stalled_server = await stalled.serve()
+    await api.gql(CREATE, {"u": stalled.url})  # the first webhook due
+    await api.gql(CREATE, {"u": receiver.url})
+    patient = dataclasses.replace(FAST, timeout=60.0)  # the stalled request never times out here
+    deliverer = WebhookDeliverer(store, patient)
+    await deliverer.start()
+    try:
+        first = (await api.gql(CONTACT, {"n": "A"}))["createContact"]["id"]
+        await until(lambda: len(receiver.changes()) == 1 and stalled.requests == 1)
+        second = (await api.gql(CONTACT, {"n": "B"}))["createContact"]["id"]
+        await until(lambda: len(receiver.changes()) == 2)  # while the stalled one still waits
+        assert stalled.requests == 1 and stalled.answers == []
+        assert stalled.hold is not None
+        stalled.hold.set()
+        await until(lambda: len(stalled.changes()) == 2)
+    finally:
+        await deliverer.stop()
+        stalled_server.close()
+        await stalled_server.wait_closed()
+    assert [c["contactId"] for c in receiver.changes()] == [first, second]
+    assert [c["contactId"] for c in stalled.changes()] == [first, second]
 
 
 async def test_a_restart_in_the_middle_loses_nothing_and_one_deliverer_at_a_time(
