@@ -10,14 +10,18 @@ while reading (their TTL sweep may not have run yet).
 
 Reading: the embedded server sorts every match of a query before applying its limit, so a
 keyset page over the whole directory would cost the whole directory. Pages therefore read
-**windows of the id line** (``{org, readOnly, type, _id: {$gte: lo, $lt: hi}}`` on the
-``org_scan`` index), sized from the density of ids seen so far (the id width per contact,
-measured on every window that came back short, grown 16-fold after an empty one): a window
-is sized for a page and a third, and a page ends with its first window that holds
-anything (a short page says hasNextPage: a window sized for the few contacts still missing
-could hold far more than it returns). The density travels in the cursor. Only the first page of
-each type reads its range unbounded, once per scan, to learn the density. Ids that are not
-ObjectIds (24 hex digits) still sort into exactly one window, the open one at the end.
+**windows of the id line** (``{org, readOnly, type, _id: {$gt: lo, $lt: hi}}`` on the
+``org_scan`` index), each read whole and unsorted (ordered here, in one reply), sized from
+the density of ids seen so far (the id width per contact, exact after each window read,
+grown 16-fold after an empty one): a window is sized for a page and an eighth, and a page
+ends with its first window that holds anything (a short page says hasNextPage: a window
+sized for the few contacts still missing could hold far more than it returns). When a
+window would reach the end of the id line, the page reads the rest of the line instead,
+and the type ends with it. The density travels in the cursor. The first page of each type
+reads its range unbounded (sorted, with a limit) to learn the density, unless an earlier
+scan in this process learnt where the type's id line starts and how dense it is: then the
+first page is a window with no lower bound (an older id is still read), sized from that.
+Ids that are not ObjectIds (24 hex digits) still fall into exactly one window.
 ``modifiedSince`` reads ``{org, readOnly, type, modifiedAt >= since}`` instead
 (``org_scan_modified``): an incremental sync reads only what changed since, in id order.
 """
@@ -108,7 +112,19 @@ def scan_filter(
 
 
 async def _find(store: Store, query: dict[str, Any], limit: int) -> list[ContactDoc]:
-    return await store.contacts.find(query, sort=[("_id", 1)], limit=limit).to_list()
+    """One round trip: the whole page in the first reply (not 101 documents and a getMore)."""
+    found = store.contacts.find(query, sort=[("_id", 1)], limit=limit, batch_size=limit)
+    return await found.to_list()
+
+
+async def _read_whole(store: Store, query: dict[str, Any], cap: int) -> list[ContactDoc] | None:
+    """Every contact of a window, in id order: read unsorted (the embedded server sorts
+    every match of a sorted query before it answers) and ordered here; None when the window
+    holds ``cap`` or more (then those read are any of them: the caller reads it sorted)."""
+    found = await store.contacts.find(query, limit=cap, batch_size=cap).to_list()
+    if len(found) >= cap:
+        return None
+    return sorted(found, key=lambda d: d["_id"])
 
 
 async def read_type(
@@ -118,13 +134,37 @@ async def read_type(
     whether the type has more."""
     after = {"$gt": at.last_id} if at.last_id is not None else {}
     start = _as_number(at.last_id)
+    hint = _HINTS.get((store.db.name, org, at.kind)) if at.last_id is None else None
+    if modified_since is None and at.width == 0 and hint is not None:
+        # the type's first page, sized from an earlier scan: a window with no lower bound
+        at.width = hint[1]
+        return await _read_windows(store, org, at, need, hint[0] - 1, bounded=False)
     if modified_since is not None or at.width == 0 or start is None:
         docs = await _find(store, scan_filter(org, at.kind, after, modified_since), need + 1)
         _learn(at, docs[:need], start)
         if docs[:need]:
             at.last_id = docs[:need][-1]["_id"]
+            if start is None and modified_since is None:
+                _remember(store.db.name, org, at.kind, docs[0]["_id"], at.width)
         return docs[:need], len(docs) > need
     return await _read_windows(store, org, at, need, start)
+
+
+# Where each (database, org, type)'s id line started and how dense it was, as a scan's first
+# page learnt it: the next scan's first page reads a window sized from it instead of the
+# type's whole range. Only a size: the window has no lower bound (a contact whose id is
+# older than the hint is still read), and ids newer than it are read by the next windows.
+_HINTS: dict[tuple[str, str, ContactType], tuple[int, int]] = {}
+MAX_HINTS = 4096
+
+
+def _remember(db: str, org: str, kind: ContactType, first_id: str, width: int) -> None:
+    number = _as_number(first_id)
+    if number is None or width <= 0:
+        return
+    if len(_HINTS) >= MAX_HINTS:
+        _HINTS.clear()
+    _HINTS[(db, org, kind)] = (number, width)
 
 
 def _learn(at: Position, docs: list[ContactDoc], start: int | None) -> None:
@@ -136,28 +176,35 @@ def _learn(at: Position, docs: list[ContactDoc], start: int | None) -> None:
 
 
 async def _read_windows(
-    store: Store, org: str, at: Position, need: int, start: int
+    store: Store, org: str, at: Position, need: int, start: int, *, bounded: bool = True
 ) -> tuple[list[ContactDoc], bool]:
-    """Windows of the id line from ``start``, each sized to hold the contacts still needed
-    (with a third more: rather a page and a bit than a second read)."""
+    """Windows of the id line from ``start`` (the first one from the line's beginning when
+    not ``bounded``), each sized to hold the contacts still needed (with a third more:
+    rather a page and a bit than a second read)."""
     docs: list[ContactDoc] = []
     end = _line_end()
-    low: dict[str, str] = {"$gt": f"{start:024x}"}
+    low: dict[str, str] = {"$gt": f"{start:024x}"} if bounded else {}
     while len(docs) < need:
         remaining = need - len(docs)
-        if start >= end:  # the open window: ids of this second on, and any other ids
+        high = start + max(1, at.width * remaining * 9 // 8)
+        if high >= end:  # the rest of the line, the open window (ids of this second on, and
+            # any other ids) with it: one read, and the type ends with the page it fills
             docs += await _find(store, scan_filter(org, at.kind, low, None), remaining + 1)
+            start = end
             break
-        high = min(start + max(1, at.width * remaining * 4 // 3), end)
-        window = {**low, "$lt": f"{high:024x}"}
-        found = await _find(store, scan_filter(org, at.kind, window, None), remaining)
-        docs += found
-        if found:
-            # short: the density just seen, and the page ends here (a window read for the
-            # few contacts still missing could hold far more than it returns); full: it
-            # may hold more than was read, so the next one is a little narrower
-            short = len(found) < remaining
-            at.width = max(1, (high - start) // len(found) if short else at.width * 7 // 8)
+        window = scan_filter(org, at.kind, {**low, "$lt": f"{high:024x}"}, None)
+        cap = remaining * 3 // 2 + 1  # a window sized from a wrong density holds far more
+        whole = await _read_whole(store, window, cap)
+        if whole is None:  # it did: the page's contacts of it, sorted, and a denser guess
+            docs += await _find(store, window, remaining)
+            at.width = max(1, (high - start) // cap)
+            break
+        docs += whole
+        if whole:
+            # the whole window was read: its density is known exactly, and the page ends
+            # here (full, or short: a window sized for the few contacts still missing
+            # could hold far more)
+            at.width = max(1, (high - start) // len(whole))
             break
         # an empty window: wider, and at least a second of ids (within a second, ObjectIds
         # are random bytes and a counter: growing through them one step at a time would

@@ -7,7 +7,7 @@ cookies its merge set claims now, so moving a claim moves the visits without a r
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 
 class KeyValueDoc(TypedDict):
@@ -49,3 +49,4 @@ class WebSessionDoc(TypedDict):
     referrer: str | None  # the referrer of its first event that has one
     referrerAt: datetime | None
     expiresAt: datetime  # its last event's expiry
+    guard: NotRequired[int]  # bumped by a batch that writes nothing else of its cookie's latest

@@ -10,10 +10,11 @@ call otherwise). Then, in input order:
   first, then the cookie is stitched) and, when the cookie belongs to a cookie-only
   ephemeral visitor, moves the cookie to the person (``resolvers.web_stitching``).
 
-The writes of the batch run in one transaction: the new events (``insert_many``; an
-``eventId`` already stored is skipped, so a retried batch is stored once), the cookie moves,
-the contacts' expiry renewals and the sessions around the new events
-(``web_sessions.rebuild``). Events expire ``retention_days`` after they happened.
+The writes of the batch run in one transaction: the sessions around the new events first
+(``web_sessions.rebuild``, whose writes make two batches of one cookie conflict), the new
+events (``insert_many``; an ``eventId`` already stored is skipped, so a retried batch is
+stored once), the cookie moves and the contacts' expiry renewals. Events expire
+``retention_days`` after they happened.
 """
 
 from __future__ import annotations
@@ -382,20 +383,16 @@ async def _write(
     org = principal.org
     contacts = resolver.seen
 
-    cookie_keys = sorted({e.cookie_key for e in events})
-
     async def work(session: AsyncClientSession) -> list[web_stitching.CookieMove]:
-        # Writing the cookies' claims first makes two batches of one cookie conflict (the
-        # later one retries with the other's sessions in view) instead of both adding one.
-        await store.identifiers.update_many(
-            {"org": org, "key": {"$in": cookie_keys}}, {"$inc": {"webSeq": 1}}, session=session
-        )
         docs = await _new_docs(store, org, events, session)
+        # The sessions first: two batches of one cookie in flight conflict on their first
+        # write (the later one retries with the other's sessions in view), before either
+        # inserts its events.
+        await web_sessions.rebuild(store, org, docs, session)
         if docs:
             await store.web_events.insert_many(docs, ordered=True, session=session)
         moved = await web_stitching.move_claims(store, org, resolver.result.moves, session)
         await _renew(store, org, contacts, resolver.latest, session)
-        await web_sessions.rebuild(store, org, docs, session)
         changes = _changes(resolver, moved)  # last: the feed records what the batch changed
         await record_changes(store, session, org=org, by=principal.sub, changes=changes)
         return moved

@@ -7,8 +7,11 @@ one-event session joined with the stored sessions of its cookie by the gap rule
 (:func:`join`). A summary keeps when its landing, exit and referrer happened, so joining
 is exact. That is two commands per batch whatever the number of cookies: the sessions of the
 batch's cookies (``{org, cookie: {$in}}``, the one shape the embedded server serves from
-the index: a time bound on top would make it a collection scan) and one bulk write. A session belongs to its cookie, never to a contact: a journey
-reads the sessions of the cookies its merge set claims now (:func:`cookies_of_sets`).
+the index: a time bound on top would make it a collection scan) and one bulk write, which
+also writes each cookie's guard (its latest session) so that concurrent batches of a cookie
+conflict; a cookie's first session costs one more update, of its claim. A session belongs
+to its cookie, never to a contact: a journey reads the sessions of the cookies its merge
+set claims now (:func:`cookies_of_sets`).
 
 Reads are keyset pages newest first on ``(startedAt, _id)``, like conversations. A session
 is visible while its last event is (``expiresAt``: the last event's ``at`` plus the
@@ -23,14 +26,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import DeleteOne, ReplaceOne
+from pymongo import DeleteOne, ReplaceOne, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from resolvers import liveness
 from resolvers.clock import now
 from resolvers.contacts import new_id
 from resolvers.errors import BadUserInput
-from resolvers.identifiers import IdentifierType
+from resolvers.identifiers import IdentifierType, key
 from resolvers.pagination import Page, Total, check_first, decode_cursor, encode_cursor
 from resolvers.store import Store, aggregate_rows
 from resolvers.web_documents import WebEventDoc, WebSessionDoc
@@ -130,6 +133,8 @@ def join(pieces: Iterable[WebSessionDoc], gap: timedelta) -> list[tuple[WebSessi
 
 # --- maintenance, per batch, inside the batch's transaction --------------------------------
 
+SessionWrite = ReplaceOne[WebSessionDoc] | DeleteOne | UpdateOne
+
 
 async def rebuild(
     store: Store,
@@ -138,7 +143,12 @@ async def rebuild(
     session: AsyncClientSession | None = None,
 ) -> None:
     """Join the batch's new (live) events into their cookies' sessions: one read of the
-    cookies' sessions, one bulk write."""
+    cookies' sessions, one bulk write (and one update of claims for cookies with no stored
+    session yet).
+
+    Two batches of one cookie in flight at once must not both add a session the other
+    would have joined: each batch writes its cookie's guard (:func:`_guards`), so the later
+    of two conflicts and retries with the other's sessions in view."""
     moment = now()
     live = [e for e in new_events if e["expiresAt"] > moment]
     if not live:
@@ -150,30 +160,61 @@ async def rebuild(
     stored = await store.web_sessions.find(
         {"org": org, "cookie": {"$in": sorted(by_cookie)}}, session=session, batch_size=ONE_REPLY
     ).to_list()
+    latest: dict[str, WebSessionDoc] = {}
     for old in stored:
-        pieces = by_cookie[old["cookie"]]
+        cookie = old["cookie"]
+        if cookie not in latest or _place(old) > _place(latest[cookie]):
+            latest[cookie] = old
+        pieces = by_cookie[cookie]
         first = min(p["startedAt"] for p in pieces if not p["_id"])
         last = max(p["endedAt"] for p in pieces if not p["_id"])
         if old["endedAt"] > first - gap and old["startedAt"] < last + gap:
             pieces.append(old)
-    operations = [op for pieces in by_cookie.values() for op in _rewrites(org, pieces, gap)]
+    operations: list[SessionWrite] = []
+    for cookie, pieces in by_cookie.items():
+        rewrites, written = _rewrites(org, pieces, gap)
+        operations.extend(rewrites)
+        operations.extend(_guard(org, latest.get(cookie), written))
     if operations:
         await store.web_sessions.bulk_write(operations, ordered=False, session=session)
+    unguarded = [key(IdentifierType.COOKIE, c) for c in sorted(by_cookie) if c not in latest]
+    if unguarded:  # a cookie's first session: its claim is the guard
+        await store.identifiers.update_many(
+            {"org": org, "key": {"$in": unguarded}}, {"$inc": {"webSeq": 1}}, session=session
+        )
+
+
+def _place(doc: WebSessionDoc) -> tuple[datetime, str]:
+    return doc["startedAt"], doc["_id"]
+
+
+def _guard(org: str, latest: WebSessionDoc | None, written: set[str]) -> list[SessionWrite]:
+    """A cookie's guard is its latest stored session (its claim when it has none): every
+    batch of the cookie writes it, so of two batches that read the same sessions the later
+    writer fails with a write conflict (its transaction retries). Usually a batch rewrites
+    that session anyway; otherwise (a new session after it, late events in an older one) it
+    is touched."""
+    if latest is None or latest["_id"] in written:
+        return []
+    return [UpdateOne({"org": org, "_id": latest["_id"]}, {"$inc": {"guard": 1}})]
 
 
 def _rewrites(
     org: str, pieces: list[WebSessionDoc], gap: timedelta
-) -> list[ReplaceOne[WebSessionDoc] | DeleteOne]:
-    """The writes that store the joined sessions: each keeps the smallest id it absorbed
-    (a new id when it absorbed none) and the other absorbed sessions are deleted."""
-    operations: list[ReplaceOne[WebSessionDoc] | DeleteOne] = []
+) -> tuple[list[SessionWrite], set[str]]:
+    """The writes that store the joined sessions, and the stored sessions they write: each
+    keeps the smallest id it absorbed (a new id when it absorbed none) and the other
+    absorbed sessions are deleted."""
+    operations: list[SessionWrite] = []
+    written: set[str] = set()
     for joined, absorbed in join(pieces, gap):
         if len(absorbed) == 1 and joined["eventCount"] == _count(pieces, absorbed[0]):
             continue  # a stored session nothing joined
         doc: WebSessionDoc = {**joined, "_id": joined["_id"] or new_id(), "org": org}
         operations.append(ReplaceOne({"org": org, "_id": doc["_id"]}, doc, upsert=True))
         operations.extend(DeleteOne({"org": org, "_id": i}) for i in absorbed if i != doc["_id"])
-    return operations
+        written.update(absorbed)
+    return operations, written
 
 
 def _count(pieces: list[WebSessionDoc], session_id: str) -> int:

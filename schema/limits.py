@@ -157,6 +157,9 @@ def _default(argument: GraphQLArgument) -> Any:
     return argument.default_value
 
 
+_NOT_YET: Any = object()
+
+
 class _Walker:
     """One pass over the selected operation, fragments expanded once per distinct use."""
 
@@ -173,10 +176,9 @@ class _Walker:
         self.fragments = {
             d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
         }
-        coerced = get_variable_values(
-            schema, operation.variable_definitions or (), dict(variables or {})
-        )
-        self.variables = None if isinstance(coerced, list) else coerced
+        self.operation = operation
+        self.raw_variables = variables
+        self.coerced: Any = _NOT_YET  # the variables, coerced when an argument needs them
         self.memo: dict[tuple[str, int | None, bool], _Metrics] = {}
         self.expanding: set[str] = set()
         self.too_deep = False
@@ -309,10 +311,25 @@ class _Walker:
             return definition
         return None
 
+    @property
+    def variables(self) -> Any:
+        """The coerced variables (None when invalid: validation reports them), coerced once
+        and only for the arguments of a list or connection field: a mutation's 500-item input
+        is coerced by execution alone."""
+        if self.coerced is _NOT_YET:
+            coerced = get_variable_values(
+                self.schema,
+                self.operation.variable_definitions or (),
+                dict(self.raw_variables or {}),
+            )
+            self.coerced = None if isinstance(coerced, list) else coerced
+        return self.coerced
+
     def _arguments(self, definition: GraphQLField, node: FieldNode) -> dict[str, Any]:
         """The arguments as the resolver would see them (defaults applied)."""
         try:
-            return get_argument_values(definition, node, self.variables)
+            # variables only matter to the arguments given (no coercion without any)
+            return get_argument_values(definition, node, self.variables if node.arguments else None)
         except Exception:  # invalid arguments fail validation; estimate from the defaults
             return {
                 name: _default(argument)

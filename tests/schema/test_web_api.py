@@ -459,6 +459,30 @@ async def test_concurrent_batches_of_one_cookie_make_one_session(api: Api, store
     assert await store.web_sessions.count_documents({}) == 1
 
 
+async def test_concurrent_batches_after_a_stored_session_make_one_more_session(
+    api: Api, store: Store
+) -> None:
+    """The cookie has a session already: each batch starts a new one after it (writing
+    nothing of the stored one, and within the hour: no renewal rewrites the visitor's
+    claim), so only the guard makes them see each other."""
+    [visitor] = await record(api, view("busy", 0))
+    batches = [[view("busy", m), view("busy", m + 2)] for m in (35, 38, 41, 44, 47, 50)]
+    await asyncio.gather(*(record(api, *b) for b in batches))
+    assert session_shapes(await sessions(api, visitor)) == [(at(35), 12), (at(0), 1)]
+    assert await store.web_sessions.count_documents({}) == 2
+
+
+async def test_concurrent_late_batches_join_an_older_session_once(api: Api, store: Store) -> None:
+    """Late events land between two stored sessions (the newest not written): concurrent
+    batches must still see each other's sessions."""
+    visitor, _ = await record(api, view("late", 0), view("late", 300))
+    batches = [[view("late", m)] for m in (100, 110, 120, 130, 140, 150)]
+    await asyncio.gather(*(record(api, *b) for b in batches))
+    shapes = session_shapes(await sessions(api, visitor))
+    assert shapes == [(at(300), 1), (at(100), 6), (at(0), 1)]
+    assert await store.web_sessions.count_documents({}) == 3
+
+
 CLAIM = """mutation Claim($id: ID!, $v: String!) {
   claimIdentifier(contactId: $id, identifier: {type: COOKIE, value: $v}) { value }
 }"""

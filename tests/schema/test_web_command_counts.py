@@ -155,3 +155,11 @@ async def test_a_batch_of_known_cookies_costs_the_same_commands_for_10_and_500_e
     large = await commands(api, log, RECORD, {"events": batch(50, 500, 200)})
     print(f"\nbatch of 10: {small}\nbatch of 500: {large}")
     assert small == large
+    assert large == [
+        "find:identity_settings",  # the org's blocked identifiers
+        "aggregate:identifiers",  # the cookies' holders
+        "find:web_sessions",  # the cookies' sessions (in the transaction from here)
+        "update:web_sessions",  # their rewrites (no claim touched: the sessions guard)
+        "insert:web_events",
+        "commitTransaction:1",
+    ]
