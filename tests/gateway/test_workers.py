@@ -89,7 +89,12 @@ def served(mongo_uri: str, db_name: str, store: Store, tmp_path: Path) -> Iterat
         yield Served(process, f"http://127.0.0.1:{port}", token, metrics_dir)
     finally:
         process.terminate()
-        process.communicate(timeout=30)
+        try:  # a loaded machine once needed more than 30 s to stop two workers and the database
+            process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:  # never left running after the test, even on a timeout
+                process.kill()
+                process.communicate()
 
 
 async def ready(served: Served) -> None:
