@@ -179,7 +179,7 @@ async def _read_windows(
     store: Store, org: str, at: Position, need: int, start: int, *, bounded: bool = True
 ) -> tuple[list[ContactDoc], bool]:
     """Windows of the id line from ``start`` (the first one from the line's beginning when
-    not ``bounded``), each sized to hold the contacts still needed (with a third more:
+    not ``bounded``), each sized to hold the contacts still needed (with an eighth more:
     rather a page and a bit than a second read)."""
     docs: list[ContactDoc] = []
     end = _line_end()
