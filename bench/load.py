@@ -207,11 +207,21 @@ def run(duration: float, clients: int, workers: int) -> Run:
                 )
             )
         finally:
-            gateway.terminate()
-            gateway.wait(timeout=15)
+            stop(console, gateway)
             violations = asyncio.run(check(db.uri))
             db.stop()
     return Run(workers, stats, elapsed, violations, *cpu)
+
+
+def stop(console: Console, gateway: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if the gateway has not stopped within 20 s (and say so)."""
+    gateway.terminate()
+    try:
+        gateway.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        console.print("[red]the gateway did not stop within 20 s of SIGTERM: killed[/]")
+        gateway.kill()
+        gateway.wait()
 
 
 async def drive(

@@ -9,7 +9,7 @@ records.
 from __future__ import annotations
 
 import pytest
-from secantus import cli, transactions
+from secantus import cli, server, storage, transactions
 
 from gateway import embedded_daemon
 
@@ -81,7 +81,19 @@ def test_the_daemon_installs_it_and_writes_are_still_recorded(
 ) -> None:
     monkeypatch.setattr(transactions.TransactionRegistry, "_prune_retryable_locked", ORIGINAL)
     monkeypatch.setattr(cli, "SecantusDBServer", cli.SecantusDBServer)
+    for patched in ("_prune_locked",):  # install() replaces these too: put back afterwards
+        monkeypatch.setattr(
+            transactions.TransactionRegistry,
+            patched,
+            getattr(transactions.TransactionRegistry, patched),
+        )
+    for patched in ("_iter_indexes", "get_collection_options", "get_profile"):
+        monkeypatch.setattr(storage.Storage, patched, getattr(storage.Storage, patched))
+    monkeypatch.setattr(server, "dispatch", server.dispatch)
     embedded_daemon.install()
+    assert (
+        transactions.TransactionRegistry._prune_locked is embedded_daemon.reap_idle_without_waiting
+    )
     assert (
         transactions.TransactionRegistry._prune_retryable_locked
         is embedded_daemon.prune_retryable_oldest_first
@@ -93,3 +105,51 @@ def test_the_daemon_installs_it_and_writes_are_still_recorded(
     assert reg.retryable_reply(b"session", 1, b"identity") == reply  # a retry is answered
     clock.now += LIFETIME + 1
     assert reg.retryable_reply(b"session", 1, b"identity") is None  # and forgotten in time
+
+
+def open_transaction(
+    reg: transactions.TransactionRegistry, lsid: bytes
+) -> transactions.Transaction:
+    txn, error = reg.for_statement(lsid, None, 1, start=True)
+    assert error is None and txn is not None
+    return txn
+
+
+def test_idle_transactions_are_reaped_and_busy_ones_are_passed_over_without_waiting() -> None:
+    """The server's own reaping took every open transaction's mutex in turn: a statement
+    waited for any statement running elsewhere. Here a transaction whose statement holds its
+    mutex (in another thread) is passed over at once, and an idle one is still reaped."""
+    import threading
+
+    clock = Clock()
+    reg = registry(clock)
+    idle, busy = open_transaction(reg, b"idle"), open_transaction(reg, b"busy")
+    clock.now += transactions.DEFAULT_LIFETIME_SECONDS + 1  # both past their lifetime
+    running, release = threading.Event(), threading.Event()
+
+    def statement() -> None:
+        with busy.mutex:
+            running.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=statement)
+    thread.start()
+    try:
+        assert running.wait(10)
+        assert embedded_daemon.reap_idle_without_waiting(reg) == 1  # returns: it did not wait
+        assert idle.state is transactions.TxnState.ABORTED
+        assert busy.state is transactions.TxnState.IN_PROGRESS
+    finally:
+        release.set()
+        thread.join(10)
+    assert embedded_daemon.reap_idle_without_waiting(reg) == 1  # idle now: reaped
+    assert busy.state is transactions.TxnState.ABORTED
+
+
+def test_a_transaction_in_use_is_not_reaped() -> None:
+    clock = Clock()
+    reg = registry(clock)
+    txn = open_transaction(reg, b"live")
+    clock.now += transactions.DEFAULT_LIFETIME_SECONDS - 1
+    assert embedded_daemon.reap_idle_without_waiting(reg) == 0
+    assert txn.state is transactions.TxnState.IN_PROGRESS

@@ -9,9 +9,11 @@ import hmac
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from pymongo.errors import ServerSelectionTimeoutError
 
 from gateway.app import create_app
 from gateway.settings import Settings
@@ -21,6 +23,7 @@ from resolvers.errors import BadUserInput
 from resolvers.store import Store
 from tests.conftest import SECRET, Api, codes
 
+SECOND = timedelta(seconds=1)
 FAST = DeliveryConfig(poll_seconds=0.02, backoff_base=0.05, backoff_max=0.2, lease_seconds=5)
 CREATE = "mutation($u: String!) { createWebhook(url: $u) { id secret failing } }"
 CONTACT = 'mutation($n: String!) { createContact(input: {firstName: $n, lastName: "L"}) { id } }'
@@ -275,3 +278,41 @@ async def test_delivery_checks_the_address_again(
     assert hook is not None and hook["failing"]
     assert str(hook["lastError"]).startswith("refused: ")
     assert receiver.answers == []
+
+
+async def test_a_lease_held_for_more_than_half_its_term_is_not_written_again(
+    store: Store,
+) -> None:
+    deliverer = WebhookDeliverer(store, FAST)  # a 5 s lease
+    assert await deliverer.hold_lease()
+    taken = await store.leases.find_one({"_id": "webhooks"})
+    assert taken is not None
+    assert await deliverer.hold_lease()  # the loop wakes for every change: no write
+    assert await store.leases.find_one({"_id": "webhooks"}) == taken
+    await store.leases.update_one({"_id": "webhooks"}, {"$set": {"owner": "someone else"}})
+    deliverer._held_until = taken["until"] - dataclasses.replace(FAST).lease_seconds * SECOND
+    assert await deliverer.hold_lease() is False  # at half its term it is read again
+
+
+async def test_stop_ends_the_loop_even_when_the_driver_swallows_the_cancellation(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under load the driver's server selection once caught the loop's cancellation and
+    raised ServerSelectionTimeoutError instead; the loop went on, and the gateway never
+    stopped on SIGTERM."""
+    rounds = 0
+
+    async def swallowing(self: WebhookDeliverer) -> None:
+        nonlocal rounds
+        rounds += 1
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            raise ServerSelectionTimeoutError("selection timed out") from None
+
+    monkeypatch.setattr(WebhookDeliverer, "_deliver_while_woken", swallowing)
+    deliverer = WebhookDeliverer(store, FAST)
+    await deliverer.start()
+    await asyncio.sleep(0.05)
+    await asyncio.wait_for(deliverer.stop(), timeout=10)
+    assert rounds == 1

@@ -1,0 +1,167 @@
+"""The embedded server's catalog cache (``gateway/embedded_catalog.py``): every test here
+runs against the session's embedded server, whose daemon has it installed, and changes the
+catalog after the cache has been filled; the server must act on the new catalog at once."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError, WriteError
+
+from gateway.embedded_catalog import CatalogCache, changes_catalog
+from resolvers.store import Doc
+
+
+@pytest.fixture
+async def db(client: AsyncMongoClient[Doc]) -> Any:
+    name = f"scv_catalog_{uuid.uuid4().hex[:10]}"
+    yield client[name]
+    await client.drop_database(name)
+
+
+async def warm(db: AsyncDatabase[Doc], name: str) -> None:
+    """Writes and reads that fill the cache with the collection's indexes and options."""
+    for i in range(3):
+        await db[name].insert_one({"_id": f"w{i}", "k": f"warm-{i}"})
+        await db[name].update_one({"_id": f"w{i}"}, {"$set": {"seen": True}})
+    assert await db[name].count_documents({"seen": True}) == 3
+
+
+async def test_a_unique_index_created_after_writes_is_enforced_at_once(
+    db: AsyncDatabase[Doc],
+) -> None:
+    await db.c.create_index("other")
+    await warm(db, "c")
+    await db.c.create_index("k", unique=True)
+    with pytest.raises(DuplicateKeyError):
+        await db.c.insert_one({"_id": "dup", "k": "warm-0"})
+    with pytest.raises(DuplicateKeyError):
+        await db.c.update_one({"_id": "w1"}, {"$set": {"k": "warm-2"}})
+
+
+async def test_a_dropped_unique_index_no_longer_refuses(db: AsyncDatabase[Doc]) -> None:
+    await db.c.create_index("k", unique=True, name="k_unique")
+    await warm(db, "c")
+    with pytest.raises(DuplicateKeyError):
+        await db.c.insert_one({"_id": "dup", "k": "warm-0"})
+    await db.c.drop_index("k_unique")
+    await db.c.insert_one({"_id": "dup", "k": "warm-0"})
+    assert await db.c.count_documents({"k": "warm-0"}) == 2
+
+
+async def test_a_new_index_is_used_and_kept_by_later_writes(db: AsyncDatabase[Doc]) -> None:
+    await warm(db, "c")
+    await db.c.create_index("n")
+    await db.c.insert_many([{"_id": f"n{i}", "n": i} for i in range(20)])
+    plan = await db.command(
+        "explain", {"find": "c", "filter": {"n": 7}}, verbosity="executionStats"
+    )
+    assert "IXSCAN" in str(plan["queryPlanner"]["winningPlan"])
+    assert await db.c.find_one({"n": 7}) == {"_id": "n7", "n": 7}
+
+
+async def test_a_collection_dropped_and_created_again_has_its_new_options(
+    db: AsyncDatabase[Doc],
+) -> None:
+    await db.create_collection("c")
+    await warm(db, "c")
+    await db.c.drop()
+    await db.create_collection("c", validator={"k": {"$type": "string"}})
+    await db.c.insert_one({"_id": 1, "k": "text"})
+    with pytest.raises(WriteError):
+        await db.c.insert_one({"_id": 2, "k": 5})
+    await db.command("collMod", "c", validator={})
+    await db.c.insert_one({"_id": 2, "k": 5})
+    assert await db.c.count_documents({}) == 2
+
+
+async def test_a_profiling_level_set_is_read_back(db: AsyncDatabase[Doc]) -> None:
+    await warm(db, "c")
+    assert (await db.command("profile", -1))["was"] == 0
+    await db.command("profile", 2)
+    try:
+        assert (await db.command("profile", -1))["was"] == 2
+        await db.c.find_one({"_id": "w0"})
+        assert await db["system.profile"].count_documents({"ns": f"{db.name}.c"}) >= 1
+    finally:
+        await db.command("profile", 0)
+    assert (await db.command("profile", -1))["was"] == 0
+
+
+def test_an_entry_read_at_an_older_generation_is_read_again() -> None:
+    cache = CatalogCache()
+    reads: list[int] = []
+
+    def read() -> int:
+        reads.append(cache.generation)
+        return len(reads)
+
+    assert cache.lookup(("indexes", "d", "c"), read, lambda _: True) == 1
+    assert cache.lookup(("indexes", "d", "c"), read, lambda _: True) == 1  # kept
+    cache.bump()
+    assert cache.lookup(("indexes", "d", "c"), read, lambda _: True) == 2
+    assert reads == [0, 1]
+
+
+def test_a_change_while_reading_leaves_the_entry_stale() -> None:
+    cache = CatalogCache()
+
+    def read_during_a_change() -> str:
+        cache.bump()  # a catalog command runs while the entry is read
+        return "as read"
+
+    cache.lookup(("options", "d", "c"), read_during_a_change, lambda _: True)
+    assert cache.lookup(("options", "d", "c"), lambda: "read again", lambda _: True) == (
+        "read again"
+    )
+
+
+def test_what_keep_refuses_is_never_kept() -> None:
+    cache = CatalogCache()
+    values = iter([{}, {"uuid": 1}, {"uuid": 2}])
+
+    def keep(options: dict[str, int]) -> bool:
+        return "uuid" in options
+
+    assert cache.lookup(("options", "d", "c"), lambda: next(values), keep) == {}
+    assert cache.lookup(("options", "d", "c"), lambda: next(values), keep) == {"uuid": 1}
+    assert cache.lookup(("options", "d", "c"), lambda: next(values), keep) == {"uuid": 1}
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "changes"),
+    [
+        ("find", {"find": "c"}, False),
+        ("insert", {"insert": "c"}, False),
+        ("aggregate", {"aggregate": "c", "pipeline": [{"$match": {}}]}, False),
+        ("aggregate", {"aggregate": "c", "pipeline": [{"$out": "d"}]}, True),
+        ("aggregate", {"aggregate": "c", "pipeline": [{"$merge": {"into": "d"}}]}, True),
+        ("createIndexes", {"createIndexes": "c"}, True),
+        ("dropDatabase", {"dropDatabase": 1}, True),
+        ("collMod", {"collMod": "c"}, True),
+        ("profile", {"profile": 2}, True),
+        ("somethingNew", {"somethingNew": 1}, True),
+    ],
+)
+def test_which_commands_change_the_catalog(name: str, body: dict[str, Any], changes: bool) -> None:
+    assert changes_catalog(name, body) is changes
+
+
+def test_a_catalog_command_in_a_transaction_moves_the_generation_when_it_ends() -> None:
+    cache = CatalogCache()
+    ran: list[str] = []
+    dispatch = cache.dispatch(lambda body, ctx: ran.append(next(iter(body))))
+    lsid = {"id": b"session-1"}
+    dispatch({"createIndexes": "c", "lsid": lsid, "autocommit": False}, None)
+    assert cache.generation == 2  # before and after the command
+    dispatch({"insert": "c", "lsid": lsid, "autocommit": False}, None)
+    assert cache.generation == 2
+    dispatch({"commitTransaction": 1, "lsid": lsid, "autocommit": False}, None)
+    assert cache.generation == 3  # visible now: entries read meanwhile are stale
+    dispatch({"commitTransaction": 1, "lsid": {"id": b"session-2"}}, None)
+    assert cache.generation == 3
+    assert ran == ["createIndexes", "insert", "commitTransaction", "commitTransaction"]
