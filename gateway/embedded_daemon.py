@@ -29,6 +29,15 @@ Two more changes make it serve concurrent clients (``make load``: 50 clients):
   waited up to a switch interval for the GIL each time it gave it up, while the threads
   queued behind that lock waited for it (``make load``, 15 s runs: 65-95 req/s with
   multi-second tails and ``SERVICE_UNAVAILABLE`` answers before; see the README).
+* Tables are created with a :data:`PAGE_MEMORY_MAX` in-memory page limit instead of
+  WiredTiger's 5 MB. Every index entry of every collection lives in one table, whose hot
+  pages (the newest keys of an org's contacts) outgrew 5 MB of updates that the open
+  transactions still pinned; WiredTiger then kept trying to evict them, and every reader
+  and writer of the page slept in ``__wt_page_in_func`` (py-spy ``--native``: the holder of
+  the ``contacts`` lock in ``__wt_sleep``, the machine idle) until its transaction timed out.
+  In 60 s ``make load`` runs that collapse came in every run (32-37 req/s, 400+
+  ``SERVICE_UNAVAILABLE``); with the limit, none (about 140 req/s, 0 errors). Tables of a
+  data directory created before keep the limit they were created with.
 
 Run as ``python -m gateway.embedded_daemon <secantusd-py flags>``.
 """
@@ -37,8 +46,10 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
+import wiredtiger  # type: ignore[import-untyped]
 from secantus import cli, transactions
 from secantus.server import SecantusDBServer
 
@@ -47,6 +58,7 @@ from gateway.embedded_catalog import install as install_catalog_cache
 
 TRANSACTION_LIFETIME_S = 5.0
 SWITCH_INTERVAL_S = 0.001
+PAGE_MEMORY_MAX = "256MB"
 # for measuring the difference only (bench/faults.py --transaction-lifetime)
 LIFETIME_ENV = "SCV_EMBEDDED_TRANSACTION_LIFETIME_S"
 
@@ -96,6 +108,24 @@ def reap_idle_without_waiting(registry: Any) -> int:
     return reaped
 
 
+def with_page_memory(config: str | None) -> str:
+    """A table's WiredTiger configuration with :data:`PAGE_MEMORY_MAX` as its in-memory page
+    limit (the last value of a key wins in a WiredTiger configuration string)."""
+    setting = f"memory_page_max={PAGE_MEMORY_MAX}"
+    return f"{config},{setting}" if config else setting
+
+
+def create_with_page_memory(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``wiredtiger.Session.create``, giving every table it creates :func:`with_page_memory`."""
+
+    def create(session: Any, name: str, config: str | None = None) -> Any:
+        if name.startswith("table:"):
+            config = with_page_memory(config)
+        return original(session, name, config)
+
+    return create
+
+
 def install() -> None:
     """The daemon's server class, retryable-record pruning, idle-transaction reaping and
     catalog cache (also used by the tests)."""
@@ -104,10 +134,12 @@ def install() -> None:
     registry._prune_retryable_locked = prune_retryable_oldest_first
     registry._prune_locked = reap_idle_without_waiting
     install_catalog_cache(CatalogCache())
+    if not getattr(wiredtiger.Session.create, "with_page_memory", False):
+        wiredtiger.Session.create = create_with_page_memory(wiredtiger.Session.create)
+        wiredtiger.Session.create.with_page_memory = True
 
 
 def main() -> int:
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
     install()
     code: int = cli.main()
     return code
