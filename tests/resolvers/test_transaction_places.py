@@ -15,15 +15,18 @@ async def test_no_more_than_the_places_are_open_at_once_and_every_one_commits(
     store: Store,
 ) -> None:
     open_now = most = 0
+    await store.db.create_collection("places")
 
     async def write(n: int) -> int:
         async def work(session: AsyncClientSession) -> int:
             nonlocal open_now, most
             open_now += 1
             most = max(most, open_now)
-            await store.notes.insert_one({"_id": f"place-{n}", "org": "o"}, session=session)
-            await asyncio.sleep(0.02)  # held open while the others queue
-            open_now -= 1
+            try:  # (a conflicting attempt raises and is tried again)
+                await store.db["places"].insert_one({"_id": f"place-{n}"}, session=session)
+                await asyncio.sleep(0.02)  # held open while the others queue
+            finally:
+                open_now -= 1
             return n
 
         return await store.in_transaction(work)
@@ -31,16 +34,17 @@ async def test_no_more_than_the_places_are_open_at_once_and_every_one_commits(
     done = await asyncio.gather(*(write(n) for n in range(4 * OPEN_TRANSACTIONS)))
     assert done == list(range(4 * OPEN_TRANSACTIONS))
     assert most == OPEN_TRANSACTIONS
-    assert await store.notes.count_documents({"org": "o"}) == 4 * OPEN_TRANSACTIONS
+    assert await store.db["places"].count_documents({}) == 4 * OPEN_TRANSACTIONS
 
 
 async def test_a_transaction_started_in_another_ones_work_takes_no_place(store: Store) -> None:
     """Every place is held by a transaction whose work starts another one: they all finish."""
+    await store.db.create_collection("places")
 
     async def outer(n: int) -> str:
         async def work(session: AsyncClientSession) -> str:
             async def inner(inner_session: AsyncClientSession) -> str:
-                await store.notes.insert_one({"_id": f"inner-{n}"}, session=inner_session)
+                await store.db["places"].insert_one({"_id": f"inner-{n}"}, session=inner_session)
                 return "inner"
 
             await asyncio.sleep(0.02)  # every outer one holds its place by now
