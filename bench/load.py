@@ -153,6 +153,7 @@ class Run:
     violations: list[str]
     gateway_cpu_s: float
     database_cpu_s: float
+    clients_cpu_s: float
 
     @property
     def requests(self) -> int:
@@ -231,9 +232,9 @@ async def drive(
     clients: int,
     gateway: Callable[[], list[psutil.Process]],
     database: list[psutil.Process],
-) -> tuple[Stats, float, tuple[float, float]]:
+) -> tuple[Stats, float, tuple[float, float, float]]:
     """The clients' loops for ``duration``; the stats, the time taken and the CPU seconds
-    the gateway processes and the database spent meanwhile."""
+    the gateway processes, the database and these clients spent meanwhile."""
     token = mint_token(SECRET, org=ORG, sub="load")
     headers = {"Authorization": f"Bearer {token}"}
     # idle connections close on our side first (uvicorn closes them after 5 s): never a
@@ -254,14 +255,18 @@ async def drive(
         stats = Stats()
         console.print(f"{clients} clients for {duration:.0f} s against 127.0.0.1:{port} …")
         processes = gateway()
-        before = cpu_seconds(processes), cpu_seconds(database)
+        before = cpu_seconds(processes), cpu_seconds(database), time.process_time()
         started = time.monotonic()
         deadline = started + duration
         await asyncio.gather(
             *(client_loop(n, http, stats, deadline, random.Random(n)) for n in range(clients))
         )
         elapsed = time.monotonic() - started
-        cpu = cpu_seconds(processes) - before[0], cpu_seconds(database) - before[1]
+        cpu = (
+            cpu_seconds(processes) - before[0],
+            cpu_seconds(database) - before[1],
+            time.process_time() - before[2],
+        )
         return stats, elapsed, cpu
 
 
@@ -299,6 +304,7 @@ def report(console: Console, runs: list[Run], clients: int) -> int:
     rows += [
         ("gateway CPU ms per request", lambda r: f"{r.gateway_cpu_s * 1000 / r.requests:.1f}"),
         ("database CPU ms per request", lambda r: f"{r.database_cpu_s * 1000 / r.requests:.1f}"),
+        ("clients' CPU ms per request", lambda r: f"{r.clients_cpu_s * 1000 / r.requests:.1f}"),
         ("expected refusals", lambda r: str(sum(r.stats.refusals.values()))),
         ("errors (target 0)", lambda r: mark(sum(r.stats.errors.values()), not r.stats.errors)),
         ("invariant violations (target 0)", lambda r: mark(len(r.violations), not r.violations)),
