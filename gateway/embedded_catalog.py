@@ -17,13 +17,13 @@ the catalog, so each entry carries the catalog *generation* it was read at:
   options of a collection once it has its uuid (a collection created implicitly by an
   insert gets it later), and index lists that are not empty.
 
-Index definitions are kept as their stored BSON and decoded on every use, so no caller
-shares a mutable dictionary with the cache.
+Index definitions are kept as their stored BSON and decoded on every use, and collection
+options are handed out as copies (``gateway/embedded_copy.py``), so no caller shares a mutable
+dictionary with the cache.
 """
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -31,6 +31,8 @@ from typing import Any
 import bson
 from secantus import server, storage
 from wiredtiger import WT_NOTFOUND  # type: ignore[import-untyped]
+
+from gateway.embedded_copy import copy_document
 
 DOCUMENT_COMMANDS: frozenset[str] = frozenset(
     {
@@ -160,7 +162,8 @@ def install(cache: CatalogCache) -> None:
                 return options
 
         options = cache.lookup(("options", db, coll), read, lambda o: "uuid" in o)
-        return copy.deepcopy(options)
+        copied: dict[str, Any] = copy_document(options)
+        return copied
 
     def get_profile(self: Any, db: str) -> dict[str, Any]:
         def read() -> dict[str, Any]:

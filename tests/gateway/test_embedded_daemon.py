@@ -9,11 +9,12 @@ records.
 from __future__ import annotations
 
 import pytest
-from secantus import cli, server, storage, transactions
+from secantus import cli, server, sessions, storage, transactions
 
 from gateway import embedded_daemon
 
 ORIGINAL = transactions.TransactionRegistry._prune_retryable_locked
+ORIGINAL_REGISTER = sessions.SessionRegistry.register
 
 
 class Clock:
@@ -90,7 +91,13 @@ def test_the_daemon_installs_it_and_writes_are_still_recorded(
     for patched in ("_iter_indexes", "get_collection_options", "get_profile"):
         monkeypatch.setattr(storage.Storage, patched, getattr(storage.Storage, patched))
     monkeypatch.setattr(server, "dispatch", server.dispatch)
+    monkeypatch.setattr(sessions.SessionRegistry, "register", ORIGINAL_REGISTER)
+    monkeypatch.setattr(
+        transactions, "_strip_per_attempt_fields", transactions._strip_per_attempt_fields
+    )
     embedded_daemon.install()
+    assert sessions.SessionRegistry.register is embedded_daemon.register_in_access_order
+    assert transactions._strip_per_attempt_fields is embedded_daemon.strip_per_attempt_fields
     assert (
         transactions.TransactionRegistry._prune_locked is embedded_daemon.reap_idle_without_waiting
     )
@@ -153,3 +160,36 @@ def test_a_transaction_in_use_is_not_reaped() -> None:
     clock.now += transactions.DEFAULT_LIFETIME_SECONDS - 1
     assert embedded_daemon.reap_idle_without_waiting(reg) == 0
     assert txn.state is transactions.TxnState.IN_PROGRESS
+
+
+def lsid(n: int) -> bytes:
+    return n.to_bytes(16, "big")
+
+
+def test_sessions_idle_past_their_ttl_go_as_with_the_walk() -> None:
+    """The same registrations (new sessions, old ones used again, time passing beyond the
+    TTL) on two registries, one registered as SecantusDB does, one in access order: after
+    every registration both know the same sessions."""
+    import random
+
+    clock = Clock()
+    mine = sessions.SessionRegistry(idle_ttl_seconds=100.0, time_func=clock)
+    theirs = sessions.SessionRegistry(idle_ttl_seconds=100.0, time_func=clock)
+    rng = random.Random(11)
+    dropped = 0
+    for step in range(2_000):
+        clock.now += rng.choice([0.0, 0.5, 3.0, 40.0])
+        session = lsid(rng.randrange(60) if step % 3 else 1_000 + step)  # reused, or new
+        embedded_daemon.register_in_access_order(mine, session)
+        before = len(theirs._sessions) + (session not in theirs._sessions)
+        ORIGINAL_REGISTER(theirs, session)
+        dropped += before - len(theirs._sessions)
+        assert mine._sessions == theirs._sessions
+    assert dropped > 100  # the TTL was crossed many times over
+
+
+def test_a_malformed_session_id_is_refused_as_by_the_server() -> None:
+    registry = sessions.SessionRegistry()
+    with pytest.raises(ValueError):
+        embedded_daemon.register_in_access_order(registry, b"short")
+    assert len(registry) == 0
