@@ -207,11 +207,16 @@ async def test_a_worker_that_dies_is_replaced_and_leaves_the_live_gauges(served:
     workers = served.workers()
     assert len(workers) == 2
     dead = min(workers)
-    assert (served.metrics_dir / f"gauge_livesum_{dead}.db").exists()
+    gauges = served.metrics_dir / f"gauge_livesum_{dead}.db"
+    for _ in range(300):  # ready once one worker answers: the other may still be starting
+        if gauges.exists():
+            break
+        await asyncio.sleep(0.1)
+    assert gauges.exists()
     os.kill(dead, signal.SIGKILL)
     for _ in range(300):
         replaced = served.workers()
-        gone = not (served.metrics_dir / f"gauge_livesum_{dead}.db").exists()
+        gone = not gauges.exists()
         if len(replaced) == 2 and dead not in replaced and gone:
             break
         await asyncio.sleep(0.1)
