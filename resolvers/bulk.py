@@ -21,7 +21,7 @@ from typing import Any
 from pymongo import UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from resolvers import bulk_claims, claims, contacts, liveness, merge_history
+from resolvers import bulk_claims, claims, contacts, liveness, matching_pairs, merge_history
 from resolvers.changes import ChangeKind, NewChange, claimed_changes, record_changes
 from resolvers.clock import now
 from resolvers.contact_fields import ContactType, clean_input
@@ -43,6 +43,7 @@ class ItemResult:
     index: int
     contact: ContactDoc | None = None
     error: DomainError | None = None
+    evidence_changed: bool = True  # an update that left every matching field as it was: False
 
     def unwrap(self) -> ContactDoc:
         """The contact, or the item's error raised (the single mutations)."""
@@ -134,11 +135,13 @@ async def apply_updates(
     edits: Mapping[int, Edit],
     session: AsyncClientSession,
     handed_on: list[tuple[str, str]] | None = None,
+    same_evidence: set[str] | None = None,
 ) -> Outcome:
     """``updateContact`` for each edit, in order (two edits of one contact apply one after
     the other), inside the caller's transaction: the contacts in one ``bulk_write``, their
     claims (promotion, released values handed on, new values claimed) batched. The (key,
-    contact id) claims of values handed on to other listers are added to ``handed_on``."""
+    contact id) claims of values handed on to other listers are added to ``handed_on``, the
+    ids of contacts whose edits left their match evidence as it was to ``same_evidence``."""
     heads = await canonicals(store, org, [i for i, _ in edits.values()], session)
     originals: dict[str, ContactDoc] = {}
     edited: dict[str, ContactDoc] = {}
@@ -158,6 +161,12 @@ async def apply_updates(
         made = await _reclaim_edited(store, org, originals, edited, session)
         if handed_on is not None:
             handed_on += made
+        if same_evidence is not None:
+            same_evidence.update(
+                cid
+                for cid, doc in edited.items()
+                if matching_pairs.same_evidence(originals[cid], doc)
+            )
     return outcome
 
 
@@ -243,10 +252,14 @@ async def update_contacts(
         except DomainError as exc:
             results[i].error = exc
     if edits:
+        unchanged: set[str] = set()
 
         async def work(session: AsyncClientSession) -> Outcome:
             handed_on: list[tuple[str, str]] = []
-            outcome = await apply_updates(store, principal.org, edits, session, handed_on)
+            unchanged.clear()  # a retried attempt starts over
+            outcome = await apply_updates(
+                store, principal.org, edits, session, handed_on, unchanged
+            )
             await record_updates(store, session, principal, outcome, handed_on)
             return outcome
 
@@ -255,6 +268,7 @@ async def update_contacts(
                 results[i].error = done
             else:
                 results[i].contact = done
+                results[i].evidence_changed = done["_id"] not in unchanged
     return results
 
 

@@ -16,7 +16,7 @@ visitor: no values, no name, no address) costs nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pymongo import ReplaceOne
@@ -39,6 +39,21 @@ def pairs_collection(store: Store) -> AsyncCollection[dict[str, Any]]:
 def pair_id(org: str, a: str, b: str) -> str:
     low, high = sorted((a, b))
     return f"{org}|{low}|{high}"
+
+
+# contact fields no pair depends on: scores and reasons come from the values (and the fields
+# they are in), the names and the address; a contact's type and expiry only decide whether it
+# is live, and an edited contact is live before and after
+NOT_EVIDENCE = frozenset({"title", "surveyOptOut", "modifiedAt", "type", "expiresAt"})
+
+
+def same_evidence(before: ContactDoc, after: ContactDoc) -> bool:
+    """Whether an edit left every field a pair depends on as it was (a title or an opt-out
+    changed, or an integration sending the values the contact already has): the contact's
+    pairs are then still its pairs."""
+    old: Mapping[str, Any] = before
+    new: Mapping[str, Any] = after
+    return all(old.get(f) == new.get(f) for f in (old.keys() | new.keys()) - NOT_EVIDENCE)
 
 
 def has_evidence(contact: ContactDoc) -> bool:

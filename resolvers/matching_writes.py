@@ -19,7 +19,7 @@ canonical contact.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from pymongo.errors import PyMongoError
 
@@ -43,11 +43,16 @@ async def after_write(
     *,
     claimed: bool = True,
     settings: identity_settings.IdentitySettings | None = None,
+    evidence_changed: bool = True,
 ) -> ContactDoc:
-    """Refresh the contact's pairs; merge it automatically when the org says so."""
+    """Refresh the contact's pairs; merge it automatically when the org says so. A write
+    that left the contact's evidence as it was (``evidence_changed`` False) leaves its pairs
+    alone when the org does not merge automatically."""
     org = principal.org
     if settings is None:
         settings = await identity_settings.get_settings(store, org)
+    if not evidence_changed and not settings.auto_merge:
+        return contact
     found = await matching_pairs.refresh(
         store, org, contact, block_list=settings.block_list, claimed=claimed
     )
@@ -91,16 +96,25 @@ async def after_interaction(
 
 
 async def after_bulk_write(
-    store: Store, principal: Principal, contacts: Sequence[ContactDoc]
+    store: Store,
+    principal: Principal,
+    contacts: Sequence[ContactDoc],
+    *,
+    same_evidence: Collection[str] = (),
 ) -> dict[str, ContactDoc]:
     """:func:`after_write` for every contact a bulk create/update wrote: their pairs are
     refreshed together (:func:`resolvers.matching_batch.refresh_many`, a constant number of
     commands); with ``autoMerge`` on, only the contacts with a suggestion scoring at least
     ``autoMergeMinScore`` merge, one merge each (a contact an earlier one of the call merged
-    with is shown as that merge's canonical contact). Returns the contact to show per id."""
+    with is shown as that merge's canonical contact). Returns the contact to show per id.
+    With ``autoMerge`` off, the contacts in ``same_evidence`` (edits that left every matching
+    field as it was) keep their pairs unread."""
     settings = await identity_settings.get_settings(store, principal.org)
+    changed = contacts
+    if not settings.auto_merge:
+        changed = [c for c in contacts if c["_id"] not in same_evidence]
     found = await matching_batch.refresh_many(
-        store, principal.org, contacts, block_list=settings.block_list
+        store, principal.org, changed, block_list=settings.block_list
     )
     shown: dict[str, ContactDoc] = {c["_id"]: c for c in contacts}
     if not settings.auto_merge:

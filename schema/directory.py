@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from resolvers import contacts, directory, matching_writes
+from resolvers import bulk, contacts, directory, matching_writes
 from resolvers.contact_fields import ContactType as DomainContactType
 from resolvers.errors import BadUserInput
 from resolvers.identifiers import IdentifierType as DomainIdentifierType
@@ -108,8 +108,13 @@ class DirectoryMutation:
     )
     async def update_contact(self, info: Info, id: strawberry.ID, input: ContactInput) -> Contact:
         ctx = info.context
-        doc = await contacts.update_contact(ctx.store, ctx.principal, str(id), to_patch(input))
-        return Contact.from_doc(await matching_writes.after_write(ctx.store, ctx.principal, doc))
+        (result,) = await bulk.update_contacts(
+            ctx.store, ctx.principal, [(str(id), to_patch(input))]
+        )
+        doc = await matching_writes.after_write(
+            ctx.store, ctx.principal, result.unwrap(), evidence_changed=result.evidence_changed
+        )
+        return Contact.from_doc(doc)
 
     @strawberry.mutation(permission_classes=[CanDeleteContacts])
     async def delete_contact(self, info: Info, id: strawberry.ID) -> bool:

@@ -88,8 +88,10 @@ async def _matched(info: Info, results: list[bulk.ItemResult]) -> list[bulk.Item
     written = {r.contact["_id"]: r.contact for r in results if r.contact is not None}
     if written:
         ctx = info.context
+        # evidence compared between each contact before the call and after all its edits
+        changed = {r.contact["_id"] for r in results if r.contact and r.evidence_changed}
         shown = await matching_writes.after_bulk_write(
-            ctx.store, ctx.principal, list(written.values())
+            ctx.store, ctx.principal, list(written.values()), same_evidence=set(written) - changed
         )
         for result in results:
             if result.contact is not None:
