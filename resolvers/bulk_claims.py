@@ -31,9 +31,15 @@ LISTER_PROJECTION = {"since": 1, "expiresAt": 1, "readOnly": 1, "keys": 1}
 
 
 async def claim_many(
-    store: Store, org: str, wanted: Sequence[Wanted], session: AsyncClientSession
+    store: Store,
+    org: str,
+    wanted: Sequence[Wanted],
+    session: AsyncClientSession,
+    *,
+    changed: set[str] | None = None,
 ) -> dict[str, str]:
-    """:func:`claims.claim` for each wish, in order; returns each key's holder id after.
+    """:func:`claims.claim` for each wish, in order; returns each key's holder id after, and
+    adds the keys whose claim it made or moved to ``changed``.
     Blocked values (:mod:`resolvers.blocked_identifiers`) are left out, as ``claim_all`` does.
 
     Four reads at most (the org's block list, claims, holders outside the batch) and two writes (new claims in one
@@ -59,6 +65,8 @@ async def claim_many(
         ):
             continue
         state[identifier_key] = claims.claim_doc(org, identifier_key, contact, via)
+        if changed is not None:
+            changed.add(identifier_key)
     await _write(store, org, current, state, session)
     return {k: state[k]["contactId"] for k in keys}
 

@@ -67,8 +67,11 @@ async def upsert_contact(
     match: Sequence[Mapping[str, Any]],
     patch: Mapping[str, Any],
     rule: UpsertRule = UpsertRule.PREFER_PROVIDED,
+    same_evidence: set[str] | None = None,
 ) -> tuple[ContactDoc, bool]:
-    """The contact updated or created, and whether it was created."""
+    """The contact updated or created, and whether it was created. The id of an updated
+    contact whose match evidence the upsert left as it was (no matching field changed, no
+    identifier newly claimed) is added to ``same_evidence``."""
     region = store.config.default_region
     org = principal.org
     # blocked values (resolvers/blocked_identifiers.py) are no identifiers at all
@@ -77,23 +80,32 @@ async def upsert_contact(
         raise BadUserInput("match has no usable identifier (every value is blocked)")
     fields = clean_input(patch, region)
 
+    unchanged: set[str] = set()
+
     async def work(session: AsyncClientSession) -> tuple[ContactDoc, bool]:
         handed_on: list[tuple[str, str]] = []  # values the update handed on to other contacts
+        unchanged.clear()  # a retried attempt starts over
         found, _ = await interactions.claimed_contact(store, org, keys, session=session)
         if found is None:
             contact = bulk.curated_doc(store, org, fields)
             await bulk.insert_contacts(store, org, [contact], session)
         else:
             edits = {0: (found["_id"], preferred(found, fields, rule))}
-            done = (await bulk.apply_updates(store, org, edits, session, handed_on))[0]
-            if isinstance(done, DomainError):
-                raise done
-            contact = done
+            outcome = await bulk.apply_updates(store, org, edits, session, handed_on, unchanged)
+            if isinstance(outcome[0], DomainError):
+                raise outcome[0]
+            contact = outcome[0]
         stitched = [(k, contact, claims.VIA_INTERACTION) for k in keys]
-        await bulk_claims.claim_many(store, org, stitched, session)
+        claimed: set[str] = set()
+        await bulk_claims.claim_many(store, org, stitched, session, changed=claimed)
+        if claimed:
+            unchanged.discard(contact["_id"])
         kind = ChangeKind.CONTACT_CREATED if found is None else ChangeKind.CONTACT_UPDATED
         written = [NewChange(kind, contact["_id"]), *claimed_changes(handed_on)]
         await record_changes(store, session, org=org, by=principal.sub, changes=written)
         return contact, found is None
 
-    return await store.in_transaction(work)
+    upserted = await store.in_transaction(work)
+    if same_evidence is not None:
+        same_evidence.update(unchanged)
+    return upserted

@@ -137,15 +137,19 @@ class IntegrationMutation:
     ) -> UpsertResult:
         ctx = info.context
         raw = [{"type": str(m.type), "value": m.value} for m in match]
+        same_evidence: set[str] = set()
         doc, created = await upsert.upsert_contact(
             ctx.store,
             ctx.principal,
             raw,
             to_patch(input),
             UpsertRule(rule or UpsertRule.PREFER_PROVIDED),
+            same_evidence,
         )
         # match suggestions and automatic merging, as after createContact/updateContact
-        doc = await matching_writes.after_write(ctx.store, ctx.principal, doc)
+        doc = await matching_writes.after_write(
+            ctx.store, ctx.principal, doc, evidence_changed=doc["_id"] not in same_evidence
+        )
         return UpsertResult(contact=Contact.from_doc(doc), created=created)
 
     @strawberry.mutation(permission_classes=[CanEditContacts])

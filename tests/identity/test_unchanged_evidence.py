@@ -23,6 +23,8 @@ CREATE = """mutation($i: ContactInput!) { createContact(input: $i) { id } }"""
 UPDATE = """mutation($id: ID!, $i: ContactInput!) {
   updateContact(id: $id, input: $i) { id title mergeSet { size history { by } } } }"""
 # what refreshing a contact's pairs reads and writes (resolvers/matching.py)
+UPSERT = """mutation($m: [IdentifierInput!]!, $i: ContactInput!) {
+  upsertContact(match: $m, input: $i) { created contact { id } } }"""
 REFRESH = {"find:identifiers", "delete:match_pairs", "aggregate:identifiers"}
 KIM = {"firstName": "Kim", "lastName": "Park", "workPhone": "+18035550142"}
 
@@ -96,6 +98,41 @@ async def test_with_auto_merge_on_an_edit_of_the_title_still_merges_a_strong_pai
     assert data["title"] == "Dr"
     assert data["mergeSet"] is None  # two curated contacts never merge by themselves
     assert {first, second} in await cluster_sets(api)
+
+
+def match(*identifiers: tuple[str, str]) -> list[dict[str, str]]:
+    return [{"type": kind, "value": value} for kind, value in identifiers]
+
+
+async def test_an_upsert_sending_what_the_contact_has_keeps_the_pairs_unread(
+    counted: tuple[Api, CommandLog], store: Store
+) -> None:
+    """The CRM sync case: the same record sent again, matched on a value the contact
+    claims."""
+    api, log = counted
+    first, second = await twins(api)
+    before = await stored_pairs(store)
+    commands = await sent(api, log, UPSERT, {"m": match(("PHONE", KIM["workPhone"])), "i": KIM})
+    # the upsert reads claims itself: the pairs' rewrite is what tells a refresh
+    assert "delete:match_pairs" not in commands, commands
+    assert await stored_pairs(store) == before
+    assert await cluster_sets(api) == [{first, second}]
+
+
+@pytest.mark.parametrize(
+    ("identifiers", "edit"),
+    [
+        ([("PHONE", KIM["workPhone"])], {**KIM, "workEmail": "kim@example.com"}),  # a field
+        ([("PHONE", KIM["workPhone"]), ("EMAIL", "kim@example.com")], KIM),  # a new claim
+    ],
+)
+async def test_an_upsert_that_adds_evidence_refreshes_the_pairs(
+    counted: tuple[Api, CommandLog], identifiers: list[tuple[str, str]], edit: dict[str, Any]
+) -> None:
+    api, log = counted
+    await twins(api)
+    data = {"m": match(*identifiers), "i": edit}
+    assert "delete:match_pairs" in await sent(api, log, UPSERT, data)
 
 
 def contact(**fields: Any) -> ContactDoc:
