@@ -148,8 +148,16 @@ async def update_contact(
     that no longer lists the value, or a listed value released by an older edit. A bulk
     update of one item (resolvers/bulk.py).
     """
+    return (await update_contact_item(store, principal, contact_id, patch)).unwrap()
+
+
+async def update_contact_item(
+    store: Store, principal: Principal, contact_id: str, patch: Mapping[str, Any]
+) -> bulk.ItemResult:
+    """:func:`update_contact`'s outcome as a bulk item: the contact or the error, and whether
+    the edit changed its match evidence."""
     (result,) = await bulk.update_contacts(store, principal, [(contact_id, patch)])
-    return result.unwrap()
+    return result
 
 
 def edited(store: Store, current: ContactDoc, fields: ContactFields) -> ContactDoc:

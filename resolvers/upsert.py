@@ -91,10 +91,10 @@ async def upsert_contact(
             await bulk.insert_contacts(store, org, [contact], session)
         else:
             edits = {0: (found["_id"], preferred(found, fields, rule))}
-            outcome = await bulk.apply_updates(store, org, edits, session, handed_on, unchanged)
-            if isinstance(outcome[0], DomainError):
-                raise outcome[0]
-            contact = outcome[0]
+            done = (await bulk.apply_updates(store, org, edits, session, handed_on, unchanged))[0]
+            if isinstance(done, DomainError):
+                raise done
+            contact = done
         stitched = [(k, contact, claims.VIA_INTERACTION) for k in keys]
         claimed: set[str] = set()
         await bulk_claims.claim_many(store, org, stitched, session, changed=claimed)

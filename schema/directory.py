@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from resolvers import bulk, contacts, directory, matching_writes
+from resolvers import contacts, directory, matching_writes
 from resolvers.contact_fields import ContactType as DomainContactType
 from resolvers.errors import BadUserInput
 from resolvers.identifiers import IdentifierType as DomainIdentifierType
@@ -108,8 +108,8 @@ class DirectoryMutation:
     )
     async def update_contact(self, info: Info, id: strawberry.ID, input: ContactInput) -> Contact:
         ctx = info.context
-        (result,) = await bulk.update_contacts(
-            ctx.store, ctx.principal, [(str(id), to_patch(input))]
+        result = await contacts.update_contact_item(
+            ctx.store, ctx.principal, str(id), to_patch(input)
         )
         doc = await matching_writes.after_write(
             ctx.store, ctx.principal, result.unwrap(), evidence_changed=result.evidence_changed

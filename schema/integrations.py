@@ -89,9 +89,9 @@ async def _matched(info: Info, results: list[bulk.ItemResult]) -> list[bulk.Item
     if written:
         ctx = info.context
         # evidence compared between each contact before the call and after all its edits
-        changed = {r.contact["_id"] for r in results if r.contact and r.evidence_changed}
+        same = {r.contact["_id"] for r in results if r.contact and not r.evidence_changed}
         shown = await matching_writes.after_bulk_write(
-            ctx.store, ctx.principal, list(written.values()), same_evidence=set(written) - changed
+            ctx.store, ctx.principal, list(written.values()), same_evidence=same
         )
         for result in results:
             if result.contact is not None:
