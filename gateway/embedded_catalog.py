@@ -42,6 +42,7 @@ DOCUMENT_COMMANDS: frozenset[str] = frozenset(
         "insert",
         "update",
         "delete",
+        "bulkWrite",  # MongoDB 8's, over several collections: inserts, updates and deletes
         "findAndModify",
         "findandmodify",
         "aggregate",

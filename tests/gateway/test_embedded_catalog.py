@@ -137,6 +137,7 @@ def test_what_keep_refuses_is_never_kept() -> None:
     [
         ("find", {"find": "c"}, False),
         ("insert", {"insert": "c"}, False),
+        ("bulkWrite", {"bulkWrite": 1, "ops": [], "nsInfo": []}, False),
         ("aggregate", {"aggregate": "c", "pipeline": [{"$match": {}}]}, False),
         ("aggregate", {"aggregate": "c", "pipeline": [{"$out": "d"}]}, True),
         ("aggregate", {"aggregate": "c", "pipeline": [{"$merge": {"into": "d"}}]}, True),
