@@ -12,6 +12,9 @@ the catalog, so each entry carries the catalog *generation* it was read at:
   and after it runs, so an entry read meanwhile is never used;
 * such a command inside a transaction moves it on again when the transaction commits or
   aborts (its change becomes visible only then);
+* a write that flags an index *multikey* (the first array in an indexed field: SecantusDB
+  writes the flag into the index's catalog entry, no catalog command involved) moves it on
+  too — a stale flag made the server walk a multikey index as a sort and lose documents;
 * a miss reads the *committed* catalog (``Storage._committed_read_scope``), never a
   transaction's snapshot, and keeps only what cannot change without such a command: the
   options of a collection once it has its uuid (a collection created implicitly by an
@@ -89,6 +92,16 @@ class CatalogCache:
         self._entries: dict[Key, tuple[int, Any]] = {}
         self._lock = threading.Lock()
         self._ddl_sessions: set[Any] = set()  # lsids whose open transaction ran one
+        self._statement = threading.local()  # .lsid: the running statement's transaction
+
+    def catalog_written(self) -> None:
+        """The running statement wrote the catalog itself (a multikey flag): entries read
+        before are stale now and, inside a transaction, again when it ends (the write is
+        visible to other readers only from its commit)."""
+        lsid = getattr(self._statement, "lsid", None)
+        if lsid is not None:
+            self._ddl_sessions.add(lsid)
+        self.bump()
 
     def bump(self) -> None:
         with self._lock:
@@ -110,6 +123,8 @@ class CatalogCache:
 
         def dispatch(body: Any, ctx: Any) -> Any:
             name = next(iter(body), "")
+            # the transaction a statement runs in, for catalog writes made by the statement
+            self._statement.lsid = _lsid(body) if "autocommit" in body else None
             if changes_catalog(name, body):
                 if "autocommit" in body:
                     self._ddl_sessions.add(_lsid(body))
@@ -147,6 +162,24 @@ def install(cache: CatalogCache) -> None:
     """Route the server's catalog reads and its command dispatch through ``cache``."""
     original_options = storage.Storage.get_collection_options
     original_profile = storage.Storage.get_profile
+    original_mark_multikey = storage.Storage._maybe_mark_multikey
+
+    def mark_multikey(
+        self: Any,
+        db: str,
+        coll: str,
+        doc: Any,
+        indexes: list[tuple[str, dict[str, Any], bool, bool]],
+        already_multikey: set[str],
+    ) -> set[str]:
+        # a write putting an array in an indexed field flags the index multikey in the
+        # catalog table itself; the set grows by the names flagged now or found flagged
+        # there but not in the cached index list: either way the cached list is stale
+        before = set(already_multikey)
+        found: set[str] = original_mark_multikey(self, db, coll, doc, indexes, already_multikey)
+        if found - before:
+            cache.catalog_written()
+        return found
 
     def iter_indexes(
         self: Any, db: str, coll: str
@@ -177,6 +210,7 @@ def install(cache: CatalogCache) -> None:
     storage.Storage._iter_indexes = iter_indexes
     storage.Storage.get_collection_options = get_collection_options
     storage.Storage.get_profile = get_profile
+    storage.Storage._maybe_mark_multikey = mark_multikey
     server.dispatch = cache.dispatch(server.dispatch)
 
 

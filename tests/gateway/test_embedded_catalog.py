@@ -166,3 +166,54 @@ def test_a_catalog_command_in_a_transaction_moves_the_generation_when_it_ends() 
     dispatch({"commitTransaction": 1, "lsid": {"id": b"session-2"}}, None)
     assert cache.generation == 3
     assert ran == ["createIndexes", "insert", "commitTransaction", "commitTransaction"]
+
+
+async def test_an_index_made_multikey_by_a_write_is_no_longer_walked_as_a_sort(
+    db: AsyncDatabase[Doc],
+) -> None:
+    """An insert or update that puts an array in an indexed field flags the index multikey
+    in the catalog itself (not through a catalog command). Walking a multikey index is not
+    a sort and loses documents (an empty array has no entry): the server must see the flag
+    at once, not the index list the cache read before the write."""
+    await db.c.create_index("x")
+    await db.c.insert_many([{"_id": "one", "x": 1}, {"_id": "two", "x": 2}])
+    assert [d["_id"] async for d in db.c.find({}).sort("x", 1)] == ["one", "two"]  # cached
+    await db.c.insert_one({"_id": "empty", "x": []})
+    await db.c.insert_one({"_id": "nested", "x": [[5]]})
+    found = [d["_id"] async for d in db.c.find({}).sort("x", 1)]
+    assert sorted(found) == ["empty", "nested", "one", "two"], found
+
+
+async def test_a_multikey_flag_written_in_a_transaction_is_seen_after_its_commit(
+    db: AsyncDatabase[Doc], client: AsyncMongoClient[Doc]
+) -> None:
+    """Inside a transaction the flag is visible to other readers only from the commit: the
+    cache read meanwhile (the committed catalog, no flag) is stale again once it commits."""
+    await db.c.create_index("x")
+    await db.c.insert_many([{"_id": "one", "x": 1}, {"_id": "two", "x": 2}])
+    async with client.start_session() as session, await session.start_transaction():
+        await db.c.insert_one({"_id": "empty", "x": []}, session=session)
+        # read outside the transaction while it is open: the cache refills without the flag
+        assert [d["_id"] async for d in db.c.find({}).sort("x", 1)] == ["one", "two"]
+    found = [d["_id"] async for d in db.c.find({}).sort("x", 1)]
+    assert sorted(found) == ["empty", "one", "two"], found
+
+
+def test_a_catalog_write_by_a_transactions_statement_moves_the_generation_when_it_ends() -> None:
+    cache = CatalogCache()
+
+    def statement(body: dict[str, Any], ctx: Any) -> None:
+        if "insert" in body:  # an insert that flags an index multikey
+            cache.catalog_written()
+
+    dispatch = cache.dispatch(statement)
+    lsid = {"id": b"session-2"}
+    dispatch({"insert": "c", "lsid": lsid, "autocommit": False}, None)
+    assert cache.generation == 1  # at the write
+    dispatch({"find": "c", "lsid": lsid, "autocommit": False}, None)
+    assert cache.generation == 1
+    dispatch({"commitTransaction": 1, "lsid": lsid, "autocommit": False}, None)
+    assert cache.generation == 2  # and when the transaction ends
+    dispatch({"insert": "c"}, None)  # outside a transaction: at the write only
+    dispatch({"commitTransaction": 1, "lsid": lsid, "autocommit": False}, None)
+    assert cache.generation == 3
