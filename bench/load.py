@@ -25,7 +25,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
+import orjson
 import psutil  # type: ignore[import-untyped]
 from rich.console import Console
 from rich.table import Table
@@ -43,6 +44,7 @@ RATE_LIMIT_PER_MINUTE = 1_000_000
 EXPECTED_REFUSALS = {"CONFLICT", "MERGE_NOT_ALLOWED", "NOT_FOUND", "BAD_USER_INPUT"}
 CHANNELS = ["VOICE", "SMS", "EMAIL", "WEB_CHAT", "WEB_MESSAGING", "WHATSAPP", "FACEBOOK"]
 
+JSON = {"Content-Type": "application/json"}
 RECORD = """mutation($i: InteractionInput!) { recordInteraction(input: $i) {
   created contact { id } } }"""
 JOURNEY = """query($id: ID!) { journey(contactId: $id) { conversationCount
@@ -69,20 +71,26 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))] if ordered else 0.0
 
 
+async def post(http: aiohttp.ClientSession, body: dict[str, Any]) -> tuple[int, bytes]:
+    """POST ``body`` to /graphql; the status and the response's bytes."""
+    async with http.post("/graphql", data=orjson.dumps(body), headers=JSON) as response:
+        return response.status, await response.read()
+
+
 async def call(
-    http: httpx.AsyncClient, stats: Stats, kind: str, query: str, variables: dict[str, Any]
+    http: aiohttp.ClientSession, stats: Stats, kind: str, query: str, variables: dict[str, Any]
 ) -> dict[str, Any] | None:
     started = time.perf_counter()
     try:
-        response = await http.post("/graphql", json={"query": query, "variables": variables})
-    except httpx.HTTPError as exc:
+        status, raw = await post(http, {"query": query, "variables": variables})
+    except (aiohttp.ClientError, TimeoutError) as exc:
         stats.errors[f"{kind}:{type(exc).__name__}"] += 1
         return None
     stats.add(kind, time.perf_counter() - started)
-    if response.status_code != 200:
-        stats.errors[f"{kind}:http {response.status_code}"] += 1
+    if status != 200:
+        stats.errors[f"{kind}:http {status}"] += 1
         return None
-    body: dict[str, Any] = response.json()
+    body: dict[str, Any] = orjson.loads(raw)
     for error in body.get("errors") or []:
         code = (error.get("extensions") or {}).get("code", "NO_CODE")
         if code in EXPECTED_REFUSALS:
@@ -94,7 +102,7 @@ async def call(
 
 
 async def client_loop(
-    n: int, http: httpx.AsyncClient, stats: Stats, deadline: float, rng: random.Random
+    n: int, http: aiohttp.ClientSession, stats: Stats, deadline: float, rng: random.Random
 ) -> None:
     sequence = 0
     base = datetime.now(UTC) - timedelta(days=1)
@@ -125,7 +133,7 @@ async def client_loop(
                 await call(http, stats, "merge", MERGE, {"ids": ids})
 
 
-async def seed_curated(http: httpx.AsyncClient, rng: random.Random) -> None:
+async def seed_curated(http: aiohttp.ClientSession, rng: random.Random) -> None:
     for i in range(100):
         variables = {
             "input": {
@@ -134,13 +142,8 @@ async def seed_curated(http: httpx.AsyncClient, rng: random.Random) -> None:
                 "cellPhone": f"+1803{rng.randrange(2000, 4000):07d}",
             }
         }
-        await http.post(
-            "/graphql",
-            json={
-                "query": "mutation($input: ContactInput!) { createContact(input: $input) { id } }",
-                "variables": variables,
-            },
-        )
+        create = "mutation($input: ContactInput!) { createContact(input: $input) { id } }"
+        await post(http, {"query": create, "variables": variables})
 
 
 @dataclass
@@ -239,15 +242,19 @@ async def drive(
     headers = {"Authorization": f"Bearer {token}"}
     # idle connections close on our side first (uvicorn closes them after 5 s): never a
     # request on a connection the server is closing at that moment
-    limits = httpx.Limits(max_connections=clients, keepalive_expiry=2.0)
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30, limits=limits
+    connector = aiohttp.TCPConnector(limit=clients, keepalive_timeout=2.0)
+    async with aiohttp.ClientSession(
+        base_url=f"http://127.0.0.1:{port}",
+        headers=headers,
+        timeout=aiohttp.ClientTimeout(total=30),
+        connector=connector,
     ) as http:
         for _ in range(300):
             try:
-                if (await http.get("/readyz")).status_code == 200:
-                    break
-            except httpx.HTTPError:
+                async with http.get("/readyz") as response:
+                    if response.status == 200:
+                        break
+            except aiohttp.ClientError:
                 pass
             await asyncio.sleep(0.1)
         rng = random.Random(7)
