@@ -373,7 +373,7 @@ async def bench(
                 progress.update(task, description="web journeys: ingest, timeline, memory")
                 web = [Row(*row) for row in await web_rows(http, store, ORG, args.calls)]
             console.print("integrations: bulk create and scan …")
-            integrations = [Row(**r) for r in await integration_rows(http, store, ORG)]
+            integrations = await integrations_or_failure(http, store)
             console.print("privacy: person export and erasure …")
             privacy = [Row(*r) for r in await measure_privacy(http, store, ORG, args.pulls)]
         console.print("counting database commands …")
@@ -395,6 +395,26 @@ async def bench(
         ]
     finally:
         await client.close()
+
+
+async def integrations_or_failure(http: httpx.AsyncClient, store: Store) -> list[Row]:
+    """The integration rows (bulk create, scan); a call the gateway refuses — a bulk create
+    of 200 past the 5 s database deadline, seen on a slow hour of the 2-core machine — is
+    one failed row with the error, so that every other row of both tables still prints."""
+    try:
+        return [Row(**r) for r in await integration_rows(http, store, ORG)]
+    except RuntimeError as exc:
+        error = str(exc)[:160]
+        return [
+            Row(
+                "integrations: bulkCreateContacts, scanContacts",
+                "failed",
+                error,
+                "—",
+                "runs",
+                False,
+            )
+        ]
 
 
 def feed_row(row: FeedRow) -> Row:
