@@ -91,7 +91,8 @@ class CatalogCache:
         self.generation = 0
         self._entries: dict[Key, tuple[int, Any]] = {}
         self._lock = threading.Lock()
-        self._ddl_sessions: set[Any] = set()  # lsids whose open transaction ran one
+        # lsids whose open transaction ran a catalog command or wrote the catalog itself
+        self._ddl_sessions: set[Any] = set()
         self._statement = threading.local()  # .lsid: the running statement's transaction
 
     def catalog_written(self) -> None:
@@ -124,10 +125,11 @@ class CatalogCache:
         def dispatch(body: Any, ctx: Any) -> Any:
             name = next(iter(body), "")
             # the transaction a statement runs in, for catalog writes made by the statement
-            self._statement.lsid = _lsid(body) if "autocommit" in body else None
+            in_transaction = _lsid(body) if "autocommit" in body else None
+            self._statement.lsid = in_transaction
             if changes_catalog(name, body):
                 if "autocommit" in body:
-                    self._ddl_sessions.add(_lsid(body))
+                    self._ddl_sessions.add(in_transaction)
                 self.bump()
                 try:
                     return original(body, ctx)
@@ -175,9 +177,10 @@ def install(cache: CatalogCache) -> None:
         # a write putting an array in an indexed field flags the index multikey in the
         # catalog table itself; the set grows by the names flagged now or found flagged
         # there but not in the cached index list: either way the cached list is stale
-        before = set(already_multikey)
+        # (it only ever adds names: a grown set is a stale list, no copy needed to tell)
+        before = len(already_multikey)
         found: set[str] = original_mark_multikey(self, db, coll, doc, indexes, already_multikey)
-        if found - before:
+        if len(found) > before:
             cache.catalog_written()
         return found
 
