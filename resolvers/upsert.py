@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
@@ -61,17 +61,22 @@ def preferred(existing: ContactDoc, fields: ContactFields, rule: UpsertRule) -> 
     return {name: value for name, value in fields.items() if _empty(existing.get(name))}
 
 
+class Upserted(NamedTuple):
+    contact: ContactDoc
+    created: bool
+    evidence_changed: bool
+
+
 async def upsert_contact(
     store: Store,
     principal: Principal,
     match: Sequence[Mapping[str, Any]],
     patch: Mapping[str, Any],
     rule: UpsertRule = UpsertRule.PREFER_PROVIDED,
-    same_evidence: set[str] | None = None,
-) -> tuple[ContactDoc, bool]:
-    """The contact updated or created, and whether it was created. The id of an updated
-    contact whose match evidence the upsert left as it was (no matching field changed, no
-    identifier newly claimed) is added to ``same_evidence``."""
+) -> Upserted:
+    """The contact updated or created, whether it was created, and whether its match
+    evidence changed (False for an update that changed no matching field and claimed no
+    identifier anew)."""
     region = store.config.default_region
     org = principal.org
     # blocked values (resolvers/blocked_identifiers.py) are no identifiers at all
@@ -80,11 +85,9 @@ async def upsert_contact(
         raise BadUserInput("match has no usable identifier (every value is blocked)")
     fields = clean_input(patch, region)
 
-    unchanged: set[str] = set()
-
-    async def work(session: AsyncClientSession) -> tuple[ContactDoc, bool]:
+    async def work(session: AsyncClientSession) -> Upserted:
         handed_on: list[tuple[str, str]] = []  # values the update handed on to other contacts
-        unchanged.clear()  # a retried attempt starts over
+        unchanged: set[str] = set()  # the contact, when the update left its evidence
         found, _ = await interactions.claimed_contact(store, org, keys, session=session)
         if found is None:
             contact = bulk.curated_doc(store, org, fields)
@@ -98,14 +101,10 @@ async def upsert_contact(
         stitched = [(k, contact, claims.VIA_INTERACTION) for k in keys]
         claimed: set[str] = set()
         await bulk_claims.claim_many(store, org, stitched, session, changed=claimed)
-        if claimed:
-            unchanged.discard(contact["_id"])
         kind = ChangeKind.CONTACT_CREATED if found is None else ChangeKind.CONTACT_UPDATED
         written = [NewChange(kind, contact["_id"]), *claimed_changes(handed_on)]
         await record_changes(store, session, org=org, by=principal.sub, changes=written)
-        return contact, found is None
+        same = not claimed and contact["_id"] in unchanged
+        return Upserted(contact, found is None, evidence_changed=not same)
 
-    upserted = await store.in_transaction(work)
-    if same_evidence is not None:
-        same_evidence.update(unchanged)
-    return upserted
+    return await store.in_transaction(work)

@@ -137,20 +137,21 @@ class IntegrationMutation:
     ) -> UpsertResult:
         ctx = info.context
         raw = [{"type": str(m.type), "value": m.value} for m in match]
-        same_evidence: set[str] = set()
-        doc, created = await upsert.upsert_contact(
+        upserted = await upsert.upsert_contact(
             ctx.store,
             ctx.principal,
             raw,
             to_patch(input),
             UpsertRule(rule or UpsertRule.PREFER_PROVIDED),
-            same_evidence,
         )
         # match suggestions and automatic merging, as after createContact/updateContact
         doc = await matching_writes.after_write(
-            ctx.store, ctx.principal, doc, evidence_changed=doc["_id"] not in same_evidence
+            ctx.store,
+            ctx.principal,
+            upserted.contact,
+            evidence_changed=upserted.evidence_changed,
         )
-        return UpsertResult(contact=Contact.from_doc(doc), created=created)
+        return UpsertResult(contact=Contact.from_doc(doc), created=upserted.created)
 
     @strawberry.mutation(permission_classes=[CanEditContacts])
     async def update_note(self, info: Info, id: strawberry.ID, text: str) -> Note:

@@ -48,8 +48,8 @@ async def test_bulk_writes_record_one_change_per_written_item_in_item_order(
 async def test_upserts_and_note_edits_record_their_changes(store: Store) -> None:
     who = principal()
     match = [{"type": "EMAIL", "value": "feed@x.com"}]
-    created, _ = await upsert.upsert_contact(store, who, match, person(0))
-    updated, _ = await upsert.upsert_contact(store, who, match, {"title": "Dr"})
+    created, _, _ = await upsert.upsert_contact(store, who, match, person(0))
+    updated, _, _ = await upsert.upsert_contact(store, who, match, {"title": "Dr"})
     assert updated["_id"] == created["_id"]
     note = await contacts.add_note(store, who, created["_id"], "first")
     await contacts.update_note(store, who, note["_id"], "second")
