@@ -13,8 +13,8 @@ Durability and restarts:
 * the child's pid is kept next to the data directory (``<dir>.pid``). A server started on
   a directory whose previous server is still exiting (a gateway SIGKILLed a moment ago:
   its child shuts down on the parent-death signal) waits up to
-  :data:`PREVIOUS_EXIT_WAIT_S` for it, and says so; a pid file whose process is gone is
-  ignored.
+  :data:`PREVIOUS_EXIT_WAIT_S` for it to exit, and says so; a pid file whose process is
+  gone, or a zombie not yet collected by init, is ignored.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import psutil  # type: ignore[import-untyped]
 
 START_TIMEOUT_S = 60.0
 PREVIOUS_EXIT_WAIT_S = 10.0
+EXIT_POLL_S = 0.02
 PR_SET_PDEATHSIG = 1
 
 
@@ -134,15 +135,11 @@ class EmbeddedServer:
                 f"waiting up to {PREVIOUS_EXIT_WAIT_S:.0f}s for the previous embedded database"
                 f" of {self.data_dir} (pid {previous.pid}) to exit"
             )
-        try:
-            previous.wait(timeout=PREVIOUS_EXIT_WAIT_S)
-        except psutil.TimeoutExpired:
+        if not has_exited_within(previous, PREVIOUS_EXIT_WAIT_S):
             raise EmbeddedServerError(
                 f"the data directory {self.data_dir} is already in use by another server"
                 f" (pid {previous.pid}, still running after {PREVIOUS_EXIT_WAIT_S:.0f}s)"
-            ) from None
-        except psutil.NoSuchProcess:
-            pass
+            )
 
     @property
     def uri_file(self) -> Path:
@@ -228,6 +225,23 @@ def _previous_server(pid_file: Path, data_dir: Path) -> psutil.Process | None:
     except (OSError, ValueError, psutil.Error):
         return None
     return process if alive and serves else None
+
+
+def has_exited_within(process: psutil.Process, seconds: float) -> bool:
+    """Whether ``process`` exits within ``seconds``: is gone, or is a zombie. The previous
+    server is an orphan (its gateway died), so its exit status waits for init to collect it,
+    which may take seconds; ``psutil.Process.wait`` counts that time as running, though a
+    zombie holds no file, lock or port."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if process.status() == psutil.STATUS_ZOMBIE or not process.is_running():
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(EXIT_POLL_S)
 
 
 def _die_with_parent() -> None:

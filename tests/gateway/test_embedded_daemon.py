@@ -8,6 +8,8 @@ records.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from secantus import cli, server, sessions, storage, transactions
 
@@ -193,3 +195,14 @@ def test_a_malformed_session_id_is_refused_as_by_the_server() -> None:
     with pytest.raises(ValueError):
         embedded_daemon.register_in_access_order(registry, b"short")
     assert len(registry) == 0
+
+
+def test_stopping_wakes_the_thread_waiting_in_accept(tmp_path: Path) -> None:
+    """SecantusDB's stop only closed the listening socket and waited 2 s for the accept thread,
+    which a close does not wake on Linux; the daemon's stop shuts the socket down first."""
+    daemon = embedded_daemon.ShortTransactionServer(storage_path=str(tmp_path / "db"))
+    daemon.start()
+    accepting = daemon._thread
+    assert accepting is not None and accepting.is_alive()
+    daemon.stop()
+    assert not accepting.is_alive()
