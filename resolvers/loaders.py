@@ -7,7 +7,7 @@ only know the store, the org and a list of keys, and return one result per key, 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict, cast
 
@@ -68,11 +68,18 @@ MAX_LINK_ID = 200  # contact ids are 24-character ObjectId strings; longer keys 
 
 
 @dataclass(frozen=True)
-class ContactLink:
-    """Exactly the contact asked for, the head of its merge set, and the set (if merged)."""
+class LinkedContact:
+    """Exactly the contact asked for and the head of its merge set: what a conversation's
+    ``contact`` and ``individual`` show."""
 
     contact: ContactDoc
     canonical: ContactDoc | None  # the contact itself when never merged; None when the head is gone
+
+
+@dataclass(frozen=True)
+class ContactLink(LinkedContact):
+    """A :class:`LinkedContact` with its merge set (if merged)."""
+
     merge_set: MergeSetDoc | None
 
     @property
@@ -101,9 +108,10 @@ def _by_id(collection: str, alias: str) -> list[dict[str, Any]]:
     ]
 
 
-def link_pipeline(ids: Sequence[str]) -> list[dict[str, Any]]:
+def link_pipeline(ids: Sequence[str], *, merge_sets: bool = True) -> list[dict[str, Any]]:
     """One database-level aggregate: ``$documents`` of the ids, each joined by ``_id``, then
-    the distinct canonical contacts (of ancestors) and merge sets those contacts name.
+    the distinct canonical contacts (of ancestors) and, with ``merge_sets``, the merge sets
+    those contacts name.
 
     ``$in`` over many ids is quadratic on the embedded server (its matcher scans the list for
     every candidate) while ``$lookup`` on ``_id`` is a point lookup per id, so a page of 1,000
@@ -111,50 +119,65 @@ def link_pipeline(ids: Sequence[str]) -> list[dict[str, Any]]:
     stays linear; a ``$facet`` looks each head and set up once, however many members link to
     it. The answer is one document; the org of everything in it is checked by the caller.
     """
-    return [
-        {"$documents": [{"_id": i} for i in ids]},
-        *_by_id("contacts", "c"),
-        {
-            "$facet": {
-                "contacts": [{"$match": {}}],
-                "heads": [
-                    {"$match": {"$expr": {"$ne": ["$canonicalId", "$_id"]}}},
-                    {"$group": {"_id": "$canonicalId"}},
-                    *_by_id("contacts", "h"),
-                ],
-                "sets": [
-                    {"$match": {"mergeSetId": {"$ne": None}}},
-                    {"$group": {"_id": "$mergeSetId"}},
-                    *_by_id("merge_sets", "s"),
-                ],
-            }
-        },
-    ]
+    facets: dict[str, list[dict[str, Any]]] = {
+        "contacts": [{"$match": {}}],
+        "heads": [
+            {"$match": {"$expr": {"$ne": ["$canonicalId", "$_id"]}}},
+            {"$group": {"_id": "$canonicalId"}},
+            *_by_id("contacts", "h"),
+        ],
+    }
+    if merge_sets:
+        facets["sets"] = [
+            {"$match": {"mergeSetId": {"$ne": None}}},
+            {"$group": {"_id": "$mergeSetId"}},
+            *_by_id("merge_sets", "s"),
+        ]
+    return [{"$documents": [{"_id": i} for i in ids]}, *_by_id("contacts", "c"), {"$facet": facets}]
 
 
 async def contact_links(store: Store, org: str, ids: Sequence[str]) -> list[ContactLink | None]:
     """The link of each contact id (ancestors included); None for unknown or expired."""
+    joined = await _join(store, ids, merge_sets=True)
+    sets = {s["_id"]: s for s in joined.get("sets", []) if s.get("org") == org}
+    found: dict[str, ContactLink] = {}
+    for doc, canonical in _live_contacts(joined, org):
+        set_id = doc.get("mergeSetId")
+        found[doc["_id"]] = ContactLink(doc, canonical, sets.get(set_id) if set_id else None)
+    return [found.get(i) if isinstance(i, str) else None for i in ids]
+
+
+async def linked_contacts(store: Store, org: str, ids: Sequence[str]) -> list[LinkedContact | None]:
+    """Like :func:`contact_links` without the merge sets, for pages whose rows show a contact
+    but nothing of its set: a set keeps its whole history, and looking the sets up was half
+    the command's time (a page of 1,000 conversations linking 506 contacts: 107 → 55 ms)."""
+    joined = await _join(store, ids, merge_sets=False)
+    found = {
+        doc["_id"]: LinkedContact(doc, canonical) for doc, canonical in _live_contacts(joined, org)
+    }
+    return [found.get(i) if isinstance(i, str) else None for i in ids]
+
+
+async def _join(store: Store, ids: Sequence[str], *, merge_sets: bool) -> Joined:
     wanted = list(dict.fromkeys(i for i in ids if isinstance(i, str) and len(i) <= MAX_LINK_ID))
     if not wanted:
-        return [None for _ in ids]
+        return Joined()
+    pipeline = link_pipeline(wanted, merge_sets=merge_sets)
+    replies = await (await store.db.aggregate(pipeline)).to_list()
+    return cast(Joined, replies[0]) if replies else Joined()
+
+
+def _live_contacts(joined: Joined, org: str) -> Iterator[tuple[ContactDoc, ContactDoc | None]]:
+    """Each live contact of the org in ``joined`` with its live canonical (None when gone)."""
     moment = now()
-    replies = await (await store.db.aggregate(link_pipeline(wanted))).to_list()
-    joined = cast(Joined, replies[0]) if replies else Joined()
 
     def live(doc: ContactDoc) -> bool:
         return doc.get("org") == org and not liveness.is_expired(doc, moment)
 
     heads = {h["_id"]: h for h in joined.get("heads", []) if live(h)}
-    sets = {s["_id"]: s for s in joined.get("sets", []) if s.get("org") == org}
-    found: dict[str, ContactLink] = {}
     for doc in joined.get("contacts", []):
-        if not live(doc):
-            continue
-        canonical = doc if doc["canonicalId"] == doc["_id"] else heads.get(doc["canonicalId"])
-        set_id = doc.get("mergeSetId")
-        merge_set = sets.get(set_id) if set_id else None
-        found[doc["_id"]] = ContactLink(contact=doc, canonical=canonical, merge_set=merge_set)
-    return [found.get(i) if isinstance(i, str) else None for i in ids]
+        if live(doc):
+            yield doc, doc if doc["canonicalId"] == doc["_id"] else heads.get(doc["canonicalId"])
 
 
 # --- merge heads: just the grouping of contacts, for bulk reads (the NDJSON export) -----------

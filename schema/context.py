@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
@@ -45,6 +45,10 @@ class Loaders:
         self.links: DataLoader[str, loaders.ContactLink | None] = DataLoader(
             partial(_load_links, self, store, org), max_batch_size=LINKS_MAX_BATCH
         )
+        # the same without merge sets, for pages whose rows show nothing of a contact's set
+        self.linked: DataLoader[str, loaders.LinkedContact | None] = DataLoader(
+            partial(_load_linked, self, store, org), max_batch_size=LINKS_MAX_BATCH
+        )
         self.journey_summary: DataLoader[tuple[str, ...], journeys.JourneySummary] = DataLoader(
             partial(journeys.journey_summaries, store, org), max_batch_size=MAX_BATCH
         )
@@ -61,15 +65,28 @@ async def _load_links(
     owner: Loaders, store: Store, org: str, ids: list[str]
 ) -> list[loaders.ContactLink | None]:
     links = await loaders.contact_links(store, org, ids)
+    _prime_contacts(owner, links)
+    for link in links:
+        if link is not None and link.merge_set is not None:
+            owner.merge_set.prime(link.merge_set["_id"], link.merge_set)
+    return links
+
+
+async def _load_linked(
+    owner: Loaders, store: Store, org: str, ids: list[str]
+) -> list[loaders.LinkedContact | None]:
+    linked = await loaders.linked_contacts(store, org, ids)
+    _prime_contacts(owner, linked)
+    return linked
+
+
+def _prime_contacts(owner: Loaders, links: Iterable[loaders.LinkedContact | None]) -> None:
     for link in links:
         if link is None:
             continue
         owner.contact.prime(link.contact["_id"], link.contact)
         if link.canonical is not None:
             owner.contact.prime(link.canonical["_id"], link.canonical)
-        if link.merge_set is not None:
-            owner.merge_set.prime(link.merge_set["_id"], link.merge_set)
-    return links
 
 
 @dataclass

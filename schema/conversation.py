@@ -10,7 +10,7 @@ from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 
 from resolvers import interactions, journeys
 from resolvers.documents import ConversationDoc
-from resolvers.loaders import ContactLink
+from resolvers.loaders import LinkedContact
 from resolvers.principal import Permission
 from schema.contact import Contact
 from schema.context import Info
@@ -44,11 +44,11 @@ class Conversation:
     external_contact_id: strawberry.ID | None
     doc: strawberry.Private[ConversationDoc]
     # a page's contact links, fetched once for all its rows when they are selected
-    links: strawberry.Private[Mapping[str, ContactLink | None] | None] = None
+    links: strawberry.Private[Mapping[str, LinkedContact | None] | None] = None
 
     @classmethod
     def from_doc(
-        cls, doc: ConversationDoc, links: Mapping[str, ContactLink | None] | None = None
+        cls, doc: ConversationDoc, links: Mapping[str, LinkedContact | None] | None = None
     ) -> Conversation:
         """A view of a stored (possibly projected) document: a projection holds only the
         fields the selection reads, so an absent enum is never serialised."""
@@ -106,7 +106,7 @@ class Conversation:
         return cast(Contact | None, self._resolve(info, linked, _canonical_contact))
 
     def _resolve(
-        self, info: Info, linked: str, pick: Callable[[ContactLink | None], Contact | None]
+        self, info: Info, linked: str, pick: Callable[[LinkedContact | None], Contact | None]
     ) -> Any:
         if self.links is not None and linked in self.links:
             return pick(self.links[linked])
@@ -114,16 +114,16 @@ class Conversation:
 
 
 async def _later(
-    link: Awaitable[ContactLink | None], pick: Callable[[ContactLink | None], Contact | None]
+    link: Awaitable[LinkedContact | None], pick: Callable[[LinkedContact | None], Contact | None]
 ) -> Contact | None:
     return pick(await link)
 
 
-def _exact_contact(link: ContactLink | None) -> Contact | None:
+def _exact_contact(link: LinkedContact | None) -> Contact | None:
     return Contact.from_doc(link.contact) if link is not None else None
 
 
-def _canonical_contact(link: ContactLink | None) -> Contact | None:
+def _canonical_contact(link: LinkedContact | None) -> Contact | None:
     if link is None or link.canonical is None:
         return None
     return Contact.from_doc(link.canonical)
@@ -186,15 +186,27 @@ def selected_names(info: Info) -> set[str]:
 
 def node_fields(info: Info) -> list[str]:
     """The names selected under a connection field's ``edges { node { … } }``."""
-    names: list[str] = []
+    return [f.name for f in _node_parts(info)]
+
+
+def linked_fields(info: Info) -> set[str]:
+    """The names selected under the nodes' ``contact`` and ``individual``."""
+    return {
+        f.name
+        for part in _node_parts(info)
+        if part.name in ("contact", "individual")
+        for f in _fields(part.selections)
+    }
+
+
+def _node_parts(info: Info) -> Iterator[SelectedField]:
     for connection in info.selected_fields:
         for part in _fields(connection.selections):
             if part.name != "edges":
                 continue
             for edge_part in _fields(part.selections):
                 if edge_part.name == "node":
-                    names.extend(f.name for f in _fields(edge_part.selections))
-    return names
+                    yield from _fields(edge_part.selections)
 
 
 # The document fields each GraphQL field of Conversation reads (selections drive projections).

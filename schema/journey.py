@@ -10,13 +10,14 @@ import strawberry
 
 from resolvers import journeys
 from resolvers.documents import ContactDoc
-from resolvers.loaders import ContactLink
+from resolvers.loaders import LinkedContact
 from resolvers.principal import Permission
 from schema.contact import Contact
 from schema.context import Info
 from schema.conversation import (
     Conversation,
     ConversationConnection,
+    linked_fields,
     node_fields,
     node_projection,
 )
@@ -38,17 +39,25 @@ async def page_connection(
 ) -> ConversationConnection:
     """The connection of a page; when its rows show ``contact`` or ``individual``, their
     links are fetched here, once for the page, so the rows resolve them without awaiting."""
-    links: dict[str, ContactLink | None] | None = None
+    links: dict[str, LinkedContact | None] | None = None
     if LINKED_FIELDS.intersection(selected) and info.context.principal.can(Permission.CONTACT_VIEW):
         linked = list(dict.fromkeys(journeys.linked_ids(page.docs)))
         if linked:
-            links = dict(
-                zip(linked, await info.context.loaders.links.load_many(linked), strict=True)
-            )
+            links = dict(zip(linked, await _page_links(info, linked), strict=True))
     return Connection.of(page, partial(Conversation.from_doc, links=links), after_given=after_given)
 
 
 LINKED_FIELDS = frozenset({"contact", "individual"})
+# Contact fields whose resolvers read the contact's merge set: a page selecting one fetches
+# the sets with its links (one command primes them all), any other page leaves them out
+SET_FIELDS = frozenset({"mergeSet", "notes", "journey"})
+
+
+async def _page_links(info: Info, ids: list[str]) -> list[LinkedContact | None]:
+    loaders = info.context.loaders
+    if SET_FIELDS.intersection(linked_fields(info)):
+        return list(await loaders.links.load_many(ids))
+    return list(await loaders.linked.load_many(ids))
 
 
 @strawberry.type(description="Every conversation linked to any member of a merge set.")

@@ -132,6 +132,43 @@ async def test_a_slim_selection_reads_only_what_it_shows(
     assert find.command["projection"] == {"_id": 1, "cid": 1, "startedAt": 1}
 
 
+LINKED_PAGE = """query { conversations(first: 100) { edges { node {
+  externalContactId contact { id } individual { id firstName %s } } } } }"""
+
+
+async def test_a_page_showing_no_merge_set_leaves_the_sets_out_of_its_links(
+    counted: tuple[Api, CommandLog], store: Store
+) -> None:
+    """A merge set keeps its whole history: a page whose contacts show nothing of their sets
+    links them without looking the sets up; one that does looks them up with the links."""
+    api, log = counted
+    await seed_bi(store, 90)
+    canonical_of = {c["_id"]: c["canonicalId"] async for c in store.contacts.find({})}
+    pages = {}
+    for shown in ("", "mergeSet { size }"):
+        names = await commands_of(api, log, LINKED_PAGE % shown, {})
+        # the page's windows (as many as it takes to reach the org's first), then the links
+        assert [n for n in names if n != "find:conversations"] == ["aggregate:1"], names
+        (links,) = [e for e in log.events if e.command_name == "aggregate"]
+        assert ("merge_sets" in str(links.command["pipeline"])) == bool(shown), shown
+        pages[shown] = (await api.gql(LINKED_PAGE % shown, {}))["conversations"]["edges"]
+    rows = [e["node"] for e in pages[""]]
+    assert len(rows) == 90
+    ancestors = sum(canonical_of[r["externalContactId"]] != r["externalContactId"] for r in rows)
+    assert ancestors == 20  # two of each 3-member set
+    for row in rows:
+        assert row["contact"]["id"] == row["externalContactId"]
+        assert row["individual"]["id"] == canonical_of[row["externalContactId"]]
+        assert row["individual"]["firstName"]
+    with_sets = [e["node"] for e in pages["mergeSet { size }"]]
+    assert [{**r, "individual": {**r["individual"], "mergeSet": None}} for r in with_sets] == [
+        {**r, "individual": {**r["individual"], "mergeSet": None}} for r in rows
+    ]
+    assert {
+        r["individual"]["mergeSet"]["size"] for r in with_sets if r["individual"]["mergeSet"]
+    } == {3}
+
+
 async def test_journeys_of_many_contacts_are_read_together(
     counted: tuple[Api, CommandLog], store: Store
 ) -> None:
