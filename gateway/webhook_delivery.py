@@ -18,7 +18,7 @@ import hmac
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import orjson
@@ -37,6 +37,7 @@ BATCH = 100
 # webhooks delivered at once: a slow or unreachable receiver delays only its own webhook
 CONCURRENT_DELIVERIES = 16
 STOP_WAIT_S = 5.0
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class WebhookDeliverer:
         self._under_way: dict[str, asyncio.Task[int]] = {}  # webhook id → its delivery
         self._stopping = False
         self._held_until: datetime | None = None  # the lease as this process last wrote it
+        self._webhooks_seen: tuple[datetime, bool] | None = None  # when, and whether any
 
     async def start(self) -> None:
         self._http = httpx.AsyncClient(timeout=self.config.timeout, follow_redirects=False)
@@ -106,16 +108,39 @@ class WebhookDeliverer:
 
     async def _deliver_while_woken(self) -> None:
         """Deliver, then wait for the next change recorded (a change stream on the feed's
-        inserts) or ``poll_seconds`` (retries that are due, holes that settle)."""
+        inserts) or ``poll_seconds`` (retries that are due, holes that settle).
+
+        While no org has a webhook it only looks for one every ``poll_seconds``: waking for
+        every change recorded cost a getMore and a read of the due webhooks each (``make
+        load``: about 20 wakes a second, for nothing)."""
+        if not await self.any_webhook():
+            await asyncio.sleep(self.config.poll_seconds)
+            return
         pipeline = [{"$match": {"operationType": "insert"}}]
         wait_ms = max(1, int(self.config.poll_seconds * 1000))
         async with await self.store.changes.watch(pipeline, max_await_time_ms=wait_ms) as stream:
             while True:
                 if await self.hold_lease():
-                    await self.start_due()
+                    started = await self.start_due()
+                    if not started and not self._under_way and not await self.any_webhook():
+                        return  # the last webhook was deleted
                     await stream.try_next()
                 else:
                     await asyncio.sleep(self.config.poll_seconds)
+
+    async def any_webhook(self) -> bool:
+        """Whether any org has a webhook, read at most once every ``poll_seconds``."""
+        moment = now()
+        if self._webhooks_seen is not None and moment < self._webhooks_seen[0] + timedelta(
+            seconds=self.config.poll_seconds
+        ):
+            return self._webhooks_seen[1]
+        found = await self.store.webhooks.find_one(
+            {"nextAttemptAt": {"$gte": EPOCH}}, {"_id": 1}
+        )  # every webhook has one: the ``due`` index serves it (the embedded server reads
+        # each webhook it matches, at most MAX_WEBHOOKS per org, as start_due does)
+        self._webhooks_seen = (moment, found is not None)
+        return found is not None
 
     async def hold_lease(self) -> bool:
         """Take or renew the delivery lease; False while another process holds it. A

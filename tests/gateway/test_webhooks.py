@@ -13,14 +13,16 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from pymongo import AsyncMongoClient
 from pymongo.errors import ServerSelectionTimeoutError
 
+from bench.command_log import CommandLog
 from gateway.app import create_app
 from gateway.settings import Settings
 from gateway.webhook_delivery import DeliveryConfig, WebhookDeliverer
 from resolvers import webhooks
 from resolvers.errors import BadUserInput
-from resolvers.store import Store
+from resolvers.store import Doc, DomainConfig, Store
 from tests.conftest import SECRET, Api, codes
 
 SECOND = timedelta(seconds=1)
@@ -316,3 +318,39 @@ async def test_stop_ends_the_loop_even_when_the_driver_swallows_the_cancellation
     await asyncio.sleep(0.05)
     await asyncio.wait_for(deliverer.stop(), timeout=10)
     assert rounds == 1
+
+
+async def test_with_no_webhook_the_deliverer_does_not_wake_for_each_change(
+    api: Api, mongo_uri: str, db_name: str, receiver: Receiver
+) -> None:
+    """It looks for a webhook every ``poll_seconds`` instead of following the feed; once
+    one is created it follows the feed again, and once the last is deleted it stops."""
+    log = CommandLog()
+    watching: AsyncMongoClient[Doc] = AsyncMongoClient(
+        mongo_uri, tz_aware=True, event_listeners=[log]
+    )
+    deliverer = WebhookDeliverer(Store(watching[db_name], DomainConfig()), FAST)
+    await deliverer.start()
+    try:
+        for n in range(10):
+            await api.gql(CONTACT, {"n": f"Quiet{n}"})
+        await asyncio.sleep(0.2)
+        assert log.names(), "it looks for webhooks"
+        assert set(log.names()) == {"find:webhooks"}, log.names()
+        hook = (await api.gql(CREATE, {"u": receiver.url}))["createWebhook"]
+        made = (await api.gql(CONTACT, {"n": "Heard"}))["createContact"]["id"]
+        await until(lambda: made in [c["contactId"] for c in receiver.changes()])
+        assert "aggregate:changes" in log.names()  # the feed is followed again
+        await api.gql("mutation($id: ID!) { deleteWebhook(id: $id) }", {"id": hook["id"]})
+        await until(
+            lambda: deliverer._webhooks_seen is not None and not deliverer._webhooks_seen[1]
+        )
+        await asyncio.sleep(0.1)
+        log.clear()
+        for n in range(5):
+            await api.gql(CONTACT, {"n": f"Quiet again {n}"})
+        await asyncio.sleep(0.2)
+        assert set(log.names()) == {"find:webhooks"}, log.names()
+    finally:
+        await deliverer.stop()
+        await watching.close()
