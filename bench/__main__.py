@@ -49,6 +49,7 @@ from bench.feed import FeedRow, measure_feed
 from bench.integrations import integration_rows
 from bench.operations import (
     P50_LIMIT_MS,
+    GatewayClient,
     Measured,
     gql,
     make_fixture,
@@ -425,19 +426,13 @@ def feed_row(row: FeedRow) -> Row:
 async def web_only(
     port: int, gateway: subprocess.Popen[bytes], token: str, store: Store, calls: int
 ) -> list[Row]:
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}
-    ) as http:
+    async with gateway_client(port, token) as http:
         await wait_ready(http, gateway)
         return [Row(*row) for row in await web_rows(http, store, ORG, calls)]
 
 
-def gateway_client(port: int, token: str) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{port}",
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=300,
-    )
+def gateway_client(port: int, token: str) -> GatewayClient:
+    return GatewayClient(f"http://127.0.0.1:{port}", token)
 
 
 async def privacy_only(

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 import httpx
 import orjson
 from pymongo import ReturnDocument
@@ -141,11 +142,38 @@ async def measure(
 # --- the gateway's way ---------------------------------------------------------------------
 
 
+class GatewayClient(httpx.AsyncClient):
+    """An httpx client of a gateway whose GraphQL calls (:func:`gql`) go through an aiohttp
+    session. httpx's HTTP is pure Python: about 1.5 ms of every call was the client's own
+    CPU (a ``contact`` query's p50 4.3 ms through httpx, 2.8 ms through aiohttp, alternating
+    on one server), counted against the gateway next to raw driver calls that pay nothing
+    of the kind. httpx still does the rest (streams, ``/metrics``, ``/readyz``)."""
+
+    def __init__(self, base_url: str, token: str) -> None:
+        headers = {"Authorization": f"Bearer {token}"}
+        super().__init__(base_url=base_url, headers=headers, timeout=300)
+        self.graphql = aiohttp.ClientSession(
+            base_url=base_url,
+            headers={**headers, "Content-Type": "application/json"},
+            timeout=aiohttp.ClientTimeout(total=300),
+        )
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.graphql.close()
+        await super().__aexit__(*exc_info)
+
+
 async def gql(http: httpx.AsyncClient, query: str, variables: dict[str, Any]) -> Any:
-    response = await http.post("/graphql", json={"query": query, "variables": variables})
-    body = orjson.loads(response.content)
-    if response.status_code != 200 or body.get("errors"):
-        raise RuntimeError(f"GraphQL failed: {response.status_code} {response.text[:500]}")
+    payload = {"query": query, "variables": variables}
+    if isinstance(http, GatewayClient):
+        async with http.graphql.post("/graphql", data=orjson.dumps(payload)) as answer:
+            status, raw = answer.status, await answer.read()
+    else:  # an app in process (ASGI)
+        response = await http.post("/graphql", json=payload)
+        status, raw = response.status_code, response.content
+    body = orjson.loads(raw)
+    if status != 200 or body.get("errors"):
+        raise RuntimeError(f"GraphQL failed: {status} {raw[:500]!r}")
     return body["data"]
 
 
