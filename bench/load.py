@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import subprocess
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import aiohttp
 import orjson
@@ -180,11 +181,14 @@ def gateway_processes(gateway: subprocess.Popen[bytes]) -> list[psutil.Process]:
     return [parent, *parent.children(recursive=True)]
 
 
-def run(duration: float, clients: int, workers: int) -> Run:
-    """Start the database and a real gateway process, drive them, then check invariants."""
+def run(duration: float, clients: int, workers: int, logs: Path | None = None) -> Run:
+    """Start the database and a real gateway process, drive them, then check invariants.
+    With ``logs``, the gateway's output and the database's log are kept there
+    (``gateway-<workers>.log``, ``database-<workers>.log``), else thrown away."""
     console = Console()
-    with tempfile.TemporaryDirectory(prefix="scv-load-") as tmp:
-        db = EmbeddedServer(Path(tmp) / "data").start()
+    with tempfile.TemporaryDirectory(prefix="scv-load-") as tmp, contextlib.ExitStack() as files:
+        database_log = logs / f"database-{workers}.log" if logs is not None else None
+        db = EmbeddedServer(Path(tmp) / "data", log_path=database_log).start()
         port = free_port()
         env = {
             **os.environ,
@@ -199,9 +203,10 @@ def run(duration: float, clients: int, workers: int) -> Run:
             "SCV_RATE_LIMIT_PER_MINUTE": str(RATE_LIMIT_PER_MINUTE),
         }
         scv = Path(sys.executable).with_name("scv")
-        gateway = subprocess.Popen(
-            [str(scv), "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        output: IO[bytes] | int = subprocess.DEVNULL
+        if logs is not None:
+            output = files.enter_context(open(logs / f"gateway-{workers}.log", "wb"))
+        gateway = subprocess.Popen([str(scv), "serve"], env=env, stdout=output, stderr=output)
         assert db.process is not None
         database = [psutil.Process(db.process.pid)]
         try:
@@ -357,11 +362,16 @@ def main() -> None:
     parser.add_argument(
         "--workers", default="1,2", help="gateway worker counts, one run each (e.g. 1,2)"
     )
+    parser.add_argument(
+        "--logs", type=Path, help="keep the gateway's and the database's logs in this directory"
+    )
     args = parser.parse_args()
     duration = min(max(args.duration, 1.0), MAX_DURATION_S)
     clients = max(1, min(args.clients, 200))
     counts = [max(1, min(int(w), 8)) for w in args.workers.split(",") if w.strip()]
-    runs = [run(duration, clients, workers) for workers in counts]
+    if args.logs is not None:
+        args.logs.mkdir(parents=True, exist_ok=True)
+    runs = [run(duration, clients, workers, args.logs) for workers in counts]
     sys.exit(report(Console(), runs, clients))
 
 
