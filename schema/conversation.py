@@ -189,12 +189,16 @@ def node_fields(info: Info) -> list[str]:
     return [f.name for f in _node_parts(info)]
 
 
+# the node fields showing a conversation's linked contact (resolved from the page's links)
+LINKED_FIELDS = frozenset({"contact", "individual"})
+
+
 def linked_fields(info: Info) -> set[str]:
-    """The names selected under the nodes' ``contact`` and ``individual``."""
+    """The names selected under the nodes' :data:`LINKED_FIELDS`."""
     return {
         f.name
         for part in _node_parts(info)
-        if part.name in ("contact", "individual")
+        if part.name in LINKED_FIELDS
         for f in _fields(part.selections)
     }
 

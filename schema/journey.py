@@ -15,6 +15,7 @@ from resolvers.principal import Permission
 from schema.contact import Contact
 from schema.context import Info
 from schema.conversation import (
+    LINKED_FIELDS,
     Conversation,
     ConversationConnection,
     linked_fields,
@@ -47,7 +48,6 @@ async def page_connection(
     return Connection.of(page, partial(Conversation.from_doc, links=links), after_given=after_given)
 
 
-LINKED_FIELDS = frozenset({"contact", "individual"})
 # Contact fields whose resolvers read the contact's merge set: a page selecting one fetches
 # the sets with its links (one command primes them all), any other page leaves them out
 SET_FIELDS = frozenset({"mergeSet", "notes", "journey"})
