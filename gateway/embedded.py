@@ -242,7 +242,7 @@ def _previous_server(pid_file: Path, data_dir: Path) -> psutil.Process | None:
     by another program, a zombie or a missing process: None, the file is stale)."""
     try:
         process = psutil.Process(int(pid_file.read_text().strip()))
-        alive = process.status() != psutil.STATUS_ZOMBIE
+        alive = not has_exited_within(process, 0)
         serves = str(data_dir) in process.cmdline()
     except (OSError, ValueError, psutil.Error):
         return None
