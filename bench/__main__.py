@@ -255,7 +255,7 @@ async def measure_commands(uri: str, head_id: str) -> tuple[Row, Row]:
                 log.clear()
                 await gql(http, query, {**variables, "first": first})
                 counts[f"{label}{first}"] = log.names(get_more=False)
-    await app.state.runtime.client.close()
+    await app.state.runtime.close()
 
     def row(label: str, key: str, levels: int) -> Row:
         small, large = counts[f"{key}20"], counts[f"{key}500"]

@@ -52,10 +52,17 @@ class Runtime:
     secret: str
     dev_token: str | None
     client: AsyncMongoClient[Doc]
+    streams: AsyncMongoClient[Doc]  # the change streams' own client (gateway/database.py)
     store: Store
     metrics: Metrics
     rate_limiter: RateLimiter
     embedded: EmbeddedServer | None = None  # the child process serving ``uri``, if ours
+
+    async def close(self, *, collect: bool = False) -> None:
+        """Close both database clients (``collect``: with :func:`close_client`, which also
+        closes the sockets a cancelled connection attempt left behind)."""
+        for client in (self.client, self.streams):
+            await (close_client(client) if collect else client.close())
 
 
 @dataclass
@@ -102,10 +109,14 @@ def create_app(
     elif (short := secret_length_warning(secret)) is not None:
         log.warning(short)
     metrics = Metrics(embedded=embedded)
-    client = make_client(uri, settings, listeners=[*listeners, metrics.command_listener])
-    store = make_store(client, settings)
+    watching = [*listeners, metrics.command_listener]
+    client = make_client(uri, settings, listeners=watching)
+    streams = make_client(uri, settings, listeners=watching, for_streams=True)
+    store = make_store(client, settings, streams)
     rate_limiter = RateLimiter(settings.rate_limit_per_minute)
-    runtime = Runtime(settings, secret, dev_token, client, store, metrics, rate_limiter, embedded)
+    runtime = Runtime(
+        settings, secret, dev_token, client, streams, store, metrics, rate_limiter, embedded
+    )
     graphiql_assets = find_assets(settings.graphiql_assets)  # None: from the CDN (logged)
     tokens = BearerTokens(secret)
     graphql = _graphql_endpoint(runtime, tokens, local_assets=graphiql_assets is not None)
@@ -125,7 +136,7 @@ def create_app(
             Route("/export/contacts.ndjson", export_contacts, methods=["GET"]),
             assets_route(graphiql_assets),
         ],
-        lifespan=_lifespan(store, client, ensure_indexes=ensure_indexes),
+        lifespan=_lifespan(runtime, ensure_indexes=ensure_indexes),
         middleware=_middleware(settings, metrics, tokens),
     )
     app.state.runtime = runtime
@@ -133,22 +144,22 @@ def create_app(
 
 
 def _lifespan(
-    store: Store, client: AsyncMongoClient[Doc], *, ensure_indexes: bool
+    runtime: Runtime, *, ensure_indexes: bool
 ) -> Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]:
     """Start: the indexes (unless told not to), then the webhook deliverer. Stop: the
-    deliverer, then the database client."""
+    deliverer, then the database clients."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if ensure_indexes:
-            await store.ensure_indexes()
-        deliverer = WebhookDeliverer(store)  # delivers while this process holds the lease
+            await runtime.store.ensure_indexes()
+        deliverer = WebhookDeliverer(runtime.store)  # delivers while this process holds the lease
         await deliverer.start()
         try:
             yield
         finally:
             await deliverer.stop()
-            await close_client(client)
+            await runtime.close(collect=True)
 
     return lifespan
 

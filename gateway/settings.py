@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1, le=64, alias="SCV_WORKERS")  # scv serve's processes
 
     db_timeout_ms: int = Field(default=5000, ge=100, alias="SCV_DB_TIMEOUT_MS")
+    # connections to the database for requests, shared out among scv serve's workers
+    # (gateway/database.py: request_pool_size); maxPoolSize in MONGODB_URI overrides it
+    db_connections: int = Field(default=16, ge=1, le=10_000, alias="SCV_DB_CONNECTIONS")
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, alias="SCV_MAX_BODY_BYTES")
     max_depth: int = Field(default=12, ge=1, alias="SCV_MAX_DEPTH")
     max_aliases: int = Field(default=30, ge=1, alias="SCV_MAX_ALIASES")

@@ -118,7 +118,9 @@ class WebhookDeliverer:
             return
         pipeline = [{"$match": {"operationType": "insert"}}]
         wait_ms = max(1, int(self.config.poll_seconds * 1000))
-        async with await self.store.changes.watch(pipeline, max_await_time_ms=wait_ms) as stream:
+        async with await self.store.changes_watched.watch(
+            pipeline, max_await_time_ms=wait_ms
+        ) as stream:
             while True:
                 if await self.hold_lease():
                     started = await self.start_due()

@@ -39,6 +39,7 @@ MULTIPROC_DIR: Final = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's own var
 DATABASE_URI: Final = "SCV_WORKER_DATABASE_URI"
 SECRET: Final = "SCV_WORKER_JWT_SECRET"
 DEV_TOKEN: Final = "SCV_WORKER_DEV_TOKEN"
+WORKERS: Final = "SCV_WORKERS"
 MAX_WORKERS: Final = 64
 
 
@@ -58,11 +59,13 @@ def worker_app() -> Starlette:
 
 
 @contextlib.contextmanager
-def worker_environment(uri: str, secret: str, dev_token: str | None) -> Iterator[str]:
+def worker_environment(uri: str, secret: str, dev_token: str | None, workers: int) -> Iterator[str]:
     """The variables the workers inherit (set for the block, then restored); yields the
-    metrics directory. One made here is removed afterwards; one the operator set is not."""
+    metrics directory. One made here is removed afterwards; one the operator set is not.
+    ``SCV_WORKERS`` is among them (``--workers`` may have set it): each worker sizes its
+    share of the database connections by it."""
     own_dir = None if os.environ.get(MULTIPROC_DIR) else tempfile.mkdtemp(prefix="scv-metrics-")
-    values = {DATABASE_URI: uri, SECRET: secret, DEV_TOKEN: dev_token or ""}
+    values = {DATABASE_URI: uri, SECRET: secret, DEV_TOKEN: dev_token or "", WORKERS: str(workers)}
     if own_dir is not None:
         values[MULTIPROC_DIR] = own_dir
     saved = {name: os.environ.get(name) for name in values}
@@ -109,7 +112,7 @@ def serve_workers(settings: Settings, uri: str, where: str, console: Console) ->
         ws_max_size=settings.max_body_bytes,
         lifespan="on",
     )
-    with worker_environment(uri, secret, dev_token):
+    with worker_environment(uri, secret, dev_token, settings.workers):
         _Supervisor(config, sockets=[config.bind_socket()]).run()
 
 

@@ -387,7 +387,7 @@ async def follow(
     change stream on inserts into the feed, read through :func:`read_changes`."""
     position = await latest_stable(store, org)
     pipeline = [{"$match": {"operationType": "insert", "fullDocument.org": org}}]
-    async with await store.changes.watch(pipeline, max_await_time_ms=wait_ms) as stream:
+    async with await store.changes_watched.watch(pipeline, max_await_time_ms=wait_ms) as stream:
         while True:
             page = await read_changes(store, org, after=position, first=MAX_FIRST, kinds=kinds)
             for doc in page.docs:

@@ -29,7 +29,9 @@ async def journey_updates(
             }
         }
     ]
-    async with await store.conversations.watch(pipeline, full_document="updateLookup") as stream:
+    async with await store.conversations_watched.watch(
+        pipeline, full_document="updateLookup"
+    ) as stream:
         async for change in stream:
             # PyMongo types a change event as the collection's document; it holds one
             doc = cast(

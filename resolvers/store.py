@@ -75,7 +75,13 @@ class DomainConfig:
 class Store:
     """One database, its collections and the domain's configuration."""
 
-    def __init__(self, db: AsyncDatabase[Doc], config: DomainConfig | None = None) -> None:
+    def __init__(
+        self,
+        db: AsyncDatabase[Doc],
+        config: DomainConfig | None = None,
+        *,
+        streams: AsyncDatabase[Doc] | None = None,
+    ) -> None:
         self.db = db
         self.config = config or DomainConfig()
         self.contacts = _typed(db, "contacts", ContactDoc)
@@ -96,6 +102,12 @@ class Store:
         self.change_counters = db["change_counters"]
         self.webhooks = _typed(db, "webhooks", WebhookDoc)
         self.leases = db["leases"]  # who runs a singleton loop (gateway/webhook_delivery.py)
+        # the collections change streams watch, through ``streams`` when given (the same
+        # database on a client of its own: a stream's getMore holds its connection while it
+        # waits, gateway/database.py)
+        watched = db if streams is None else streams
+        self.changes_watched = _typed(watched, "changes", ChangeDoc)
+        self.conversations_watched = _typed(watched, "conversations", ConversationDoc)
 
     async def ensure_indexes(self) -> None:
         """Create every index the queries rely on (:mod:`resolvers.indexes`) and drop the

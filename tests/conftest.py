@@ -164,7 +164,7 @@ async def api(mongo_uri: str, settings: Settings, store: Store) -> AsyncIterator
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield Api(http)
-    await app.state.runtime.client.close()
+    await app.state.runtime.close()
 
 
 @pytest.fixture
@@ -177,7 +177,7 @@ async def counted(
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield Api(http), log
-    await app.state.runtime.client.close()
+    await app.state.runtime.close()
 
 
 @contextlib.asynccontextmanager
@@ -195,7 +195,7 @@ async def served(app: Starlette) -> AsyncIterator[int]:
     finally:
         server.should_exit = True
         await task
-        await app.state.runtime.client.close()
+        await app.state.runtime.close()
         # a connection a browser opened and dropped (Chromium preconnects) can outlive
         # uvicorn's shutdown as an unclosed socket; collect it here, not in a later test
         with refused_sockets_collected():

@@ -332,4 +332,4 @@ async def test_readyz_is_503_when_the_database_does_not_answer(settings: Setting
                 assert (await http.get("/healthz")).status_code == 200
                 assert (await http.get("/readyz")).status_code == 503
         finally:
-            await app.state.runtime.client.close()
+            await app.state.runtime.close()

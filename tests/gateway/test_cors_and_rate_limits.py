@@ -29,7 +29,7 @@ async def api_with(mongo_uri: str, settings: Settings, **update: Any) -> AsyncIt
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield Api(http)
-    await app.state.runtime.client.close()
+    await app.state.runtime.close()
 
 
 def preflight(origin: str) -> dict[str, str]:

@@ -264,7 +264,7 @@ async def test_an_unavailable_database_is_503_before_any_line(
         assert response.status_code == 503
         assert response.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
     finally:
-        await app.state.runtime.client.close()
+        await app.state.runtime.close()
 
 
 async def test_the_demo_data_set_is_sound_reproducible_and_exports_whole(

@@ -101,7 +101,7 @@ def gateway() -> Gateway:
             async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
                 yield http, lines
         finally:
-            await app.state.runtime.client.close()
+            await app.state.runtime.close()
 
     return serve
 

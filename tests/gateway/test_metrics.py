@@ -67,7 +67,7 @@ async def served(mongo_uri: str, settings: Settings, store: Store) -> AsyncItera
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield Served(app, http)
-    await app.state.runtime.client.close()
+    await app.state.runtime.close()
 
 
 async def test_requests_are_counted_by_operation_and_outcome(served: Served) -> None:
@@ -203,7 +203,7 @@ async def test_embedded_database_state_and_readiness(tmp_path: Path) -> None:
                 "embedded database process was stopped"
             )
     finally:
-        await app.state.runtime.client.close()
+        await app.state.runtime.close()
         server.stop()
 
 

@@ -57,5 +57,5 @@ async def test_outage_gives_503_and_service_unavailable_then_recovers(tmp_path: 
                 {"node": {"id": contact_id, "cellPhone": "+18035551234"}}
             ]
     finally:
-        await app.state.runtime.client.close()
+        await app.state.runtime.close()
         server.stop()

@@ -15,7 +15,6 @@ import httpx
 import pytest
 
 from gateway.app import create_app
-from gateway.database import close_client
 from gateway.embedded import EmbeddedServer, free_port
 from gateway.readiness import READY_TIMEOUT_MS
 from gateway.settings import Settings
@@ -38,7 +37,7 @@ async def get_readyz(uri: str, settings: Settings) -> httpx.Response:
         async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
             return await http.get("/readyz")
     finally:
-        await close_client(app.state.runtime.client)
+        await app.state.runtime.close(collect=True)
 
 
 async def test_readyz_on_a_database_that_never_answers_uses_its_own_deadline(
@@ -83,7 +82,7 @@ async def test_an_outage_is_logged_once_at_warning_and_the_recovery_once(
             server = EmbeddedServer(tmp_path / "db", port=port).start()
             assert [(await http.get("/readyz")).status_code for _ in range(2)] == [200, 200]
     finally:
-        await close_client(app.state.runtime.client)
+        await app.state.runtime.close(collect=True)
         server.stop()
     (down_level, down), up = records(caplog, "scv.readiness")  # two changes, two lines
     assert down_level == logging.WARNING
@@ -110,7 +109,7 @@ async def main(uri):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
             assert (await http.get("/readyz")).status_code == 503
-        await close_client(app.state.runtime.client)
+        await app.state.runtime.close(collect=True)
 
 asyncio.run(main(sys.argv[1]))
 with warnings.catch_warnings(record=True) as caught:

@@ -58,7 +58,7 @@ async def gateway(mongo_uri: str, db_name: str, timeout_ms: int) -> AsyncIterato
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield Api(http)
-    await app.state.runtime.client.close()
+    await app.state.runtime.close()
 
 
 async def test_the_embedded_server_honours_block_connection(

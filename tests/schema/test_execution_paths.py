@@ -204,7 +204,7 @@ async def clients(
     yield http[0], http[1]
     for client, app in zip(http, apps, strict=True):
         await client.aclose()
-        await app.state.runtime.client.close()
+        await app.state.runtime.close()
 
 
 @pytest.fixture

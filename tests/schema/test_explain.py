@@ -59,7 +59,7 @@ async def explained(
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield Api(http), Store(client[store.db.name], DomainConfig()), log
-    await app.state.runtime.client.close()
+    await app.state.runtime.close()
     await client.close()
 
 

@@ -373,7 +373,7 @@ async def gateway(mongo_uri: str, settings: Settings) -> AsyncIterator[Api]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield Api(http)
-    await app.state.runtime.client.close()
+    await app.state.runtime.close()
 
 
 async def test_limits_are_configured_by_the_settings(
