@@ -51,6 +51,7 @@ from bench.operations import (
     P50_LIMIT_MS,
     GatewayClient,
     Measured,
+    database_use,
     gql,
     make_fixture,
     measure,
@@ -224,11 +225,7 @@ async def measure_pulls(
 
 async def database_seconds(http: httpx.AsyncClient) -> float:
     """The gateway's time in database commands so far (its /metrics command histogram)."""
-    text = (await http.get("/metrics")).text
-    prefix = "scv_db_command_duration_seconds_sum{"
-    return sum(
-        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix)
-    )
+    return (await database_use(http)).seconds
 
 
 async def measure_commands(uri: str, head_id: str) -> tuple[Row, Row]:
@@ -499,7 +496,10 @@ def operations_table(measured: list[Measured]) -> Table:
         title_justify="left",
     )
     columns = ("operation", "calls", "gateway p50", "p99", "raw p50", "p99", "ratio", "target")
-    for name in (*columns, "met"):
+    # where a gateway call's time goes: its database commands and their round trips (median
+    # per call), the rest being the gateway's own work and the client's
+    where = ("met", "commands", "database", "rest")
+    for name in (*columns, *where):
         table.add_column(name, justify="left" if name == "operation" else "right")
     for m in measured:
         table.add_row(
@@ -512,6 +512,9 @@ def operations_table(measured: list[Measured]) -> Table:
             f"{m.ratio:.2f}x",
             f"≤ {P50_LIMIT_MS:.0f} ms, ≤ {m.operation.ratio}x",
             "[green]yes[/]" if m.met else "[red]no[/]",
+            f"{m.commands:g}",
+            ms(m.database_seconds),
+            ms(statistics.median(m.gateway) - m.database_seconds) if m.gateway else "—",
         )
     return table
 

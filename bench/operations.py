@@ -6,6 +6,12 @@ same result, both run ``calls`` times in the same run, interleaved (the order al
 call, so the machine's other work hits both alike). A row reports p50 and p99 of each and
 the ratio of the p50s against the row's targets: every p50 ≤ 25 ms and ≤ ``ratio`` times raw.
 
+Where the gateway's time goes is printed beside it: around each gateway call the benchmark
+reads the gateway's ``/metrics`` (outside the timed part), whose command histogram gives the
+call's database commands and their round-trip time (:class:`DatabaseUse`); the rest of the
+call is the gateway itself (HTTP, authentication, GraphQL, the resolvers' Python, the log
+line) and the client.
+
 The raw side is the least driver work an index serves: a find by ``_id``, a claim lookup, an
 update by ``_id``. Where the least work is itself the resolvers' data access — journey pages
 (an index range per member), whole-org pages (time windows) and their totals (count
@@ -82,11 +88,47 @@ class Operation:
 
 
 @dataclass(frozen=True)
+class DatabaseUse:
+    """Database commands so far and their round-trip seconds (the gateway's /metrics)."""
+
+    commands: int = 0
+    seconds: float = 0.0
+
+    def __sub__(self, other: DatabaseUse) -> DatabaseUse:
+        return DatabaseUse(self.commands - other.commands, self.seconds - other.seconds)
+
+
+COMMAND_HISTOGRAM = "scv_db_command_duration_seconds"
+
+
+async def database_use(http: httpx.AsyncClient) -> DatabaseUse:
+    """The gateway's database commands so far, from its /metrics command histogram."""
+    commands, seconds = 0, 0.0
+    for line in (await http.get("/metrics")).text.splitlines():
+        if line.startswith(COMMAND_HISTOGRAM + "_count{"):
+            commands += int(float(line.rsplit(" ", 1)[1]))
+        elif line.startswith(COMMAND_HISTOGRAM + "_sum{"):
+            seconds += float(line.rsplit(" ", 1)[1])
+    return DatabaseUse(commands, seconds)
+
+
+@dataclass(frozen=True)
 class Measured:
     operation: Operation
     gateway: list[float]
     raw: list[float]
     failures: list[str]
+    database: list[DatabaseUse] = field(default_factory=list)  # per timed gateway call
+
+    @property
+    def commands(self) -> float:
+        """Database commands per gateway call (median)."""
+        return statistics.median(d.commands for d in self.database) if self.database else 0.0
+
+    @property
+    def database_seconds(self) -> float:
+        """Database round-trip time per gateway call (median)."""
+        return statistics.median(d.seconds for d in self.database) if self.database else 0.0
 
     @property
     def ratio(self) -> float:
@@ -118,6 +160,7 @@ async def measure(
     """``calls`` timed calls of each side (fewer if a row uses up ``budget_s``, at least
     :data:`MIN_CALLS`); a failed call is counted and left out of the times."""
     times: dict[str, list[float]] = {"gateway": [], "raw": []}
+    database: list[DatabaseUse] = []
     failures: list[str] = []
     works = {"gateway": operation.gateway, "raw": operation.raw}
     deadline = time.monotonic() + budget_s
@@ -128,6 +171,7 @@ async def measure(
         if n >= warmup + MIN_CALLS and time.monotonic() > deadline:
             break
         for side in ("gateway", "raw") if n % 2 else ("raw", "gateway"):
+            before = await database_use(fixture.http) if side == "gateway" else None
             started = time.perf_counter()
             try:
                 await works[side](fixture, n)
@@ -136,7 +180,9 @@ async def measure(
                 continue
             if n >= warmup:
                 times[side].append(time.perf_counter() - started)
-    return Measured(operation, times["gateway"], times["raw"], failures)
+                if before is not None:
+                    database.append(await database_use(fixture.http) - before)
+    return Measured(operation, times["gateway"], times["raw"], failures, database)
 
 
 # --- the gateway's way ---------------------------------------------------------------------

@@ -12,6 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 
+from bench.operations import database_use
 from gateway.app import create_app
 from gateway.embedded import EmbeddedServer
 from gateway.metrics import MAX_OPERATIONS, Metrics, outcome, sanitise_name
@@ -273,3 +274,18 @@ async def test_get_queries_count_as_graphql_and_the_page_as_graphiql(served: Ser
         == 1
     )
     assert value(samples, "scv_requests_total", route="graphiql", operation="", outcome="ok") == 1
+
+
+async def test_the_benchmark_reads_a_calls_database_commands_from_the_histogram(
+    served: Served,
+) -> None:
+    """`make bench` prints each operation's commands and database time from /metrics."""
+    contact_id = (await served.api.gql(CREATE))["createContact"]["id"]
+    before = await database_use(served.http)
+    idle = await database_use(served.http) - before
+    assert idle.commands == 0  # a scrape sends no command
+    before = await database_use(served.http)
+    await served.api.gql("query($id: ID!) { contact(id: $id) { id } }", {"id": contact_id})
+    used = await database_use(served.http) - before
+    assert used.commands == 1  # one find by id
+    assert 0 < used.seconds < 5
