@@ -178,7 +178,7 @@ async def measure_pulls(
     for n in range(rounds):
         order = ["raw", "export", "graphql"] if n % 2 == 0 else ["graphql", "export", "raw"]
         for name in order:
-            database_before = await database_seconds(http)
+            database_before = await database_use(http)
             started = time.perf_counter()
             if name == "export":
                 count, before, peak = await watched(export_pull(http))
@@ -186,7 +186,7 @@ async def measure_pulls(
             else:
                 count = await (raw_pull(store) if name == "raw" else gql_pull(http))
             times[name].append(time.perf_counter() - started)
-            database_s[name].append(await database_seconds(http) - database_before)
+            database_s[name].append((await database_use(http) - database_before).seconds)
             counts[name] = count
             progress.advance(task)
     best = {name: min(values) for name, values in times.items()}
@@ -221,11 +221,6 @@ async def measure_pulls(
         None,
     )
     return rows[0], rows[1], rss
-
-
-async def database_seconds(http: httpx.AsyncClient) -> float:
-    """The gateway's time in database commands so far (its /metrics command histogram)."""
-    return (await database_use(http)).seconds
 
 
 async def measure_commands(uri: str, head_id: str) -> tuple[Row, Row]:
