@@ -67,8 +67,9 @@ def request_pool_size(uri: str, settings: Settings) -> int | None:
     The embedded server runs one command at a time under one interpreter lock, so
     connections beyond a few only add threads that take the lock from each other. Under
     ``make load`` with 2 workers, PyMongo's default of 100 connections a process gave
-    141-142 req/s, p99 973-1,263 ms and 7.3 ms of database CPU a request; 8 a process
-    (16 in all) gave 155-158 req/s, p99 885-903 ms and 6.1-6.2 ms (three runs each). One
+    141-142 req/s, p99 973-1,263 ms and 7.3 ms of database CPU a request (two runs); 8 a
+    process (16 in all) gave 155-159 req/s, p99 885-1,075 ms (one run of six over 1 s) and
+    6.1-6.2 ms. One
     worker with 16 was as before (149 req/s, p99 874 ms); one with 8 lost throughput
     (136 req/s), and 4 a process with 2 workers raised the tail (p99 1,192 ms). Against a
     MongoDB cluster, raise it (or set ``maxPoolSize`` in the URI).
