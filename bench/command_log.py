@@ -69,6 +69,9 @@ query Pull($first: Int!) {
 }
 """
 BI_LEVELS = 2  # node.contact/individual, then individual.mergeSet/identifiers
+# the page itself: the org's density of the day before (its hour count buckets), sizing the
+# first time window, and that window; then one command per level
+BI_BUDGET = 2 + BI_LEVELS
 
 # A journey tab: the journey's summary and a page of its conversations with their contacts.
 JOURNEY_QUERY = """
@@ -87,3 +90,4 @@ query Journey($id: ID!, $first: Int!) {
 }
 """
 JOURNEY_LEVELS = 4  # journey, its fields (summary), node.contact/individual, mergeSet
+JOURNEY_BUDGET = 1 + JOURNEY_LEVELS  # the contact's link, then one command per level

@@ -114,6 +114,34 @@ async def _exact(
     return int(found[0]["n"]) if found else 0
 
 
+async def _bucket_counts(
+    store: Store,
+    org: str,
+    unit: str,
+    start: datetime,
+    end: datetime | None,
+    channels: frozenset[str] | None,
+) -> list[tuple[datetime, int]]:
+    """The start and count of each ``unit`` bucket starting in ``[start, end)``."""
+    if end is not None and end <= start:
+        return []
+    bound: dict[str, datetime] = {"$gte": start}
+    if end is not None:
+        bound["$lt"] = end
+    cursor = store.conversation_counts.find(
+        {"org": org, "unit": unit, "start": bound}, {"start": 1, "n": 1, "channels": 1}
+    )
+    found = []
+    for doc in await cursor.to_list():
+        if channels is None:
+            n = int(doc.get("n", 0))
+        else:
+            per_channel = doc.get("channels") or {}
+            n = sum(int(per_channel.get(c, 0)) for c in channels)
+        found.append((doc["start"], n))
+    return found
+
+
 async def _buckets(
     store: Store,
     org: str,
@@ -123,22 +151,7 @@ async def _buckets(
     channels: frozenset[str] | None,
 ) -> int:
     """The sum of the ``unit`` buckets starting in ``[start, end)``."""
-    if end is not None and end <= start:
-        return 0
-    bound: dict[str, datetime] = {"$gte": start}
-    if end is not None:
-        bound["$lt"] = end
-    cursor = store.conversation_counts.find(
-        {"org": org, "unit": unit, "start": bound}, {"n": 1, "channels": 1}
-    )
-    total = 0
-    for doc in await cursor.to_list():
-        if channels is None:
-            total += int(doc.get("n", 0))
-        else:
-            per_channel = doc.get("channels") or {}
-            total += sum(int(per_channel.get(c, 0)) for c in channels)
-    return total
+    return sum(n for _, n in await _bucket_counts(store, org, unit, start, end, channels))
 
 
 async def count(
@@ -177,9 +190,25 @@ async def count(
     return total
 
 
-async def recent_spacing_ms(store: Store, org: str, before: datetime) -> float:
-    """The average gap between the org's conversations in the day before ``before`` (from its
-    hour buckets); 0 when there were none."""
-    start = floor_to(before, HOUR) - DAY
-    total = await _buckets(store, org, "h", start, before, None)
-    return (before - start).total_seconds() * 1000 / total if total else 0.0
+async def recent_spacing_ms(
+    store: Store,
+    org: str,
+    before: datetime,
+    channels: frozenset[str] | None = None,
+    rows: int = 1,
+) -> float:
+    """The average gap between the org's conversations (of ``channels``, None for all) in
+    the latest hours before ``before`` that hold ``rows`` of them, from its hour buckets (all
+    of the day before when it holds fewer); 0 when there were none. The latest hours, not
+    the day's average: a day's busy hours hold several times its quiet ones."""
+    try:
+        start = floor_to(before, HOUR) - DAY
+    except OverflowError:  # ``until`` in the first day of year 1: nothing was counted then
+        return 0.0
+    buckets = await _bucket_counts(store, org, "h", start, before, channels)
+    seen = 0
+    for hour, n in sorted(buckets, reverse=True):
+        seen += n
+        if seen >= rows:
+            return max((before - hour).total_seconds(), 1.0) * 1000 / seen
+    return (before - start).total_seconds() * 1000 / seen if seen else 0.0

@@ -85,7 +85,9 @@ async def org_windows(
     windows are skipped)."""
     moment = now()
     span = time_range(store, filter, None, moment)
-    spacing_ms = await conversation_counts.recent_spacing_ms(store, org, filter.until or moment)
+    spacing_ms = await conversation_counts.recent_spacing_ms(
+        store, org, filter.until or moment, filter.channels, rows=first or chunk
+    )
     spacing = timedelta(milliseconds=spacing_ms) if spacing_ms > 0 else FIRST_SPACING
     wanted = first or chunk
     width = max(spacing * wanted, SMALLEST)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from datetime import timedelta
 
 from bench.command_log import CommandLog
+from resolvers import conversation_counts
 from resolvers.clock import now, to_db_precision
 from resolvers.journeys import (
     CONVERSATIONS_CURSOR,
     conversation_filter,
+    conversation_page,
     page_filter,
     page_request,
     time_range,
@@ -48,7 +51,11 @@ async def test_org_pages_of_some_channels_merge_one_range_per_channel(
     log.clear()
     pages = await all_pages(store, request)
     assert [cid for page in pages for cid in page] == [d["cid"] for d in chosen]
-    filters = [e.command["filter"] for e in log.events if e.command_name == "find"]
+    filters = [
+        e.command["filter"]
+        for e in log.events
+        if e.command_name == "find" and e.command["find"] == "conversations"
+    ]
     assert filters and all(
         f["channel"] in wanted and set(f) == {"org", "channel", "startedAt"} for f in filters
     )
@@ -82,3 +89,64 @@ async def test_indexes_no_query_uses_are_dropped(store: Store) -> None:
     names = set(await store.conversations.index_information())
     assert "started" not in names and "contact_page" not in names
     assert {"org_page", "org_contact_page", "org_channel_page", "org_cid_link"} <= names
+
+
+async def test_later_windows_are_read_unsorted_and_a_burst_sorted(
+    logged: tuple[Store, CommandLog],
+) -> None:
+    """A window sized from the density seen is read whole and unsorted, then ordered here; one
+    holding more than ``WINDOW_OVERFLOW`` times the rows wanted (a burst) is read again sorted
+    and limited. Either way every row comes once, in page order, ties at one instant too."""
+    store, log = logged
+    moment = to_db_precision(now())
+    hourly = [moment - timedelta(hours=n) for n in range(1, 13)]
+    burst_at = moment - timedelta(hours=12, minutes=30)
+    burst = [burst_at - timedelta(seconds=n) for n in range(55)]
+    burst += [burst_at - timedelta(seconds=20)] * 6  # one instant, across a page boundary
+    older = [moment - timedelta(hours=14 + n) for n in range(6)]
+    docs = [conversation_doc(store, f"c{n:03d}", t) for n, t in enumerate(hourly + burst + older)]
+    await store.conversations.insert_many(docs)
+    ordered = sorted(docs, key=lambda d: (d["startedAt"], d["_id"]), reverse=True)
+    request = page_request(CONVERSATIONS_CURSOR, None, conversation_filter(), 5, None, maximum=1000)
+    log.clear()
+    pages = await all_pages(store, request)
+    assert [cid for page in pages for cid in page] == [d["cid"] for d in ordered]
+    finds = [e.command for e in log.events if e.command_name == "find"]
+    whole = [f for f in finds if "sort" not in f]
+    assert whole, "no window was read whole"
+    # the burst: a window read whole came back cut, and the same filter was read sorted
+    redone = [
+        (a, b)
+        for a, b in itertools.pairwise(finds)
+        if "sort" not in a and "sort" in b and a["filter"] == b["filter"]
+    ]
+    assert redone, "no overflowing window was read again sorted"
+    assert all(b["limit"] <= 5 + 1 + 6 for _, b in redone)
+
+
+async def test_a_first_page_sizes_its_window_from_the_day_before(
+    logged: tuple[Store, CommandLog],
+) -> None:
+    """The first window of a whole-org page holds about the rows wanted, sized from the hour
+    count buckets of the day before, rather than from a guess of one every five minutes (which
+    here would read all 600 rows for a page of 20)."""
+    store, log = logged
+    moment = to_db_precision(now())
+    docs = [
+        conversation_doc(store, f"c{n:03d}", moment - timedelta(seconds=20 * n)) for n in range(600)
+    ]
+    await store.conversations.insert_many(docs)
+    await conversation_counts.record(store, ORG, [(d["startedAt"], d["channel"], 1) for d in docs])
+    request = page_request(
+        CONVERSATIONS_CURSOR, None, conversation_filter(), 20, None, maximum=1000
+    )
+    log.clear()
+    page = await conversation_page(store, ORG, request)
+    newest = sorted(docs, key=lambda d: (d["startedAt"], d["_id"]), reverse=True)
+    assert [d["cid"] for d in page.docs] == [d["cid"] for d in newest[:20]]
+    assert log.names() == ["find:conversation_counts", "find:conversations"]
+    (find,) = [e.command for e in log.events if e.command["find"] == "conversations"]
+    window = find["filter"]["startedAt"]
+    held = await store.conversations.count_documents({"org": ORG, "startedAt": window})
+    assert 21 <= held <= 2 * 21, held  # 21: the page and one more (is there a next page)
+    assert "sort" not in find  # a window sized from what was seen is read whole

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bench.command_log import BI_LEVELS, BI_QUERY, JOURNEY_LEVELS, JOURNEY_QUERY, CommandLog
+from bench.command_log import BI_BUDGET, BI_QUERY, JOURNEY_BUDGET, JOURNEY_QUERY, CommandLog
 from resolvers import claims
 from resolvers.clock import now
 from resolvers.documents import ContactDoc, ConversationDoc
@@ -77,8 +77,13 @@ async def test_a_bi_page_costs_the_same_commands_for_20_and_500_rows(
     print(f"BI page of 500: {len(large)} commands {large}")
     message = f"20 rows: {small}; 500 rows: {large}"
     assert small == large, message
-    assert len(large) <= BI_LEVELS + 1, message
-    assert large == ["find:conversations", "aggregate:1", "find:identifiers"], message
+    assert len(large) <= BI_BUDGET, message
+    assert large == [
+        "find:conversation_counts",
+        "find:conversations",
+        "aggregate:1",
+        "find:identifiers",
+    ], message
 
 
 async def test_a_journey_page_costs_the_same_commands_for_20_and_500_rows(
@@ -102,7 +107,7 @@ async def test_a_journey_page_costs_the_same_commands_for_20_and_500_rows(
     print(f"journey page of 500: {len(large)} commands {large}")
     message = f"20 rows: {small}; 500 rows: {large}"
     assert small == large, message
-    assert len(large) <= JOURNEY_LEVELS + 1, message
+    assert len(large) <= JOURNEY_BUDGET, message
     assert sorted(large) == sorted(
         ["aggregate:1", "aggregate:conversations", "find:conversations", "aggregate:1"]
     ), message
@@ -115,8 +120,8 @@ async def test_a_slim_selection_reads_only_what_it_shows(
     await seed_bi(store, 60)
     names = await commands_of(api, log, SLIM_QUERY, {})
     print(f"\nslim BI page: {names}")
-    assert names == ["find:conversations"], names
-    (find,) = [e for e in log.events if e.command_name == "find"]
+    assert names == ["find:conversation_counts", "find:conversations"], names
+    (find,) = [e for e in log.events if e.command.get("find") == "conversations"]
     assert find.command["projection"] == {"_id": 1, "cid": 1, "startedAt": 1}
 
     canonical, _ = await add_merge_set(store, size=3)
@@ -147,8 +152,10 @@ async def test_a_page_showing_no_merge_set_leaves_the_sets_out_of_its_links(
     pages = {}
     for shown in ("", "mergeSet { size }"):
         names = await commands_of(api, log, LINKED_PAGE % shown, {})
-        # the page's windows (as many as it takes to reach the org's first), then the links
-        assert [n for n in names if n != "find:conversations"] == ["aggregate:1"], names
+        # the density sizing the first window, the page's windows (as many as it takes to
+        # reach the org's first), then the links
+        density = "find:conversation_counts"
+        assert [n for n in names if n != "find:conversations"] == [density, "aggregate:1"], names
         (links,) = [e for e in log.events if e.command_name == "aggregate"]
         assert ("merge_sets" in str(links.command["pipeline"])) == bool(shown), shown
         pages[shown] = (await api.gql(LINKED_PAGE % shown, {}))["conversations"]["edges"]
