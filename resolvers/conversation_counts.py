@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -190,25 +191,47 @@ async def count(
     return total
 
 
-async def recent_spacing_ms(
+@dataclass(frozen=True)
+class RecentDensity:
+    """How an org's latest conversations lie before a moment: the average gap between them
+    and the quiet stretch since the hour of the newest (0 when it is the moment's hour)."""
+
+    spacing_ms: float = 0.0  # 0: none in the day before
+    quiet_ms: float = 0.0
+
+    def window_ms(self, rows: float) -> float:
+        """The width of a window ending at the moment expected to hold ``rows`` rows."""
+        return self.quiet_ms + self.spacing_ms * rows
+
+
+async def recent_density(
     store: Store,
     org: str,
     before: datetime,
     channels: frozenset[str] | None = None,
     rows: int = 1,
-) -> float:
-    """The average gap between the org's conversations (of ``channels``, None for all) in
-    the latest hours before ``before`` that hold ``rows`` of them, from its hour buckets (all
-    of the day before when it holds fewer); 0 when there were none. The latest hours, not
-    the day's average: a day's busy hours hold several times its quiet ones."""
+) -> RecentDensity:
+    """The density of the org's conversations (of ``channels``, None for all) in the latest
+    hours before ``before`` that hold ``rows`` of them, from its hour buckets (every hour of
+    the day before when they hold fewer). The latest hours, not the day's average: a day's busy hours
+    hold several times its quiet ones; and the hours since the newest one are set apart, or
+    a window sized after a quiet night would be empty."""
     try:
         start = floor_to(before, HOUR) - DAY
     except OverflowError:  # ``until`` in the first day of year 1: nothing was counted then
-        return 0.0
-    buckets = await _bucket_counts(store, org, "h", start, before, channels)
-    seen = 0
-    for hour, n in sorted(buckets, reverse=True):
-        seen += n
+        return RecentDensity()
+    buckets = sorted(
+        (b for b in await _bucket_counts(store, org, "h", start, before, channels) if b[1] > 0),
+        reverse=True,
+    )
+    if not buckets:
+        return RecentDensity()
+    active_end = min(before, buckets[0][0] + HOUR)
+    seen, oldest = 0, start
+    for hour, n in buckets:
+        seen, oldest = seen + n, hour
         if seen >= rows:
-            return max((before - hour).total_seconds(), 1.0) * 1000 / seen
-    return (before - start).total_seconds() * 1000 / seen if seen else 0.0
+            break
+    stretch = max((active_end - oldest).total_seconds(), 1.0)
+    quiet = max((before - active_end).total_seconds(), 0.0)
+    return RecentDensity(spacing_ms=stretch * 1000 / seen, quiet_ms=quiet * 1000)

@@ -65,6 +65,10 @@ FIRST_SPACING = timedelta(minutes=5)  # assumed gap between conversations before
 MIN_WINDOW = timedelta(seconds=1)
 WINDOW_GROWTH = 8
 WINDOW_MARGIN = 1.25
+# rows a window is sized for beyond a small page's: a window sized from a density holds a
+# count that varies (some 5 rows either side of 21), and one command more to make up a
+# short window costs more than reading a few dozen rows
+WINDOW_SLACK = 30
 MAX_WINDOWS = 16
 MAX_EMPTY_WINDOWS = 2
 MAX_TIES = 1_000_000
@@ -162,6 +166,7 @@ class PageRequest:
     after: Position | None = None
     fields: tuple[str, ...] | None = None  # projection; None = whole documents
     spacing_ms: float = 0.0  # expected gap between rows, sizing a first page's window
+    quiet_ms: float = 0.0  # and the quiet stretch before its newest rows
 
 
 def page_request(
@@ -378,9 +383,9 @@ async def _find_window(
     The window is sized to hold about ``wanted`` rows, so it is read whole and unsorted and
     ordered here: a sorted read has the embedded server sort its candidates in Python (a
     window of 1,250 rows: 49.1 ms sorted and limited, 38.1 ms not). A window holding more
-    than ``WINDOW_OVERFLOW`` times ``wanted`` rows (a burst) is read sorted and limited
-    instead."""
-    cap = wanted * WINDOW_OVERFLOW + (after.ties if after is not None else 0)
+    than ``WINDOW_OVERFLOW`` times the rows it was sized for (a burst) is read sorted and
+    limited instead."""
+    cap = int(_window_rows(wanted) * WINDOW_OVERFLOW) + (after.ties if after is not None else 0)
     if projection is not None and query.channels is not None:
         projection = {**projection, "channel": 1}
     docs: list[ConversationDoc] = []
@@ -424,7 +429,8 @@ async def _fetch_windowed(
     width = FIRST_SPACING * need
     spacing = after.spacing_ms if after is not None else request.spacing_ms
     if spacing > 0:
-        width = timedelta(milliseconds=spacing * need * WINDOW_MARGIN)
+        quiet = request.quiet_ms if after is None else 0.0
+        width = timedelta(milliseconds=quiet + spacing * _window_rows(need))
     width = max(width, MIN_WINDOW)
     upper, upper_inclusive = span.upper, span.upper_inclusive
     anchor = upper if upper is not None else moment
@@ -455,8 +461,8 @@ async def _fetch_windowed(
             break
         if found:
             empty_windows = 0
-            seconds_per_row = width.total_seconds() / len(found)
-            width = timedelta(seconds=seconds_per_row * (need - len(collected)) * WINDOW_MARGIN)
+            seconds = _seconds_per_row(found, low, width) * _window_rows(need - len(collected))
+            width = timedelta(seconds=seconds)
         else:
             empty_windows += 1
             width = min(width * WINDOW_GROWTH, MAX_WIDTH)
@@ -466,6 +472,20 @@ async def _fetch_windowed(
 
 
 MAX_WIDTH = timedelta(days=365 * 1000)
+
+
+def _seconds_per_row(found: list[ConversationDoc], low: datetime, width: timedelta) -> float:
+    """The gap between the rows of a short window (newest first), over the stretch from its
+    lower bound to its newest row rather than its whole width: a quiet stretch at its top
+    (the night before the day's first calls) made the rest look sparse, and the next window,
+    sized from that, held ten times the rows wanted."""
+    stretch = (found[0]["startedAt"] - low).total_seconds()
+    return (stretch if stretch > 0 else width.total_seconds()) / len(found)
+
+
+def _window_rows(need: int) -> float:
+    """The rows a window for ``need`` more rows is sized to hold."""
+    return max(need * WINDOW_MARGIN, need + WINDOW_SLACK)
 
 
 def _minus(anchor: datetime, width: timedelta) -> datetime:
@@ -550,10 +570,10 @@ async def _sized(store: Store, org: str, request: PageRequest) -> PageRequest:
     if request.after is not None or request.spacing_ms > 0:
         return request
     filter = request.filter
-    spacing = await conversation_counts.recent_spacing_ms(
+    density = await conversation_counts.recent_density(
         store, org, filter.until or now(), filter.channels, rows=request.first + 1
     )
-    return dataclasses.replace(request, spacing_ms=spacing)
+    return dataclasses.replace(request, spacing_ms=density.spacing_ms, quiet_ms=density.quiet_ms)
 
 
 async def conversation_pages(

@@ -85,12 +85,14 @@ async def org_windows(
     windows are skipped)."""
     moment = now()
     span = time_range(store, filter, None, moment)
-    spacing_ms = await conversation_counts.recent_spacing_ms(
-        store, org, filter.until or moment, filter.channels, rows=first or chunk
-    )
-    spacing = timedelta(milliseconds=spacing_ms) if spacing_ms > 0 else FIRST_SPACING
     wanted = first or chunk
-    width = max(spacing * wanted, SMALLEST)
+    density = await conversation_counts.recent_density(
+        store, org, filter.until or moment, filter.channels, rows=wanted
+    )
+    width = timedelta(milliseconds=density.window_ms(wanted))
+    if density.spacing_ms == 0:
+        width = FIRST_SPACING * wanted
+    width = max(width, SMALLEST)
     upper, upper_inclusive = span.upper, span.upper_inclusive
     anchor = upper if upper is not None else moment
     ceiling = MAX_WIDTH  # the width of the last window that overflowed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 from datetime import timedelta
@@ -11,8 +12,10 @@ from resolvers import conversation_counts
 from resolvers.clock import now, to_db_precision
 from resolvers.journeys import (
     CONVERSATIONS_CURSOR,
+    WINDOW_SLACK,
     conversation_filter,
     conversation_page,
+    decode_position,
     page_filter,
     page_request,
     time_range,
@@ -101,7 +104,7 @@ async def test_later_windows_are_read_unsorted_and_a_burst_sorted(
     moment = to_db_precision(now())
     hourly = [moment - timedelta(hours=n) for n in range(1, 13)]
     burst_at = moment - timedelta(hours=12, minutes=30)
-    burst = [burst_at - timedelta(seconds=n) for n in range(55)]
+    burst = [burst_at - timedelta(seconds=n) for n in range(200)]
     burst += [burst_at - timedelta(seconds=20)] * 6  # one instant, across a page boundary
     older = [moment - timedelta(hours=14 + n) for n in range(6)]
     docs = [conversation_doc(store, f"c{n:03d}", t) for n, t in enumerate(hourly + burst + older)]
@@ -148,5 +151,65 @@ async def test_a_first_page_sizes_its_window_from_the_day_before(
     (find,) = [e.command for e in log.events if e.command["find"] == "conversations"]
     window = find["filter"]["startedAt"]
     held = await store.conversations.count_documents({"org": ORG, "startedAt": window})
-    assert 21 <= held <= 2 * 21, held  # 21: the page and one more (is there a next page)
+    # 21: the page and one more (is there a next page), plus the slack of a small page
+    assert 21 <= held <= 2 * (21 + WINDOW_SLACK), held
     assert "sort" not in find  # a window sized from what was seen is read whole
+
+
+async def test_a_quiet_stretch_at_the_top_does_not_make_the_next_window_overflow(
+    logged: tuple[Store, CommandLog],
+) -> None:
+    """A short window is followed by one sized from the stretch its rows came from, not its
+    whole width: after two quiet hours (the night before the day's first calls) the rows
+    below look as dense as they are, and the next window holds about what is missing."""
+    store, log = logged
+    moment = to_db_precision(now())
+    quiet = timedelta(hours=2)
+    docs = [
+        conversation_doc(store, f"c{n:03d}", moment - quiet - timedelta(seconds=20 * n))
+        for n in range(400)
+    ]
+    await store.conversations.insert_many(docs)
+    await conversation_counts.record(store, ORG, [(d["startedAt"], d["channel"], 1) for d in docs])
+    request = page_request(
+        CONVERSATIONS_CURSOR, None, conversation_filter(), 20, None, maximum=1000
+    )
+    log.clear()
+    page = await conversation_page(store, ORG, request)
+    newest = sorted(docs, key=lambda d: (d["startedAt"], d["_id"]), reverse=True)
+    assert [d["cid"] for d in page.docs] == [d["cid"] for d in newest[:20]]
+    finds = [e.command for e in log.events if e.command["find"] == "conversations"]
+    assert all("sort" not in f for f in finds), "a window overflowed and was read sorted"
+    held = [
+        await store.conversations.count_documents(
+            {"org": ORG, "startedAt": f["filter"]["startedAt"]}
+        )
+        for f in finds
+    ]
+    assert sum(held) <= 2 * (21 + WINDOW_SLACK), held
+
+
+async def test_a_short_window_sizes_the_next_from_the_stretch_its_rows_came_from(
+    logged: tuple[Store, CommandLog],
+) -> None:
+    """A page whose window starts with a quiet stretch (a break between the rows of the page
+    before and the older ones) finds a few rows at its bottom: the next window is sized from
+    the stretch they came from, not from the whole width (which made them look sparse and the
+    next window hold several times the rows wanted)."""
+    store, log = logged
+    moment = to_db_precision(now())
+    recent = [moment - timedelta(seconds=20 * n) for n in range(1, 21)]
+    older = [moment - timedelta(minutes=22, seconds=20 * n) for n in range(400)]
+    docs = [conversation_doc(store, f"c{n:03d}", t) for n, t in enumerate(recent + older)]
+    await store.conversations.insert_many(docs)
+    ordered = sorted(docs, key=lambda d: (d["startedAt"], d["_id"]), reverse=True)
+    first = page_request(CONVERSATIONS_CURSOR, None, conversation_filter(), 20, None, maximum=1000)
+    page = await conversation_page(store, ORG, first)
+    assert page.end_cursor is not None
+    after = decode_position(CONVERSATIONS_CURSOR, page.end_cursor)
+    log.clear()
+    second = await conversation_page(store, ORG, dataclasses.replace(first, after=after))
+    assert [d["cid"] for d in second.docs] == [d["cid"] for d in ordered[20:40]]
+    finds = [e.command for e in log.events if e.command["find"] == "conversations"]
+    assert len(finds) >= 2, "the first window was not short: the test shows nothing"
+    assert all("sort" not in f for f in finds), "a window overflowed and was read sorted"
