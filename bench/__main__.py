@@ -254,7 +254,9 @@ async def measure_commands(uri: str, head_id: str) -> tuple[Row, Row]:
         return Row(
             f"{label}: database commands (getMore aside)",
             f"page of 20: {len(small)} · page of 500: {len(large)}",
-            ", ".join(large),
+            ", ".join(large)
+            if small == large
+            else f"20: {', '.join(small)}; 500: {', '.join(large)}",
             "same" if len(small) == len(large) else "differs",
             f"equal, ≤ {budget}",
             len(small) == len(large) and len(large) <= budget,

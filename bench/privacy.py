@@ -181,7 +181,14 @@ async def erase_raw(store: Store, org: str, members: list[str]) -> None:
     await store.web_sessions.delete_many({"org": org, "cookie": cookies})
     await store.contacts.delete_many({"org": org, "_id": {"$in": members}})
     await store.identifiers.delete_many({"org": org, "contactId": {"$in": members}})
-    await store.conversations.delete_many({"org": org, "externalContactId": {"$in": members}})
+    linked = {"org": org, "externalContactId": {"$in": members}}
+    docs = await store.conversations.find(linked, {"startedAt": 1, "channel": 1}).to_list()
+    await store.conversations.delete_many(linked)
+    # the count buckets lose them too: the same result, and later rows read those buckets
+    changes = [(d["startedAt"], d["channel"], -1) for d in docs]
+    updates = conversation_counts.bucket_updates(org, changes, store.config.retention_days)
+    if updates:
+        await store.conversation_counts.bulk_write(updates, ordered=False)
     await store.merge_sets.delete_many({"org": org, "memberIds": {"$in": members}})
 
 

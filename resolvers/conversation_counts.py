@@ -214,8 +214,8 @@ async def recent_density(
     """The density of the org's conversations (of ``channels``, None for all) in the latest
     hours before ``before`` that hold ``rows`` of them, from its hour buckets (every hour of
     the day before when they hold fewer). The latest hours, not the day's average: a day's busy hours
-    hold several times its quiet ones; and the hours since the newest one are set apart, or
-    a window sized after a quiet night would be empty."""
+    hold several times its quiet ones; and the quiet stretch since the newest rows is set
+    apart, or a window sized after a quiet night would be empty."""
     try:
         start = floor_to(before, HOUR) - DAY
     except OverflowError:  # ``until`` in the first day of year 1: nothing was counted then
@@ -226,12 +226,16 @@ async def recent_density(
     )
     if not buckets:
         return RecentDensity()
-    active_end = min(before, buckets[0][0] + HOUR)
+    newest, newest_rows = buckets[0]
+    active_end = min(before, newest + HOUR)
     seen, oldest = 0, start
     for hour, n in buckets:
         seen, oldest = seen + n, hour
         if seen >= rows:
             break
-    stretch = max((active_end - oldest).total_seconds(), 1.0)
-    quiet = max((before - active_end).total_seconds(), 0.0)
-    return RecentDensity(spacing_ms=stretch * 1000 / seen, quiet_ms=quiet * 1000)
+    spacing = max((active_end - oldest).total_seconds(), 1.0) / seen
+    # the newest hour's rows taken to start with it at that spacing: where in the hour the
+    # quiet began is not counted, and a window ending at its end could miss them all
+    rows_end = min(active_end, newest + timedelta(seconds=spacing * newest_rows))
+    quiet = max((before - rows_end).total_seconds(), 0.0)
+    return RecentDensity(spacing_ms=spacing * 1000, quiet_ms=quiet * 1000)

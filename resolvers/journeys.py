@@ -383,9 +383,10 @@ async def _find_window(
     The window is sized to hold about ``wanted`` rows, so it is read whole and unsorted and
     ordered here: a sorted read has the embedded server sort its candidates in Python (a
     window of 1,250 rows: 49.1 ms sorted and limited, 38.1 ms not). A window holding more
-    than ``WINDOW_OVERFLOW`` times the rows it was sized for (a burst) is read sorted and
-    limited instead."""
-    cap = int(_window_rows(wanted) * WINDOW_OVERFLOW) + (after.ties if after is not None else 0)
+    than ``WINDOW_OVERFLOW`` times the rows it was sized for (a burst), and more than
+    ``WINDOW_READ_MIN``, is read sorted and limited instead."""
+    cap = max(int(_window_rows(wanted) * WINDOW_OVERFLOW), WINDOW_READ_MIN)
+    cap += after.ties if after is not None else 0
     if projection is not None and query.channels is not None:
         projection = {**projection, "channel": 1}
     docs: list[ConversationDoc] = []
@@ -400,6 +401,10 @@ async def _find_window(
 
 
 WINDOW_OVERFLOW = 4
+# a window of up to this many rows is taken whole whatever it was sized for: ordering them
+# here costs less than the server reading them all again, sorted (a burst of 215 rows in a
+# window sized for 51 cost a second read of them)
+WINDOW_READ_MIN = 2_000
 
 
 def _page_order(doc: ConversationDoc) -> tuple[datetime, str]:

@@ -12,6 +12,7 @@ from resolvers import conversation_counts
 from resolvers.clock import now, to_db_precision
 from resolvers.journeys import (
     CONVERSATIONS_CURSOR,
+    WINDOW_READ_MIN,
     WINDOW_SLACK,
     conversation_filter,
     conversation_page,
@@ -98,19 +99,22 @@ async def test_later_windows_are_read_unsorted_and_a_burst_sorted(
     logged: tuple[Store, CommandLog],
 ) -> None:
     """A window sized from the density seen is read whole and unsorted, then ordered here; one
-    holding more than ``WINDOW_OVERFLOW`` times the rows wanted (a burst) is read again sorted
-    and limited. Either way every row comes once, in page order, ties at one instant too."""
+    holding more than ``WINDOW_OVERFLOW`` times the rows wanted and more than
+    ``WINDOW_READ_MIN`` (a burst) is read again sorted and limited. Either way every row
+    comes once, in page order, ties at one instant too."""
     store, log = logged
     moment = to_db_precision(now())
     hourly = [moment - timedelta(hours=n) for n in range(1, 13)]
     burst_at = moment - timedelta(hours=12, minutes=30)
-    burst = [burst_at - timedelta(seconds=n) for n in range(200)]
-    burst += [burst_at - timedelta(seconds=20)] * 6  # one instant, across a page boundary
+    burst = [burst_at - timedelta(milliseconds=100 * n) for n in range(WINDOW_READ_MIN + 50)]
+    burst += [burst_at - timedelta(seconds=20, milliseconds=50)] * 6  # one instant
     older = [moment - timedelta(hours=14 + n) for n in range(6)]
     docs = [conversation_doc(store, f"c{n:03d}", t) for n, t in enumerate(hourly + burst + older)]
     await store.conversations.insert_many(docs)
     ordered = sorted(docs, key=lambda d: (d["startedAt"], d["_id"]), reverse=True)
-    request = page_request(CONVERSATIONS_CURSOR, None, conversation_filter(), 5, None, maximum=1000)
+    request = page_request(
+        CONVERSATIONS_CURSOR, None, conversation_filter(), 50, None, maximum=1000
+    )
     log.clear()
     pages = await all_pages(store, request)
     assert [cid for page in pages for cid in page] == [d["cid"] for d in ordered]
@@ -124,7 +128,7 @@ async def test_later_windows_are_read_unsorted_and_a_burst_sorted(
         if "sort" not in a and "sort" in b and a["filter"] == b["filter"]
     ]
     assert redone, "no overflowing window was read again sorted"
-    assert all(b["limit"] <= 5 + 1 + 6 for _, b in redone)
+    assert all(b["limit"] <= 50 + 1 + 6 for _, b in redone)
 
 
 async def test_a_first_page_sizes_its_window_from_the_day_before(
@@ -213,3 +217,10 @@ async def test_a_short_window_sizes_the_next_from_the_stretch_its_rows_came_from
     finds = [e.command for e in log.events if e.command["find"] == "conversations"]
     assert len(finds) >= 2, "the first window was not short: the test shows nothing"
     assert all("sort" not in f for f in finds), "a window overflowed and was read sorted"
+    held = [
+        await store.conversations.count_documents(
+            {"org": ORG, "startedAt": f["filter"]["startedAt"]}
+        )
+        for f in finds
+    ]
+    assert sum(held) <= 2 * (21 + WINDOW_SLACK), held
