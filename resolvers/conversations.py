@@ -51,10 +51,17 @@ def check_conversation_id(conversation_id: str) -> str:
     return text
 
 
-async def get_conversation(store: Store, org: str, conversation_id: str) -> ConversationDoc | None:
+async def get_conversation(
+    store: Store,
+    org: str,
+    conversation_id: str,
+    *,
+    session: AsyncClientSession | None = None,
+) -> ConversationDoc | None:
+    """The conversation with this id, unless unknown or expired."""
     if not conversation_id or len(conversation_id) > MAX_CONVERSATION_ID:
         return None
-    doc = await store.conversations.find_one({"org": org, "cid": conversation_id})
+    doc = await store.conversations.find_one({"org": org, "cid": conversation_id}, session=session)
     if doc is None or liveness.is_expired(doc):
         return None
     return doc
@@ -82,14 +89,12 @@ async def _set_link(
     read of the conversation before it cost a command more (unlink 6 commands → 5).
     ``update_one`` on ``{org, cid}`` (the unique index), not ``find_one_and_update``: the
     embedded server serves it ~16x faster."""
-    if not conversation_id or len(conversation_id) > MAX_CONVERSATION_ID:
-        raise NotFound(f"no conversation with id {conversation_id}")
     org = principal.org
     where = {"org": org, "cid": conversation_id}
 
     async def work(session: AsyncClientSession) -> ConversationDoc:
-        current = await store.conversations.find_one(where, session=session)
-        if current is None or liveness.is_expired(current):
+        current = await get_conversation(store, org, conversation_id, session=session)
+        if current is None:
             raise NotFound(f"no conversation with id {conversation_id}")
         linked = None
         if contact_id is not None:
