@@ -194,7 +194,7 @@ async def count(
 @dataclass(frozen=True)
 class RecentDensity:
     """How an org's latest conversations lie before a moment: the average gap between them
-    and the quiet stretch since the hour of the newest (0 when it is the moment's hour)."""
+    and the quiet stretch between the newest of them and the moment."""
 
     spacing_ms: float = 0.0  # 0: none in the day before
     quiet_ms: float = 0.0
@@ -213,9 +213,9 @@ async def recent_density(
 ) -> RecentDensity:
     """The density of the org's conversations (of ``channels``, None for all) in the latest
     hours before ``before`` that hold ``rows`` of them, from its hour buckets (every hour of
-    the day before when they hold fewer). The latest hours, not the day's average: a day's busy hours
-    hold several times its quiet ones; and the quiet stretch since the newest rows is set
-    apart, or a window sized after a quiet night would be empty. Buckets are hours: the
+    the day before when they hold fewer). The latest hours, not the day's average: a day's
+    busy hours hold several times its quiet ones; and the quiet stretch since the newest
+    rows is set apart, or a window sized after a quiet night would be empty. Buckets are hours: the
     newest busy hour's rows are taken to lie from its start at the density seen, so when
     they end early in the hour the first window reads more than it needs (117 rows for a
     page of 20 in a test at 09:12, the rows ending at 07:12)."""

@@ -34,12 +34,13 @@ import dataclasses
 import heapq
 import math
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from resolvers import conversation_counts
 from resolvers.clock import now, to_db_precision
+from resolvers.conversation_counts import RecentDensity
 from resolvers.conversations import Channel
 from resolvers.documents import ContactDoc, ConversationDoc
 from resolvers.errors import BadUserInput
@@ -165,8 +166,8 @@ class PageRequest:
     first: int
     after: Position | None = None
     fields: tuple[str, ...] | None = None  # projection; None = whole documents
-    spacing_ms: float = 0.0  # expected gap between rows, sizing a first page's window
-    quiet_ms: float = 0.0  # and the quiet stretch before its newest rows
+    # how the latest rows lie (count buckets), sizing a first page's window; none known yet
+    density: RecentDensity = field(default_factory=RecentDensity)
 
 
 def page_request(
@@ -326,6 +327,13 @@ def _projection(fields: tuple[str, ...] | None) -> dict[str, int] | None:
     return {name: 1 for name in fields}
 
 
+def _checked_fields(projection: dict[str, int] | None, query: ServerQuery) -> dict[str, int] | None:
+    """``projection`` with what ``query.keep`` checks on each candidate (its channel)."""
+    if projection is not None and query.channels is not None:
+        return {**projection, "channel": 1}
+    return projection
+
+
 def is_after(doc: ConversationDoc, position: Position | None) -> bool:
     """True when the row comes after the position in page order (newest first)."""
     if position is None:
@@ -353,8 +361,7 @@ async def _find_after(
     checks drop, are made up by reading again with a bigger limit.
     """
     limit = wanted + (after.ties if after is not None else 0)
-    if projection is not None and query.channels is not None:
-        projection = {**projection, "channel": 1}
+    projection = _checked_fields(projection, query)
     while True:
         replies: list[list[ConversationDoc]] = []
         for index in query.indexes:
@@ -387,8 +394,7 @@ async def _find_window(
     ``WINDOW_READ_MIN``, is read sorted and limited instead."""
     cap = max(int(_window_rows(wanted) * WINDOW_OVERFLOW), WINDOW_READ_MIN)
     cap += after.ties if after is not None else 0
-    if projection is not None and query.channels is not None:
-        projection = {**projection, "channel": 1}
+    projection = _checked_fields(projection, query)
     docs: list[ConversationDoc] = []
     for index in query.indexes:
         cursor = store.conversations.find(index, projection).limit(cap + 1)
@@ -432,10 +438,10 @@ async def _fetch_windowed(
     projection = _projection(request.fields)
     after = request.after
     width = FIRST_SPACING * need
-    spacing = after.spacing_ms if after is not None else request.spacing_ms
+    density = RecentDensity(after.spacing_ms) if after is not None else request.density
+    spacing = density.spacing_ms
     if spacing > 0:
-        quiet = request.quiet_ms if after is None else 0.0
-        width = timedelta(milliseconds=quiet + spacing * _window_rows(need))
+        width = timedelta(milliseconds=density.window_ms(_window_rows(need)))
     width = max(width, MIN_WINDOW)
     upper, upper_inclusive = span.upper, span.upper_inclusive
     anchor = upper if upper is not None else moment
@@ -572,13 +578,13 @@ async def _sized(store: Store, org: str, request: PageRequest) -> PageRequest:
     buckets, one small read) to size its first window. Guessed instead, the window is as
     likely to hold six times the rows wanted, all of them read and sorted on the embedded
     server (a page of 100 of the benchmark's data set: 910 rows, 30.7 ms)."""
-    if request.after is not None or request.spacing_ms > 0:
+    if request.after is not None or request.density.spacing_ms > 0:
         return request
     filter = request.filter
     density = await conversation_counts.recent_density(
         store, org, filter.until or now(), filter.channels, rows=request.first + 1
     )
-    return dataclasses.replace(request, spacing_ms=density.spacing_ms, quiet_ms=density.quiet_ms)
+    return dataclasses.replace(request, density=density)
 
 
 async def conversation_pages(

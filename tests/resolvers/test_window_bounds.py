@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from resolvers.clock import now
+from resolvers.conversation_counts import RecentDensity
 from resolvers.journeys import (
     CONVERSATIONS_CURSOR,
     ConversationFilter,
@@ -23,17 +24,23 @@ from tests.factories import ORG, conversation_doc
 
 async def test_a_row_in_the_millisecond_of_a_window_bound_is_kept(store: Store) -> None:
     moment = now() - timedelta(minutes=1)
-    # first=9: a first window of 100.0001 ms x 10 rows x 1.25 = 1.250001 s (spacing from a
-    # cursor has fractions of a millisecond), so its lower bound falls 1 us into the
-    # millisecond 1,251 ms before the moment: the row there belongs to the second window
-    edge = conversation_doc(store, "edge", moment - timedelta(milliseconds=1251))
+    # first=9: a first window of 100.0001 ms x (10 rows + WINDOW_SLACK 30) = 4.000004 s
+    # (spacing from a cursor has fractions of a millisecond), so its lower bound falls 4 us
+    # into the millisecond 4,001 ms before the moment: the row there belongs to the second
+    edge = conversation_doc(store, "edge", moment - timedelta(milliseconds=4001))
     older = [
         conversation_doc(store, f"older-{n}", moment - timedelta(seconds=10 * n))
         for n in range(1, 4)
     ]
     await store.conversations.insert_many([edge, *older])
     request = PageRequest(
-        CONVERSATIONS_CURSOR, None, ConversationFilter(), 9, None, None, spacing_ms=100.0001
+        CONVERSATIONS_CURSOR,
+        None,
+        ConversationFilter(),
+        9,
+        None,
+        None,
+        density=RecentDensity(spacing_ms=100.0001),
     )
     page = await conversation_page(store, ORG, request, moment=moment)
     assert [d["cid"] for d in page.docs] == ["edge", "older-1", "older-2", "older-3"]
