@@ -185,10 +185,7 @@ async def erase_raw(store: Store, org: str, members: list[str]) -> None:
     docs = await store.conversations.find(linked, {"startedAt": 1, "channel": 1}).to_list()
     await store.conversations.delete_many(linked)
     # the count buckets lose them too: the same result, and later rows read those buckets
-    changes = [(d["startedAt"], d["channel"], -1) for d in docs]
-    updates = conversation_counts.bucket_updates(org, changes, store.config.retention_days)
-    if updates:
-        await store.conversation_counts.bulk_write(updates, ordered=False)
+    await conversation_counts.record(store, org, [(d["startedAt"], d["channel"], -1) for d in docs])
     await store.merge_sets.delete_many({"org": org, "memberIds": {"$in": members}})
 
 

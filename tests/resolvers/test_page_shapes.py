@@ -5,12 +5,15 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import random
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
+from typing import Any
 
 from bench.command_log import CommandLog
 from resolvers import conversation_counts
 from resolvers.clock import now, to_db_precision
 from resolvers.conversation_counts import floor_to
+from resolvers.documents import ConversationDoc
 from resolvers.journeys import (
     CONVERSATIONS_CURSOR,
     WINDOW_READ_MIN,
@@ -132,6 +135,36 @@ async def test_later_windows_are_read_unsorted_and_a_burst_sorted(
     assert all(b["limit"] <= 50 + 1 + 6 for _, b in redone)
 
 
+Command = Mapping[str, Any]  # a command as the listener saw it
+
+
+async def first_page_of_20(
+    store: Store, log: CommandLog, docs: list[ConversationDoc]
+) -> list[Command]:
+    """``docs`` stored and counted in their buckets, then a first whole-org page of 20 read
+    (the 20 newest); the conversation finds it sent."""
+    await store.conversations.insert_many(docs)
+    await conversation_counts.record(store, ORG, [(d["startedAt"], d["channel"], 1) for d in docs])
+    request = page_request(
+        CONVERSATIONS_CURSOR, None, conversation_filter(), 20, None, maximum=1000
+    )
+    log.clear()
+    page = await conversation_page(store, ORG, request)
+    newest = sorted(docs, key=lambda d: (d["startedAt"], d["_id"]), reverse=True)
+    assert [d["cid"] for d in page.docs] == [d["cid"] for d in newest[:20]]
+    return [e.command for e in log.events if e.command["find"] == "conversations"]
+
+
+async def rows_held(store: Store, finds: Sequence[Command]) -> list[int]:
+    """How many rows each find's time window holds."""
+    return [
+        await store.conversations.count_documents(
+            {"org": ORG, "startedAt": f["filter"]["startedAt"]}
+        )
+        for f in finds
+    ]
+
+
 async def test_a_first_page_sizes_its_window_from_the_day_before(
     logged: tuple[Store, CommandLog],
 ) -> None:
@@ -143,19 +176,9 @@ async def test_a_first_page_sizes_its_window_from_the_day_before(
     docs = [
         conversation_doc(store, f"c{n:03d}", moment - timedelta(seconds=20 * n)) for n in range(600)
     ]
-    await store.conversations.insert_many(docs)
-    await conversation_counts.record(store, ORG, [(d["startedAt"], d["channel"], 1) for d in docs])
-    request = page_request(
-        CONVERSATIONS_CURSOR, None, conversation_filter(), 20, None, maximum=1000
-    )
-    log.clear()
-    page = await conversation_page(store, ORG, request)
-    newest = sorted(docs, key=lambda d: (d["startedAt"], d["_id"]), reverse=True)
-    assert [d["cid"] for d in page.docs] == [d["cid"] for d in newest[:20]]
+    (find,) = await first_page_of_20(store, log, docs)
     assert log.names() == ["find:conversation_counts", "find:conversations"]
-    (find,) = [e.command for e in log.events if e.command["find"] == "conversations"]
-    window = find["filter"]["startedAt"]
-    held = await store.conversations.count_documents({"org": ORG, "startedAt": window})
+    (held,) = await rows_held(store, [find])
     # 21: the page and one more (is there a next page), plus the slack of a small page
     assert 21 <= held <= 2 * (21 + WINDOW_SLACK), held
     assert "sort" not in find  # a window sized from what was seen is read whole
@@ -175,23 +198,9 @@ async def test_a_first_window_after_a_quiet_stretch_holds_what_the_page_needs(
     docs = [
         conversation_doc(store, f"c{n:03d}", last - timedelta(seconds=20 * n)) for n in range(400)
     ]
-    await store.conversations.insert_many(docs)
-    await conversation_counts.record(store, ORG, [(d["startedAt"], d["channel"], 1) for d in docs])
-    request = page_request(
-        CONVERSATIONS_CURSOR, None, conversation_filter(), 20, None, maximum=1000
-    )
-    log.clear()
-    page = await conversation_page(store, ORG, request)
-    newest = sorted(docs, key=lambda d: (d["startedAt"], d["_id"]), reverse=True)
-    assert [d["cid"] for d in page.docs] == [d["cid"] for d in newest[:20]]
-    finds = [e.command for e in log.events if e.command["find"] == "conversations"]
+    finds = await first_page_of_20(store, log, docs)
     assert len(finds) == 1, finds  # not an empty window first
-    held = [
-        await store.conversations.count_documents(
-            {"org": ORG, "startedAt": f["filter"]["startedAt"]}
-        )
-        for f in finds
-    ]
+    held = await rows_held(store, finds)
     assert sum(held) <= 2 * (21 + WINDOW_SLACK), held
 
 
@@ -219,10 +228,5 @@ async def test_a_short_window_sizes_the_next_from_the_stretch_its_rows_came_from
     finds = [e.command for e in log.events if e.command["find"] == "conversations"]
     assert len(finds) >= 2, "the first window was not short: the test shows nothing"
     assert all("sort" not in f for f in finds), "a window overflowed and was read sorted"
-    held = [
-        await store.conversations.count_documents(
-            {"org": ORG, "startedAt": f["filter"]["startedAt"]}
-        )
-        for f in finds
-    ]
+    held = await rows_held(store, finds)
     assert sum(held) <= 2 * (21 + WINDOW_SLACK), held

@@ -3,9 +3,10 @@
 A PyMongo ``CommandListener`` on the gateway's own client counts every command a query sends.
 The counts are printed (``pytest -s``) and carried in the assertion messages.
 
-The page query is one command here because every conversation of these tests started in the
-last half hour, inside the first time window of an org-wide pull (resolvers/journeys.py reads
-older history in further windows; tests/resolvers/test_journeys.py covers those).
+An org-wide page is two commands here — the hour count buckets that size its first time
+window, and that window — because every conversation of these tests started in the last
+half hour, inside that window (resolvers/journeys.py reads older history in further windows;
+tests/resolvers/test_journeys.py and test_page_shapes.py cover those).
 """
 
 from __future__ import annotations
