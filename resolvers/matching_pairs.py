@@ -22,7 +22,7 @@ from typing import Any
 from pymongo import ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
 
-from resolvers import liveness, matching
+from resolvers import blocked_identifiers, liveness, matching
 from resolvers.blocked_identifiers import BlockList
 from resolvers.documents import ContactDoc
 from resolvers.store import Store
@@ -109,5 +109,11 @@ def replacement(org: str, subject_id: str, suggestion: matching.Suggestion) -> R
 
 
 async def refresh_all(store: Store, org: str, contacts: Iterable[ContactDoc]) -> None:
-    for contact in contacts:
-        await refresh(store, org, contact, claimed=True)
+    """:func:`refresh` for each contact (an unmerge's restored contacts), the org's block
+    list read once for all of them."""
+    live = [c for c in contacts if liveness.is_live(c)]
+    if not live:
+        return
+    block_list = await blocked_identifiers.load_block_list(store, org)
+    for contact in live:
+        await refresh(store, org, contact, block_list=block_list, claimed=True)

@@ -44,9 +44,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from pymongo import ReplaceOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from resolvers import claims, contacts, merge_history
+from resolvers import bulk_claims, claims, contacts, merge_history
+from resolvers.bulk_claims import Wanted
 from resolvers.changes import ChangeKind, record_change
 from resolvers.clock import now
 from resolvers.contact_fields import (
@@ -713,12 +715,10 @@ async def _restore_claims(store: Store, undo: _Unmerge, restored: list[ContactDo
         session=session,
     )
     await claims.reclaim(store, org, released, exclude=[canonical_id], session=session)
-    for identifier_key, contact, via in lost:
-        await claims.claim(store, org, identifier_key, contact, via, session=session)
+    wanted: list[Wanted] = list(lost)
     for contact in sorted(restored, key=claims.rank):
-        await claims.claim_all(
-            store, org, contact["keys"], contact, claims.VIA_FIELD, session=session
-        )
+        wanted.extend((k, contact, claims.VIA_FIELD) for k in contact["keys"])
+    await bulk_claims.claim_many(store, org, wanted, session)  # one read, not one per key
 
 
 async def _return_snapshotted(
@@ -726,12 +726,12 @@ async def _return_snapshotted(
     undo: _Unmerge,
     restored: list[ContactDoc],
     held_by_key: dict[str, ClaimDoc],
-) -> tuple[set[str], list[tuple[str, ContactDoc, str]]]:
+) -> tuple[set[str], list[Wanted]]:
     """Each input's snapshotted claims, put back; returns the keys returned and the claims
     the removed canonical had lost (key, input, via)."""
     by_contact = {c["_id"]: c for c in restored}
-    returned: set[str] = set()
-    lost: list[tuple[str, ContactDoc, str]] = []
+    back: list[tuple[ClaimDoc, ClaimDoc]] = []  # (current, the snapshot to put back)
+    lost: list[Wanted] = []
     for item in undo.event.get("inputs", []):
         contact = by_contact[item["contact"]["_id"]]
         for snap in item["identifiers"]:
@@ -741,26 +741,28 @@ async def _return_snapshotted(
                 continue
             claim = snap.copy()
             claim["expiresAt"] = contact.get("expiresAt")
-            await _put_back(store, undo, current, claim)
-            returned.add(snap["key"])
-    return returned, lost
+            back.append((current, claim))
+    await _put_back(store, undo, back)
+    return {claim["key"] for _, claim in back}, lost
 
 
-async def _put_back(store: Store, undo: _Unmerge, current: ClaimDoc, claim: ClaimDoc) -> None:
-    if current["_id"] == claim["_id"]:
-        result = await store.identifiers.replace_one(
-            {"org": undo.org, "contactId": undo.canonical_id, "key": current["key"]},
-            claim,
-            session=undo.session,
+async def _put_back(store: Store, undo: _Unmerge, back: list[tuple[ClaimDoc, ClaimDoc]]) -> None:
+    """Each snapshot in place of the claim the removed canonical holds for its key: replaced
+    in one command where it is the same claim, else deleted and inserted (one each)."""
+    held = {"org": undo.org, "contactId": undo.canonical_id}
+    same = [claim for current, claim in back if current["_id"] == claim["_id"]]
+    other = [claim for current, claim in back if current["_id"] != claim["_id"]]
+    if same:
+        replaces = [ReplaceOne({**held, "key": c["key"]}, c) for c in same]
+        result = await store.identifiers.bulk_write(replaces, session=undo.session)
+        _expect(result.matched_count, len(same))
+    if other:
+        keys = [c["key"] for c in other]
+        gone = await store.identifiers.delete_many(
+            {**held, "key": {"$in": keys}}, session=undo.session
         )
-        _expect(result.matched_count, 1)
-        return
-    gone = await store.identifiers.delete_one(
-        {"org": undo.org, "contactId": undo.canonical_id, "key": current["key"]},
-        session=undo.session,
-    )
-    _expect(gone.deleted_count, 1)
-    await store.identifiers.insert_one(claim, session=undo.session)
+        _expect(gone.deleted_count, len(other))
+        await store.identifiers.insert_many(other, session=undo.session)
 
 
 def _expect(count: int, wanted: int) -> None:

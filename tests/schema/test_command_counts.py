@@ -16,11 +16,18 @@ from datetime import timedelta
 from bench.command_log import BI_BUDGET, BI_QUERY, JOURNEY_BUDGET, JOURNEY_QUERY, CommandLog
 from resolvers import claims
 from resolvers.clock import now
+from resolvers.contact_fields import ContactType
 from resolvers.documents import ContactDoc, ConversationDoc
 from resolvers.identifiers import IdentifierType, key
 from resolvers.store import Store
 from tests.conftest import Api
-from tests.factories import add_merge_set, contact_docs, conversation_doc
+from tests.factories import (
+    add_merge_set,
+    build_contact,
+    contact_docs,
+    conversation_doc,
+    insert_contact,
+)
 
 SLIM_QUERY = "query { conversations(first: 50) { edges { node { id startedAt } } } }"
 
@@ -285,3 +292,37 @@ async def test_an_ingest_costs_a_fixed_number_of_commands(
     assert "findAndModify:change_counters" in first and "insert:changes" in first, first
     # its link decides: the linked contact (and its claims), no claims lookup, no renewal
     assert len(again) == 5 and "aggregate:identifiers" not in again, again
+
+
+MERGE = "mutation($ids: [ID!]!) { mergeContacts(contactIds: $ids) { id } }"
+UNMERGE = "mutation($id: ID!) { unmergeContacts(contactId: $id) { id } }"
+PHONE_FIELDS = ("cellPhone", "workPhone", "homePhone", "otherPhone")
+
+
+async def unmerge_commands(
+    api: Api, log: CommandLog, store: Store, tag: int, phones: int
+) -> list[str]:
+    """The commands of unmerging two merged IDENTIFIED contacts that list and claim
+    ``phones`` phones each."""
+    ids: list[str] = []
+    for side in range(2):
+        fields = {f: f"+1803555{tag}{side}{n}{n}" for n, f in enumerate(PHONE_FIELDS[:phones])}
+        doc = build_contact(store, fields, kind=ContactType.IDENTIFIED)
+        assert len(doc["keys"]) == phones, doc["keys"]
+        ids.append((await insert_contact(store, doc))["_id"])
+    merged = await api.gql(MERGE, {"ids": ids})
+    return await commands_of(api, log, UNMERGE, {"id": merged["mergeContacts"]["id"]})
+
+
+async def test_an_unmerge_costs_the_same_commands_for_one_and_four_phones_a_contact(
+    counted: tuple[Api, CommandLog], store: Store
+) -> None:
+    """The restored contacts' claims go back in one write, and are claimed again with one
+    read of the claims and of the block list (the suggestions refresh reads it once too),
+    not one command per identifier or per contact."""
+    api, log = counted
+    one = await unmerge_commands(api, log, store, 1, phones=1)
+    four = await unmerge_commands(api, log, store, 2, phones=4)
+    print(f"\n  one phone each: {len(one)} {one}\n  four phones each: {len(four)} {four}")
+    assert one == four, (one, four)
+    assert one.count("find:identity_settings") == 2, one  # in the transaction, and after it
