@@ -37,7 +37,7 @@ import httpx
 import orjson
 from pymongo import ReturnDocument
 
-from resolvers import journeys
+from resolvers import journey_reads, journeys
 from resolvers.clock import now
 from resolvers.contact_fields import ContactType
 from resolvers.contacts import new_contact_doc, new_id
@@ -475,8 +475,8 @@ def raw_journey(members: Callable[[Fixture], str]) -> Work:
 
 
 async def journey_queries(store: Store, org: str, contact_id: str) -> int:
-    """Contact, merge set, summary and the first page of 100: the resolvers' own index-served
-    commands (one index range per member), called without HTTP or GraphQL."""
+    """Contact, merge set, and the summary with the first page of 100 (one aggregate): the
+    resolvers' own index-served commands, called without HTTP or GraphQL."""
     contact = await store.contacts.find_one({"_id": contact_id, "org": org})
     assert contact is not None
     members = [contact_id]
@@ -484,12 +484,11 @@ async def journey_queries(store: Store, org: str, contact_id: str) -> int:
         merge_set = await store.merge_sets.find_one({"_id": contact["mergeSetId"], "org": org})
         assert merge_set is not None
         members = merge_set["memberIds"]
-    summary = await journeys.journey_summaries(store, org, [tuple(members)])
     request = journeys.page_request(
         journeys.JOURNEY_CURSOR, members, journeys.conversation_filter(), 100, None, maximum=100
     )
-    page = await journeys.conversation_page(store, org, request)
-    return len(page.docs) + summary[0].count
+    summary, page = await journey_reads.summary_and_page(store, org, request)
+    return len(page.docs) + summary.count
 
 
 async def raw_conversations_page(fixture: Fixture, n: int) -> object:

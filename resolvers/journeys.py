@@ -417,7 +417,7 @@ def _page_order(doc: ConversationDoc) -> tuple[datetime, str]:
     return (doc["startedAt"], doc["_id"])
 
 
-async def _fetch_members(
+async def fetch_members(
     store: Store, org: str, request: PageRequest, moment: datetime, need: int
 ) -> list[ConversationDoc]:
     assert request.members is not None
@@ -508,7 +508,9 @@ def _minus(anchor: datetime, width: timedelta) -> datetime:
         return datetime.min.replace(tzinfo=anchor.tzinfo)
 
 
-def _finish(request: PageRequest, docs: list[ConversationDoc], total: Total) -> ConversationPage:
+def finish_page(
+    request: PageRequest, docs: list[ConversationDoc], total: Total
+) -> ConversationPage:
     has_next = len(docs) > request.first
     rows = docs[: request.first]
     spacing = 0.0
@@ -567,10 +569,10 @@ async def conversation_page(
     moment = moment or now()
     need = request.first + 1
     if request.members is not None:
-        docs = await _fetch_members(store, org, request, moment, need)
+        docs = await fetch_members(store, org, request, moment, need)
     else:
         docs = await _fetch_windowed(store, org, await _sized(store, org, request), moment, need)
-    return _finish(request, docs, page_total(store, org, request, moment))
+    return finish_page(request, docs, page_total(store, org, request, moment))
 
 
 async def _sized(store: Store, org: str, request: PageRequest) -> PageRequest:
@@ -601,7 +603,7 @@ async def conversation_pages(
     if len(by_set) > 1:
         union = await _fetch_union(store, org, [r for _, r in by_set], moment)
         for (i, request), docs in zip(by_set, union, strict=True):
-            pages[i] = _finish(request, docs, page_total(store, org, request, moment))
+            pages[i] = finish_page(request, docs, page_total(store, org, request, moment))
     for i, request in enumerate(requests):
         if i not in pages:
             pages[i] = await conversation_page(store, org, request, moment=moment)
@@ -704,21 +706,34 @@ async def journey_summaries(
     members = sorted({m for members in member_sets for m in members})
     if not members:
         return [JourneySummary() for _ in member_sets]
-    moment = now()
-    span = time_range(store, ConversationFilter(), None, moment)
-    query = page_filter(org, members, ConversationFilter(), span, moment)
-    pipeline: list[dict[str, Any]] = [
-        *query.pipeline(),
-        {
-            "$group": {
-                "_id": {"contact": "$externalContactId", "channel": "$channel"},
-                "count": {"$sum": 1},
-                "first": {"$min": "$startedAt"},
-                "last": {"$max": "$startedAt"},
-            }
-        },
-    ]
+    query = summary_query(store, org, members, now())
+    pipeline: list[dict[str, Any]] = [*query.pipeline(), SUMMARY_GROUP]
     groups = await aggregate_rows(store.conversations, pipeline, batchSize=ONE_REPLY)
+    return summaries_of(groups, member_sets)
+
+
+# a merge set's visible conversations grouped by contact and channel (summaries_of combines
+# the groups of each set's members)
+SUMMARY_GROUP: dict[str, Any] = {
+    "$group": {
+        "_id": {"contact": "$externalContactId", "channel": "$channel"},
+        "count": {"$sum": 1},
+        "first": {"$min": "$startedAt"},
+        "last": {"$max": "$startedAt"},
+    }
+}
+
+
+def summary_query(store: Store, org: str, members: Sequence[str], moment: datetime) -> ServerQuery:
+    """The visible conversations of ``members`` (every channel, the whole retention period)."""
+    span = time_range(store, ConversationFilter(), None, moment)
+    return page_filter(org, members, ConversationFilter(), span, moment)
+
+
+def summaries_of(
+    groups: list[dict[str, Any]], member_sets: Sequence[tuple[str, ...]]
+) -> list[JourneySummary]:
+    """Each member set's summary from the ``SUMMARY_GROUP`` rows of its members."""
     by_contact: dict[str, list[dict[str, Any]]] = {}  # $group rows
     for group in groups:
         by_contact.setdefault(group["_id"]["contact"], []).append(group)

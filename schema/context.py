@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info as _Info
 
-from resolvers import journeys, loaders, merge_history
+from resolvers import journey_reads, journeys, loaders, merge_history
 from resolvers.documents import ClaimDoc, ContactDoc, MergeEventDoc, MergeSetDoc, NoteDoc
 from resolvers.principal import Permission, Principal
 from resolvers.store import Store
@@ -49,13 +49,24 @@ class Loaders:
         self.linked: DataLoader[str, loaders.LinkedContact | None] = DataLoader(
             partial(_load_linked, self, store, org), max_batch_size=LINKS_MAX_BATCH
         )
-        self.journey_summary: DataLoader[tuple[str, ...], journeys.JourneySummary] = DataLoader(
-            partial(journeys.journey_summaries, store, org), max_batch_size=MAX_BATCH
-        )
         self.conversation_page: DataLoader[journeys.PageRequest, journeys.ConversationPage] = (
             DataLoader(partial(journeys.conversation_pages, store, org), max_batch_size=MAX_BATCH)
         )
+        # a journey's summary and pages: one set's summary and page in one read
+        self.journey_reads: DataLoader[journey_reads.JourneyRead, journey_reads.JourneyAnswer] = (
+            DataLoader(partial(journey_reads.journey_reads, store, org), max_batch_size=MAX_BATCH)
+        )
         self.web = WebLoaders(store, org)  # web journeys: cookies, sessions, their events
+
+    async def journey_summary(self, members: tuple[str, ...]) -> journeys.JourneySummary:
+        summary = await self.journey_reads.load(journey_reads.SummaryKey(members))
+        assert isinstance(summary, journeys.JourneySummary)
+        return summary
+
+    async def journey_page(self, request: journeys.PageRequest) -> journeys.ConversationPage:
+        page = await self.journey_reads.load(request)
+        assert not isinstance(page, journeys.JourneySummary)
+        return page
 
 
 LINKS_MAX_BATCH = 1000

@@ -82,7 +82,7 @@ class Journey(WebJourney):  # webSessionCount, webSessions, timeline: schema/web
         )
 
     async def _summary(self, info: Info) -> journeys.JourneySummary:
-        return await info.context.loaders.journey_summary.load(self.head.member_ids)
+        return await info.context.loaders.journey_summary(self.head.member_ids)
 
     @strawberry.field
     async def conversation_count(self, info: Info) -> int:
@@ -122,7 +122,7 @@ class Journey(WebJourney):  # webSessionCount, webSessions, timeline: schema/web
             maximum=journeys.JOURNEY_MAX_FIRST,
             fields=node_projection(selected),
         )
-        page = await info.context.loaders.conversation_page.load(request)
+        page = await info.context.loaders.journey_page(request)
         return await page_connection(info, page, selected, after_given=request.after is not None)
 
 

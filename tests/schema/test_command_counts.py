@@ -19,6 +19,7 @@ from resolvers.clock import now
 from resolvers.contact_fields import ContactType
 from resolvers.documents import ContactDoc, ConversationDoc
 from resolvers.identifiers import IdentifierType, key
+from resolvers.journey_reads import FACET_MAX_FIRST
 from resolvers.store import Store
 from tests.conftest import Api
 from tests.factories import (
@@ -97,6 +98,9 @@ async def test_a_bi_page_costs_the_same_commands_for_20_and_500_rows(
 async def test_a_journey_page_costs_the_same_commands_for_20_and_500_rows(
     counted: tuple[Api, CommandLog], store: Store
 ) -> None:
+    """Up to FACET_MAX_FIRST rows, the summary and the page are one aggregate (the set's
+    conversations read once); a bigger page is read apart from the summary (one facet
+    document could pass 16 MB), one command more and still within the budget."""
     api, log = counted
     _, members = await add_merge_set(store, size=10)
     moment = now()
@@ -110,15 +114,58 @@ async def test_a_journey_page_costs_the_same_commands_for_20_and_500_rows(
     )
     variables: dict[str, object] = {"id": members[0]["_id"]}
     small = await commands_of(api, log, JOURNEY_QUERY, {**variables, "first": 20})
+    most = await commands_of(api, log, JOURNEY_QUERY, {**variables, "first": FACET_MAX_FIRST})
     large = await commands_of(api, log, JOURNEY_QUERY, {**variables, "first": 500})
     print(f"\njourney page of 20: {len(small)} commands {small}")
+    print(f"journey page of {FACET_MAX_FIRST}: {len(most)} commands {most}")
     print(f"journey page of 500: {len(large)} commands {large}")
-    message = f"20 rows: {small}; 500 rows: {large}"
-    assert small == large, message
+    message = f"20 rows: {small}; {FACET_MAX_FIRST} rows: {most}; 500 rows: {large}"
+    assert small == most == ["aggregate:1", "aggregate:conversations", "aggregate:1"], message
     assert len(large) <= JOURNEY_BUDGET, message
     assert sorted(large) == sorted(
         ["aggregate:1", "aggregate:conversations", "find:conversations", "aggregate:1"]
     ), message
+
+
+async def test_a_journey_summary_and_page_read_together_match_those_read_apart(
+    counted: tuple[Api, CommandLog], store: Store
+) -> None:
+    """The facet's summary and page (a page of 20, then the next, of channels) equal the
+    summary and pages read by their own queries."""
+    api, _ = counted
+    _, members = await add_merge_set(store, size=4)
+    moment = now()
+    channels = ["VOICE", "SMS", "EMAIL"]
+    docs = [
+        conversation_doc(
+            store, f"t{n:03d}", moment - timedelta(minutes=n // 3), members[n % 4]["_id"]
+        )
+        for n in range(90)
+    ]
+    for n, doc in enumerate(docs):
+        doc["channel"] = channels[n % 3]
+    await store.conversations.insert_many(docs)
+    summary = "conversationCount firstSeenAt lastSeenAt channels"
+    page = """conversations(first: 20, after: $after, channels: [VOICE, SMS]) {
+      edges { cursor node { id startedAt channel } } pageInfo { hasNextPage endCursor } }"""
+    together = (
+        f"query($id: ID!, $after: String) {{ journey(contactId: $id) {{ {summary} {page} }} }}"
+    )
+    alone = f"query($id: ID!, $after: String) {{ journey(contactId: $id) {{ {page} }} }}"
+    counts = f"query($id: ID!) {{ journey(contactId: $id) {{ {summary} }} }}"
+    after: str | None = None
+    for _ in range(3):
+        variables = {"id": members[0]["_id"], "after": after}
+        both = (await api.gql(together, variables))["journey"]
+        apart = (await api.gql(alone, variables))["journey"]
+        assert both["conversations"] == apart["conversations"]
+        after = both["conversations"]["pageInfo"]["endCursor"]
+        ids = [e["node"]["id"] for e in both["conversations"]["edges"]]
+        assert len(ids) == 20 and all(int(i[1:]) % 3 != 2 for i in ids), ids
+    assert {k: v for k, v in both.items() if k != "conversations"} == (
+        await api.gql(counts, {"id": members[0]["_id"]})
+    )["journey"]
+    assert both["conversationCount"] == 90 and both["channels"] == ["VOICE", "SMS", "EMAIL"]
 
 
 async def test_a_slim_selection_reads_only_what_it_shows(
