@@ -37,6 +37,7 @@ import httpx
 import orjson
 from pymongo import ReturnDocument
 
+from gateway.export import FIRST_LINES
 from resolvers import journey_reads, journeys
 from resolvers.clock import now
 from resolvers.contact_fields import ContactType
@@ -502,11 +503,11 @@ async def raw_conversations_page(fixture: Fixture, n: int) -> object:
 
 
 async def raw_first_line(fixture: Fixture, n: int) -> object:
-    """The export's first window (sized for its first 250 lines, ``org_windows``), one line
-    written."""
+    """The export's first window (sized for its first ``FIRST_LINES`` lines, ``org_windows``),
+    one line written."""
     first: list[ConversationDoc] = []
     async for window in org_windows(
-        fixture.store, fixture.org, journeys.conversation_filter(), 2500, first=250
+        fixture.store, fixture.org, journeys.conversation_filter(), 2500, first=FIRST_LINES
     ):
         first = window
         break

@@ -44,7 +44,7 @@ from schema.scalars import parse_datetime, serialize_datetime
 log = logging.getLogger("scv.export")
 
 CHUNK = 2500
-FIRST_LINES = 250  # the first window is sized for this many lines, and written in pieces
+FIRST_LINES = 50  # the first window is sized for this many lines, and written in pieces
 FIRST_PIECE = 25  # this size, then of FIRST_LINES: the first line waits for a small lookup
 MAX_REMEMBERED = 100_000
 MEDIA_TYPE = "application/x-ndjson"
