@@ -16,6 +16,7 @@ visitor: no values, no name, no address) costs nothing.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -30,6 +31,7 @@ from resolvers.store import Store
 PAIR_FLOOR = 0.5  # weaker pairs (a similar name alone) are suggestions, never clusters
 PAIRS_PER_CONTACT = 100
 COLLECTION = "match_pairs"
+CONCURRENT_REFRESHES = 8
 
 
 def pairs_collection(store: Store) -> AsyncCollection[dict[str, Any]]:
@@ -110,10 +112,16 @@ def replacement(org: str, subject_id: str, suggestion: matching.Suggestion) -> R
 
 async def refresh_all(store: Store, org: str, contacts: Iterable[ContactDoc]) -> None:
     """:func:`refresh` for each contact (an unmerge's restored contacts), the org's block
-    list read once for all of them."""
+    list read once for all of them, up to :data:`CONCURRENT_REFRESHES` at a time (the
+    gateway's Python of one overlaps the database's work for another). Each refresh deletes
+    and writes only pairs naming its own contact, so a pair naming two of them ends as one
+    of the two wrote it, as in a sequential run."""
     live = [c for c in contacts if liveness.is_live(c)]
     if not live:
         return
     block_list = await blocked_identifiers.load_block_list(store, org)
-    for contact in live:
-        await refresh(store, org, contact, block_list=block_list, claimed=True)
+    for start in range(0, len(live), CONCURRENT_REFRESHES):
+        group = live[start : start + CONCURRENT_REFRESHES]
+        await asyncio.gather(
+            *(refresh(store, org, c, block_list=block_list, claimed=True) for c in group)
+        )

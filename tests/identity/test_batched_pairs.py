@@ -11,6 +11,7 @@ from resolvers.clock import now
 from resolvers.importer import import_rows
 from resolvers.store import Store
 from tests.conftest import Api, principal
+from tests.factories import auto_contact
 from tests.identity.test_auto_merge import EMAIL, PHONE, SETTINGS, caller_with_phone_and_email
 
 BULK_CREATE = """mutation($i: [ContactInput!]!) {
@@ -136,3 +137,43 @@ async def test_imported_near_duplicates_are_found_after_a_rebuild(store: Store) 
     [cluster] = page.clusters
     names = {c["firstName"] for c in cluster.contacts}
     assert names == {"Jonathan", "Jonathon"}
+
+
+MERGE = "mutation($ids: [ID!]!) { mergeContacts(contactIds: $ids) { id } }"
+UNMERGE = "mutation($id: ID!) { unmergeContacts(contactId: $id) { id } }"
+
+
+async def test_an_unmerge_gives_its_restored_contacts_back_their_pairs(
+    api: Api, store: Store
+) -> None:
+    # a curated contact and two auto-created ones, each sharing a value and the name with it
+    create = "mutation($i: ContactInput!) { createContact(input: $i) { id } }"
+    curated = {
+        "firstName": "Kimx",
+        "lastName": "Park",
+        "workPhone": "+18035550000",
+        "personalEmail": "kimx@example.com",
+    }
+    kim = (await api.gql(create, {"i": curated}))["createContact"]["id"]
+    callers = [
+        await auto_contact(store, firstName="Kimx", lastName="Park", cellPhone="+18035550000"),
+        await auto_contact(store, firstName="Kimx", lastName="Park", otherEmail="kimx@example.com"),
+    ]
+    for doc in callers:
+        await matching_pairs.refresh(store, "acme", doc)
+    ids = {kim, *(c["_id"] for c in callers)}
+    assert await cluster_sets(api) == [ids]
+    merged = (await api.gql(MERGE, {"ids": sorted(ids)}))["mergeContacts"]["id"]
+    assert await cluster_sets(api) == []  # one merged contact: no pair left
+    # the members' old pairs are only hidden while merged; drop them all, so that only the
+    # unmerge's refreshes can bring the pairs back
+    await matching_pairs.pairs_collection(store).delete_many({})
+    restored = (await api.gql(UNMERGE, {"id": merged}))["unmergeContacts"]
+    assert {c["id"] for c in restored} == ids
+    assert await cluster_sets(api) == [ids]
+    # the pairs the unmerge's refreshes wrote (concurrently) are those of one refresh each
+    after_unmerge = await stored_pairs(store)
+    await matching_pairs.pairs_collection(store).delete_many({})
+    for doc in await store.contacts.find({"org": "acme", "_id": {"$in": list(ids)}}).to_list():
+        await matching_pairs.refresh(store, "acme", doc, claimed=True)
+    assert await stored_pairs(store) == after_unmerge and len(after_unmerge) == 2
