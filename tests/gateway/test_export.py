@@ -198,10 +198,10 @@ async def test_lines_are_resolved_per_chunk_not_per_line(
     assert len(lookups) == 2, log.names()
     assert {n.split(":")[0] for n in log.names()} == {"find", "aggregate"}
     # the count buckets sizing the first window; that window (sized for FIRST_LINES at the
-    # assumed spacing) overflows once and is read again a quarter as wide; three windows of
-    # at most a chunk hold the rows; five empty ones, each eight times wider, reach back to
-    # the retention bound; and the two lookups
-    assert len(log.names()) <= 1 + 2 + 3 + 5 + 2
+    # assumed spacing) holds all 250 rows, fewer than WINDOW_READ_MIN: read once, not again
+    # narrower; five empty ones, each eight times wider, reach back to the retention bound;
+    # and the two lookups
+    assert len(log.names()) <= 1 + 1 + 5 + 2
 
 
 async def test_the_export_is_newest_first_in_keyset_order_however_it_is_stored(

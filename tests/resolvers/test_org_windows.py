@@ -16,7 +16,7 @@ from bench.command_log import CommandLog
 from resolvers import conversation_counts
 from resolvers.clock import now, to_db_precision
 from resolvers.documents import ConversationDoc
-from resolvers.journeys import conversation_filter
+from resolvers.journeys import WINDOW_READ_MIN, conversation_filter
 from resolvers.org_windows import OVERFLOW, org_windows
 from resolvers.store import Store
 from tests.factories import conversation_doc
@@ -81,7 +81,8 @@ async def test_a_burst_at_one_instant_is_read_whole(
 ) -> None:
     moment = to_db_precision(now() - timedelta(hours=2))
     chunk = 10
-    burst = [moment] * (chunk * OVERFLOW * 3)  # more than any bounded read may return
+    # more than any bounded read may return: a window reads at least WINDOW_READ_MIN rows
+    burst = [moment] * (max(chunk * OVERFLOW, WINDOW_READ_MIN) + chunk * 3)
     spread = [moment - timedelta(hours=n, seconds=1) for n in range(1, 30)]
     await insert(store, [*spread, *burst, now() - timedelta(minutes=1)])
     logged_store, _log = logged
@@ -147,4 +148,7 @@ async def test_the_first_window_is_sized_from_the_count_buckets(
     assert 25 <= len(first) <= 100  # about 50 rows, read with one bounded command
     reads = [e for e in log.events if e.command_name == "find"]
     assert [e.command["find"] for e in reads] == ["conversation_counts", "conversations"]
-    assert "sort" not in reads[1].command and reads[1].command["limit"] == 50 * OVERFLOW + 1
+    assert (
+        "sort" not in reads[1].command
+        and reads[1].command["limit"] == max(50 * OVERFLOW, WINDOW_READ_MIN) + 1
+    )
