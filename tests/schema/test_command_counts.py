@@ -371,5 +371,6 @@ async def test_an_unmerge_costs_the_same_commands_for_one_and_four_phones_a_cont
     one = await unmerge_commands(api, log, store, 1, phones=1)
     four = await unmerge_commands(api, log, store, 2, phones=4)
     print(f"\n  one phone each: {len(one)} {one}\n  four phones each: {len(four)} {four}")
-    assert one == four, (one, four)
+    # the same commands (the two contacts' refreshes run side by side: their order varies)
+    assert sorted(one) == sorted(four), (one, four)
     assert one.count("find:identity_settings") == 2, one  # in the transaction, and after it
