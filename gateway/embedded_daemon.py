@@ -68,6 +68,7 @@ from secantus.server import SecantusDBServer
 from gateway.embedded_catalog import CatalogCache
 from gateway.embedded_catalog import install as install_catalog_cache
 from gateway.embedded_copy import copy_document
+from gateway.embedded_expiry import install as install_expiry_by_index
 
 TRANSACTION_LIFETIME_S = 5.0
 SWITCH_INTERVAL_S = 0.001
@@ -193,7 +194,7 @@ def create_with_page_memory(original: Callable[..., Any]) -> Callable[..., Any]:
 
 def install() -> None:
     """The daemon's server class, retryable-record pruning, idle-transaction reaping,
-    session registration and catalog cache (also used by the tests)."""
+    session registration, catalog cache and TTL sweep (also used by the tests)."""
     cli.SecantusDBServer = ShortTransactionServer
     registry = transactions.TransactionRegistry
     registry._prune_retryable_locked = prune_retryable_oldest_first
@@ -201,6 +202,7 @@ def install() -> None:
     sessions.SessionRegistry.register = register_in_access_order
     transactions._strip_per_attempt_fields = strip_per_attempt_fields
     install_catalog_cache(CatalogCache())
+    install_expiry_by_index()
     if not getattr(wiredtiger.Session.create, "with_page_memory", False):
         wiredtiger.Session.create = create_with_page_memory(wiredtiger.Session.create)
         wiredtiger.Session.create.with_page_memory = True
