@@ -251,3 +251,51 @@ async def logged(
     )
     yield Store(client[db_name], DomainConfig()), log
     await client.close()
+
+
+LEFTOVER_GRACE_S = 2.0  # a task a test left behind may end on its own (a stream being closed)
+LEFTOVER_CANCEL_S = 5.0  # then it is cancelled, and must end within this
+
+
+async def finish_leftover_tasks(
+    before: set[asyncio.Task[Any]], where: str, *, collect: bool = False
+) -> None:
+    """Every task started since ``before`` that still runs: waited for, then cancelled, while
+    the database is still up. A task left to the event loop's close at the end of the session
+    is cancelled after the server has stopped, where a driver call can swallow its
+    cancellation and retry against a dead server (CI once hung 300 s there). One that will
+    not end even cancelled fails ``where`` with its stack."""
+    if collect:  # an abandoned async generator's aclose() is scheduled as a task by the GC
+        with refused_sockets_collected():
+            pass
+        await asyncio.sleep(0)
+    current = asyncio.current_task()
+    left = {t for t in asyncio.all_tasks() if t not in before and t is not current}
+    if not left:
+        return
+    _, pending = await asyncio.wait(left, timeout=LEFTOVER_GRACE_S)
+    for task in pending:
+        task.cancel()
+    if pending:
+        _, stuck = await asyncio.wait(pending, timeout=LEFTOVER_CANCEL_S)
+        if stuck:
+            stacks = "\n".join(f"{t.get_name()}: {t.get_stack()}" for t in stuck)
+            pytest.fail(f"{where} left tasks that do not end when cancelled:\n{stacks}")
+    for task in left:  # retrieved: an ended task's error is not reported at the loop's close
+        if task.done() and not task.cancelled():
+            task.exception()
+
+
+@pytest.fixture(autouse=True)
+async def _no_task_outlives_its_test(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    before = set(asyncio.all_tasks())
+    yield
+    await finish_leftover_tasks(before, request.node.nodeid)
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def _no_task_outlives_the_session(mongo_uri: str) -> AsyncIterator[None]:
+    """Set up after the session's server, so torn down before it stops."""
+    before = set(asyncio.all_tasks())
+    yield
+    await finish_leftover_tasks(before, "the session", collect=True)
