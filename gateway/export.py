@@ -19,7 +19,6 @@ window is sized for ``FIRST_LINES`` rows, so the first line waits for a small re
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import datetime
@@ -111,11 +110,14 @@ async def read_ahead(source: AsyncIterator[T]) -> AsyncIterator[T]:
 
 
 async def _stop(stages: list[asyncio.Task[None]]) -> None:
+    """The stages cancelled and ended. (Not ``await stage`` under a suppressed
+    CancelledError: that would swallow the caller's own cancellation too.)"""
     for stage in stages:
         stage.cancel()
+    await asyncio.wait(stages)
     for stage in stages:
-        with contextlib.suppress(asyncio.CancelledError):
-            await stage
+        if not stage.cancelled() and (error := stage.exception()) is not None:
+            raise error
 
 
 async def _read(

@@ -248,9 +248,7 @@ async def void_reserved(store: Store, session: AsyncClientSession) -> None:
     reserved = getattr(session, _RESERVED_ATTR, None)
     if reserved is None:
         return
-    for task in reserved.ahead:  # their positions are the attempt's too
-        with contextlib.suppress(PyMongoError, asyncio.CancelledError):
-            await task
+    await _reservations_ended(reserved.ahead)  # their positions are the attempt's too
     reserved.ahead = []
     if not reserved.positions:
         return
@@ -263,6 +261,22 @@ async def void_reserved(store: Store, session: AsyncClientSession) -> None:
     ]
     with contextlib.suppress(PyMongoError):
         await store.changes.insert_many(voids, ordered=False)
+
+
+async def _reservations_ended(ahead: list[asyncio.Task[int]]) -> None:
+    """Once the reservations under way have ended, however: a failed or cancelled one is part
+    of the failed attempt. ``await task`` would not do: cancelled while waiting, it cancels the
+    task and hands the caller the task's CancelledError, which the caller cannot tell from its
+    own — a request cancelled here went on (a transaction retried, a task that outlived its
+    cancellation). Only an error that is not the database's is raised."""
+    if ahead:
+        await asyncio.wait(ahead)
+    for task in ahead:
+        if task.cancelled():
+            continue
+        error = task.exception()
+        if error is not None and not isinstance(error, PyMongoError):
+            raise error
 
 
 ABORT_HOOKS.append(void_reserved)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -14,6 +15,7 @@ from pymongo.errors import ServerSelectionTimeoutError
 
 from bench.command_log import CommandLog
 from gateway.app import create_app
+from gateway.export import _stop as stop_stages
 from gateway.export import ndjson_lines
 from gateway.seeding import seed
 from gateway.settings import Settings
@@ -357,3 +359,26 @@ async def test_the_first_export_window_is_sized_from_the_count_buckets(
         d for d in docs if first_page["$gt"] < d["startedAt"] <= first_page.get("$lte", moment)
     ]
     assert len(in_window) <= 2 * 501, len(in_window)
+
+
+async def test_stopping_the_stages_keeps_the_callers_own_cancellation() -> None:
+    """A stage that takes a moment to end when cancelled (a driver call cleaning up): the
+    export cancelled while it waits for it is cancelled, not carried on (``await stage``
+    under a suppressed CancelledError swallowed the caller's cancellation with the stage's)."""
+
+    async def slow_to_end() -> None:
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            await asyncio.sleep(0.05)
+
+    stage = asyncio.create_task(slow_to_end())
+    await asyncio.sleep(0)
+    stopping = asyncio.create_task(stop_stages([stage]))
+    await asyncio.sleep(0.01)
+    stopping.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await stopping
+    assert stopping.cancelled()
+    await asyncio.wait([stage])
+    assert stage.cancelled()

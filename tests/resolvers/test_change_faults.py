@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 from pymongo import AsyncMongoClient
@@ -82,3 +84,50 @@ async def test_a_write_whose_change_fails_writes_nothing(
     await WRITES[name](store, ids)
     after = (await changes.read_changes(store, "acme", after=0, first=100)).docs
     assert len(after) > len(feed_before)
+
+
+async def test_an_abort_waiting_for_a_reservation_still_ends_when_cancelled(store: Store) -> None:
+    """An attempt's abort waits for its reservations under way; a request cancelled meanwhile
+    is cancelled (it used to get the reservation's CancelledError, swallow it as the
+    reservation's, and go on: a transaction retried, a task that outlived its cancellation),
+    and the reservation itself is left to end on its own."""
+    release = asyncio.Event()
+
+    async def reservation() -> int:
+        await release.wait()
+        return 1
+
+    session = SimpleNamespace()
+    ahead = asyncio.create_task(reservation())
+    setattr(session, changes._RESERVED_ATTR, changes._Reserved(ahead=[ahead]))
+    aborting = asyncio.create_task(changes.void_reserved(store, cast(Any, session)))
+    await asyncio.sleep(0.01)
+    assert not aborting.done()
+    aborting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await aborting
+    assert aborting.cancelled()
+    assert not ahead.done()  # not cancelled for the request: its position settles as usual
+    release.set()
+    assert await ahead == 1
+
+
+async def test_an_abort_takes_a_failed_reservation_as_part_of_the_failed_attempt(
+    store: Store,
+) -> None:
+    async def failed() -> int:
+        raise PyMongoError("the reservation failed too")
+
+    async def broken() -> int:
+        raise ValueError("a bug, not the database")
+
+    for reservation, raised in ((failed, None), (broken, ValueError)):
+        session = SimpleNamespace()
+        ahead = asyncio.create_task(reservation())
+        setattr(session, changes._RESERVED_ATTR, changes._Reserved(ahead=[ahead]))
+        if raised is None:
+            await changes.void_reserved(store, cast(Any, session))
+            assert getattr(session, changes._RESERVED_ATTR).ahead == []
+        else:
+            with pytest.raises(raised):
+                await changes.void_reserved(store, cast(Any, session))
