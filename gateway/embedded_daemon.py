@@ -69,6 +69,7 @@ from gateway.embedded_catalog import CatalogCache
 from gateway.embedded_catalog import install as install_catalog_cache
 from gateway.embedded_copy import copy_document
 from gateway.embedded_expiry import install as install_expiry_by_index
+from gateway.embedded_index_updates import install as install_index_updates_by_change
 
 TRANSACTION_LIFETIME_S = 5.0
 SWITCH_INTERVAL_S = 0.001
@@ -194,7 +195,8 @@ def create_with_page_memory(original: Callable[..., Any]) -> Callable[..., Any]:
 
 def install() -> None:
     """The daemon's server class, retryable-record pruning, idle-transaction reaping,
-    session registration, catalog cache and TTL sweep (also used by the tests)."""
+    session registration, catalog cache, TTL sweep and index updates (also used by the
+    tests)."""
     cli.SecantusDBServer = ShortTransactionServer
     registry = transactions.TransactionRegistry
     registry._prune_retryable_locked = prune_retryable_oldest_first
@@ -203,6 +205,7 @@ def install() -> None:
     transactions._strip_per_attempt_fields = strip_per_attempt_fields
     install_catalog_cache(CatalogCache())
     install_expiry_by_index()
+    install_index_updates_by_change()
     if not getattr(wiredtiger.Session.create, "with_page_memory", False):
         wiredtiger.Session.create = create_with_page_memory(wiredtiger.Session.create)
         wiredtiger.Session.create.with_page_memory = True

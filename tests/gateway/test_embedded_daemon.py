@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from secantus import cli, server, sessions, storage, transactions
 
-from gateway import embedded_daemon, embedded_expiry
+from gateway import embedded_daemon, embedded_expiry, embedded_index_updates
 
 ORIGINAL = transactions.TransactionRegistry._prune_retryable_locked
 ORIGINAL_REGISTER = sessions.SessionRegistry.register
@@ -90,7 +90,14 @@ def test_the_daemon_installs_it_and_writes_are_still_recorded(
             patched,
             getattr(transactions.TransactionRegistry, patched),
         )
-    for patched in ("_iter_indexes", "get_collection_options", "get_profile", "prune_ttl"):
+    for patched in (
+        "_iter_indexes",
+        "get_collection_options",
+        "get_profile",
+        "prune_ttl",
+        "_delete_index_entries",
+        "_write_index_entries",
+    ):
         monkeypatch.setattr(storage.Storage, patched, getattr(storage.Storage, patched))
     monkeypatch.setattr(server, "dispatch", server.dispatch)
     monkeypatch.setattr(sessions.SessionRegistry, "register", ORIGINAL_REGISTER)
@@ -100,6 +107,8 @@ def test_the_daemon_installs_it_and_writes_are_still_recorded(
     embedded_daemon.install()
     assert sessions.SessionRegistry.register is embedded_daemon.register_in_access_order
     assert storage.Storage.prune_ttl is embedded_expiry.prune_ttl_by_index
+    assert storage.Storage._write_index_entries is embedded_index_updates.write_index_entries
+    assert storage.Storage._delete_index_entries is embedded_index_updates.delete_index_entries
     assert transactions._strip_per_attempt_fields is embedded_daemon.strip_per_attempt_fields
     assert (
         transactions.TransactionRegistry._prune_locked is embedded_daemon.reap_idle_without_waiting
