@@ -5,14 +5,16 @@ catalog after the cache has been filled; the server must act on the new catalog 
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, WriteError
+from secantus import server, storage
 
-from gateway.embedded_catalog import CatalogCache, changes_catalog
+from gateway.embedded_catalog import CatalogCache, changes_catalog, install
 from resolvers.store import Doc
 
 
@@ -217,3 +219,31 @@ def test_a_catalog_write_by_a_transactions_statement_moves_the_generation_when_i
     dispatch({"insert": "c"}, None)  # outside a transaction: at the write only
     dispatch({"commitTransaction": 1, "lsid": lsid, "autocommit": False}, None)
     assert cache.generation == 3
+
+
+def test_index_definitions_leave_the_storage_as_copies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Kept decoded, once a generation: what ``list_indexes`` hands out (to replies and
+    pipelines) is a copy, so changing it changes nothing the storage reads next."""
+    for patched in ("_iter_indexes", "list_indexes", "get_collection_options", "get_profile"):
+        monkeypatch.setattr(storage.Storage, patched, getattr(storage.Storage, patched))
+    monkeypatch.setattr(
+        storage.Storage, "_maybe_mark_multikey", storage.Storage._maybe_mark_multikey
+    )
+    monkeypatch.setattr(server, "dispatch", server.dispatch)
+    install(CatalogCache())
+    store = storage.Storage(str(tmp_path / "data"), ttl_sweep_seconds=0)
+    try:
+        store.create_index("d", "c", "by_k", {"k": 1}, {"partialFilterExpression": {"on": True}})
+        listed = store.list_indexes("d", "c")
+        by_k = next(entry for entry in listed if entry["name"] == "by_k")
+        by_k["key"]["other"] = 1
+        by_k["partialFilterExpression"]["on"] = False
+        ((name, key, options),) = store._iter_indexes("d", "c")
+        assert (name, key, options["partialFilterExpression"]) == ("by_k", {"k": 1}, {"on": True})
+        again = next(entry for entry in store.list_indexes("d", "c") if entry["name"] == "by_k")
+        assert again["key"] == {"k": 1}
+        assert again["partialFilterExpression"] == {"on": True}
+    finally:
+        store.close()

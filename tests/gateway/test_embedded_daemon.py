@@ -92,6 +92,7 @@ def test_the_daemon_installs_it_and_writes_are_still_recorded(
         )
     for patched in (
         "_iter_indexes",
+        "list_indexes",
         "get_collection_options",
         "get_profile",
         "prune_ttl",
