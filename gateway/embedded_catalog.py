@@ -31,12 +31,13 @@ dictionary with the cache.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import bson
-from secantus import server, storage
+from secantus import aggregate, server, storage
 from wiredtiger import WT_NOTFOUND  # type: ignore[import-untyped]
 
 from gateway.embedded_copy import copy_document
@@ -83,6 +84,8 @@ DOCUMENT_COMMANDS: frozenset[str] = frozenset(
         "saslContinue",
     }
 )
+# checked: reads the key patterns of the listed indexes, keeps nothing
+READ_ONLY_LISTER = aggregate._foreign_field_has_simple_index.__code__
 TRANSACTION_ENDS: frozenset[str] = frozenset({"commitTransaction", "abortTransaction"})
 
 Key = tuple[str, ...]
@@ -196,8 +199,13 @@ def install(cache: CatalogCache) -> None:
 
     def list_indexes(self: Any, db: str, coll: str) -> list[dict[str, Any]]:
         # the one way index definitions leave the storage (listIndexes, $indexStats, …):
-        # as copies, so no reply or pipeline shares a dictionary with the cache
-        return [copy_document(entry) for entry in original_list_indexes(self, db, coll)]
+        # as copies, so no reply or pipeline shares a dictionary with the cache; but for
+        # $lookup's check for an index on the foreign field, every aggregation with a
+        # $lookup, which only reads them
+        listed: list[dict[str, Any]] = original_list_indexes(self, db, coll)
+        if sys._getframe(1).f_code is READ_ONLY_LISTER:
+            return listed
+        return [copy_document(entry) for entry in listed]
 
     def get_collection_options(self: Any, db: str, coll: str) -> dict[str, Any]:
         def read() -> dict[str, Any]:

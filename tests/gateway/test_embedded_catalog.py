@@ -12,7 +12,7 @@ import pytest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, WriteError
-from secantus import server, storage
+from secantus import aggregate, server, storage
 
 from gateway.embedded_catalog import CatalogCache, changes_catalog, install
 from resolvers.store import Doc
@@ -245,5 +245,8 @@ def test_index_definitions_leave_the_storage_as_copies(
         again = next(entry for entry in store.list_indexes("d", "c") if entry["name"] == "by_k")
         assert again["key"] == {"k": 1}
         assert again["partialFilterExpression"] == {"on": True}
+        # $lookup's index check reads them uncopied, and still finds the index
+        assert aggregate._foreign_field_has_simple_index(store, "d", "c", "k")
+        assert not aggregate._foreign_field_has_simple_index(store, "d", "c", "other")
     finally:
         store.close()

@@ -9,9 +9,11 @@ records.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from secantus import cli, server, sessions, storage, transactions
+from secantus.server import SecantusDBServer
 
 from gateway import embedded_daemon, embedded_expiry, embedded_index_updates
 
@@ -217,3 +219,31 @@ def test_stopping_wakes_the_thread_waiting_in_accept(tmp_path: Path) -> None:
     assert accepting is not None and accepting.is_alive()
     daemon.stop()
     assert not accepting.is_alive()
+
+
+def test_the_address_is_asked_of_the_kernel_once_per_socket(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    daemon = embedded_daemon.ShortTransactionServer(
+        storage_path=str(tmp_path / "db"), host="127.0.0.1", port=0
+    )
+    with pytest.raises(RuntimeError):
+        _ = daemon.address  # not started: SecantusDB's error, as before
+    daemon.start()
+    try:
+        listening = daemon._socket
+        assert listening is not None
+        expected = listening.getsockname()[:2]
+        asked: list[int] = []
+        original = SecantusDBServer.address.fget
+
+        def counted(server: Any) -> tuple[str, int]:
+            asked.append(1)
+            return cast(tuple[str, int], original(server))
+
+        monkeypatch.setattr(SecantusDBServer, "address", property(counted))
+        assert [daemon.address for _ in range(5)] == [expected] * 5
+        assert daemon.uri == f"mongodb://{expected[0]}:{expected[1]}/"
+        assert len(asked) <= 1
+    finally:
+        daemon.stop()
