@@ -170,11 +170,60 @@ def _lsid(body: Any) -> Any:
 
 def install(cache: CatalogCache) -> None:
     """Route the server's catalog reads and its command dispatch through ``cache``."""
-    original_options = storage.Storage.get_collection_options
-    original_profile = storage.Storage.get_profile
-    original_mark_multikey = storage.Storage._maybe_mark_multikey
-    original_list_indexes = storage.Storage.list_indexes
+    store = storage.Storage
+    store._iter_indexes = _cached_index_lists(cache)
+    store.list_indexes = _copied_index_lists(store.list_indexes)
+    store.get_collection_options = _cached_options(cache, store.get_collection_options)
+    store.get_profile = _cached_profiles(cache, store.get_profile)
+    store._maybe_mark_multikey = _multikey_flags_noticed(cache, store._maybe_mark_multikey)
+    server.dispatch = cache.dispatch(server.dispatch)
 
+
+def _cached_index_lists(cache: CatalogCache) -> Callable[[Any, str, str], Iterator[IndexRow]]:
+    def iter_indexes(self: Any, db: str, coll: str) -> Iterator[IndexRow]:
+        rows = cache.lookup(("indexes", db, coll), lambda: _decoded(self, db, coll), bool)
+        return iter(rows)
+
+    return iter_indexes
+
+
+def _copied_index_lists(original: Callable[..., Any]) -> Callable[[Any, str, str], Any]:
+    def list_indexes(self: Any, db: str, coll: str) -> list[dict[str, Any]]:
+        # the one way index definitions leave the storage (listIndexes, $indexStats, …):
+        # as copies, so no reply or pipeline shares a dictionary with the cache; but for
+        # $lookup's check for an index on the foreign field, every aggregation with a
+        # $lookup, which only reads them
+        listed: list[dict[str, Any]] = original(self, db, coll)
+        if sys._getframe(1).f_code is READ_ONLY_LISTER:
+            return listed
+        return [copy_document(entry) for entry in listed]
+
+    return list_indexes
+
+
+def _cached_options(cache: CatalogCache, original: Callable[..., Any]) -> Callable[..., Any]:
+    def get_collection_options(self: Any, db: str, coll: str) -> dict[str, Any]:
+        def read() -> Any:
+            return _committed(self, original, db, coll)
+
+        options = cache.lookup(("options", db, coll), read, lambda o: "uuid" in o)
+        copied: dict[str, Any] = copy_document(options)
+        return copied
+
+    return get_collection_options
+
+
+def _cached_profiles(cache: CatalogCache, original: Callable[..., Any]) -> Callable[..., Any]:
+    def get_profile(self: Any, db: str) -> dict[str, Any]:
+        profile = cache.lookup(("profile", db), lambda: _committed(self, original, db), _always)
+        return dict(profile)
+
+    return get_profile
+
+
+def _multikey_flags_noticed(
+    cache: CatalogCache, original: Callable[..., Any]
+) -> Callable[..., Any]:
     def mark_multikey(
         self: Any,
         db: str,
@@ -188,49 +237,22 @@ def install(cache: CatalogCache) -> None:
         # there but not in the cached index list: either way the cached list is stale
         # (it only ever adds names: a grown set is a stale list, no copy needed to tell)
         before = len(already_multikey)
-        found: set[str] = original_mark_multikey(self, db, coll, doc, indexes, already_multikey)
+        found: set[str] = original(self, db, coll, doc, indexes, already_multikey)
         if len(found) > before:
             cache.catalog_written()
         return found
 
-    def iter_indexes(self: Any, db: str, coll: str) -> Iterator[IndexRow]:
-        rows = cache.lookup(("indexes", db, coll), lambda: _decoded(self, db, coll), bool)
-        return iter(rows)
+    return mark_multikey
 
-    def list_indexes(self: Any, db: str, coll: str) -> list[dict[str, Any]]:
-        # the one way index definitions leave the storage (listIndexes, $indexStats, …):
-        # as copies, so no reply or pipeline shares a dictionary with the cache; but for
-        # $lookup's check for an index on the foreign field, every aggregation with a
-        # $lookup, which only reads them
-        listed: list[dict[str, Any]] = original_list_indexes(self, db, coll)
-        if sys._getframe(1).f_code is READ_ONLY_LISTER:
-            return listed
-        return [copy_document(entry) for entry in listed]
 
-    def get_collection_options(self: Any, db: str, coll: str) -> dict[str, Any]:
-        def read() -> dict[str, Any]:
-            with self._committed_read_scope():
-                options: dict[str, Any] = original_options(self, db, coll)
-                return options
+def _committed(store: Any, read: Callable[..., Any], *args: Any) -> Any:
+    """``read(store, *args)`` of the committed catalog, never a transaction's snapshot."""
+    with store._committed_read_scope():
+        return read(store, *args)
 
-        options = cache.lookup(("options", db, coll), read, lambda o: "uuid" in o)
-        copied: dict[str, Any] = copy_document(options)
-        return copied
 
-    def get_profile(self: Any, db: str) -> dict[str, Any]:
-        def read() -> dict[str, Any]:
-            with self._committed_read_scope():
-                profile: dict[str, Any] = original_profile(self, db)
-                return profile
-
-        return dict(cache.lookup(("profile", db), read, lambda _: True))
-
-    storage.Storage._iter_indexes = iter_indexes
-    storage.Storage.list_indexes = list_indexes
-    storage.Storage.get_collection_options = get_collection_options
-    storage.Storage.get_profile = get_profile
-    storage.Storage._maybe_mark_multikey = mark_multikey
-    server.dispatch = cache.dispatch(server.dispatch)
+def _always(_: object) -> bool:
+    return True
 
 
 def _decoded(store: Any, db: str, coll: str) -> list[IndexRow]:
