@@ -31,7 +31,7 @@ from starlette.responses import Response, StreamingResponse
 
 from gateway.authentication import principal_of
 from gateway.http_errors import RequestRefused, domain_error_response, refusal_response
-from resolvers import journeys, loaders
+from resolvers import journeys, loaders, tasks
 from resolvers.documents import ConversationDoc
 from resolvers.errors import BadUserInput, DomainError, ServiceUnavailable
 from resolvers.org_windows import org_windows
@@ -110,14 +110,10 @@ async def read_ahead(source: AsyncIterator[T]) -> AsyncIterator[T]:
 
 
 async def _stop(stages: list[asyncio.Task[None]]) -> None:
-    """The stages cancelled and ended. (Not ``await stage`` under a suppressed
-    CancelledError: that would swallow the caller's own cancellation too.)"""
+    """The stages cancelled and ended (the caller's own cancellation kept)."""
     for stage in stages:
         stage.cancel()
-    await asyncio.wait(stages)
-    for stage in stages:
-        if not stage.cancelled() and (error := stage.exception()) is not None:
-            raise error
+    await tasks.ended(stages)
 
 
 async def _read(

@@ -50,6 +50,7 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
+from resolvers import tasks
 from resolvers.clock import now
 from resolvers.documents import ChangeDoc, IdentifierValueDoc
 from resolvers.errors import BadUserInput
@@ -248,7 +249,8 @@ async def void_reserved(store: Store, session: AsyncClientSession) -> None:
     reserved = getattr(session, _RESERVED_ATTR, None)
     if reserved is None:
         return
-    await _reservations_ended(reserved.ahead)  # their positions are the attempt's too
+    # their positions are the attempt's too; a failed or cancelled one is part of its failure
+    await tasks.ended(reserved.ahead, ignoring=(PyMongoError,))
     reserved.ahead = []
     if not reserved.positions:
         return
@@ -261,22 +263,6 @@ async def void_reserved(store: Store, session: AsyncClientSession) -> None:
     ]
     with contextlib.suppress(PyMongoError):
         await store.changes.insert_many(voids, ordered=False)
-
-
-async def _reservations_ended(ahead: list[asyncio.Task[int]]) -> None:
-    """Once the reservations under way have ended, however: a failed or cancelled one is part
-    of the failed attempt. ``await task`` would not do: cancelled while waiting, it cancels the
-    task and hands the caller the task's CancelledError, which the caller cannot tell from its
-    own — a request cancelled here went on (a transaction retried, a task that outlived its
-    cancellation). Only an error that is not the database's is raised."""
-    if ahead:
-        await asyncio.wait(ahead)
-    for task in ahead:
-        if task.cancelled():
-            continue
-        error = task.exception()
-        if error is not None and not isinstance(error, PyMongoError):
-            raise error
 
 
 ABORT_HOOKS.append(void_reserved)
