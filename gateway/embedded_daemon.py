@@ -59,7 +59,7 @@ import os
 import socket
 import sys
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 import wiredtiger  # type: ignore[import-untyped]
 from secantus import cli, sessions, transactions
@@ -83,6 +83,7 @@ class ShortTransactionServer(SecantusDBServer):  # type: ignore[misc]
     def __init__(self, **options: Any) -> None:
         lifetime = float(os.environ.get(LIFETIME_ENV) or TRANSACTION_LIFETIME_S)
         super().__init__(transaction_lifetime_seconds=lifetime, **options)
+        self._known_address: tuple[socket.socket, tuple[str, int]] | None = None
 
     def stop(self) -> None:
         """The accept thread is woken first. SecantusDB only closes the listening socket,
@@ -101,11 +102,11 @@ class ShortTransactionServer(SecantusDBServer):  # type: ignore[misc]
         reads it for every message it receives (``getsockname``, 1.2 % of the server's GIL
         samples under ``make load``). Not started (or stopped): its RuntimeError, as before."""
         listening = self._socket
-        known = self.__dict__.get("_scv_address")
+        known = self._known_address
         if listening is not None and known is not None and known[0] is listening:
-            return cast(tuple[str, int], known[1])
+            return known[1]
         address: tuple[str, int] = super().address
-        self._scv_address = (listening, address)
+        self._known_address = (listening, address)
         return address
 
     def wait(self) -> None:

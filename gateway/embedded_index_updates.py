@@ -25,8 +25,9 @@ from __future__ import annotations
 import inspect
 import sys
 import threading
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Mapping
+from types import FrameType
+from typing import Any, NamedTuple
 
 from secantus import storage as secantus_storage
 
@@ -41,7 +42,19 @@ UPDATE_FRAMES = frozenset(
 _MISSING = object()
 _PLAIN_DIRECTIONS = (int, float)
 
-_held = threading.local()  # .delete: (storage, db, coll, recordid, old document, frame)
+
+class HeldDelete(NamedTuple):
+    """An update's delete of a record's index entries, held back until its write."""
+
+    storage: Any
+    db: str
+    coll: str
+    recordid: int
+    old: dict[str, Any]
+    frame: FrameType  # the update's call: the write must come from the same one
+
+
+_held = threading.local()  # .delete: the running thread's HeldDelete, or None
 
 
 def may_differ(index: Index, old: Mapping[str, Any], new: Mapping[str, Any], partial: Any) -> bool:
@@ -116,7 +129,7 @@ def delete_index_entries(
 ) -> None:
     caller = sys._getframe(1)
     if caller.f_code in UPDATE_FRAMES:
-        _held.delete = (self, db, coll, recordid, doc, caller)
+        _held.delete = HeldDelete(self, db, coll, recordid, doc, caller)
         return
     _held.delete = None
     ORIGINAL_DELETE(self, db, coll, doc, indexes, partials, recordid=recordid)
@@ -132,24 +145,16 @@ def write_index_entries(
     *,
     recordid: int,
 ) -> None:
-    held = getattr(_held, "delete", None)
+    held: HeldDelete | None = getattr(_held, "delete", None)
     _held.delete = None
-    caller = sys._getframe(1)
-    if held is None or held[5] is not caller or held[:4] != (self, db, coll, recordid):
+    if held is None or held.frame is not sys._getframe(1) or held[:4] != (self, db, coll, recordid):
         ORIGINAL_WRITE(self, db, coll, doc, indexes, partials, recordid=recordid)
         return
-    old = held[4]
     if partials is None:
         partials = self._partial_filters(db, coll)
-    changed = list(_changed(indexes, old, doc, partials))
-    ORIGINAL_DELETE(self, db, coll, old, changed, partials, recordid=recordid)
+    changed = [ix for ix in indexes if may_differ(ix, held.old, doc, partials.get(ix[0]))]
+    ORIGINAL_DELETE(self, db, coll, held.old, changed, partials, recordid=recordid)
     ORIGINAL_WRITE(self, db, coll, doc, changed, partials, recordid=recordid)
-
-
-def _changed(
-    indexes: list[Index], old: dict[str, Any], new: dict[str, Any], partials: Mapping[str, Any]
-) -> Iterable[Index]:
-    return (ix for ix in indexes if may_differ(ix, old, new, partials.get(ix[0])))
 
 
 def install() -> None:
