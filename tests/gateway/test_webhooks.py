@@ -168,13 +168,19 @@ async def test_a_restart_in_the_middle_loses_nothing_and_one_deliverer_at_a_time
     first = [(await api.gql(CONTACT, {"n": f"A{i}"}))["createContact"]["id"] for i in range(3)]
     one, two = WebhookDeliverer(store, FAST), WebhookDeliverer(store, FAST)
     await one.start()
-    await two.start()  # a second gateway process: it waits for the lease
-    await until(lambda: len(receiver.changes()) >= 3)
-    assert await one.hold_lease() is True and await two.hold_lease() is False
-    await one.stop()  # the first gateway stops (its lease goes)
-    second = [(await api.gql(CONTACT, {"n": f"B{i}"}))["createContact"]["id"] for i in range(3)]
-    await until(lambda: len(receiver.changes()) >= 6)
-    await two.stop()
+    await two.start()  # a second gateway process: whichever comes second waits for the lease
+    try:
+        await until(lambda: len(receiver.changes()) >= 3)
+        holding = [await one.hold_lease(), await two.hold_lease()]
+        assert sorted(holding) == [False, True]  # either may win the race, never both
+        holder, heir = (one, two) if holding[0] else (two, one)
+        await holder.stop()  # the holding gateway stops (its lease goes)
+        second = [(await api.gql(CONTACT, {"n": f"B{i}"}))["createContact"]["id"] for i in range(3)]
+        await until(lambda: len(receiver.changes()) >= 6)
+        assert await heir.hold_lease() is True
+    finally:
+        await one.stop()
+        await two.stop()
     got = [c["contactId"] for c in receiver.changes()]
     assert got == first + second
     assert len({c["id"] for c in receiver.changes()}) == 6
