@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
+from gateway.admission import Admission, places_per_process
 from gateway.auth import development_secret, mint_token, secret_length_warning
 from gateway.authentication import BearerTokens
 from gateway.body_limit import BodySizeLimit
@@ -56,6 +57,7 @@ class Runtime:
     store: Store
     metrics: Metrics
     rate_limiter: RateLimiter
+    admission: Admission  # how many GraphQL requests execute at once (SCV_ACTIVE_REQUESTS)
     embedded: EmbeddedServer | None = None  # the child process serving ``uri``, if ours
 
     async def close(self, *, collect: bool = False) -> None:
@@ -114,8 +116,19 @@ def create_app(
     streams = make_client(uri, settings, listeners=watching, for_streams=True)
     store = make_store(client, settings, streams)
     rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    places = places_per_process(settings.active_requests, settings.workers)
+    admission = Admission(places, on_waiting=metrics.requests_waiting_changed)
     runtime = Runtime(
-        settings, secret, dev_token, client, streams, store, metrics, rate_limiter, embedded
+        settings,
+        secret,
+        dev_token,
+        client,
+        streams,
+        store,
+        metrics,
+        rate_limiter,
+        admission,
+        embedded,
     )
     graphiql_assets = find_assets(settings.graphiql_assets)  # None: from the CDN (logged)
     tokens = BearerTokens(secret)
@@ -182,6 +195,7 @@ def _graphql_endpoint(
         rate_limiter=runtime.rate_limiter,
         persisted_queries=PersistedQueries(),
         allowed_origins=settings.cors_origin_list,
+        admission=runtime.admission,
     )
 
 

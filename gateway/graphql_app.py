@@ -29,6 +29,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
+from gateway.admission import DEFAULT_ACTIVE_REQUESTS, Admission
 from gateway.authentication import BearerTokens, Caller, principal_of
 from gateway.graphiql import graphiql_html
 from gateway.graphql_request import (
@@ -95,6 +96,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         rate_limiter: RateLimiter | None = None,
         persisted_queries: PersistedQueries | None = None,
         allowed_origins: Sequence[str] = (),
+        admission: Admission | None = None,
     ) -> None:
         super().__init__(  # its HTTP view is not used: see handle_http
             schema,
@@ -112,6 +114,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         self.db_timeout_s = db_timeout_s  # one database deadline for a whole HTTP request
         self.rate_limiter = rate_limiter or RateLimiter()
         self.persisted_queries = persisted_queries or PersistedQueries()
+        self.admission = admission or Admission(DEFAULT_ACTIVE_REQUESTS)
 
     def decode_json(self, data: str | bytes) -> object:
         """Bodies, WebSocket messages and query parameters: strict, never a stray exception."""
@@ -162,8 +165,10 @@ class GatewayGraphQL(GraphQL[Context, None]):
             self.rate_limiter.check(principal)
             params = self.persisted_queries.resolve(await self.request_params(request))
             # every database operation of this request shares one deadline
+            # (and its wait for a place to execute, which ends with a 503 at the deadline)
             with pymongo.timeout(self.db_timeout_s):
-                return await self.execute_request(request, params, media_type)
+                async with self.admission.place(within=self.db_timeout_s):
+                    return await self.execute_request(request, params, media_type)
         except RequestRefused as refused:
             return refusal_response(refused, media_type)
         except HTTPException as exc:

@@ -230,6 +230,12 @@ class Metrics:
             registry=registry,
             multiprocess_mode="livesum",  # with workers: the sum over the live ones
         )
+        self.waiting_requests = Gauge(
+            "scv_requests_waiting",
+            "GraphQL requests waiting for a place to execute (SCV_ACTIVE_REQUESTS).",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
         database_state = _DatabaseState(embedded)
         registry.register(database_state)
         ProcessCollector(registry=registry)
@@ -289,6 +295,10 @@ class Metrics:
             yield
         finally:
             self.subscription_closed()
+
+    def requests_waiting_changed(self, delta: int) -> None:
+        """+1 when a GraphQL request starts waiting for its place, -1 when it stops."""
+        self.waiting_requests.inc(delta)
 
     # --- the endpoint ------------------------------------------------------------------
 

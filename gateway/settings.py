@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     # connections to the database for requests, shared out among scv serve's workers
     # (gateway/database.py: request_pool_size); maxPoolSize in MONGODB_URI overrides it
     db_connections: int = Field(default=16, ge=1, le=10_000, alias="SCV_DB_CONNECTIONS")
+    # GraphQL requests executing at once, shared out among the workers; the rest wait their
+    # turn in arrival order (gateway/admission.py)
+    active_requests: int = Field(default=8, ge=1, le=10_000, alias="SCV_ACTIVE_REQUESTS")
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, alias="SCV_MAX_BODY_BYTES")
     max_depth: int = Field(default=12, ge=1, alias="SCV_MAX_DEPTH")
     max_aliases: int = Field(default=30, ge=1, alias="SCV_MAX_ALIASES")
