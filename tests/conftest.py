@@ -158,13 +158,24 @@ def codes(errors: list[dict[str, Any]]) -> list[str]:
     return [e["extensions"]["code"] for e in errors]
 
 
-@pytest.fixture
-async def api(mongo_uri: str, settings: Settings, store: Store) -> AsyncIterator[Api]:
-    app = create_app(settings, uri=mongo_uri, secret=SECRET, ensure_indexes=False)
+@contextlib.asynccontextmanager
+async def api_of(app: Starlette) -> AsyncIterator[Api]:
+    """:class:`Api` over ASGI to ``app``; its database clients are closed afterwards."""
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield Api(http)
     await app.state.runtime.close()
+
+
+def gateway_app(mongo_uri: str, settings: Settings, **kw: Any) -> Starlette:
+    """The gateway's app for tests: the test secret, indexes made by the ``store`` fixture."""
+    return create_app(settings, uri=mongo_uri, secret=SECRET, ensure_indexes=False, **kw)
+
+
+@pytest.fixture
+async def api(mongo_uri: str, settings: Settings, store: Store) -> AsyncIterator[Api]:
+    async with api_of(gateway_app(mongo_uri, settings)) as found:
+        yield found
 
 
 @pytest.fixture
@@ -173,11 +184,8 @@ async def counted(
 ) -> AsyncIterator[tuple[Api, CommandLog]]:
     """The API, and a log of every database command it sends."""
     log = CommandLog()
-    app = create_app(settings, uri=mongo_uri, secret=SECRET, ensure_indexes=False, listeners=[log])
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-        yield Api(http), log
-    await app.state.runtime.close()
+    async with api_of(gateway_app(mongo_uri, settings, listeners=[log])) as found:
+        yield found, log
 
 
 @contextlib.asynccontextmanager
@@ -205,7 +213,7 @@ async def served(app: Starlette) -> AsyncIterator[int]:
 @pytest.fixture
 async def ws_url(mongo_uri: str, settings: Settings, store: Store) -> AsyncIterator[str]:
     """A real uvicorn serving the app on a loopback port; its ``ws://…/graphql`` URL."""
-    app = create_app(settings, uri=mongo_uri, secret=SECRET, ensure_indexes=False)
+    app = gateway_app(mongo_uri, settings)
     async with served(app) as port:
         yield f"ws://127.0.0.1:{port}/graphql"
 

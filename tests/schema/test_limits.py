@@ -14,14 +14,13 @@ import pytest
 import strawberry
 from graphql import get_introspection_query, parse
 
-from gateway.app import create_app
 from gateway.settings import Settings
 from resolvers.store import Store
 from schema.errors import ErrorCodes
 from schema.limits import COST_CAP, DEFAULT_LIMITS, QueryAnalysis, QueryLimiter, QueryLimits
 from schema.limits import analyze as analyze_document
 from schema.schema import schema as gateway_schema
-from tests.conftest import SECRET, Api, codes
+from tests.conftest import SECRET, Api, api_of, codes, gateway_app
 
 # --- a small schema of our own, so the cost formula is pinned down independently -------
 
@@ -367,13 +366,8 @@ async def test_graphiql_introspection_is_within_the_limits(api: Api) -> None:
     assert body["extensions"]["cost"]["requestedQueryCost"] < 1000
 
 
-@contextlib.asynccontextmanager
-async def gateway(mongo_uri: str, settings: Settings) -> AsyncIterator[Api]:
-    app = create_app(settings, uri=mongo_uri, secret=SECRET, ensure_indexes=False)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-        yield Api(http)
-    await app.state.runtime.close()
+def gateway(mongo_uri: str, settings: Settings) -> contextlib.AbstractAsyncContextManager[Api]:
+    return api_of(gateway_app(mongo_uri, settings))
 
 
 async def test_limits_are_configured_by_the_settings(
