@@ -16,6 +16,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 
 from gateway.http_errors import RequestRefused
+from gateway.settings import Settings
 from resolvers.errors import ServiceUnavailable
 
 BUSY = "the gateway is busy: no request place came free within the database deadline"
@@ -24,9 +25,9 @@ DEFAULT_ACTIVE_REQUESTS = 8  # SCV_ACTIVE_REQUESTS
 MIN_ACTIVE_REQUESTS = 2  # a process's share of them, at least
 
 
-def places_per_process(active_requests: int, workers: int) -> int:
-    """This process's share of ``SCV_ACTIVE_REQUESTS`` among ``workers`` processes."""
-    return max(MIN_ACTIVE_REQUESTS, active_requests // workers)
+def places_per_process(settings: Settings) -> int:
+    """This process's share of ``SCV_ACTIVE_REQUESTS`` among the workers."""
+    return settings.share_per_worker(settings.active_requests, at_least=MIN_ACTIVE_REQUESTS)
 
 
 class Admission:

@@ -16,7 +16,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from gateway.admission import Admission, places_per_process
 from gateway.auth import development_secret, mint_token, secret_length_warning
@@ -105,55 +105,80 @@ def create_app(
     ``embedded`` is the server behind ``uri`` when this process started it: /readyz and
     /metrics then report on its child process.
     """
-    if secret is None:  # development mode: the data directory's secret (`scv token` reads it)
+    secret, dev_token = _secret_and_token(settings, secret, dev_token)
+    runtime = _runtime(settings, uri, secret, dev_token, listeners, embedded)
+    tokens = BearerTokens(secret)
+    app = Starlette(
+        routes=_routes(runtime, tokens),
+        lifespan=_lifespan(runtime, ensure_indexes=ensure_indexes),
+        middleware=_middleware(settings, runtime.metrics, tokens),
+    )
+    app.state.runtime = runtime
+    return app
+
+
+def _secret_and_token(
+    settings: Settings, secret: str | None, dev_token: str | None
+) -> tuple[str, str | None]:
+    """The signing secret and the development token: without a secret, development mode (the
+    data directory's secret, which `scv token` reads, and a token minted from it); a short
+    secret is logged."""
+    if secret is None:
         secret = development_secret(settings.dev_secret_file)
-        dev_token = mint_token(secret, org="dev", sub="developer")
-    elif (short := secret_length_warning(secret)) is not None:
+        return secret, mint_token(secret, org="dev", sub="developer")
+    if (short := secret_length_warning(secret)) is not None:
         log.warning(short)
+    return secret, dev_token
+
+
+def _runtime(
+    settings: Settings,
+    uri: str,
+    secret: str,
+    dev_token: str | None,
+    listeners: Sequence[CommandListener],
+    embedded: EmbeddedServer | None,
+) -> Runtime:
+    """The metrics, both database clients (watched by ``listeners`` and the metrics), the store,
+    the rate limiter and this process's share of the request places."""
     metrics = Metrics(embedded=embedded)
     watching = [*listeners, metrics.command_listener]
     client = make_client(uri, settings, listeners=watching)
     streams = make_client(uri, settings, listeners=watching, for_streams=True)
-    store = make_store(client, settings, streams)
-    rate_limiter = RateLimiter(settings.rate_limit_per_minute)
-    places = places_per_process(settings.active_requests, settings.workers)
-    admission = Admission(places, on_waiting=metrics.requests_waiting_changed)
-    runtime = Runtime(
+    return Runtime(
         settings,
         secret,
         dev_token,
         client,
         streams,
-        store,
+        make_store(client, settings, streams),
         metrics,
-        rate_limiter,
-        admission,
+        RateLimiter(settings.rate_limit_per_minute),
+        Admission(places_per_process(settings), on_waiting=metrics.requests_waiting_changed),
         embedded,
     )
-    graphiql_assets = find_assets(settings.graphiql_assets)  # None: from the CDN (logged)
-    tokens = BearerTokens(secret)
+
+
+async def healthz(request: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+def _routes(runtime: Runtime, tokens: BearerTokens) -> list[BaseRoute]:
+    """/graphql (HTTP and WebSocket), health, readiness, metrics, the exports, GraphiQL's
+    assets."""
+    graphiql_assets = find_assets(runtime.settings.graphiql_assets)  # None: from the CDN (logged)
     graphql = _graphql_endpoint(runtime, tokens, local_assets=graphiql_assets is not None)
-
-    async def healthz(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok"})
-
-    app = Starlette(
-        routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
-            WebSocketRoute("/graphql", graphql),
-            Route("/healthz", healthz),
-            Route("/readyz", Readiness(client, embedded).endpoint),
-            Route("/metrics", metrics.endpoint, methods=["GET"]),  # no token: the scraper's
-            Route("/export/conversations.ndjson", export_conversations, methods=["GET"]),
-            Route("/export/person/{contact_id}.json", export_person, methods=["GET"]),
-            Route("/export/contacts.ndjson", export_contacts, methods=["GET"]),
-            assets_route(graphiql_assets),
-        ],
-        lifespan=_lifespan(runtime, ensure_indexes=ensure_indexes),
-        middleware=_middleware(settings, metrics, tokens),
-    )
-    app.state.runtime = runtime
-    return app
+    return [
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
+        Route("/healthz", healthz),
+        Route("/readyz", Readiness(runtime.client, runtime.embedded).endpoint),
+        Route("/metrics", runtime.metrics.endpoint, methods=["GET"]),  # no token: the scraper's
+        Route("/export/conversations.ndjson", export_conversations, methods=["GET"]),
+        Route("/export/person/{contact_id}.json", export_person, methods=["GET"]),
+        Route("/export/contacts.ndjson", export_contacts, methods=["GET"]),
+        assets_route(graphiql_assets),
+    ]
 
 
 def _lifespan(

@@ -76,7 +76,7 @@ def request_pool_size(uri: str, settings: Settings) -> int | None:
     """
     if _POOL_OPTION.search(uri):
         return None
-    return max(MIN_REQUEST_POOL, settings.db_connections // settings.workers)
+    return settings.share_per_worker(settings.db_connections, at_least=MIN_REQUEST_POOL)
 
 
 async def close_client(client: AsyncMongoClient[Doc]) -> None:

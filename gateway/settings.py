@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     def _in_project(cls, value: Path) -> Path:
         return resolve_in_project(value)
 
+    def share_per_worker(self, total: int, *, at_least: int) -> int:
+        """One ``scv serve`` worker's share of ``total`` (connections, request places) among
+        the ``SCV_WORKERS`` processes, never less than ``at_least``."""
+        return max(at_least, total // self.workers)
+
     @property
     def dev_secret_file(self) -> Path:
         """Where development mode keeps its generated secret (owner-only), next to the data."""

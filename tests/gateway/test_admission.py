@@ -7,15 +7,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 
 from gateway.admission import Admission, places_per_process
-from gateway.app import create_app
 from gateway.http_errors import RequestRefused
 from gateway.settings import Settings
 from resolvers.store import Store
-from tests.conftest import SECRET, Api
+from tests.conftest import SECRET, Api, api_of, gateway_app
 
 CONTACT = 'mutation { createContact(input: {firstName: "Ada", lastName: "L"}) { id } }'
 
@@ -69,7 +67,8 @@ async def test_a_request_without_a_place_within_its_deadline_is_refused_and_leak
 def test_each_worker_gets_its_share_of_the_places_and_at_least_two(
     active: int, workers: int, places: int
 ) -> None:
-    assert places_per_process(active, workers) == places
+    settings = Settings(SCV_ACTIVE_REQUESTS=active, SCV_WORKERS=workers)
+    assert places_per_process(settings) == places
 
 
 @pytest.fixture
@@ -84,11 +83,9 @@ async def busy_api(
         SCV_WORKERS=2,
         SCV_DB_TIMEOUT_MS=200,
     )
-    app = create_app(settings, uri=mongo_uri, secret=SECRET, ensure_indexes=False)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-        yield Api(http), app.state.runtime.admission
-    await app.state.runtime.close()
+    app = gateway_app(mongo_uri, settings)
+    async with api_of(app) as api:
+        yield api, app.state.runtime.admission
 
 
 async def test_the_gateway_refuses_with_503_while_every_place_stays_taken(
